@@ -12,7 +12,12 @@ class EngineError(Exception):
         self.message = message
         self.file = file
         self.line = line
+        self.details: dict[str, object] = {}
         super().__init__(self.describe())
+
+    def with_details(self, **details: object) -> EngineError:
+        self.details.update(details)
+        return self
 
     def describe(self) -> str:
         where = self.file or ""
@@ -26,6 +31,7 @@ class EngineError(Exception):
             out["file"] = self.file
         if self.line is not None:
             out["line"] = self.line
+        out.update(self.details)
         return out
 
 

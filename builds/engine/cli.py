@@ -1,0 +1,122 @@
+"""The engine's command line, reached through `manage.py build` and `manage.py images` without
+starting Django (a fully cached rebuild must cost less than Django's start-up alone).
+
+    build CONTEXT [-f DOCKERFILE] [-t NAME[:TAG]] [--target STAGE] [--build-arg K=V]...
+          [--no-cache] [--progress plain|json]
+    images import TARBALL NAME[:TAG]
+    images ls
+
+Exit codes: 0 built, 1 a step failed, 2 invalid input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import EngineError, InputError
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+def data_dir() -> Path:
+    """The store: STUDIO_DATA_DIR, else var/store in the project."""
+    configured = os.environ.get("STUDIO_DATA_DIR")
+    return Path(configured) if configured else PROJECT_DIR / "var" / "store"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="manage.py", description="Dockerfile Studio's layer engine")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="build a Dockerfile")
+    build.add_argument("context", type=Path, help="the build context directory")
+    build.add_argument("-f", "--file", dest="dockerfile", type=Path, help="the Dockerfile (default CONTEXT/Dockerfile)")
+    build.add_argument("-t", "--tag", help="tag the image NAME[:TAG]")
+    build.add_argument("--target", help="build up to this stage")
+    build.add_argument("--build-arg", action="append", default=[], metavar="K=V", help="set a build argument")
+    build.add_argument("--no-cache", action="store_true", help="rebuild every step")
+    build.add_argument("--progress", choices=("plain", "json"), default="plain")
+
+    images = commands.add_parser("images", help="manage images in the store")
+    actions = images.add_subparsers(dest="action", required=True)
+    imp = actions.add_parser("import", help="import a rootfs tarball, docker save or OCI archive")
+    imp.add_argument("tarball", type=Path)
+    imp.add_argument("name")
+    actions.add_parser("ls", help="list images")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "build":
+            return _build(args)
+        return _images(args)
+    except EngineError as exc:
+        print(f"error: {exc.describe()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _build_args(pairs: list[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not name:
+            raise InputError(f"--build-arg {pair!r}: expected NAME=VALUE")
+        # Docker takes a bare NAME's value from the environment.
+        values[name] = value if sep else os.environ.get(name, "")
+    return values
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .builder import BuildOptions, build
+    from .progress import PlainProgress
+    from .store import Store
+
+    options = BuildOptions(
+        context=args.context,
+        dockerfile=args.dockerfile,
+        tag=args.tag,
+        target=args.target,
+        build_args=_build_args(args.build_arg),
+        no_cache=args.no_cache,
+    )
+    sink = _json_sink if args.progress == "json" else PlainProgress(sys.stdout)
+    result = build(Store(data_dir()), options, sink)
+    if result.error is not None and args.progress == "json":
+        print(f"error: {result.error.describe()}", file=sys.stderr)
+    return result.exit_code
+
+
+def _json_sink(event: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def _images(args: argparse.Namespace) -> int:
+    from . import image as images
+    from .store import Store
+
+    store = Store(data_dir())
+    if args.action == "import":
+        if not args.tarball.is_file():
+            raise InputError(f"no file at {args.tarball}")
+        image = images.import_any(store, args.tarball, args.name)
+        print(f"imported {args.name} {image.digest}")
+        return 0
+    rows = []
+    for tag, digest in sorted(store.tags().items()):
+        image = store.get_image(digest)
+        size = sum(store.layer(layer).size for layer in image.layers) if image else 0
+        rows.append((tag, digest[7:19], str(len(image.layers) if image else 0), f"{size / 1e6:.1f} MB"))
+    widths = [max(len(r[i]) for r in rows + [("NAME", "ID", "LAYERS", "SIZE")]) for i in range(4)]
+    for row in [("NAME", "ID", "LAYERS", "SIZE"), *rows]:
+        print("  ".join(col.ljust(w) for col, w in zip(row, widths)).rstrip())
+    return 0

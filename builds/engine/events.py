@@ -1,0 +1,45 @@
+"""The build's events: one schema for the command line, the Celery task, the websocket and the page.
+
+Every event is a JSON object with `type` and `seq` (1, 2, 3... within one build). The engine
+reports through one injected callback, so the CLI, the worker and the tests each plug in their
+own sink.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+Event = dict[str, Any]
+Sink = Callable[[Event], None]
+
+BUILD_STARTED = "build.started"
+STEP_STARTED = "step.started"
+STEP_LOG = "step.log"
+STEP_FINISHED = "step.finished"
+BUILD_FINISHED = "build.finished"
+
+# A step's status in `step.finished`.
+CACHED = "cached"
+BUILT = "built"
+SKIPPED = "skipped"
+FAILED = "failed"
+
+
+class Emitter:
+    """Numbers events and hands them to the sink. Thread-safe: a RUN step's output arrives on
+    the sandbox's reader while the builder's thread may emit too."""
+
+    def __init__(self, sink: Sink | None) -> None:
+        self._sink = sink
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    def emit(self, type_: str, **fields: Any) -> Event:
+        with self._lock:
+            self._seq += 1
+            event: Event = {"type": type_, "seq": self._seq, **fields}
+            if self._sink is not None:
+                self._sink(event)
+        return event

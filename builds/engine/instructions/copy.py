@@ -1,0 +1,227 @@
+"""COPY and ADD: keyed by the content of what they copy (not its mtime), the destination and
+the options; `--from` reads a finished stage or an image instead of the build context."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import posixpath
+import stat
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..context import Entry
+from ..errors import ContextError, ImageNotFound
+from ..rootfs import Found, RootFS
+from .base import Planned, StageState, Step
+from .fs import copy_tree, ensure_dir, found_items, resolve_owner
+
+GLOB_CHARS = "*?["
+UNSUPPORTED_FLAGS = ("parents", "exclude", "checksum", "keep-git-dir")
+
+
+@dataclass
+class Source:
+    """One matched source: a context entry or an entry of an earlier stage/image."""
+
+    name: str  # its base name, for `COPY file dir/`
+    is_dir: bool
+    items: list[tuple[str, Path, os.stat_result]] | None = None  # filled when copying
+    entry: Entry | None = None
+    found: Found | None = None
+
+
+class Copy(Step):
+    keyword = "COPY"
+
+    def words(self, state: StageState) -> tuple[list[str], str]:
+        words = [self.expand(word, state) for word in self.ins.args]
+        return words[:-1], words[-1]
+
+    def dest(self, state: StageState, written: str) -> str:
+        joined = posixpath.normpath(posixpath.join(state.workdir, written))
+        return joined + "/" if written.endswith(("/", "/.")) or written in (".", "./") else joined
+
+    def check_flags(self) -> None:
+        for name in UNSUPPORTED_FLAGS:
+            if name in self.ins.flags:
+                raise self.error(f"{self.keyword} --{name} is not supported by this builder yet")
+        chmod = self.ins.flag("chmod")
+        if chmod is not None and (not chmod or any(c not in "01234567" for c in chmod)):
+            raise self.error(f"{self.keyword} --chmod={chmod}: expected an octal mode such as 0755")
+
+    # -- cache inputs ------------------------------------------------------------------------------
+    def plan(self, state: StageState) -> Planned:
+        self.check_flags()
+        srcs, written_dest = self.words(state)
+        dest = self.dest(state, written_dest)
+        source = self.ins.flag("from")
+        if source is None:
+            checksums, manifest = self._context_sums(srcs)
+        else:
+            checksums, manifest = self._image_sums(srcs, self._source_rootfs(source, state))
+        inputs = {
+            "op": self.keyword.lower(),
+            "src": [posixpath.normpath(src) for src in srcs],
+            "sources": checksums,
+            "dest": dest,
+            "chown": self.ins.flag("chown"),
+            "chmod": self.ins.flag("chmod"),
+        }
+        return Planned(inputs, {"from": source}, manifest=manifest)
+
+    def _context_sums(self, srcs: list[str]) -> tuple[list[str], object]:
+        context = self.build.context
+        matched = [self._resolve(src) for src in srcs]
+        sums = [context.checksum(entries) for entries in matched]
+
+        def manifest() -> dict[str, str]:
+            return context.manifest([entry for entries in matched for entry in entries])
+
+        return sums, manifest
+
+    def _resolve(self, src: str) -> list[Entry]:
+        if "://" in src and self.keyword == "ADD":
+            raise self.error(f"ADD {src}: downloading a URL is not available here (the studio builds offline)")
+        return self.build.context.resolve(src, file=self.build.dockerfile_name, line=self.ins.line)
+
+    def _source_rootfs(self, name: str, state: StageState) -> RootFS:
+        store = self.build.store
+        ref = self.expand(name, state)
+        stage = self.build.stage_states.get(ref.lower())
+        if stage is not None:
+            return RootFS([store.layer_path(layer) for layer in stage.layers])
+        image = store.get_image(ref)
+        if image is None:
+            raise ImageNotFound(f"{self.keyword} --from={ref}: no earlier stage or image of that name",
+                                file=self.build.dockerfile_name, line=self.ins.line)
+        return RootFS([store.layer_path(layer) for layer in image.layers])
+
+    def _image_sums(self, srcs: list[str], rootfs: RootFS) -> tuple[list[str], object]:
+        matched = [self._find(rootfs, src) for src in srcs]
+        per_source: list[str] = []
+        everything: dict[str, str] = {}
+        for founds in matched:
+            digest = hashlib.sha256()
+            for top in founds:
+                for found in rootfs.walk(top):
+                    entry_digest = found_digest(found)
+                    everything[found.path] = entry_digest
+                    digest.update(f"{found.path}\0{entry_digest}\n".encode())
+            per_source.append("sha256:" + digest.hexdigest())
+        self._founds = (rootfs, matched)
+        return per_source, lambda: everything
+
+    def _find(self, rootfs: RootFS, src: str) -> list[Found]:
+        path = src.strip("/")
+        if not any(c in path for c in GLOB_CHARS):
+            found = rootfs.resolve(path)
+            founds = [found] if found is not None else []
+        else:
+            parent, pattern = posixpath.split(path)
+            founds = [f for name, f in sorted(rootfs.listdir(parent).items()) if fnmatch.fnmatchcase(name, pattern)]
+        if not founds:
+            raise ContextError(f'{self.keyword} --from: "{src}" not found in {self.ins.flag("from")}',
+                               file=self.build.dockerfile_name, line=self.ins.line)
+        return founds
+
+    # -- execution ---------------------------------------------------------------------------------
+    def execute(self, state: StageState, upper: Path) -> None:
+        srcs, written_dest = self.words(state)
+        dest = self.dest(state, written_dest)
+        rootfs = self.rootfs(state)
+        owner = self._owner(rootfs)
+        chmod = self.ins.flag("chmod")
+        mode = int(chmod, 8) if chmod else None
+        sources = self._sources(srcs)
+        into_dir = dest.endswith("/") or rootfs.is_dir(dest)
+        if len(sources) > 1 and not dest.endswith("/"):
+            raise self.error(f"when using {self.keyword} with more than one source file, "
+                             "the destination must be a directory and end with a /")
+        for source in sources:
+            if self.keyword == "ADD" and source.entry is not None and self._is_archive(source):
+                self._extract(source, upper, rootfs, dest)
+                continue
+            if source.is_dir:
+                # A directory's contents are copied; the destination keeps its own metadata.
+                target = ensure_dir(upper, rootfs, dest, owner=owner or (0, 0))
+                contents = [item for item in source.items or [] if item[0]]
+                copy_tree(contents, target, owner=owner, mode=mode)
+                continue
+            path = posixpath.join(dest, source.name) if into_dir else dest.rstrip("/")
+            parent = ensure_dir(upper, rootfs, posixpath.dirname(path))
+            copy_tree(source.items or [], parent / posixpath.basename(path), owner=owner, mode=mode)
+
+    def _owner(self, rootfs: RootFS) -> tuple[int, int] | None:
+        chown = self.ins.flag("chown")
+        if not chown:
+            return None
+        try:
+            return resolve_owner(rootfs, chown)
+        except ValueError as exc:
+            raise self.error(f"{self.keyword} --chown={chown}: {exc}") from None
+
+    def _sources(self, srcs: list[str]) -> list[Source]:
+        """The matched sources with what to copy; `plan` has run, and for --from it kept the
+        entries it checksummed, so the copy is exactly what the key was made from."""
+        out: list[Source] = []
+        if self.ins.flag("from") is not None:
+            rootfs, matched = self._founds
+            for founds in matched:
+                for found in founds:
+                    out.append(Source(posixpath.basename(found.path), stat.S_ISDIR(found.st.st_mode),
+                                      found_items(rootfs, found), found=found))
+            return out
+        context = self.build.context
+        for src in srcs:
+            for entry in self._resolve(src):
+                prefix = len(entry.path) + 1 if entry.path else 0
+                items = []
+                for sub in context.walk(entry):
+                    real = context.root / sub.path if sub.path else context.root
+                    items.append((sub.path[prefix:] if sub.path != entry.path else "", real, os.lstat(real)))
+                out.append(Source(posixpath.basename(entry.path), entry.kind == "dir", items, entry=entry))
+        return out
+
+    def _is_archive(self, source: Source) -> bool:
+        return False
+
+    def _extract(self, source: Source, upper: Path, rootfs: RootFS, dest: str) -> None:
+        raise NotImplementedError
+
+
+class Add(Copy):
+    """ADD: COPY plus extraction of local tar archives (URLs need a network the studio has not)."""
+
+    keyword = "ADD"
+
+    def _is_archive(self, source: Source) -> bool:
+        if source.is_dir or source.entry is None or source.entry.kind != "file":
+            return False
+        return tarfile.is_tarfile(self.build.context.root / source.entry.path)
+
+    def _extract(self, source: Source, upper: Path, rootfs: RootFS, dest: str) -> None:
+        target = ensure_dir(upper, rootfs, dest)
+        assert source.entry is not None
+        archive = self.build.context.root / source.entry.path
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(target, filter="tar")
+        except (tarfile.TarError, OSError) as exc:
+            raise self.error(f"ADD {source.entry.path}: cannot extract the archive: {exc}") from None
+
+
+def found_digest(found: Found) -> str:
+    """Content digest of one image entry: type, mode, owner, and content or link target."""
+    st = found.st
+    head = f"{stat.S_IFMT(st.st_mode)}:{stat.S_IMODE(st.st_mode):o}:{st.st_uid}:{st.st_gid}"
+    if stat.S_ISREG(st.st_mode):
+        with open(found.real, "rb") as f:
+            body = hashlib.file_digest(f, "sha256").hexdigest()
+    elif stat.S_ISLNK(st.st_mode):
+        body = os.readlink(found.real)
+    else:
+        body = ""
+    return "sha256:" + hashlib.sha256(f"{head}\0{body}".encode()).hexdigest()

@@ -1,0 +1,79 @@
+"""`--progress plain`: a readable build log in BuildKit's manner, with every rebuilt step's reason."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+
+class PlainProgress:
+    """A sink that prints events as they come."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.out = out
+        self.steps: dict[int, dict[str, Any]] = {}
+        self.total = 0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        handler = getattr(self, "_" + event["type"].replace(".", "_"), None)
+        if handler is not None:
+            handler(event)
+        self.out.flush()
+
+    def _print(self, text: str) -> None:
+        self.out.write(text + "\n")
+
+    def _build_started(self, event: dict[str, Any]) -> None:
+        self.steps = {s["step"]: s for s in event["steps"]}
+        self.total = len(self.steps)
+
+    def _label(self, number: int) -> str:
+        step = self.steps.get(number, {})
+        return f"#{number} [{step.get('stage', '?')} {number}/{self.total}] {step.get('instruction', '')}"
+
+    def _step_started(self, event: dict[str, Any]) -> None:
+        self._print(self._label(event["step"]))
+
+    def _step_log(self, event: dict[str, Any]) -> None:
+        for line in event["text"].splitlines():
+            self._print(f"#{event['step']} {line}")
+
+    def _step_finished(self, event: dict[str, Any]) -> None:
+        number, status = event["step"], event["status"]
+        if status == "skipped":
+            return
+        if status == "cached":
+            if event.get("keyword") not in ("FROM",) and not event.get("metadata"):
+                self._print(f"#{number} CACHED")
+            return
+        reason = event.get("reason") or {}
+        if reason.get("message"):
+            self._print(f"#{number} why: {reason['message']}")
+        if status == "failed":
+            error = event.get("error") or {}
+            self._print(f"#{number} ERROR: {error.get('message', 'failed')}")
+            return
+        layer = event.get("layer")
+        size = f", layer {_size(layer['size'])}" if layer else ""
+        self._print(f"#{number} DONE {event['duration_ms'] / 1000:.1f}s{size}")
+
+    def _build_finished(self, event: dict[str, Any]) -> None:
+        cache = event.get("cache") or {}
+        summary = f"{cache.get('hits', 0)} cached, {cache.get('misses', 0)} rebuilt, {event['duration_ms'] / 1000:.2f}s"
+        if event["status"] == "succeeded":
+            image = event["image"]
+            tag = f" tagged {image['tag']}" if image.get("tag") else ""
+            self._print(f"built {image['digest'][:19]} ({_size(image['size'])}, {image['layers']} layers){tag}: {summary}")
+        else:
+            error = event.get("error") or {}
+            where = f"line {error['line']}: " if error.get("line") else ""
+            self._print(f"build {event['status']}: {where}{error.get('message', '')} ({summary})")
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1000
+    return f"{n}B"

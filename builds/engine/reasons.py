@@ -1,0 +1,146 @@
+"""Why a step was not served from the cache: a machine-readable code plus a sentence a student
+understands, found by comparing the step's cache inputs with the nearest earlier build of the
+same step on the same parent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Reason = dict[str, Any]
+MAX_NAMES = 20  # file names listed per kind of change; the counts are always complete
+
+
+@dataclass
+class Miss:
+    """What is known about a step that missed the cache."""
+
+    step: int
+    keyword: str
+    instruction: str
+    inputs: dict[str, Any]
+    notes: dict[str, Any]
+    manifest: Callable[[], dict[str, str]] | None
+    siblings: list[dict[str, Any]]  # earlier records built on the same parent, oldest first
+    load_manifest: Callable[[str], dict[str, str]]
+
+
+def no_cache() -> Reason:
+    return {"code": "no_cache", "message": "Rebuilt because the build ran with --no-cache."}
+
+
+def parent_rebuilt(*, parent_step: int, parent_line: int, parent_text: str, cause_step: int) -> Reason:
+    return {
+        "code": "parent_rebuilt",
+        "message": (f"Rebuilt because the layer below it (line {parent_line}: {parent_text}) was rebuilt. "
+                    "Each layer is stacked on the one before, so a rebuilt layer invalidates every layer above it."),
+        "parent_step": parent_step,
+        "cause_step": cause_step,
+    }
+
+
+def base_changed(*, old: str, new: str) -> Reason:
+    return {
+        "code": "base_changed",
+        "message": f"Rebuilt because the base image changed from {old} to {new}; every layer sits on top of it.",
+        "old": old,
+        "new": new,
+    }
+
+
+def first_build(*, after: str | None) -> Reason:
+    if after is None:
+        return {"code": "first_build",
+                "message": "Built for the first time: no earlier build of this step on this base is in the cache."}
+    return {"code": "new_step",
+            "message": f"Built for the first time: no earlier build ran a step on top of {after}.",
+            "after": after}
+
+
+def compare(miss: Miss) -> Reason | None:
+    """The difference to the nearest earlier sibling, or None when there is no sibling."""
+    if not miss.siblings:
+        return None
+    same_text = [r for r in miss.siblings if r.get("instruction") == miss.instruction]
+    if not same_text:
+        old = miss.siblings[-1]
+        same_kind = [r for r in miss.siblings if r.get("keyword") == miss.keyword]
+        old = same_kind[-1] if same_kind else old
+        return {
+            "code": "instruction_changed",
+            "message": f"Rebuilt because the instruction changed: it was `{old.get('instruction')}`, "
+                       f"now it is `{miss.instruction}`.",
+            "old": old.get("instruction"),
+            "new": miss.instruction,
+        }
+    return _input_difference(miss, same_text[-1])
+
+
+def _input_difference(miss: Miss, old: dict[str, Any]) -> Reason:
+    old_inputs: dict[str, Any] = old.get("inputs", {})
+    if old_inputs.get("sources") != miss.inputs.get("sources"):
+        return _files_changed(miss, old)
+    if old_inputs.get("env") != miss.inputs.get("env"):
+        return _env_changed(miss, old)
+    changed = [
+        {"name": name, "old": old_inputs.get(name), "new": miss.inputs.get(name)}
+        for name in sorted(set(old_inputs) | set(miss.inputs))
+        if old_inputs.get(name) != miss.inputs.get(name)
+    ]
+    words = ", ".join(f"{c['name']} ({c['old']!r} → {c['new']!r})" for c in changed) or "its inputs"
+    return {"code": "setting_changed", "message": f"Rebuilt because {words} changed.", "changes": changed}
+
+
+def _files_changed(miss: Miss, old: dict[str, Any]) -> Reason:
+    new_files = miss.manifest() if miss.manifest else {}
+    digest = old.get("notes", {}).get("manifest")
+    old_files = miss.load_manifest(digest) if digest else {}
+    added = sorted(set(new_files) - set(old_files))
+    removed = sorted(set(old_files) - set(new_files))
+    modified = sorted(p for p in set(new_files) & set(old_files) if new_files[p] != old_files[p])
+    source = miss.notes.get("from")
+    where = f"stage {source}" if source else "the build context"
+    parts = []
+    for label, names in (("changed", modified), ("added", added), ("removed", removed)):
+        if names:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            parts.append(f"{shown} {'was' if len(names) == 1 else 'were'} {label}")
+    what = "; ".join(parts) or "the copied files changed"
+    return {
+        "code": "files_changed",
+        "message": f"Rebuilt because files it copies from {where} changed: {what}.",
+        "from": source,
+        "added": added[:MAX_NAMES],
+        "removed": removed[:MAX_NAMES],
+        "modified": modified[:MAX_NAMES],
+        "counts": {"added": len(added), "removed": len(removed), "modified": len(modified)},
+    }
+
+
+def _env_changed(miss: Miss, old: dict[str, Any]) -> Reason:
+    def as_dict(pairs: list[str]) -> dict[str, str]:
+        return dict(pair.split("=", 1) for pair in pairs)
+
+    before = as_dict(old.get("inputs", {}).get("env", []))
+    after = as_dict(miss.inputs.get("env", []))
+    arg_names = set(miss.notes.get("arg_names", [])) | set(old.get("notes", {}).get("arg_names", []))
+    changes = [
+        {"name": name, "old": before.get(name), "new": after.get(name), "arg": name in arg_names}
+        for name in sorted(set(before) | set(after))
+        if before.get(name) != after.get(name)
+    ]
+    if changes and all(c["arg"] for c in changes):
+        code, noun = "build_arg_changed", "build argument"
+        tail = "A RUN sees every build argument its stage declares, so a new value rebuilds it."
+    else:
+        code, noun = "env_changed", "environment variable"
+        tail = "A RUN is keyed by its whole environment, whether the command reads the variable or not."
+    described = ", ".join(f"{c['name']} ({_show(c['old'])} → {_show(c['new'])})" for c in changes)
+    return {"code": code, "message": f"Rebuilt because the {noun} {described} changed. {tail}",
+            "changes": changes}
+
+
+def _show(value: str | None) -> str:
+    return "unset" if value is None else repr(value)
