@@ -1,0 +1,78 @@
+# Dockerfile Studio: `make run` starts the studio, `make test` runs every test.
+# Both set up what they need first, and skip whatever is already up to date.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+REQUIREMENTS_STAMP := $(VENV)/.requirements-installed
+# Debian packages the tests need: busybox-static is the base image the builds start from.
+DEBIAN_PACKAGES := busybox-static
+ORACLE := ../shared/oracle/run_oracle.py
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune \
+                      -o -type f ! -name .gitkeep -print 2>/dev/null)
+
+.PHONY: run test setup requirements frontend debian-packages migrate seed test-python test-frontend oracle lint
+
+run: setup migrate seed
+	$(PY) -m studio.runner
+
+test: test-python test-frontend oracle
+
+setup: requirements frontend
+
+requirements: $(REQUIREMENTS_STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(REQUIREMENTS_STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+# The frontend is built only when it exists and its sources changed since the last build.
+frontend:
+	@if [ -f frontend/package.json ]; then $(MAKE) --no-print-directory frontend/dist/.built; fi
+
+frontend/node_modules/.installed: frontend/package.json $(wildcard frontend/package-lock.json)
+	cd frontend && if [ -f package-lock.json ]; then npm ci; else npm install; fi
+	touch $@
+
+frontend/dist/.built: frontend/node_modules/.installed $(FRONTEND_SOURCES)
+	cd frontend && npm run build
+	mkdir -p frontend/dist && touch $@
+
+debian-packages:
+	@missing=""; \
+	for package in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -o DPkg::Lock::Timeout=600 && \
+	  $(SUDO) apt-get install -y -o DPkg::Lock::Timeout=600 $$missing; \
+	fi
+
+migrate: setup
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed
+
+test-python: setup debian-packages
+	$(PY) -m pytest
+
+test-frontend: setup
+	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
+
+# BuildKit's recorded cache verdicts, replayed against the engine's command line.
+oracle: setup debian-packages
+	@if [ -d $(dir $(ORACLE)) ]; then \
+	  $(PY) $(ORACLE) --against project --project . --fail-under 100; \
+	else \
+	  echo "oracle: $(dir $(ORACLE)) is not here; skipped"; \
+	fi
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) manage.py makemigrations --check --dry-run

@@ -1,0 +1,36 @@
+#!/usr/bin/env python
+"""Dockerfile Studio's command line: Django's management commands, plus the layer engine's
+`build` and `images`, which run without starting Django at all (a fully cached rebuild has to
+cost less than Django's own start-up)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ENGINE_COMMANDS = ("build", "images")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in ENGINE_COMMANDS:
+        from builds.engine.cli import main as engine_main
+
+        sys.exit(engine_main(sys.argv[1:]))
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        # Imported here first so that a bad environment variable is one line naming it, not a
+        # traceback from deep inside whichever command touched the settings first.
+        __import__(os.environ["DJANGO_SETTINGS_MODULE"])
+    except ImproperlyConfigured as exc:
+        sys.exit(f"Dockerfile Studio cannot start: {exc}")
+
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""/healthz: whether each part the studio needs answers, for people and for load balancers.
+
+200 when every check passes, 503 otherwise, with `failing` naming the parts that did not."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import redis
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from .celery import app as celery_app
+
+TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    detail: str
+
+
+def check_database() -> Check:
+    connection = connections[DEFAULT_DB_ALIAS]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except Exception as exc:
+        return Check(False, f"{connection.vendor}: {exc}")
+    if pending:
+        return Check(False, f"{connection.vendor}: {len(pending)} migrations not applied (manage.py migrate)")
+    return Check(True, f"{connection.vendor}: up, migrated")
+
+
+def check_redis() -> Check:
+    client = redis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=TIMEOUT_S, socket_timeout=TIMEOUT_S
+    )
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return Check(False, f"{_without_password(settings.REDIS_URL)}: {exc}")
+    finally:
+        client.close()
+    return Check(True, f"{_without_password(settings.REDIS_URL)}: answers PING")
+
+
+def check_workers() -> Check:
+    try:
+        # limit=1: one answer is enough to know builds will be picked up, and it returns at
+        # once instead of waiting out the whole timeout for workers that may not exist.
+        replies = celery_app.control.ping(timeout=TIMEOUT_S, limit=1)
+    except Exception as exc:
+        return Check(False, f"the workers could not be asked: {exc}")
+    if not replies:
+        return Check(False, f"no Celery worker answered a ping within {TIMEOUT_S:g}s")
+    return Check(True, "answered: " + ", ".join(name for reply in replies for name in reply))
+
+
+def check_sandbox() -> Check:
+    try:
+        from builds.engine.sandbox import available
+
+        ok, why = available()
+    except NotImplementedError:
+        return Check(False, "the build sandbox is not implemented yet")
+    except ImportError as exc:
+        return Check(False, f"the build sandbox cannot be loaded: {exc}")
+    except Exception as exc:
+        return Check(False, f"checking the build sandbox failed: {exc!r}")
+    return Check(bool(ok), why)
+
+
+def _without_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks: dict[str, Check] = {"database": check_database(), "redis": check_redis()}
+    # The workers are reached through Redis; asking them while it is down would only wait out a timeout.
+    if checks["redis"].ok:
+        checks["workers"] = check_workers()
+    else:
+        checks["workers"] = Check(False, "not checked: Redis does not answer")
+    checks["sandbox"] = check_sandbox()
+    failing = [name for name, check in checks.items() if not check.ok]
+    body = {
+        "status": "failing" if failing else "ok",
+        "failing": failing,
+        "checks": {name: asdict(check) for name, check in checks.items()},
+    }
+    return JsonResponse(body, status=503 if failing else 200)

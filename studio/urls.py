@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import accounts, health, pages, ping
+from .routing import optional_patterns
+
+urlpatterns = [
+    path("", pages.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/ping/", ping.ping, name="ping"),
+    path("admin/", admin.site.urls),
+    # The build domain's pages and API, once builds/urls.py exists.
+    path("", include(optional_patterns("builds.urls", "urlpatterns"))),
+]
