@@ -150,13 +150,17 @@ TEMPLATES = [
 
 def _database(url: str) -> dict[str, object]:
     try:
-        config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+        # No persistent connections: under ASGI each request runs in its own thread, so a kept
+        # connection would never be reused, only left open (Django's own advice).
+        config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=0))
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL={url!r} cannot be used: {exc}") from None
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        # /healthz and the worker should hear "unreachable" in seconds, not after TCP gives up.
+        config["OPTIONS"] = {"connect_timeout": 5}
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # The web server, the worker and the command line share one SQLite file: WAL lets readers
         # run beside a writer, and IMMEDIATE transactions wait for the lock instead of failing.
-        config["CONN_MAX_AGE"] = 0
         config["OPTIONS"] = {
             "timeout": 20,
             "transaction_mode": "IMMEDIATE",
