@@ -4,7 +4,7 @@ an embedded Redis (unless REDIS_URL points at one), one Celery worker and the AS
 Each service runs in its own process group, so stopping it reaches everything it started
 (Celery's pool processes too); Ctrl-C or SIGTERM stops them all, and a service that dies stops
 the rest. Should the runner itself be killed outright, the kernel sends each service SIGTERM.
-The process helpers here are also what the test suite starts its services with.
+The test suite starts its services with the same functions.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import redis
 
@@ -94,16 +96,18 @@ def _signal_group(service: Service, sig: int) -> None:
 
 
 def stop(services: list[Service], grace_s: float = STOP_GRACE_S) -> None:
-    """SIGTERM every group, newest first, wait up to `grace_s`, then SIGKILL what is left.
-    Services started first (Redis) are stopped last, so the others can still reach them while
-    they finish."""
+    """Stop the services one by one, newest first: SIGTERM the group, wait up to `grace_s`, then
+    SIGKILL what is left. Those started first (Redis) stop last, so the others can still reach
+    them while they finish. A second Ctrl-C meanwhile skips the waiting."""
     hurry = False
 
     def _hurry(signum: int, frame: FrameType | None) -> None:
         nonlocal hurry
         hurry = True
 
-    previous = {sig: signal.signal(sig, _hurry) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():  # only there can handlers be set
+        previous = {sig: signal.signal(sig, _hurry) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for service in reversed(services):
             if service.process.poll() is None:
