@@ -24,7 +24,7 @@ class Heredoc:
     name: str  # the delimiter word, e.g. "EOF"
     content: str  # the body as written, with its trailing newline (tabs kept: see `body`)
     expand: bool  # False when the delimiter was quoted (<<"EOF"): no variable expansion
-    chomp: bool  # True for <<-EOF (leading tabs stripped)
+    chomp: bool  # True for <<-EOF (leading tabs to be stripped: `body`)
     fd: int = 0  # the file descriptor before <<, e.g. 3 for `3<<EOF`
 
     def body(self) -> str:
@@ -971,14 +971,17 @@ class _Builder:
             raise self.error("no build stage in current context", ins.line)
 
     def instruction(self, found: _syntax.Command) -> Instruction:
-        keyword = found.cmd.upper()
+        # A lone continuation at the end of the file makes a node with no keyword (None here);
+        # BuildKit reports it as an unknown instruction.
+        written = found.cmd or ""
+        keyword = written.upper()
         # Node.Original is the instruction line; the package appends heredoc bodies to it.
-        original = found.original.split("\n", 1)[0].strip()
+        original = (found.original or "").split("\n", 1)[0].strip()
         sub = found.sub_cmd
         args = tuple(found.value)
         if keyword == "ONBUILD":
             args = (sub, *args) if sub is not None else ()
-        cmd = _Command(keyword, found.cmd, args, tuple(found.flags), found.json, sub)
+        cmd = _Command(keyword, written, args, tuple(found.flags), found.json, sub)
         try:
             flags = _CHECKS.get(keyword, _check_unknown)(cmd)
         except _Invalid as exc:
@@ -1023,30 +1026,38 @@ class _Builder:
                                  platform=ins.flag("platform"), line=ins.line, original=ins.original,
                                  from_instruction=ins))
 
-    def finish(self, escape: str) -> Dockerfile:
+    def finish(self) -> Dockerfile:
         if not self.stages:
             raise self.error("dockerfile contains no stages to build", 1)
-        return Dockerfile(self.meta_args, self.stages, escape=escape, filename=self.filename)
+        return Dockerfile(self.meta_args, self.stages, escape=self.escape, filename=self.filename)
+
+
+def _check_text(text: str, filename: str) -> None:
+    """Refuse what the package cannot take: it reads the text as a C string (a NUL would
+    silently end the file) and crashes the whole process on text that is not UTF-8."""
+    position = text.find("\x00")
+    message = "the Dockerfile contains a NUL character"
+    if position < 0:
+        try:
+            text.encode("utf-8")
+            return
+        except UnicodeEncodeError as exc:
+            position, message = exc.start, "the Dockerfile is not valid UTF-8 text"
+    raise DockerfileError(message, file=filename, line=text.count("\n", 0, position) + 1)
 
 
 def parse(text: str, *, filename: str = "Dockerfile") -> Dockerfile:
     """Parse and validate. Raises DockerfileError naming the line for: a syntax error, an unknown
     instruction, an instruction with missing or malformed arguments, an instruction before the
     first FROM other than ARG, an unknown flag for an instruction, a duplicate stage name."""
+    _check_text(text, filename)
     lines = _physical_lines(text)
-    if "\x00" in text:
-        # The package reads the text as a C string and would silently stop at the NUL.
-        raise DockerfileError("the Dockerfile contains a NUL character", file=filename,
-                              line=text.count("\n", 0, text.index("\x00")) + 1)
     escape = _escape_directive(lines, filename)
     try:
         commands = _syntax.parse_string(text)
     except _syntax.GoParseError as exc:
         raise DockerfileError(str(exc), file=filename, line=_failure_line(str(exc), lines, escape)) from None
-    except UnicodeError as exc:  # lone surrogates cannot be handed to the Go parser
-        raise DockerfileError(f"the Dockerfile is not valid text: {exc.reason}", file=filename,
-                              line=text.count("\n", 0, getattr(exc, "start", 0)) + 1) from None
     builder = _Builder(filename, lines, escape)
     for found in commands:
         builder.add(found)
-    return builder.finish(escape)
+    return builder.finish()

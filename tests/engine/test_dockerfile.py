@@ -281,6 +281,16 @@ def test_a_nul_character_is_refused_rather_than_cut_off() -> None:
     assert error.line == 2
 
 
+def test_text_that_is_not_utf8_is_refused_before_it_reaches_the_go_parser() -> None:
+    # A lone surrogate (what JSON's "\\ud800" decodes to) crashes the parser's whole process.
+    error = parse_error("FROM scratch\n\nRUN echo \ud800\n")
+    assert error.line == 3 and "UTF-8" in error.message
+
+
+def test_a_lone_continuation_at_the_end_is_an_unknown_instruction() -> None:
+    assert str(parse_error("FROM scratch\n\\ ")) == "Dockerfile:2: unknown instruction: "
+
+
 def test_a_too_long_line_names_its_line() -> None:
     error = parse_error("FROM scratch\nRUN " + "x" * 70_000 + "\n")
     assert error.line == 2 and "greater than max allowed size" in error.message
