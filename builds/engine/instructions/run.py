@@ -27,11 +27,8 @@ class Run(Step):
         # heredoc (`RUN python3 <<EOF`) the shell runs the whole text, heredoc included.
         words = " ".join(self.ins.args).split()
         if len(words) == 1 and words[0].startswith("<<"):
-            return [*state.shell, self.ins.heredocs[0].content]
-        script = self.ins.original.split(None, 1)[1]
-        while script.startswith("--"):
-            script = script.split(None, 1)[1]
-        return [*state.shell, script]
+            return [*state.shell, self.ins.heredocs[0].body()]
+        return [*state.shell, self.ins.with_heredocs()]
 
     def network(self) -> str:
         mode = self.ins.flag("network", "default") or "default"
