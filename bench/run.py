@@ -67,6 +67,7 @@ class Sample:
     built: int | None = None  # steps not served from the cache
     cached: int | None = None
     error: str | None = None
+    output: str = ""  # the build's own output; kept as a log file, not in the report
 
 
 Completed = subprocess.CompletedProcess[str]
@@ -189,10 +190,10 @@ class BuildKit:
         cmd = [DOCKER, "build", "--network=none", "--progress=plain",
                "-f", str(context / dockerfile), "-t", tag, str(context)]
         seconds, proc = run_timed(cmd, cwd=context, env=self.daemon.env())
-        built, cached = buildkit_counts(proc.stderr + proc.stdout)
-        if proc.returncode != 0:
-            return Sample(seconds, False, built, cached, failure(proc))
-        return Sample(seconds, True, built, cached)
+        output = proc.stderr + proc.stdout
+        built, cached = buildkit_counts(output)
+        error = failure(proc) if proc.returncode != 0 else None
+        return Sample(seconds, error is None, built, cached, error, output)
 
 
 class Project:
@@ -223,9 +224,8 @@ class Project:
                "-t", tag, "--progress", "json"]
         seconds, proc = run_timed(cmd, cwd=PROJECT_DIR, env=self.env())
         built, cached = project_counts(proc.stdout)
-        if proc.returncode != 0:
-            return Sample(seconds, False, built, cached, failure(proc))
-        return Sample(seconds, True, built, cached)
+        error = failure(proc) if proc.returncode != 0 else None
+        return Sample(seconds, error is None, built, cached, error, proc.stdout + proc.stderr)
 
 
 # --------------------------------------------------------------------------- workloads
@@ -314,10 +314,12 @@ def describe(sample: Sample) -> str:
 
 
 def measure(
-    builders: Sequence[Builder], workloads: Sequence[Workload], reps: int, unavailable: dict[str, str]
+    builders: Sequence[Builder], workloads: Sequence[Workload], reps: int, unavailable: dict[str, str],
+    logs: Path,
 ) -> Results:
-    """Every sample of every builder; a builder that turns out `Unavailable` is noted in
-    `unavailable` and left out of the rest of the run."""
+    """Every sample of every builder, each build's output saved in `logs`; a builder that turns
+    out `Unavailable` is noted in `unavailable` and left out of the rest of the run."""
+    logs.mkdir(parents=True, exist_ok=True)
     results: Results = {w.name: {b.name: {s: [] for s in SCENARIOS} for b in builders} for w in workloads}
     for workload in workloads:
         for rep in range(1, reps + 1):
@@ -333,6 +335,8 @@ def measure(
                     continue
                 for scenario, sample in samples.items():
                     results[workload.name][builder.name][scenario].append(sample)
+                    log_name = f"{workload.short}-{builder.name}-rep{rep}-{scenario}.log"
+                    (logs / log_name).write_text(sample.output)
                     log(f"{workload.short} rep {rep} {builder.name:8} {scenario:17} {describe(sample)}")
     return results
 
@@ -372,7 +376,7 @@ def summarize(samples: list[Sample]) -> dict[str, Any]:
         "median": statistics.median(ok) if ok else None,
         "min": min(ok) if ok else None,
         "max": max(ok) if ok else None,
-        "samples": [asdict(s) for s in samples],
+        "samples": [{k: v for k, v in asdict(s).items() if k != "output"} for s in samples],
         "built": sorted({s.built for s in samples if s.ok and s.built is not None}),
         "failures": sum(1 for s in samples if not s.ok),
     }
@@ -550,7 +554,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             builders.append(Project(args.python, work / "stores", base, args.settle))
         facts = machine_facts(daemon, args.python)
         unavailable: dict[str, str] = {}
-        results = measure(builders, workloads, args.reps, unavailable)
+        results = measure(builders, workloads, args.reps, unavailable, work / "logs")
         inproc = None
         w1 = next((w for w in workloads if w.name.startswith("w1")), None)
         if w1 is not None and not args.skip_project and args.loops > 0:
