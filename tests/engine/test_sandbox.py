@@ -1,0 +1,374 @@
+"""The sandbox for RUN steps, for real: bubblewrap over an overlay of a busybox rootfs, with real
+cgroups. Each step costs milliseconds, so the limits are small and the module stays quick."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tarfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from builds.engine import sandbox
+from builds.engine.sandbox import Limits, RunResult
+
+LIMITS = Limits(timeout_s=20, memory_bytes=128 << 20, pids=64, output_bytes=1 << 20, disk_bytes=64 << 20)
+SMALL_DISK = Limits(timeout_s=20, disk_bytes=8 << 20)
+PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@pytest.fixture(scope="module")
+def busybox_rootfs(busybox_tar: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("busybox-rootfs")
+    with tarfile.open(busybox_tar) as tar:
+        tar.extractall(root, filter="fully_trusted")  # ours; "tar" would drop /tmp's mode 1777
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _sandbox_available() -> None:
+    ok, why = sandbox.available()
+    if not ok:
+        pytest.fail(f"the sandbox cannot run here: {why}")
+
+
+class Step:
+    """One RUN step on the busybox rootfs, with what it printed."""
+
+    def __init__(self, lower: list[Path], upper: Path) -> None:
+        self.lower, self.upper = lower, upper
+        self.output: list[tuple[str, str]] = []
+        self.result: RunResult | None = None
+
+    def run(self, script: str, **options: object) -> RunResult:
+        options.setdefault("env", {"PATH": PATH})
+        options.setdefault("cwd", "/")
+        options.setdefault("limits", LIMITS)
+        self.result = sandbox.run(["/bin/sh", "-c", script], lower=self.lower, upper=self.upper,
+                                  on_output=lambda stream, text: self.output.append((stream, text)),
+                                  **options)  # type: ignore[arg-type]
+        return self.result
+
+    def printed(self, stream: str) -> str:
+        return "".join(text for s, text in self.output if s == stream)
+
+    def layer(self) -> set[str]:
+        return {str(p.relative_to(self.upper)) for p in self.upper.rglob("*")}
+
+
+@pytest.fixture
+def step(busybox_rootfs: Path, tmp_path: Path) -> Step:
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    return Step([busybox_rootfs], upper)
+
+
+def _layer(tmp_path: Path, name: str, files: dict[str, str]) -> Path:
+    layer = tmp_path / name
+    for path, text in files.items():
+        (layer / path).parent.mkdir(parents=True, exist_ok=True)
+        (layer / path).write_text(text)
+    layer.mkdir(exist_ok=True)
+    return layer
+
+
+def _our_sandboxed_processes() -> list[int]:
+    """Live processes in this test process's sandbox cgroups, other than the spawners."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            cgroups = Path(entry.path, "cgroup").read_text()
+            cmdline = Path(entry.path, "cmdline").read_bytes()
+            state = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if f"/studio/{os.getpid()}-" in cgroups and b"studio-sandbox-spawner" not in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _eventually(check: Callable[[], bool], seconds: float = 2.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in Path(entry.path, "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+# -- output and results -------------------------------------------------------------------------
+
+
+def test_output_streams_as_it_comes_on_both_streams(step: Step) -> None:
+    result = step.run("echo out1; echo err1 >&2; sleep 0.2; echo out2")
+
+    assert (result.exit_code, result.limit, result.message) == (0, None, "")
+    assert step.printed("stdout") == "out1\nout2\n"
+    assert step.printed("stderr") == "err1\n"
+    chunks = [text for _, text in step.output]
+    assert chunks.index("err1\n") < chunks.index("out2\n")
+
+
+def test_output_is_handed_on_in_whole_lines_and_decoded_leniently(step: Step) -> None:
+    step.run(r"printf 'a\nb'; sleep 0.2; printf 'c\n\377\n'")
+
+    assert step.printed("stdout") == "a\nbc\n\ufffd\n"
+    assert next(text for _, text in step.output) == "a\n"
+
+
+def test_a_failing_command_gives_its_exit_code_and_the_last_twenty_lines(step: Step) -> None:
+    result = step.run("for i in $(seq 1 30); do echo line$i; done; exit 7")
+
+    assert (result.exit_code, result.limit) == (7, None)
+    assert result.message == "the command exited with code 7"
+    assert result.tail == [f"line{i}" for i in range(11, 31)]
+    assert result.duration_ms >= 0
+
+
+def test_a_missing_program_is_the_commands_failure(busybox_rootfs: Path, tmp_path: Path) -> None:
+    result = sandbox.run(["/no/such/program"], lower=[busybox_rootfs], upper=tmp_path, env={}, cwd="/")
+
+    assert result.exit_code not in (0, None)
+    assert result.message == "the command could not be started: /no/such/program: No such file or directory"
+
+
+# -- the layer ----------------------------------------------------------------------------------
+
+
+def test_writes_land_in_the_upper_and_deletions_are_whiteouts(step: Step) -> None:
+    result = step.run("echo hi > /f; mkdir -p /tmp/t; echo x > /tmp/t/y; rm /bin/ls")
+
+    assert result.exit_code == 0
+    assert (step.upper / "f").read_text() == "hi\n"
+    assert (step.upper / "tmp/t/y").read_text() == "x\n"
+    ls = os.lstat(step.upper / "bin/ls")
+    assert stat.S_ISCHR(ls.st_mode) and ls.st_rdev == 0
+    assert step.layer() == {"f", "tmp", "tmp/t", "tmp/t/y", "bin", "bin/ls"}
+
+
+def test_the_mount_points_are_not_left_in_the_layer(step: Step, busybox_rootfs: Path) -> None:
+    assert not (busybox_rootfs / "dev").exists() and not (busybox_rootfs / "proc").exists()
+
+    result = step.run("ls -d /dev /proc && echo hi > /dev/null")
+
+    assert result.exit_code == 0
+    assert step.layer() == set()
+
+
+def test_no_mount_outlives_the_step(step: Step, tmp_path: Path) -> None:
+    step.run("echo hi > /f")
+
+    assert str(tmp_path) not in Path("/proc/mounts").read_text()
+    assert list(tmp_path.iterdir()) == [step.upper]  # the overlay's work directory is gone
+
+
+def test_the_topmost_layer_wins(tmp_path: Path, busybox_rootfs: Path) -> None:
+    middle = _layer(tmp_path, "middle", {"which": "middle\n", "only-middle": "m\n"})
+    top = _layer(tmp_path, "top", {"which": "top\n"})
+    step = Step([busybox_rootfs, middle, top], _layer(tmp_path, "upper", {}))
+
+    step.run("cat /which /only-middle")
+
+    assert step.printed("stdout") == "top\nm\n"
+
+
+def test_a_stack_of_a_hundred_layers_with_long_paths_runs(tmp_path: Path, busybox_rootfs: Path) -> None:
+    # 100 paths of ~150 bytes are far past the page that overlayfs takes its options in.
+    deep = tmp_path / ("d" * 100)
+    layers = [busybox_rootfs] + [_layer(deep, f"layer-{i:03}-{'x' * 40}", {f"l{i}": "", "which": f"{i}\n"})
+                                 for i in range(100)]
+    step = Step(layers, _layer(tmp_path, "upper", {}))
+
+    result = step.run("cat /which; ls / | grep -c '^l'; echo new > /new")
+
+    assert result.exit_code == 0, result
+    assert step.printed("stdout") == "99\n100\n"
+    assert step.layer() == {"new"}
+    assert str(tmp_path) not in Path("/proc/mounts").read_text()
+
+
+def test_the_working_directory_is_created_when_missing(step: Step) -> None:
+    result = step.run("pwd", cwd="/app/src")
+
+    assert result.exit_code == 0
+    assert step.printed("stdout") == "/app/src\n"
+    assert step.layer() == {"app", "app/src"}
+
+
+def test_an_existing_working_directory_is_not_copied_into_the_layer(step: Step) -> None:
+    step.run("pwd", cwd="/tmp")
+
+    assert step.printed("stdout") == "/tmp\n"
+    assert step.layer() == set()
+
+
+# -- isolation ----------------------------------------------------------------------------------
+
+
+def test_the_environment_is_exactly_the_one_given(step: Step, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STUDIO_HOST_SECRET", "leak")
+    env = {"PATH": PATH, "FOO": "bar baz", "EMPTY": "", "MULTI": "one\ntwo"}
+
+    step.run("env -0", env=env)
+
+    seen = dict(item.split("=", 1) for item in step.printed("stdout").split("\0") if item)
+    shell_adds = {"PWD", "SHLVL"}
+    assert {k: v for k, v in seen.items() if k not in shell_adds} == env
+
+
+def test_there_is_no_network_but_loopback(step: Step) -> None:
+    step.run("ip -o link | cut -d: -f2; hostname")
+
+    assert step.printed("stdout") == " lo\nbuildkitsandbox\n"
+
+
+def test_the_command_does_not_have_all_of_roots_capabilities(step: Step) -> None:
+    result = step.run("mount -t tmpfs none /tmp 2>&1; grep CapEff /proc/self/status")
+
+    assert "Operation not permitted" in step.printed("stdout") or "denied" in step.printed("stdout")
+    cap_eff = int(step.printed("stdout").split("CapEff:")[1].split()[0], 16)
+    cap_sys_admin = 1 << 21
+    assert cap_eff and not cap_eff & cap_sys_admin
+    assert result.exit_code == 0
+
+
+def test_it_runs_as_the_images_user(step: Step) -> None:
+    if sandbox._nsenter() is None:
+        pytest.skip("no static busybox to switch users with")
+
+    result = step.run("id -u; id -g; touch /tmp/mine; touch /root/theirs 2>/dev/null || echo denied",
+                      user="nobody")
+
+    assert result.exit_code == 0
+    assert step.printed("stdout") == "65534\n65534\ndenied\n"
+    mine = os.lstat(step.upper / "tmp/mine")
+    assert (mine.st_uid, mine.st_gid) == (65534, 65534)
+
+
+def test_a_numeric_user_and_group_need_no_entry(step: Step) -> None:
+    if sandbox._nsenter() is None:
+        pytest.skip("no static busybox to switch users with")
+
+    step.run("id -u; id -g", user="1234:nogroup")
+
+    assert step.printed("stdout") == "1234\n65534\n"
+
+
+def test_an_unknown_user_is_a_clear_failure(step: Step) -> None:
+    result = step.run("true", user="ghost")
+
+    assert (result.exit_code, result.limit) == (None, None)
+    assert result.message == "unable to find user ghost: no matching entries in passwd file"
+
+
+# -- limits -------------------------------------------------------------------------------------
+
+
+def test_the_time_limit_kills_the_command_and_its_background_children(step: Step) -> None:
+    started = time.monotonic()
+    result = step.run("sleep 987654 & sleep 987653", limits=Limits(timeout_s=0.5))
+
+    assert (result.exit_code, result.limit) == (None, "timeout")
+    assert result.message == "the step ran longer than its time limit of 0.5 seconds and was stopped"
+    assert time.monotonic() - started < 3
+    assert _eventually(lambda: not _processes_with("98765"))
+
+
+def test_the_memory_limit_kills_a_step_that_needs_more(step: Step) -> None:
+    result = step.run("dd if=/dev/zero of=/dev/null bs=64M count=1",
+                      limits=Limits(timeout_s=20, memory_bytes=32 << 20))
+
+    assert (result.exit_code, result.limit) == (None, "memory")
+    assert result.message == "the step used more than its memory limit of 32 MiB and was killed"
+
+
+def test_a_fork_bomb_is_contained(step: Step) -> None:
+    started = time.monotonic()
+    result = step.run("f(){ f|f& }; f; sleep 10", limits=Limits(timeout_s=20, pids=16))
+
+    assert (result.exit_code, result.limit) == (None, "pids")
+    assert "more than 16 processes at once" in result.message
+    assert time.monotonic() - started < 5
+    assert _eventually(lambda: not _our_sandboxed_processes())
+
+
+def test_flooding_the_output_stops_the_step(step: Step) -> None:
+    result = step.run("yes", limits=Limits(timeout_s=20, output_bytes=64 << 10))
+
+    assert (result.exit_code, result.limit) == (None, "output")
+    assert result.message.startswith("the step printed more than 64 KiB of output")
+    assert len(step.printed("stdout")) <= 64 << 10
+    assert result.tail == ["y"] * 20
+
+
+def test_filling_the_disk_with_one_file_stops_the_step(step: Step) -> None:
+    result = step.run("dd if=/dev/zero of=/big bs=1M count=64", limits=SMALL_DISK)
+
+    assert (result.exit_code, result.limit) == (None, "disk")
+    assert result.message == "the step wrote more than 8 MiB to its layer (its disk limit) and was stopped"
+    shutil.rmtree(step.upper)  # what is left can be thrown away
+
+
+def test_filling_the_disk_with_many_files_stops_the_step(step: Step) -> None:
+    started = time.monotonic()
+    fill = "i=0; while true; do i=$((i+1)); dd if=/dev/zero of=/f$i bs=1M count=1 2>/dev/null; done"
+    result = step.run(fill, limits=SMALL_DISK)
+
+    assert (result.exit_code, result.limit) == (None, "disk")
+    assert time.monotonic() - started < 5
+
+
+def test_a_cancel_stops_the_step_at_once(step: Step) -> None:
+    cancel = threading.Event()
+    threading.Timer(0.2, cancel.set).start()
+    started = time.monotonic()
+
+    result = step.run("sleep 987652", cancel=cancel)
+
+    assert (result.exit_code, result.limit, result.message) == (None, "cancelled", "the build was cancelled")
+    assert time.monotonic() - started < 2
+    assert _eventually(lambda: not _processes_with("987652"))
+
+
+def test_steps_run_one_after_another_after_a_limit(step: Step, tmp_path: Path, busybox_rootfs: Path) -> None:
+    step.run("f(){ f|f& }; f; sleep 10", limits=Limits(timeout_s=20, pids=16))
+    after = Step([busybox_rootfs], _layer(tmp_path, "after", {}))
+
+    result = after.run("for i in 1 2 3 4 5 6 7 8 9 10; do sh -c true & done; wait; echo ok")
+
+    assert (result.exit_code, result.limit) == (0, None)
+
+
+def test_steps_in_different_threads_each_run(busybox_rootfs: Path, tmp_path: Path) -> None:
+    results: list[RunResult] = []
+
+    def one(i: int) -> None:
+        results.append(Step([busybox_rootfs], _layer(tmp_path, f"u{i}", {})).run(f"echo {i} > /f"))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert [r.exit_code for r in results] == [0, 0, 0]
+    assert sorted((tmp_path / f"u{i}/f").read_text() for i in range(3)) == ["0\n", "1\n", "2\n"]
