@@ -29,7 +29,9 @@ class TestVerdicts:
         assert built.result.status == "succeeded"
         assert [v for _, v in built.verdicts()] == ["built"] * 5
         assert built.step("WORKDIR")["reason"]["code"] == "first_build"
-        assert built.step("COPY requirements.txt")["reason"]["code"] == "new_step"
+        copy = built.step("COPY requirements.txt")["reason"]
+        assert copy["code"] == "parent_rebuilt"
+        assert copy["cause_step"] == built.step("WORKDIR")["step"]
         assert built.finished["cache"] == {"hits": 0, "misses": 5}
 
     def test_the_same_build_twice_is_all_cached(self, project: Callable[..., Project]) -> None:
