@@ -682,15 +682,16 @@ class _Watch:
 def _classify(exit_code: int | None, reason: str | None, cgroups: _Cgroups, upper: Path,
               limits: Limits) -> str | None:
     """Name the limit behind a failure the kernel caused rather than the watch loop."""
+    pids_hit, oom_killed = cgroups.settle()
     # Forks failed: say so even when the main process went on to succeed (a naive fork bomb's
     # first shell returns at once), so the verdict does not depend on timing. Before "output"
     # too, since a fork bomb's "can't fork" messages fill the output first.
-    if reason in (None, "output") and cgroups.pids_hit():
+    if reason in (None, "output") and pids_hit:
         return "pids"
     if reason is not None:
         return reason
     failed = exit_code != 0
-    if failed and cgroups.oom_killed():
+    if failed and oom_killed:
         return "memory"
     # RLIMIT_FSIZE stops a single file at exactly the limit; the command then fails.
     usage = disk_usage(upper)
@@ -895,6 +896,7 @@ class _Cgroups:
     pids_max: int = 0
     pids_before: int = 0
     ooms_before: int = 0
+    settled: bool = False  # the last step's end readings are the baselines
 
     @classmethod
     def create(cls) -> _Cgroups:
@@ -930,8 +932,9 @@ class _Cgroups:
         except OSError:
             return False
         self.limits, self.pids_max = limits, pids_max
-        self.pids_before = self._pids_events()
-        self.ooms_before = self._oom_kills()
+        if not self.settled:
+            self.pids_before, self.ooms_before = self._pids_events(), self._oom_kills()
+        self.settled = False
         return True
 
     def _set_memory(self, value: int) -> None:
@@ -954,8 +957,13 @@ class _Cgroups:
     def pids_hit(self) -> bool:
         return self._pids_events() > self.pids_before
 
-    def oom_killed(self) -> bool:
-        return self._oom_kills() > self.ooms_before
+    def settle(self) -> tuple[bool, bool]:
+        """After a step: whether it hit the process limit, and whether the OOM killer struck.
+        Nothing runs here between steps, so these readings are the next step's baselines."""
+        pids, ooms = self._pids_events(), self._oom_kills()
+        hits = (pids > self.pids_before, ooms > self.ooms_before)
+        self.pids_before, self.ooms_before, self.settled = pids, ooms, True
+        return hits
 
     def _pids_events(self) -> int:
         return _counter(self.dirs.get("pids"), "pids.events", "max")
@@ -985,8 +993,11 @@ def _counter(path: Path | None, filename: str, key: str) -> int:
     if path is None:
         return 0
     try:
-        with open(path / filename) as f:
-            text = f.read()
+        fd = os.open(os.path.join(path, filename), os.O_RDONLY)
+        try:
+            text = os.read(fd, 4096).decode()
+        finally:
+            os.close(fd)
     except OSError:
         return 0
     for line in text.splitlines():

@@ -165,6 +165,15 @@ def test_writes_land_in_the_upper_and_deletions_are_whiteouts(step: Step) -> Non
     assert step.layer() == {"f", "tmp", "tmp/t", "tmp/t/y", "bin", "bin/ls"}
 
 
+def test_a_replaced_directory_is_opaque_by_the_user_xattr(step: Step) -> None:
+    # bwrap mounts overlayfs with userxattr: this, not trusted.overlay.opaque, marks the layer.
+    result = step.run("rm -rf /etc && mkdir /etc && echo x > /etc/new && ls /etc")
+
+    assert result.exit_code == 0
+    assert step.printed("stdout") == "new\n"
+    assert os.getxattr(step.upper / "etc", "user.overlay.opaque") == b"y"
+
+
 def test_the_mount_points_are_not_left_in_the_layer(step: Step, busybox_rootfs: Path) -> None:
     assert not (busybox_rootfs / "dev").exists() and not (busybox_rootfs / "proc").exists()
 
@@ -203,7 +212,8 @@ def test_a_stack_of_a_hundred_layers_with_long_paths_runs(tmp_path: Path, busybo
     assert result.exit_code == 0, result
     assert step.printed("stdout") == "99\n100\n"
     assert step.layer() == {"new"}
-    assert str(tmp_path) not in Path("/proc/mounts").read_text()
+    mounts = Path("/proc/mounts").read_text()
+    assert str(tmp_path) not in mounts and sandbox.SHORT_DIR not in mounts
 
 
 def test_the_working_directory_is_created_when_missing(step: Step) -> None:
