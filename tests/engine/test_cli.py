@@ -1,0 +1,95 @@
+"""The engine's command line, as a user runs it: `manage.py build` and `manage.py images`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def manage(*args: str, data: Path, cwd: Path = PROJECT) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, STUDIO_DATA_DIR=str(data))
+    return subprocess.run([sys.executable, str(PROJECT / "manage.py"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def data(tmp_path: Path, busybox_tar: Path) -> Path:
+    store = tmp_path / "store"
+    done = manage("images", "import", str(busybox_tar), "studio/busybox:1.35", data=store)
+    assert done.returncode == 0, done.stderr
+    return store
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM studio/busybox:1.35\nCOPY app.txt /app.txt\nRUN cat /app.txt\n")
+    (ctx / "app.txt").write_text("one\n")
+    return ctx
+
+
+def test_images_ls_lists_the_imported_image(data: Path) -> None:
+    listed = manage("images", "ls", data=data)
+    assert listed.returncode == 0
+    assert "studio/busybox:1.35" in listed.stdout
+
+
+def test_json_progress_prints_only_events_in_order(data: Path, context: Path) -> None:
+    done = manage("build", str(context), "--progress", "json", "-t", "app:1", data=data)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[0]["type"] == "build.started" and events[-1]["type"] == "build.finished"
+    assert [s["instruction"] for s in events[0]["steps"]][1:] == ["COPY app.txt /app.txt", "RUN cat /app.txt"]
+    logs = [e["text"] for e in events if e["type"] == "step.log"]
+    assert "one" in "".join(logs)
+
+
+def test_plain_progress_marks_cached_steps_and_says_why_others_were_rebuilt(data: Path, context: Path) -> None:
+    manage("build", str(context), data=data)
+    (context / "app.txt").write_text("two\n")
+    done = manage("build", str(context), "--progress", "plain", data=data)
+    assert done.returncode == 0, done.stderr
+    assert "why: Rebuilt because files it copies from the build context changed: app.txt" in done.stdout
+    again = manage("build", str(context), data=data)
+    assert again.stdout.count("CACHED") == 2
+
+
+def test_a_broken_dockerfile_exits_2_naming_the_line(data: Path, context: Path) -> None:
+    (context / "Dockerfile").write_text("FROM studio/busybox:1.35\nCOPY\n")
+    done = manage("build", str(context), data=data)
+    assert done.returncode == 2
+    assert "Dockerfile:2" in done.stderr or "line 2" in done.stdout
+
+
+def test_a_failing_step_exits_1(data: Path, context: Path) -> None:
+    (context / "Dockerfile").write_text("FROM studio/busybox:1.35\nRUN exit 7\n")
+    done = manage("build", str(context), "--progress", "json", data=data)
+    assert done.returncode == 1
+    finished = json.loads(done.stdout.splitlines()[-1])
+    assert finished["status"] == "failed" and finished["error"]["exit_code"] == 7
+
+
+def test_a_dockerfile_given_with_f_and_a_target_stage(data: Path, context: Path) -> None:
+    (context / "build.Dockerfile").write_text(
+        "FROM studio/busybox:1.35 AS base\nRUN echo base > /b\nFROM base AS final\nRUN exit 1\n")
+    done = manage("build", str(context), "-f", str(context / "build.Dockerfile"), "--target", "base",
+                  "--progress", "json", data=data)
+    assert done.returncode == 0, done.stderr
+    statuses = {json.loads(line)["instruction"]: json.loads(line)["status"]
+                for line in done.stdout.splitlines() if '"step.finished"' in line}
+    assert statuses["RUN exit 1"] == "skipped"
+
+
+def test_an_unknown_target_is_invalid_input(data: Path, context: Path) -> None:
+    done = manage("build", str(context), "--target", "nope", data=data)
+    assert done.returncode == 2
+    assert "nope" in (done.stderr + done.stdout)
