@@ -506,13 +506,18 @@ class _Worker:
 
     cgroups: _Cgroups
     spawner: _Spawner
+    pid: int = field(default_factory=os.getpid)  # a forked child (a prefork pool) must not share it
 
     def usable(self, limits: Limits, sandbox_processes: int) -> bool:
         """Whether it can run a step with these limits (preparing its cgroups for it)."""
-        return (self.spawner.alive() and self.spawner.can_lower_to(_rlimits(limits, self.cgroups))
+        return (self.pid == os.getpid() and self.spawner.alive()
+                and self.spawner.can_lower_to(_rlimits(limits, self.cgroups))
                 and self.cgroups.prepare(limits, sandbox_processes))
 
     def close(self) -> None:
+        if self.pid != os.getpid():
+            self.spawner.sock.close()  # only our copy: the spawner is the parent process's
+            return
         self.spawner.close()
         self.cgroups.remove()
 
