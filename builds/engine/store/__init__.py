@@ -1,0 +1,36 @@
+"""The content-addressed store under STUDIO_DATA_DIR.
+
+Layout (all writes are temp file or temp dir in `tmp/` + rename, so a crash never leaves a
+half-written object, and two processes writing the same object leave one good copy):
+
+    blobs/sha256/<hex>        immutable blobs: image configs, manifests, JSON documents,
+                              compressed layer tarballs made on export
+    l/<id>/                   unpacked layers (overlay lowerdirs); <id> = first 16 hex of the
+                              layer's diff_id, short because overlay mount options are <= 4 KB.
+                              Deletions are overlay whiteouts (char device 0/0), opaque
+                              directories carry the xattrs trusted.overlay.opaque=y and
+                              user.overlay.opaque=y (the latter for overlays mounted `userxattr`).
+    l/<id>.json               the layer's facts (Layer.summary: digest, sizes, change counts)
+    l/<id>.changes.json       its file list ([path, kind, size, change] rows), apart because
+                              it can be long and the cached path never needs it
+    images/<hex>.json         an image record (Image.to_json) by config digest
+    tags.json                 "name:tag" -> config digest
+    cache/<k[:2]>/<key>.json  the cache index: a step's cache key -> its record
+    children/<parent>.jsonl   the records built on top of a parent key (one JSON per line),
+                              for finding the nearest earlier build of a step
+    tmp/                      work directories (same filesystem as everything else)
+    tmp/trash/                what was discarded, deleted later by Store.empty_trash()
+    locks/                    lock files
+
+Stored objects are never changed. The same layer committed on two different parents is one
+directory; its facts are those of the first commit (the returned Layer has each commit's own).
+"""
+
+from __future__ import annotations
+
+from .core import LayerError, Store, key_file_name, parse_ref
+from .objects import FileChange, Image, Layer, canonical_json
+
+__all__ = [
+    "FileChange", "Image", "Layer", "LayerError", "Store", "canonical_json", "key_file_name", "parse_ref",
+]

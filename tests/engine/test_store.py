@@ -1,0 +1,483 @@
+"""The content-addressed store on a real disk: layers committed from upper directories and
+imported from tars, their tar streams, images and tags, the cache index, locks, and what
+happens when several processes write the same thing at once."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import stat
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from builds.engine.store import Image, Layer, LayerError, Store, canonical_json
+
+BUSYBOX = Path("/work/shared/oracle/base/busybox-rootfs.tar")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "store")
+
+
+def whiteout(path: Path) -> None:
+    os.mknod(path, stat.S_IFCHR, os.makedev(0, 0))
+
+
+def write(path: Path, text: str, *, mtime: int = 1_700_000_000) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def base_layer(store: Store) -> Layer:
+    """A lower layer: etc/passwd, etc/group, srv/keep, srv/old/x."""
+    upper = store.work_dir("base")
+    for name in ("etc/passwd", "etc/group", "srv/keep", "srv/old/x"):
+        write(upper / name, f"{name}\n")
+    layer = store.commit_layer(upper, [])
+    assert layer is not None
+    return layer
+
+
+def tar_of(store: Store, layer_id: str) -> bytes:
+    out = io.BytesIO()
+    store.write_layer_tar(layer_id, out)
+    return out.getvalue()
+
+
+def members(data: bytes) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def tar_bytes(entries: list[tuple[tarfile.TarInfo, bytes | None]], *, compress: bool = False) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in entries:
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    raw = buf.getvalue()
+    return io.BytesIO(gzip.compress(raw) if compress else raw)
+
+
+def entry(name: str, kind: bytes = tarfile.REGTYPE, *, linkname: str = "",
+          mode: int = 0o644) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode, info.mtime = kind, linkname, mode, 1_600_000_000
+    return info
+
+
+class TestCommitLayer:
+    def test_an_empty_upper_gives_no_layer_and_goes_to_the_trash(self, store: Store) -> None:
+        upper = store.work_dir("step")
+        assert store.commit_layer(upper, []) is None
+        assert not upper.exists()
+        assert list(store.layers.iterdir()) == []
+
+    def test_it_counts_added_modified_and_deleted_files_not_parent_directories(self, store: Store) -> None:
+        base = base_layer(store)
+        upper = store.work_dir("step")
+        (upper / "etc").mkdir()
+        shutil_copy_meta(store.layer_path(base.id) / "etc", upper / "etc")
+        write(upper / "etc/passwd", "changed\n")
+        whiteout(upper / "etc/group")
+        write(upper / "new", "new\n")
+        layer = store.commit_layer(upper, [base.id])
+        assert layer is not None
+        assert (layer.added, layer.modified, layer.deleted) == (1, 1, 1)
+        assert {(c.path, c.change) for c in layer.changes} == {
+            ("new", "added"), ("etc/passwd", "modified"), ("etc/group", "deleted")}
+        assert layer.size == len("changed\n") + len("new\n")
+
+    def test_a_directory_whose_mode_changed_is_modified(self, store: Store) -> None:
+        base = base_layer(store)
+        upper = store.work_dir("step")
+        (upper / "srv").mkdir()
+        os.chmod(upper / "srv", 0o700)
+        layer = store.commit_layer(upper, [base.id])
+        assert layer is not None
+        assert [(c.path, c.kind, c.change) for c in layer.changes] == [("srv", "dir", "modified")]
+
+    def test_a_directory_that_only_holds_nothing_new_is_no_change(self, store: Store) -> None:
+        base = base_layer(store)
+        upper = store.work_dir("step")
+        (upper / "etc").mkdir()
+        shutil_copy_meta(store.layer_path(base.id) / "etc", upper / "etc")
+        os.utime(upper / "etc", (1, 1))  # a copied-up parent's mtime moves; that alone is no change
+        assert store.commit_layer(upper, [base.id]) is None
+
+    def test_an_opaque_directory_becomes_an_opq_marker_and_carries_both_xattrs(self, store: Store) -> None:
+        base = base_layer(store)
+        upper = store.work_dir("step")
+        (upper / "srv").mkdir()
+        # As the sandbox's overlay (mounted with userxattr) marks it:
+        os.setxattr(upper / "srv", "user.overlay.opaque", b"y")
+        write(upper / "srv/keep", "again\n")
+        layer = store.commit_layer(upper, [base.id])
+        assert layer is not None
+        names = list(members(tar_of(store, layer.id)))
+        assert names == ["srv", "srv/.wh..wh..opq", "srv/keep"]
+        # Under an opaque directory a name the lower layer had is still a modification, and
+        # what it hides without replacing is deleted.
+        assert {(c.path, c.change) for c in layer.changes} == {
+            ("srv", "modified"), ("srv/keep", "modified"), ("srv/old", "deleted")}
+        stored = store.layer_path(layer.id) / "srv"
+        assert os.getxattr(stored, "trusted.overlay.opaque") == b"y"
+        assert os.getxattr(stored, "user.overlay.opaque") == b"y"
+
+    def test_a_name_whited_out_in_a_middle_layer_is_added_again(self, store: Store) -> None:
+        base = base_layer(store)
+        middle = store.work_dir("step")
+        (middle / "srv").mkdir()
+        shutil_copy_meta(store.layer_path(base.id) / "srv", middle / "srv")
+        whiteout(middle / "srv/old")
+        removed = store.commit_layer(middle, [base.id])
+        assert removed is not None and removed.deleted == 1
+        upper = store.work_dir("step")
+        write(upper / "srv/old/x", "back\n")
+        shutil_copy_meta(store.layer_path(base.id) / "srv", upper / "srv")
+        layer = store.commit_layer(upper, [base.id, removed.id])
+        assert layer is not None
+        assert {(c.path, c.change) for c in layer.changes} == {("srv/old", "added"), ("srv/old/x", "added")}
+
+    def test_the_diff_id_is_stable_and_is_the_sha256_of_the_written_tar(self, store: Store) -> None:
+        def make() -> Layer:
+            upper = store.work_dir("step")
+            write(upper / "b/two", "2")
+            write(upper / "a", "1")
+            os.symlink("/b/two", upper / "link")
+            os.utime(upper / "b", (5, 5))
+            layer = store.commit_layer(upper, [])
+            assert layer is not None
+            return layer
+
+        first, second = make(), make()
+        assert first.diff_id == second.diff_id
+        data = tar_of(store, first.id)
+        assert "sha256:" + hashlib.sha256(data).hexdigest() == first.diff_id
+        assert len(data) == first.tar_size
+        found = members(data)
+        assert list(found) == ["a", "b", "b/two", "link"]  # sorted, parents first, no root entry
+        assert found["link"].linkname == "/b/two" and found["a"].mtime == 1_700_000_000
+        assert found["a"].uname == "" and found["a"].uid == 0
+
+    def test_hard_links_in_a_layer_are_tar_hard_links(self, store: Store) -> None:
+        upper = store.work_dir("step")
+        write(upper / "a", "data")
+        os.link(upper / "a", upper / "b")
+        layer = store.commit_layer(upper, [])
+        assert layer is not None and layer.size == 4
+        found = members(tar_of(store, layer.id))
+        assert found["a"].isreg() and found["b"].islnk() and found["b"].linkname == "a"
+
+    def test_long_names_big_ids_and_xattrs_travel_in_pax_headers(self, store: Store) -> None:
+        upper = store.work_dir("step")
+        name = "d" * 90 + "/" + "f" * 90 + "é"
+        path = write(upper / name, "x")
+        os.chown(path, 3_000_000, 7)
+        os.setxattr(path, "user.note", b"\x00\xffkept")
+        layer = store.commit_layer(upper, [])
+        assert layer is not None
+        info = members(tar_of(store, layer.id))[name]
+        assert (info.uid, info.gid) == (3_000_000, 7)
+        value = info.pax_headers["SCHILY.xattr.user.note"]
+        assert value.encode("utf-8", "surrogateescape") == b"\x00\xffkept"
+
+    def test_the_same_layer_twice_is_stored_once(self, store: Store) -> None:
+        layers = []
+        for _ in range(2):
+            upper = store.work_dir("step")
+            write(upper / "same", "same")
+            layers.append(store.commit_layer(upper, []))
+            assert not upper.exists()
+        assert layers[0] is not None and layers[1] is not None and layers[0].id == layers[1].id
+        assert sorted(p.name for p in store.layers.iterdir()) == sorted(
+            [layers[0].id, f"{layers[0].id}.json", f"{layers[0].id}.changes.json"])
+        assert store.layer(layers[0].id, changes=True).changes == layers[0].changes
+
+    def test_concurrent_commits_of_the_same_content_leave_one_good_layer(self, store: Store) -> None:
+        ctx = multiprocessing.get_context("fork")
+        barrier = ctx.Barrier(4)
+        results = ctx.Queue()
+        procs = [ctx.Process(target=_commit_same, args=(str(store.root), barrier, results)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        ids = [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+            assert p.exitcode == 0
+        assert len(set(ids)) == 1
+        layer_id = ids[0]
+        assert (store.layer_path(layer_id) / "big").stat().st_size == 8 << 20
+        assert store.layer(layer_id).added == 202  # big, files/ and its 200 files
+        assert len(list(store.trash.iterdir())) == 3  # the losers, kept for later deletion
+        assert [p for p in store.tmp.iterdir() if p.name != "trash"] == []
+        assert store.write_layer_tar(layer_id, io.BytesIO()) == store.layer(layer_id).diff_id
+
+    def test_a_layer_commits_quickly(self, store: Store) -> None:
+        upper = store.work_dir("step")
+        for i in range(5000):
+            write(upper / f"pkg{i % 50}/file{i}", "x" * (i % 2000))
+        started = time.perf_counter()
+        layer = store.commit_layer(upper, [])
+        took = time.perf_counter() - started
+        assert layer is not None and layer.added == 5050
+        assert took < 2.0, f"committing 5,000 files took {took:.2f}s"
+
+
+def shutil_copy_meta(src: Path, dst: Path) -> None:
+    """What overlayfs's copy-up does to a parent directory."""
+    st = os.lstat(src)
+    os.chown(dst, st.st_uid, st.st_gid)
+    os.chmod(dst, stat.S_IMODE(st.st_mode))
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _commit_same(root: str, barrier: Any, results: Any) -> None:
+    store = Store(root)
+    upper = store.work_dir("step")
+    write(upper / "big", "")
+    with open(upper / "big", "wb") as f:
+        f.write(b"z" * (8 << 20))
+    os.utime(upper / "big", (1, 1))
+    for i in range(200):
+        write(upper / f"files/{i}", str(i))
+    os.utime(upper / "files", (1, 1))
+    barrier.wait()
+    layer = store.commit_layer(upper, [])
+    assert layer is not None
+    results.put(layer.id)
+
+
+class TestImportLayer:
+    def test_oci_whiteouts_become_overlay_whiteouts(self, store: Store) -> None:
+        tar = tar_bytes([(entry("etc", tarfile.DIRTYPE, mode=0o755), None), (entry("etc/.wh.group"), b""),
+                         (entry("var/.wh..wh..opq"), b""), (entry("var/new"), b"n")])
+        layer = store.import_layer(tar)
+        root = store.layer_path(layer.id)
+        st = os.lstat(root / "etc/group")
+        assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+        assert os.getxattr(root / "var", "trusted.overlay.opaque") == b"y"
+        assert not (root / "etc/.wh.group").exists()
+        assert layer.deleted == 1
+        assert list(members(tar_of(store, layer.id))) == [
+            "etc", "etc/.wh.group", "var", "var/.wh..wh..opq", "var/new"]
+
+    def test_owners_modes_devices_links_and_times_are_kept(self, store: Store) -> None:
+        exe = entry("bin/tool", mode=0o4755)
+        exe.uid, exe.gid = 1234, 99
+        dev = entry("dev/null", tarfile.CHRTYPE, mode=0o666)
+        dev.devmajor, dev.devminor = 1, 3
+        layer = store.import_layer(tar_bytes([
+            (exe, b"#!/bin/sh\n"), (entry("bin/again", tarfile.LNKTYPE, linkname="bin/tool"), None),
+            (dev, None), (entry("run/fifo", tarfile.FIFOTYPE), None),
+            (entry("bin/sh", tarfile.SYMTYPE, linkname="/bin/busybox"), None)]))
+        root = store.layer_path(layer.id)
+        st = os.lstat(root / "bin/tool")
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1234, 99, 0o4755)
+        assert st.st_mtime == 1_600_000_000
+        assert st.st_nlink == 2 and os.lstat(root / "bin/again").st_ino == st.st_ino
+        assert os.lstat(root / "dev/null").st_rdev == os.makedev(1, 3)
+        assert stat.S_ISFIFO(os.lstat(root / "run/fifo").st_mode)
+        assert os.readlink(root / "bin/sh") == "/bin/busybox"
+
+    def test_gzip_layers_are_read(self, store: Store) -> None:
+        layer = store.import_layer(tar_bytes([(entry("hello"), b"hi")], compress=True))
+        assert (store.layer_path(layer.id) / "hello").read_text() == "hi"
+
+    def test_zstd_layers_need_the_zstandard_package(self, store: Store) -> None:
+        try:
+            import zstandard  # type: ignore[import-not-found]  # noqa: F401
+        except ImportError:
+            with pytest.raises(LayerError, match="zstandard"):
+                store.import_layer(io.BytesIO(b"\x28\xb5\x2f\xfd" + bytes(100)))
+        else:
+            pytest.skip("zstandard is installed; the error for its absence cannot happen here")
+
+    @pytest.mark.parametrize(("entries", "message"), [
+        ([(entry("../evil"), b"x")], "outside the layer"),
+        ([(entry("a/../../evil"), b"x")], "outside the layer"),
+        ([(entry("link", tarfile.SYMTYPE, linkname="{outside}"), None), (entry("link/evil"), b"x")],
+         "symlink"),
+        ([(entry("hard", tarfile.LNKTYPE, linkname="../evil"), None)], "outside the layer"),
+        ([(entry("hard", tarfile.LNKTYPE, linkname="{outside}/target"), None)], "not in the layer"),
+        ([(entry("dir", tarfile.SYMTYPE, linkname="/"), None), (entry("dir/.wh.target"), b"")], "symlink"),
+    ])
+    def test_entries_that_escape_are_refused_and_nothing_is_written_outside(
+        self, store: Store, tmp_path: Path, entries: list[tuple[tarfile.TarInfo, bytes | None]], message: str
+    ) -> None:
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        write(outside / "target", "precious")
+        for info, _ in entries:
+            info.linkname = info.linkname.format(outside=outside)
+        with pytest.raises(LayerError, match=message):
+            store.import_layer(tar_bytes(entries))
+        assert sorted(p.name for p in outside.iterdir()) == ["target"]
+        assert (outside / "target").read_text() == "precious"
+        assert not (tmp_path / "evil").exists() and not (store.root / "evil").exists()
+        assert [p for p in store.tmp.iterdir() if p.name != "trash"] == []
+        assert list(store.layers.iterdir()) == []
+
+    def test_an_absolute_entry_name_lands_inside_the_layer(self, store: Store) -> None:
+        layer = store.import_layer(tar_bytes([(entry("/etc/motd"), b"hi")]))
+        assert (store.layer_path(layer.id) / "etc/motd").read_text() == "hi"
+
+    def test_a_layer_round_trips_through_its_tar(self, store: Store) -> None:
+        with open(BUSYBOX, "rb") as f:
+            layer = store.import_layer(f)
+        data = tar_of(store, layer.id)
+        again = Store(store.root.parent / "other").import_layer(io.BytesIO(data))
+        assert again.diff_id == layer.diff_id
+        assert (store.layer_path(layer.id) / "bin/busybox").stat().st_size > 100_000
+
+    def test_garbage_is_a_clear_error(self, store: Store) -> None:
+        with pytest.raises(LayerError, match="not a readable layer tar"):
+            store.import_layer(io.BytesIO(b"this is not a tar at all" * 40))
+
+
+class TestImagesAndTags:
+    def image(self, store: Store, cmd: str = "sh") -> Image:
+        return Image(config={"architecture": "amd64", "os": "linux", "config": {"Cmd": [cmd]},
+                             "rootfs": {"type": "layers", "diff_ids": []}}, layers=[])
+
+    def test_an_image_is_named_by_the_sha256_of_its_canonical_config(self, store: Store) -> None:
+        image = self.image(store)
+        digest = store.put_image(image)
+        assert digest == image.digest == "sha256:" + hashlib.sha256(canonical_json(image.config)).hexdigest()
+        assert store.blob_path(digest).read_bytes() == canonical_json(image.config)
+        found = store.get_image(digest)
+        assert found is not None and found.config == image.config
+
+    @pytest.mark.parametrize("ref", [
+        "busybox", "busybox:latest", "library/busybox", "docker.io/library/busybox:latest"])
+    def test_docker_hub_prefixes_and_the_latest_tag_are_implied(self, store: Store, ref: str) -> None:
+        digest = store.put_image(self.image(store))
+        store.tag("docker.io/library/busybox", digest)
+        assert store.tags() == {"busybox:latest": digest}
+        found = store.get_image(ref)
+        assert found is not None and found.digest == digest
+
+    def test_a_registry_port_is_not_a_tag(self, store: Store) -> None:
+        digest = store.put_image(self.image(store))
+        store.tag("localhost:5000/team/app", digest)
+        assert store.tags() == {"localhost:5000/team/app:latest": digest}
+
+    def test_unknown_images_are_none(self, store: Store) -> None:
+        assert store.get_image("nothing:here") is None
+        assert store.get_image("sha256:" + "0" * 64) is None
+
+    def test_concurrent_tagging_keeps_every_tag(self, store: Store) -> None:
+        digest = store.put_image(self.image(store))
+        ctx = multiprocessing.get_context("fork")
+        procs = [ctx.Process(target=_tag_many, args=(str(store.root), digest, n)) for n in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=60)
+            assert p.exitcode == 0
+        assert len(store.tags()) == 4 * 25
+
+
+def _tag_many(root: str, digest: str, n: int) -> None:
+    store = Store(root)
+    for i in range(25):
+        store.tag(f"app{n}:v{i}", digest)
+
+
+class TestCacheIndex:
+    KEY = "sha256:" + "ab" * 32
+    PARENT = "sha256:" + "cd" * 32
+
+    def test_a_missing_key_is_none(self, store: Store) -> None:
+        assert store.cache_get(self.KEY) is None
+
+    def test_a_record_comes_back_by_its_key(self, store: Store) -> None:
+        store.cache_put(self.KEY, {"layer": "x", "inputs": {"cmd": "true"}}, parent=self.PARENT)
+        assert store.cache_get(self.KEY) == {"layer": "x", "inputs": {"cmd": "true"}}
+        assert (store.cache / "ab" / f"{'ab' * 32}.json").is_file()
+
+    def test_children_come_back_oldest_first(self, store: Store) -> None:
+        for i in range(3):
+            store.cache_put(f"sha256:{i:064x}", {"n": i}, parent=self.PARENT)
+        assert [r["n"] for r in store.cache_children(self.PARENT)] == [0, 1, 2]
+        assert store.cache_children("sha256:" + "ee" * 32) == []
+
+    def test_odd_keys_cannot_name_files_outside_the_index(self, store: Store) -> None:
+        store.cache_put("../../escape", {"n": 1}, parent="../../parent")
+        assert store.cache_get("../../escape") == {"n": 1}
+        assert store.cache_children("../../parent") == [{"n": 1}]
+        assert sorted(p.name for p in store.root.iterdir()) == sorted(
+            ["blobs", "cache", "children", "images", "l", "locks", "tmp"])
+
+    def test_concurrent_appends_never_interleave(self, store: Store) -> None:
+        ctx = multiprocessing.get_context("fork")
+        procs = [ctx.Process(target=_put_many, args=(str(store.root), self.PARENT, n)) for n in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=60)
+            assert p.exitcode == 0
+        lines = (store.children / f"{'cd' * 32}.jsonl").read_bytes().splitlines()
+        assert len(lines) == 4 * 50
+        records = [json.loads(line) for line in lines]
+        for n in range(4):
+            assert [r["i"] for r in records if r["n"] == n] == list(range(50))  # each writer's order kept
+
+    def test_a_lookup_is_well_under_a_millisecond(self, store: Store) -> None:
+        store.cache_put(self.KEY, {"layer": "x", "inputs": {"cmd": "true"}}, parent=self.PARENT)
+        started = time.perf_counter()
+        for _ in range(1000):
+            store.cache_get(self.KEY)
+            Store(store.root)
+        assert (time.perf_counter() - started) / 1000 < 0.0005
+
+
+def _put_many(root: str, parent: str, n: int) -> None:
+    store = Store(root)
+    padding = "p" * 5000  # long lines: a torn append would show
+    for i in range(50):
+        store.cache_put(f"sha256:{n:032x}{i:032x}", {"n": n, "i": i, "pad": padding}, parent=parent)
+
+
+class TestLocks:
+    def test_a_lock_excludes_other_processes(self, store: Store) -> None:
+        counter = store.root / "counter"
+        counter.write_text("0")
+        ctx = multiprocessing.get_context("fork")
+        procs = [ctx.Process(target=_count, args=(str(store.root), counter)) for _ in range(3)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=60)
+            assert p.exitcode == 0
+        assert counter.read_text() == str(3 * 100)
+
+
+def _count(root: str, counter: Path) -> None:
+    store = Store(root)
+    for _ in range(100):
+        with store.lock("counter"):
+            value = int(counter.read_text())
+            counter.write_text(str(value + 1))
+
+
+class TestTrash:
+    def test_discarded_trees_wait_in_the_trash_until_emptied(self, store: Store) -> None:
+        upper = store.work_dir("step")
+        write(upper / "a/b", "x")
+        store.discard(upper)
+        assert len(list(store.trash.iterdir())) == 1
+        assert store.empty_trash() == 1
+        assert list(store.trash.iterdir()) == []
