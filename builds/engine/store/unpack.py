@@ -77,8 +77,7 @@ def _zstd_reader(head: bytes, fileobj: IO[bytes]) -> IO[bytes]:
     except ImportError:
         raise UnsafeLayer("the layer is zstd-compressed and the `zstandard` package is not "
                           "installed: install it, or give the layer plain or gzip-compressed") from None
-    reader = zstandard.ZstdDecompressor().stream_reader(io.BufferedReader(_Prefixed(head, fileobj)))
-    return io.BufferedReader(reader, CHUNK)
+    return zstandard.ZstdDecompressor().stream_reader(_Prefixed(head, fileobj), read_size=CHUNK)
 
 
 # -- names ------------------------------------------------------------------------------------
