@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-OPAQUE_XATTR = "trusted.overlay.opaque"
+# A RUN's overlay is mounted with `userxattr`, so the opaque directories it makes carry the
+# user.* name; layers imported or made otherwise may carry the trusted.* one.
+OPAQUE_XATTRS = ("user.overlay.opaque", "trusted.overlay.opaque")
 _MAX_LINKS = 40
 
 
@@ -29,10 +31,13 @@ def is_whiteout(st: os.stat_result) -> bool:
 
 
 def is_opaque(real: Path) -> bool:
-    try:
-        return os.getxattr(real, OPAQUE_XATTR) == b"y"
-    except OSError:
-        return False
+    for name in OPAQUE_XATTRS:
+        try:
+            if os.getxattr(real, name) == b"y":
+                return True
+        except OSError:
+            pass
+    return False
 
 
 def _lstat(p: Path) -> os.stat_result | None:
