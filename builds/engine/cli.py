@@ -4,6 +4,8 @@ starting Django (a fully cached rebuild must cost less than Django's start-up al
     build CONTEXT [-f DOCKERFILE] [-t NAME[:TAG]] [--target STAGE] [--build-arg K=V]...
           [--no-cache] [--progress plain|json]
     images import TARBALL NAME[:TAG]
+    images export NAME[:TAG] FILE [--format docker|oci]
+    images seed
     images ls
 
 Exit codes: 0 built, 1 a step failed, 2 invalid input.
@@ -47,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     imp = actions.add_parser("import", help="import a rootfs tarball, docker save or OCI archive")
     imp.add_argument("tarball", type=Path)
     imp.add_argument("name")
+    exp = actions.add_parser("export", help="write an image as an archive `docker load` takes")
+    exp.add_argument("name")
+    exp.add_argument("file", type=Path)
+    exp.add_argument("--format", choices=("docker", "oci"), default="docker")
+    actions.add_parser("seed", help="make the base images this machine can: busybox from busybox-static")
     actions.add_parser("ls", help="list images")
     return parser
 
@@ -111,6 +118,10 @@ def _images(args: argparse.Namespace) -> int:
         image = images.import_any(store, args.tarball, args.name)
         print(f"imported {args.name} {image.digest}")
         return 0
+    if args.action == "export":
+        return _export(store, args)
+    if args.action == "seed":
+        return _seed(store)
     rows = []
     for tag, digest in sorted(store.tags().items()):
         image = store.get_image(digest)
@@ -119,4 +130,41 @@ def _images(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows + [("NAME", "ID", "LAYERS", "SIZE")]) for i in range(4)]
     for row in [("NAME", "ID", "LAYERS", "SIZE"), *rows]:
         print("  ".join(col.ljust(w) for col, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def _export(store: Any, args: argparse.Namespace) -> int:
+    from . import image as images
+
+    image = store.get_image(args.name)
+    if image is None:
+        raise InputError(f"no image {args.name!r} in the store (see `manage.py images ls`)")
+    if args.format == "docker":
+        images.export_docker_archive(store, image, args.file, [args.name])
+    else:
+        images.export_oci_archive(store, image, args.file, [args.name])
+    print(f"exported {args.name} to {args.file}")
+    return 0
+
+
+SEED_NAME = "busybox:latest"
+
+
+def _seed(store: Any) -> int:
+    """Import busybox (from Debian's busybox-static) under busybox:latest and
+    studio/busybox:1.35, once; an image already there is left alone."""
+    import tempfile
+
+    from . import image as images
+    from .seed import busybox_rootfs
+
+    names = (SEED_NAME, "studio/busybox:1.35")
+    if all(store.get_image(name) is not None for name in names):
+        print("seed: busybox is already in the store")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        tar = busybox_rootfs(Path(tmp) / "busybox.tar")
+        for name in names:
+            image = images.import_any(store, tar, name)
+    print(f"seed: imported busybox as {', '.join(names)} ({image.digest[:19]})")
     return 0

@@ -93,3 +93,26 @@ def test_an_unknown_target_is_invalid_input(data: Path, context: Path) -> None:
     done = manage("build", str(context), "--target", "nope", data=data)
     assert done.returncode == 2
     assert "nope" in (done.stderr + done.stdout)
+
+
+def test_seed_makes_busybox_once_and_a_build_can_start_from_it(tmp_path: Path, context: Path) -> None:
+    store = tmp_path / "seeded"
+    first = manage("images", "seed", data=store)
+    assert first.returncode == 0 and "imported busybox" in first.stdout
+    assert "already" in manage("images", "seed", data=store).stdout
+    (context / "Dockerfile").write_text("FROM busybox\nRUN echo seeded > /s\n")
+    assert manage("build", str(context), data=store).returncode == 0
+
+
+def test_export_writes_an_archive_with_the_image_manifest(data: Path, context: Path, tmp_path: Path) -> None:
+    import tarfile
+
+    assert manage("build", str(context), "-t", "app:1", data=data).returncode == 0
+    out = tmp_path / "app.tar"
+    done = manage("images", "export", "app:1", str(out), data=data)
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(out) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == ["app:1"] and len(manifest[0]["Layers"]) == 2
+    missing = manage("images", "export", "nope:1", str(out), data=data)
+    assert missing.returncode == 2 and "nope:1" in missing.stderr
