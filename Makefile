@@ -17,7 +17,7 @@ FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune -o 
 run: setup migrate seed
 	$(PY) -m studio.runner
 
-test: test-python test-frontend oracle
+test: lint test-python test-frontend oracle
 
 setup: requirements frontend
 

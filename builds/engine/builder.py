@@ -43,8 +43,14 @@ from .store import Image, Store
 
 # Values BuildKit gives its automatic platform ARGs on this machine.
 PLATFORM_ARGS = {
-    "TARGETPLATFORM": "linux/amd64", "TARGETOS": "linux", "TARGETARCH": "amd64", "TARGETVARIANT": "",
-    "BUILDPLATFORM": "linux/amd64", "BUILDOS": "linux", "BUILDARCH": "amd64", "BUILDVARIANT": "",
+    "TARGETPLATFORM": "linux/amd64",
+    "TARGETOS": "linux",
+    "TARGETARCH": "amd64",
+    "TARGETVARIANT": "",
+    "BUILDPLATFORM": "linux/amd64",
+    "BUILDOS": "linux",
+    "BUILDARCH": "amd64",
+    "BUILDVARIANT": "",
 }
 
 
@@ -102,8 +108,14 @@ def build(store: Store, options: BuildOptions, sink: Sink | None = None) -> Buil
     try:
         run = _Build(store, options, emitter)
     except EngineError as exc:
-        emitter.emit(BUILD_FINISHED, status="failed", image=None, cache={"hits": 0, "misses": 0},
-                     duration_ms=_ms(started), error=exc.to_json())
+        emitter.emit(
+            BUILD_FINISHED,
+            status="failed",
+            image=None,
+            cache={"hits": 0, "misses": 0},
+            duration_ms=_ms(started),
+            error=exc.to_json(),
+        )
         return BuildResult("failed", error=exc, events=1)
     return run.run(started)
 
@@ -133,9 +145,15 @@ class _Build:
         self.context = BuildContext(context_dir, hash_cache=self.hash_cache)
         self.history_id = options.history_id or str(dockerfile_path.resolve())
         self.env = BuildEnv(
-            store=store, context=self.context, dockerfile_name=self.dockerfile_name, escape=self.df.escape,
-            build_args=options.build_args, meta_args=self.meta_args, stage_states={},
-            limits=options.limits, cancel=options.cancel,
+            store=store,
+            context=self.context,
+            dockerfile_name=self.dockerfile_name,
+            escape=self.df.escape,
+            build_args=options.build_args,
+            meta_args=self.meta_args,
+            stage_states={},
+            limits=options.limits,
+            cancel=options.cancel,
         )
         self.hits = 0
         self.misses = 0
@@ -174,8 +192,9 @@ class _Build:
         stage = self.df.stage(self.options.target)
         if stage is None:
             names = ", ".join(s.label for s in self.df.stages)
-            raise InputError(f"target stage {self.options.target!r} not found (stages: {names})",
-                             file=self.dockerfile_name)
+            raise InputError(
+                f"target stage {self.options.target!r} not found (stages: {names})", file=self.dockerfile_name
+            )
         return stage
 
     def _stage_ref(self, ref: str, before: int) -> Stage | None:
@@ -214,13 +233,22 @@ class _Build:
 
     # -- running -------------------------------------------------------------------------------
     def run(self, started: float) -> BuildResult:
-        self.emitter.emit(BUILD_STARTED, steps=[s.describe() for s in self.plan],
-                          target=self.target.label, dockerfile=self.dockerfile_name)
+        self.emitter.emit(
+            BUILD_STARTED,
+            steps=[s.describe() for s in self.plan],
+            target=self.target.label,
+            dockerfile=self.dockerfile_name,
+        )
         for planned in self.plan:
             if planned.stage.index not in self.needed:
-                self._skip(planned, {"code": "not_needed", "message":
-                                     f"Not built: the target stage {self.target.label} does not need "
-                                     f"stage {planned.stage.label}."})
+                self._skip(
+                    planned,
+                    {
+                        "code": "not_needed",
+                        "message": f"Not built: the target stage {self.target.label} does not need "
+                        f"stage {planned.stage.label}.",
+                    },
+                )
         final: StageState | None = None
         try:
             for stage in self.df.stages:
@@ -235,8 +263,13 @@ class _Build:
         finally:
             self.hash_cache.save()
         self._save_history()
-        self.emitter.emit(BUILD_FINISHED, status="succeeded", image=self._image_summary(image),
-                          cache={"hits": self.hits, "misses": self.misses}, duration_ms=_ms(started))
+        self.emitter.emit(
+            BUILD_FINISHED,
+            status="succeeded",
+            image=self._image_summary(image),
+            cache={"hits": self.hits, "misses": self.misses},
+            duration_ms=_ms(started),
+        )
         return BuildResult("succeeded", image=image, events=self.emitter._seq)
 
     def _failed(self, exc: EngineError, started: float) -> BuildResult:
@@ -244,20 +277,40 @@ class _Build:
         line = exc.line
         for planned in self.plan:
             if planned.number not in self.finished_steps:
-                self._skip(planned, {"code": "not_run", "message":
-                                     f"Not run: the build stopped at the failed step on line {line}."})
+                self._skip(
+                    planned,
+                    {
+                        "code": "not_run",
+                        "message": f"Not run: the build stopped at the failed step on line {line}.",
+                    },
+                )
         cancelled = exc.details.get("limit") == "cancelled"
         status = "cancelled" if cancelled else "failed"
         error = exc.to_json()
         error["step"] = failed_step
-        self.emitter.emit(BUILD_FINISHED, status=status, image=None,
-                          cache={"hits": self.hits, "misses": self.misses}, duration_ms=_ms(started), error=error)
+        self.emitter.emit(
+            BUILD_FINISHED,
+            status=status,
+            image=None,
+            cache={"hits": self.hits, "misses": self.misses},
+            duration_ms=_ms(started),
+            error=error,
+        )
         return BuildResult(status, error=exc, events=self.emitter._seq)
 
     def _skip(self, planned: PlannedStep, reason: dict[str, Any]) -> None:
         self.finished_steps.add(planned.number)
-        self.emitter.emit(STEP_FINISHED, **planned.describe(), keyword=self._keyword(planned), status=SKIPPED,
-                          cached=False, cache_key=None, reason=reason, layer=None, duration_ms=0)
+        self.emitter.emit(
+            STEP_FINISHED,
+            **planned.describe(),
+            keyword=self._keyword(planned),
+            status=SKIPPED,
+            cached=False,
+            cache_key=None,
+            reason=reason,
+            layer=None,
+            duration_ms=0,
+        )
 
     @staticmethod
     def _keyword(planned: PlannedStep) -> str:
@@ -269,8 +322,9 @@ class _Build:
         for planned in self.plan:
             if planned.stage is stage and planned.instruction is not None:
                 if self.options.cancel is not None and self.options.cancel.is_set():
-                    raise StepFailed("the build was cancelled", file=self.dockerfile_name,
-                                     line=planned.line).with_details(limit="cancelled", step=planned.number)
+                    raise StepFailed(
+                        "the build was cancelled", file=self.dockerfile_name, line=planned.line
+                    ).with_details(limit="cancelled", step=planned.number)
                 self._step(planned, state)
         self.env.stage_states[stage.label.lower()] = state
         self.env.stage_states[str(stage.index)] = state
@@ -291,17 +345,29 @@ class _Build:
         else:
             image = self.store.get_image(ref)
             if image is None:
-                raise ImageNotFound(f"base image {ref!r} is not in the store; import it with "
-                                    f"`manage.py images import TARBALL {ref}`",
-                                    file=self.dockerfile_name, line=stage.line).with_details(step=planned.number)
+                raise ImageNotFound(
+                    f"base image {ref!r} is not in the store; import it with "
+                    f"`manage.py images import TARBALL {ref}`",
+                    file=self.dockerfile_name,
+                    line=stage.line,
+                ).with_details(step=planned.number)
             state = _state_from_image(stage.label, image)
             base = {"ref": ref, "digest": image.digest}
         state.last_step = planned.number
         self.bases[stage.label] = base
         self.finished_steps.add(planned.number)
-        self.emitter.emit(STEP_FINISHED, **planned.describe(), keyword="FROM", status=CACHED, cached=True,
-                          cache_key=state.key, reason=None, layer=None, base=self._base_summary(base, state),
-                          duration_ms=_ms(t0))
+        self.emitter.emit(
+            STEP_FINISHED,
+            **planned.describe(),
+            keyword="FROM",
+            status=CACHED,
+            cached=True,
+            cache_key=state.key,
+            reason=None,
+            layer=None,
+            base=self._base_summary(base, state),
+            duration_ms=_ms(t0),
+        )
         return state
 
     def _base_summary(self, base: dict[str, str], state: StageState) -> dict[str, Any]:
@@ -326,8 +392,14 @@ class _Build:
             exc.details.setdefault("step", planned.number)
             if exc.line is None:
                 exc.line = planned.line
-            self._finished(planned, t0, status=FAILED, cached=False, error=exc.to_json(),
-                           reason=exc.details.pop("reason", None))
+            self._finished(
+                planned,
+                t0,
+                status=FAILED,
+                cached=False,
+                error=exc.to_json(),
+                reason=exc.details.pop("reason", None),
+            )
             raise
 
     def _finished(self, planned: PlannedStep, t0: float, **fields: Any) -> None:
@@ -335,8 +407,9 @@ class _Build:
         fields.setdefault("cache_key", None)
         fields.setdefault("reason", None)
         fields.setdefault("layer", None)
-        self.emitter.emit(STEP_FINISHED, **planned.describe(), keyword=self._keyword(planned),
-                          duration_ms=_ms(t0), **fields)
+        self.emitter.emit(
+            STEP_FINISHED, **planned.describe(), keyword=self._keyword(planned), duration_ms=_ms(t0), **fields
+        )
 
     def _filesystem_step(self, planned: PlannedStep, step: Step, state: StageState, t0: float) -> None:
         plan = step.plan(state)
@@ -347,30 +420,50 @@ class _Build:
         if record is not None and key not in self.built_keys:
             self.hits += 1
             self._advance(state, planned, key, record, rebuilt=False)
-            self._finished(planned, t0, status=CACHED, cached=True, cache_key=key, layer=record.get("layer_info"))
+            self._finished(
+                planned, t0, status=CACHED, cached=True, cache_key=key, layer=record.get("layer_info")
+            )
             return
         self.misses += 1
         if record is not None:
             # The same step on the same parent already ran earlier in this build (two stages
             # share it); BuildKit runs it once and reports both as one rebuilt vertex.
-            reason = {"code": "same_step", "step": self.built_keys[key],
-                      "message": f"The same step as step {self.built_keys[key]}, built once in this build."}
+            reason = {
+                "code": "same_step",
+                "step": self.built_keys[key],
+                "message": f"The same step as step {self.built_keys[key]}, built once in this build.",
+            }
         else:
             reason = self._reason(planned, step, plan, state)
             record = self._execute(planned, step, plan, state, key, reason)
         self._advance(state, planned, key, record, rebuilt=True)
-        self._finished(planned, t0, status=BUILT, cached=False, cache_key=key, reason=reason,
-                       layer=record.get("layer_info"))
+        self._finished(
+            planned,
+            t0,
+            status=BUILT,
+            cached=False,
+            cache_key=key,
+            reason=reason,
+            layer=record.get("layer_info"),
+        )
 
     def _layer_present(self, record: dict[str, Any]) -> bool:
         layer = record.get("layer")
         return layer is None or self.store.layer_path(layer).is_dir()
 
-    def _execute(self, planned: PlannedStep, step: Step, plan: Planned, state: StageState, key: str,
-                 reason: dict[str, Any]) -> dict[str, Any]:
+    def _execute(
+        self,
+        planned: PlannedStep,
+        step: Step,
+        plan: Planned,
+        state: StageState,
+        key: str,
+        reason: dict[str, Any],
+    ) -> dict[str, Any]:
         upper = self.store.work_dir("step")
         self.env.on_output = lambda stream, text: self.emitter.emit(
-            STEP_LOG, step=planned.number, stream=stream, text=text)
+            STEP_LOG, step=planned.number, stream=stream, text=text
+        )
         try:
             step.execute(state, upper)
             layer = self.store.commit_layer(upper, state.layers)
@@ -388,25 +481,42 @@ class _Build:
             notes["manifest"] = self.store.put_json(plan.manifest())
         layer_info = None
         if layer is not None:
-            layer_info = {"digest": layer.diff_id, "size": layer.size,
-                          "files": {"added": layer.added, "modified": layer.modified, "deleted": layer.deleted}}
-        record = {"key": key, "parent": state.key, "keyword": step.keyword, "instruction": planned.text,
-                  "inputs": plan.inputs, "notes": notes, "layer": layer.id if layer else None,
-                  "layer_info": layer_info, "created": time.time()}
+            layer_info = {
+                "digest": layer.diff_id,
+                "size": layer.size,
+                "files": {"added": layer.added, "modified": layer.modified, "deleted": layer.deleted},
+            }
+        record = {
+            "key": key,
+            "parent": state.key,
+            "keyword": step.keyword,
+            "instruction": planned.text,
+            "inputs": plan.inputs,
+            "notes": notes,
+            "layer": layer.id if layer else None,
+            "layer_info": layer_info,
+            "created": time.time(),
+        }
         self.store.cache_put(key, record, parent=state.key)
         self.built_keys[key] = planned.number
         return record
 
-    def _advance(self, state: StageState, planned: PlannedStep, key: str, record: dict[str, Any],
-                 *, rebuilt: bool) -> None:
+    def _advance(
+        self, state: StageState, planned: PlannedStep, key: str, record: dict[str, Any], *, rebuilt: bool
+    ) -> None:
         if rebuilt and state.rebuilt_from is None:
             state.rebuilt_from = planned.number
         state.key = key
         state.last_step = planned.number
         if record.get("layer"):
             state.layers = [*state.layers, record["layer"]]
-        state.history.append({"created_by": planned.text, "comment": "dockerfile-studio",
-                              **({} if record.get("layer") else {"empty_layer": True})})
+        state.history.append(
+            {
+                "created_by": planned.text,
+                "comment": "dockerfile-studio",
+                **({} if record.get("layer") else {"empty_layer": True}),
+            }
+        )
 
     # -- reasons -------------------------------------------------------------------------------
     def _reason(self, planned: PlannedStep, step: Step, plan: Planned, state: StageState) -> dict[str, Any]:
@@ -415,11 +525,20 @@ class _Build:
         parent = self._planned(state.last_step)
         if state.rebuilt_from is not None and parent is not None:
             # The parent is a rebuilt step, or the FROM of a stage built on a rebuilt stage.
-            return reasons.parent_rebuilt(parent_step=parent.number, parent_line=parent.line,
-                                          parent_text=parent.text, cause_step=state.rebuilt_from)
+            return reasons.parent_rebuilt(
+                parent_step=parent.number,
+                parent_line=parent.line,
+                parent_text=parent.text,
+                cause_step=state.rebuilt_from,
+            )
         miss = reasons.Miss(
-            step=planned.number, keyword=step.keyword, instruction=planned.text, inputs=plan.inputs,
-            notes=plan.notes, manifest=plan.manifest, siblings=self.store.cache_children(state.key),
+            step=planned.number,
+            keyword=step.keyword,
+            instruction=planned.text,
+            inputs=plan.inputs,
+            notes=plan.notes,
+            manifest=plan.manifest,
+            siblings=self.store.cache_children(state.key),
             load_manifest=self.store.get_json,
         )
         found = reasons.compare(miss)

@@ -37,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser("build", help="build a Dockerfile")
     build.add_argument("context", type=Path, help="the build context directory")
-    build.add_argument("-f", "--file", dest="dockerfile", type=Path, help="the Dockerfile (default CONTEXT/Dockerfile)")
+    build.add_argument(
+        "-f", "--file", dest="dockerfile", type=Path, help="the Dockerfile (default CONTEXT/Dockerfile)"
+    )
     build.add_argument("-t", "--tag", help="tag the image NAME[:TAG]")
     build.add_argument("--target", help="build up to this stage")
     build.add_argument("--build-arg", action="append", default=[], metavar="K=V", help="set a build argument")
@@ -127,9 +129,9 @@ def _images(args: argparse.Namespace) -> int:
         image = store.get_image(digest)
         size = sum(store.layer(layer).size for layer in image.layers) if image else 0
         rows.append((tag, digest[7:19], str(len(image.layers) if image else 0), f"{size / 1e6:.1f} MB"))
-    widths = [max(len(r[i]) for r in rows + [("NAME", "ID", "LAYERS", "SIZE")]) for i in range(4)]
+    widths = [max(len(r[i]) for r in [*rows, ("NAME", "ID", "LAYERS", "SIZE")]) for i in range(4)]
     for row in [("NAME", "ID", "LAYERS", "SIZE"), *rows]:
-        print("  ".join(col.ljust(w) for col, w in zip(row, widths)).rstrip())
+        print("  ".join(col.ljust(w) for col, w in zip(row, widths, strict=False)).rstrip())
     return 0
 
 

@@ -109,10 +109,8 @@ def _translate(pattern: str) -> re.Pattern[str]:
             if end == -1:
                 out.append(re.escape(c))
             else:
-                body = pattern[i + 1:end]
-                if body.startswith("^"):
-                    body = "^" + body[1:]
-                elif body.startswith("!"):
+                body = pattern[i + 1 : end]
+                if body.startswith("^") or body.startswith("!"):
                     body = "^" + body[1:]
                 out.append("[" + body.replace("\\", "\\\\") + "]")
                 i = end
@@ -249,17 +247,23 @@ class BuildContext:
             self._check_inside(rel, src, file, line)
             entries = [self._follow(rel, src, file, line)] if self.entry(rel) is not None else []
         if not entries:
-            raise ContextError(f'source "{src}" not found in the build context'
-                               + (" (or excluded by .dockerignore)" if self.patterns else ""),
-                               file=file, line=line)
+            raise ContextError(
+                f'source "{src}" not found in the build context'
+                + (" (or excluded by .dockerignore)" if self.patterns else ""),
+                file=file,
+                line=line,
+            )
         return sorted(entries, key=lambda e: e.path)
 
     def _check_inside(self, rel: str, src: str, file: str, line: int | None) -> None:
         real = os.path.realpath(self._abs(rel))
         root = str(self.root)
         if real != root and not real.startswith(root + os.sep):
-            raise ContextError(f'source "{src}" leads outside the build context through a symbolic link',
-                               file=file, line=line)
+            raise ContextError(
+                f'source "{src}" leads outside the build context through a symbolic link',
+                file=file,
+                line=line,
+            )
 
     def _follow(self, rel: str, src: str, file: str, line: int | None) -> Entry:
         """A top-level source that is a symlink is copied as what it points to, which must be

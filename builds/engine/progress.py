@@ -59,11 +59,13 @@ class PlainProgress:
 
     def _build_finished(self, event: dict[str, Any]) -> None:
         cache = event.get("cache") or {}
-        summary = f"{cache.get('hits', 0)} cached, {cache.get('misses', 0)} rebuilt, {event['duration_ms'] / 1000:.2f}s"
+        seconds = event["duration_ms"] / 1000
+        summary = f"{cache.get('hits', 0)} cached, {cache.get('misses', 0)} rebuilt, {seconds:.2f}s"
         if event["status"] == "succeeded":
             image = event["image"]
             tag = f" tagged {image['tag']}" if image.get("tag") else ""
-            self._print(f"built {image['digest'][:19]} ({_size(image['size'])}, {image['layers']} layers){tag}: {summary}")
+            made = f"{image['digest'][:19]} ({_size(image['size'])}, {image['layers']} layers)"
+            self._print(f"built {made}{tag}: {summary}")
         else:
             error = event.get("error") or {}
             where = f"line {error['line']}: " if error.get("line") else ""

@@ -34,8 +34,10 @@ def no_cache() -> Reason:
 def parent_rebuilt(*, parent_step: int, parent_line: int, parent_text: str, cause_step: int) -> Reason:
     return {
         "code": "parent_rebuilt",
-        "message": (f"Rebuilt because the layer below it (line {parent_line}: {parent_text}) was rebuilt. "
-                    "Each layer is stacked on the one before, so a rebuilt layer invalidates every layer above it."),
+        "message": (
+            f"Rebuilt because the layer below it (line {parent_line}: {parent_text}) was rebuilt. "
+            "Each layer is stacked on the one before, so a rebuilt layer invalidates every layer above it."
+        ),
         "parent_step": parent_step,
         "cause_step": cause_step,
     }
@@ -44,7 +46,8 @@ def parent_rebuilt(*, parent_step: int, parent_line: int, parent_text: str, caus
 def base_changed(*, old: str, new: str) -> Reason:
     return {
         "code": "base_changed",
-        "message": f"Rebuilt because the base image changed from {old} to {new}; every layer sits on top of it.",
+        "message": f"Rebuilt because the base image changed from {old} to {new}; "
+        "every layer sits on top of it.",
         "old": old,
         "new": new,
     }
@@ -52,11 +55,16 @@ def base_changed(*, old: str, new: str) -> Reason:
 
 def first_build(*, after: str | None) -> Reason:
     if after is None:
-        return {"code": "first_build",
-                "message": "Built for the first time: no earlier build of this step on this base is in the cache."}
-    return {"code": "new_step",
-            "message": f"Built for the first time: no earlier build ran a step on top of {after}.",
-            "after": after}
+        return {
+            "code": "first_build",
+            "message": "Built for the first time: "
+            "no earlier build of this step on this base is in the cache.",
+        }
+    return {
+        "code": "new_step",
+        "message": f"Built for the first time: no earlier build ran a step on top of {after}.",
+        "after": after,
+    }
 
 
 def compare(miss: Miss) -> Reason | None:
@@ -71,7 +79,7 @@ def compare(miss: Miss) -> Reason | None:
         return {
             "code": "instruction_changed",
             "message": f"Rebuilt because the instruction changed: it was `{old.get('instruction')}`, "
-                       f"now it is `{miss.instruction}`.",
+            f"now it is `{miss.instruction}`.",
             "old": old.get("instruction"),
             "new": miss.instruction,
         }
@@ -138,8 +146,11 @@ def _env_changed(miss: Miss, old: dict[str, Any]) -> Reason:
         code, noun = "env_changed", "environment variable"
         tail = "A RUN is keyed by its whole environment, whether the command reads the variable or not."
     described = ", ".join(f"{c['name']} ({_show(c['old'])} → {_show(c['new'])})" for c in changes)
-    return {"code": code, "message": f"Rebuilt because the {noun} {described} changed. {tail}",
-            "changes": changes}
+    return {
+        "code": code,
+        "message": f"Rebuilt because the {noun} {described} changed. {tail}",
+        "changes": changes,
+    }
 
 
 def _show(value: str | None) -> str:

@@ -97,7 +97,7 @@ class RootFS:
                     done.pop()
                 found = self._top(done)
                 continue
-            found = self._top(done + [part])
+            found = self._top([*done, part])
             if found is None:
                 return None
             if stat.S_ISLNK(found.st.st_mode) and (todo or follow):

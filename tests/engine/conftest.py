@@ -48,10 +48,16 @@ class Built:
         for event in self.steps:
             if event["instruction"].startswith(instruction_start):
                 return event
-        raise AssertionError(f"no step starting with {instruction_start!r} in {[e['instruction'] for e in self.steps]}")
+        raise AssertionError(
+            f"no step starting with {instruction_start!r} in {[e['instruction'] for e in self.steps]}"
+        )
 
     def verdicts(self) -> list[tuple[str, str]]:
-        return [(e["instruction"], e["status"]) for e in self.steps if e["keyword"] in ("RUN", "COPY", "ADD", "WORKDIR")]
+        return [
+            (e["instruction"], e["status"])
+            for e in self.steps
+            if e["keyword"] in ("RUN", "COPY", "ADD", "WORKDIR")
+        ]
 
     @property
     def finished(self) -> dict[str, Any]:
@@ -73,8 +79,10 @@ class Project:
 
     def build(self, **options: Any) -> Built:
         events: list[dict[str, Any]] = []
-        options.setdefault("limits", Limits(timeout_s=20, memory_bytes=256 << 20, pids=64,
-                                            output_bytes=1 << 20, disk_bytes=64 << 20))
+        options.setdefault(
+            "limits",
+            Limits(timeout_s=20, memory_bytes=256 << 20, pids=64, output_bytes=1 << 20, disk_bytes=64 << 20),
+        )
         result = build(self.store, BuildOptions(context=self.root, **options), events.append)
         return Built(result, events)
 

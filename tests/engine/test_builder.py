@@ -24,7 +24,9 @@ def classroom(project: Callable[..., Project]) -> Project:
 
 
 class TestVerdicts:
-    def test_the_first_build_builds_every_step_and_says_it_is_new(self, project: Callable[..., Project]) -> None:
+    def test_the_first_build_builds_every_step_and_says_it_is_new(
+        self, project: Callable[..., Project]
+    ) -> None:
         built = classroom(project).build()
         assert built.result.status == "succeeded"
         assert [v for _, v in built.verdicts()] == ["built"] * 5
@@ -74,7 +76,13 @@ class TestVerdicts:
     def test_an_edited_run_gives_the_old_and_new_text(self, project: Callable[..., Project]) -> None:
         proj = classroom(project)
         proj.build()
-        proj.write({"Dockerfile": CLASSROOM.replace("cp requirements.txt /installed", "cat requirements.txt > /installed")})
+        proj.write(
+            {
+                "Dockerfile": CLASSROOM.replace(
+                    "cp requirements.txt /installed", "cat requirements.txt > /installed"
+                )
+            }
+        )
         reason = proj.build().step("RUN cat requirements.txt")["reason"]
         assert reason["code"] == "instruction_changed"
         assert reason["old"] == "RUN cp requirements.txt /installed"
@@ -107,10 +115,15 @@ class TestVerdicts:
         assert {s["reason"]["code"] for s in built.steps if s["status"] == "built"} == {"no_cache"}
 
     def test_a_stage_the_target_does_not_need_is_skipped(self, project: Callable[..., Project]) -> None:
-        proj = project({"Dockerfile": (
-            f"FROM {BASE} AS builder\nRUN echo app > /app\n"
-            f"FROM {BASE} AS unused\nRUN echo unused > /unused\n"
-            f"FROM {BASE}\nCOPY --from=builder /app /app\nRUN cat /app > /final\n")})
+        proj = project(
+            {
+                "Dockerfile": (
+                    f"FROM {BASE} AS builder\nRUN echo app > /app\n"
+                    f"FROM {BASE} AS unused\nRUN echo unused > /unused\n"
+                    f"FROM {BASE}\nCOPY --from=builder /app /app\nRUN cat /app > /final\n"
+                )
+            }
+        )
         built = proj.build()
         assert built.step("RUN echo unused")["status"] == "skipped"
         assert built.step("RUN echo unused")["reason"]["code"] == "not_needed"
@@ -119,8 +132,10 @@ class TestVerdicts:
     def test_copy_from_a_rebuilt_stage_stays_cached_when_the_file_is_the_same(
         self, project: Callable[..., Project]
     ) -> None:
-        dockerfile = (f"FROM {BASE} AS builder\nRUN echo compile > /c && echo {{}} > /noise\n"
-                      f"FROM {BASE}\nCOPY --from=builder /c /c\n")
+        dockerfile = (
+            f"FROM {BASE} AS builder\nRUN echo compile > /c && echo {{}} > /noise\n"
+            f"FROM {BASE}\nCOPY --from=builder /c /c\n"
+        )
         proj = project({"Dockerfile": dockerfile.format("a")})
         proj.build()
         proj.write({"Dockerfile": dockerfile.replace("echo {} > /noise", "echo b > /noise")})
@@ -130,8 +145,15 @@ class TestVerdicts:
 
 
 class TestLayersAndImage:
-    def test_layer_facts_count_added_modified_and_deleted_files(self, project: Callable[..., Project]) -> None:
-        proj = project({"Dockerfile": f"FROM {BASE}\nRUN echo new > /new && echo changed >> /etc/passwd && rm /etc/group\n"})
+    def test_layer_facts_count_added_modified_and_deleted_files(
+        self, project: Callable[..., Project]
+    ) -> None:
+        proj = project(
+            {
+                "Dockerfile": f"FROM {BASE}\n"
+                "RUN echo new > /new && echo changed >> /etc/passwd && rm /etc/group\n"
+            }
+        )
         layer = proj.build().step("RUN")["layer"]
         assert layer["files"] == {"added": 1, "modified": 1, "deleted": 1}
         assert layer["digest"].startswith("sha256:")
@@ -141,10 +163,16 @@ class TestLayersAndImage:
         step = proj.build().step("RUN true")
         assert step["status"] == "built" and step["layer"] is None
 
-    def test_the_image_config_carries_env_cmd_workdir_and_labels(self, project: Callable[..., Project],
-                                                                  store: Store) -> None:
-        proj = project({"Dockerfile": (
-            f"FROM {BASE}\nENV A=1\nWORKDIR /srv\nLABEL team=blue\nEXPOSE 8000\nCMD [\"sh\"]\n")})
+    def test_the_image_config_carries_env_cmd_workdir_and_labels(
+        self, project: Callable[..., Project], store: Store
+    ) -> None:
+        proj = project(
+            {
+                "Dockerfile": (
+                    f'FROM {BASE}\nENV A=1\nWORKDIR /srv\nLABEL team=blue\nEXPOSE 8000\nCMD ["sh"]\n'
+                )
+            }
+        )
         built = proj.build(tag="demo:1")
         image = store.get_image("demo:1")
         assert image is not None and image.digest == built.finished["image"]["digest"]
@@ -155,7 +183,9 @@ class TestLayersAndImage:
         assert config["Labels"] == {"team": "blue"}
         assert "8000/tcp" in config["ExposedPorts"]
 
-    def test_run_output_streams_as_log_events_before_the_step_finishes(self, project: Callable[..., Project]) -> None:
+    def test_run_output_streams_as_log_events_before_the_step_finishes(
+        self, project: Callable[..., Project]
+    ) -> None:
         proj = project({"Dockerfile": f"FROM {BASE}\nRUN echo hello-out && echo hello-err >&2\n"})
         built = proj.build()
         logs = [e for e in built.events if e["type"] == "step.log"]
@@ -167,9 +197,12 @@ class TestLayersAndImage:
 
 
 class TestFailures:
-    def test_a_failing_step_is_not_cached_and_the_rest_do_not_run(self, project: Callable[..., Project],
-                                                                   store: Store) -> None:
-        proj = project({"Dockerfile": f"FROM {BASE}\nRUN echo one > /one\nRUN echo oops && exit 3\nRUN echo three\n"})
+    def test_a_failing_step_is_not_cached_and_the_rest_do_not_run(
+        self, project: Callable[..., Project], store: Store
+    ) -> None:
+        proj = project(
+            {"Dockerfile": f"FROM {BASE}\nRUN echo one > /one\nRUN echo oops && exit 3\nRUN echo three\n"}
+        )
         built = proj.build()
         assert built.result.status == "failed" and built.result.exit_code == 1
         failed = built.step("RUN echo oops")
@@ -181,8 +214,11 @@ class TestFailures:
         assert not [p for p in (store.root / "tmp").iterdir() if p.name.startswith("step")]
         proj.write({"Dockerfile": f"FROM {BASE}\nRUN echo one > /one\nRUN echo fixed\nRUN echo three\n"})
         fixed = proj.build()
-        assert fixed.verdicts() == [("RUN echo one > /one", "cached"), ("RUN echo fixed", "built"),
-                                    ("RUN echo three", "built")]
+        assert fixed.verdicts() == [
+            ("RUN echo one > /one", "cached"),
+            ("RUN echo fixed", "built"),
+            ("RUN echo three", "built"),
+        ]
 
     def test_a_parse_error_names_the_line_and_changes_nothing(self, project: Callable[..., Project]) -> None:
         proj = project({"Dockerfile": f"FROM {BASE}\nRUN echo ok\nFROBNICATE now\n"})
@@ -206,7 +242,9 @@ class TestFailures:
         assert built.result.exit_code == 2
         assert built.finished["error"]["line"] == 2
 
-    def test_a_symlink_pointing_out_of_the_context_is_refused(self, project: Callable[..., Project], tmp_path) -> None:
+    def test_a_symlink_pointing_out_of_the_context_is_refused(
+        self, project: Callable[..., Project], tmp_path
+    ) -> None:
         (tmp_path / "secret.txt").write_text("secret")
         proj = project({"Dockerfile": f"FROM {BASE}\nCOPY link /x\n"})
         os.symlink(tmp_path / "secret.txt", proj.root / "link")
@@ -221,7 +259,9 @@ class TestFailures:
         assert "nosuch/image:1" in built.finished["error"]["message"]
         assert built.finished["error"]["line"] == 1
 
-    def test_a_step_that_runs_forever_is_stopped_and_the_next_build_works(self, project: Callable[..., Project]) -> None:
+    def test_a_step_that_runs_forever_is_stopped_and_the_next_build_works(
+        self, project: Callable[..., Project]
+    ) -> None:
         from builds.engine.sandbox import Limits
 
         proj = project({"Dockerfile": f"FROM {BASE}\nRUN echo before > /b\nRUN sleep 1000\n"})
@@ -231,7 +271,9 @@ class TestFailures:
         proj.write({"Dockerfile": f"FROM {BASE}\nRUN echo before > /b\nRUN echo done\n"})
         assert proj.build().result.status == "succeeded"
 
-    def test_a_step_that_fills_the_disk_is_stopped_with_a_message(self, project: Callable[..., Project]) -> None:
+    def test_a_step_that_fills_the_disk_is_stopped_with_a_message(
+        self, project: Callable[..., Project]
+    ) -> None:
         proj = project({"Dockerfile": f"FROM {BASE}\nRUN dd if=/dev/zero of=/big bs=1M count=200\n"})
         failed = proj.build().step("RUN dd")
         assert failed["status"] == "failed" and failed["error"]["limit"] == "disk"

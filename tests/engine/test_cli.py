@@ -15,8 +15,14 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 def manage(*args: str, data: Path, cwd: Path = PROJECT) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, STUDIO_DATA_DIR=str(data))
-    return subprocess.run([sys.executable, str(PROJECT / "manage.py"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(PROJECT / "manage.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -53,7 +59,9 @@ def test_json_progress_prints_only_events_in_order(data: Path, context: Path) ->
     assert "one" in "".join(logs)
 
 
-def test_plain_progress_marks_cached_steps_and_says_why_others_were_rebuilt(data: Path, context: Path) -> None:
+def test_plain_progress_marks_cached_steps_and_says_why_others_were_rebuilt(
+    data: Path, context: Path
+) -> None:
     manage("build", str(context), data=data)
     (context / "app.txt").write_text("two\n")
     done = manage("build", str(context), "--progress", "plain", data=data)
@@ -80,12 +88,25 @@ def test_a_failing_step_exits_1(data: Path, context: Path) -> None:
 
 def test_a_dockerfile_given_with_f_and_a_target_stage(data: Path, context: Path) -> None:
     (context / "build.Dockerfile").write_text(
-        "FROM studio/busybox:1.35 AS base\nRUN echo base > /b\nFROM base AS final\nRUN exit 1\n")
-    done = manage("build", str(context), "-f", str(context / "build.Dockerfile"), "--target", "base",
-                  "--progress", "json", data=data)
+        "FROM studio/busybox:1.35 AS base\nRUN echo base > /b\nFROM base AS final\nRUN exit 1\n"
+    )
+    done = manage(
+        "build",
+        str(context),
+        "-f",
+        str(context / "build.Dockerfile"),
+        "--target",
+        "base",
+        "--progress",
+        "json",
+        data=data,
+    )
     assert done.returncode == 0, done.stderr
-    statuses = {json.loads(line)["instruction"]: json.loads(line)["status"]
-                for line in done.stdout.splitlines() if '"step.finished"' in line}
+    statuses = {
+        json.loads(line)["instruction"]: json.loads(line)["status"]
+        for line in done.stdout.splitlines()
+        if '"step.finished"' in line
+    }
     assert statuses["RUN exit 1"] == "skipped"
 
 

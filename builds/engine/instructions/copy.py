@@ -84,7 +84,9 @@ class Copy(Step):
 
     def _resolve(self, src: str) -> list[Entry]:
         if "://" in src and self.keyword == "ADD":
-            raise self.error(f"ADD {src}: downloading a URL is not available here (the studio builds offline)")
+            raise self.error(
+                f"ADD {src}: downloading a URL is not available here (the studio builds offline)"
+            )
         return self.build.context.resolve(src, file=self.build.dockerfile_name, line=self.ins.line)
 
     def _source_rootfs(self, name: str, state: StageState) -> RootFS:
@@ -95,8 +97,11 @@ class Copy(Step):
             return RootFS([store.layer_path(layer) for layer in stage.layers])
         image = store.get_image(ref)
         if image is None:
-            raise ImageNotFound(f"{self.keyword} --from={ref}: no earlier stage or image of that name",
-                                file=self.build.dockerfile_name, line=self.ins.line)
+            raise ImageNotFound(
+                f"{self.keyword} --from={ref}: no earlier stage or image of that name",
+                file=self.build.dockerfile_name,
+                line=self.ins.line,
+            )
         return RootFS([store.layer_path(layer) for layer in image.layers])
 
     def _image_sums(self, srcs: list[str], rootfs: RootFS) -> tuple[list[str], object]:
@@ -121,10 +126,15 @@ class Copy(Step):
             founds = [found] if found is not None else []
         else:
             parent, pattern = posixpath.split(path)
-            founds = [f for name, f in sorted(rootfs.listdir(parent).items()) if fnmatch.fnmatchcase(name, pattern)]
+            founds = [
+                f for name, f in sorted(rootfs.listdir(parent).items()) if fnmatch.fnmatchcase(name, pattern)
+            ]
         if not founds:
-            raise ContextError(f'{self.keyword} --from: "{src}" not found in {self.ins.flag("from")}',
-                               file=self.build.dockerfile_name, line=self.ins.line)
+            raise ContextError(
+                f'{self.keyword} --from: "{src}" not found in {self.ins.flag("from")}',
+                file=self.build.dockerfile_name,
+                line=self.ins.line,
+            )
         return founds
 
     # -- execution ---------------------------------------------------------------------------------
@@ -138,8 +148,10 @@ class Copy(Step):
         sources = self._sources(srcs)
         into_dir = dest.endswith("/") or rootfs.is_dir(dest)
         if len(sources) > 1 and not dest.endswith("/"):
-            raise self.error(f"when using {self.keyword} with more than one source file, "
-                             "the destination must be a directory and end with a /")
+            raise self.error(
+                f"when using {self.keyword} with more than one source file, "
+                "the destination must be a directory and end with a /"
+            )
         for source in sources:
             if self.keyword == "ADD" and source.entry is not None and self._is_archive(source):
                 self._extract(source, upper, rootfs, dest)
@@ -171,8 +183,14 @@ class Copy(Step):
             rootfs, matched = self._founds
             for founds in matched:
                 for found in founds:
-                    out.append(Source(posixpath.basename(found.path), stat.S_ISDIR(found.st.st_mode),
-                                      found_items(rootfs, found), found=found))
+                    out.append(
+                        Source(
+                            posixpath.basename(found.path),
+                            stat.S_ISDIR(found.st.st_mode),
+                            found_items(rootfs, found),
+                            found=found,
+                        )
+                    )
             return out
         context = self.build.context
         for src in srcs:

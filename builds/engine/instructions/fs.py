@@ -18,13 +18,17 @@ def _lookup_id(rootfs: RootFS, table: str, name: str) -> tuple[int, int] | None:
     for line in data.decode("utf-8", "replace").splitlines():
         fields = line.split(":")
         if len(fields) >= 3 and fields[0] == name and fields[2].isdigit():
-            gid = int(fields[3]) if table == "passwd" and len(fields) > 3 and fields[3].isdigit() else int(fields[2])
+            gid = (
+                int(fields[3])
+                if table == "passwd" and len(fields) > 3 and fields[3].isdigit()
+                else int(fields[2])
+            )
             return int(fields[2]), gid
     return None
 
 
 def resolve_owner(rootfs: RootFS, spec: str) -> tuple[int, int]:
-    """"user[:group]" by name or number -> (uid, gid), resolved against the image's files. A
+    """ "user[:group]" by name or number -> (uid, gid), resolved against the image's files. A
     numeric user without a group gets the same number as gid, a named one its primary group.
     Raises ValueError naming what is unknown."""
     user, _, group = spec.partition(":")
@@ -73,8 +77,9 @@ def _copy_meta(real: Path, st: os.stat_result) -> None:
     os.utime(real, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def copy_entry(src: Path, st: os.stat_result, dest: Path, *, owner: tuple[int, int] | None,
-               mode: int | None) -> None:
+def copy_entry(
+    src: Path, st: os.stat_result, dest: Path, *, owner: tuple[int, int] | None, mode: int | None
+) -> None:
     """Copy one file, symlink or directory (itself only) to `dest`, keeping its mtime; owner
     and mode override the source's when given (COPY's default owner is root)."""
     uid, gid = owner if owner is not None else (0, 0)
@@ -95,8 +100,13 @@ def copy_entry(src: Path, st: os.stat_result, dest: Path, *, owner: tuple[int, i
     os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def copy_tree(items: list[tuple[str, Path, os.stat_result]], dest: Path, *,
-              owner: tuple[int, int] | None, mode: int | None) -> None:
+def copy_tree(
+    items: list[tuple[str, Path, os.stat_result]],
+    dest: Path,
+    *,
+    owner: tuple[int, int] | None,
+    mode: int | None,
+) -> None:
     """Copy (relative path, source, stat) items, parents first, under `dest`. Directories'
     times are set again at the end, since writing into them moved their mtime."""
     dirs: list[tuple[Path, os.stat_result]] = []

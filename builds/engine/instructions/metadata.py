@@ -132,8 +132,10 @@ class Volume(Step):
 
     def apply(self, state: StageState) -> None:
         volumes = state.config.setdefault("Volumes", {})
-        words = self.ins.args if self.ins.json_form else expand_words(
-            " ".join(self.ins.args), state.expansion_env(), escape=self.build.escape
+        words = (
+            self.ins.args
+            if self.ins.json_form
+            else expand_words(" ".join(self.ins.args), state.expansion_env(), escape=self.build.escape)
         )
         for word in words:
             if not word.strip():
@@ -159,11 +161,19 @@ class Healthcheck(Step):
         if self.ins.args and self.ins.args[0].upper() == "NONE":
             state.config["Healthcheck"] = {"Test": ["NONE"]}
         else:
-            rest = list(self.ins.args[1:]) if self.ins.args and self.ins.args[0].upper() == "CMD" else list(self.ins.args)
+            rest = (
+                list(self.ins.args[1:])
+                if self.ins.args and self.ins.args[0].upper() == "CMD"
+                else list(self.ins.args)
+            )
             test = ["CMD", *rest] if self.ins.json_form else ["CMD-SHELL", " ".join(rest)]
             check: dict[str, Any] = {"Test": test}
-            for flag, field in (("interval", "Interval"), ("timeout", "Timeout"),
-                                ("start-period", "StartPeriod"), ("retries", "Retries")):
+            for flag, field in (
+                ("interval", "Interval"),
+                ("timeout", "Timeout"),
+                ("start-period", "StartPeriod"),
+                ("retries", "Retries"),
+            ):
                 value = self.ins.flag(flag)
                 if value is not None:
                     check[field] = value
@@ -181,6 +191,17 @@ class Onbuild(Step):
 
 
 METADATA_STEPS: list[type[Step]] = [
-    Env, Arg, Label, Maintainer, User, Shell, Cmd, Entrypoint, Expose, Volume, StopSignal,
-    Healthcheck, Onbuild,
+    Env,
+    Arg,
+    Label,
+    Maintainer,
+    User,
+    Shell,
+    Cmd,
+    Entrypoint,
+    Expose,
+    Volume,
+    StopSignal,
+    Healthcheck,
+    Onbuild,
 ]
