@@ -284,3 +284,21 @@ class TestFailures:
         failed = proj.build().step("RUN f()")
         assert failed["status"] == "failed"
         assert failed["error"]["limit"] in ("pids", "timeout")
+
+
+class TestHeredocs:
+    def test_run_and_copy_heredocs_build_and_key_by_their_text(self, project: Callable[..., Project]) -> None:
+        dockerfile = (
+            f"FROM {BASE}\nCOPY <<EOF /etc/motd\nwelcome {{}}\nEOF\n"
+            "RUN <<EOF\ncat /etc/motd\necho second\nEOF\n"
+        )
+        proj = project({"Dockerfile": dockerfile.format("one")})
+        built = proj.build()
+        assert built.result.status == "succeeded", built.finished
+        logs = "".join(e["text"] for e in built.events if e["type"] == "step.log")
+        assert "welcome one" in logs and "second" in logs
+        assert [v for _, v in proj.build().verdicts()] == ["cached", "cached"]
+        proj.write({"Dockerfile": dockerfile.format("two")})
+        again = proj.build()
+        assert again.verdicts()[0][1] == "built"
+        assert "welcome two" in "".join(e["text"] for e in again.events if e["type"] == "step.log")

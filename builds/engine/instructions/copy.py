@@ -9,6 +9,7 @@ import os
 import posixpath
 import stat
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,10 @@ class Copy(Step):
         srcs, written_dest = self.words(state)
         dest = self.dest(state, written_dest)
         source = self.ins.flag("from")
-        if source is None:
+        if self.ins.heredocs:
+            srcs = [doc.name for doc in self.ins.heredocs]
+            checksums, manifest = self._heredoc_sums()
+        elif source is None:
             checksums, manifest = self._context_sums(srcs)
         else:
             checksums, manifest = self._image_sums(srcs, self._source_rootfs(source, state))
@@ -71,6 +75,29 @@ class Copy(Step):
             "chmod": self.ins.flag("chmod"),
         }
         return Planned(inputs, {"from": source}, manifest=manifest)
+
+    def _heredoc_sums(self) -> tuple[list[str], Callable[[], dict[str, str]]]:
+        """`COPY <<EOF /file` writes the heredoc's body: keyed by that text."""
+        sums = {
+            doc.name: "sha256:" + hashlib.sha256(doc.body().encode()).hexdigest() for doc in self.ins.heredocs
+        }
+        return list(sums.values()), lambda: sums
+
+    def _write_heredocs(
+        self, upper: Path, rootfs: RootFS, dest: str, owner: tuple[int, int] | None, mode: int | None
+    ) -> None:
+        docs = self.ins.heredocs
+        if len(docs) > 1 and not dest.endswith("/"):
+            raise self.error(
+                f"when using {self.keyword} with more than one heredoc, "
+                "the destination must be a directory and end with a /"
+            )
+        for doc in docs:
+            path = posixpath.join(dest, doc.name) if dest.endswith("/") or rootfs.is_dir(dest) else dest
+            target = ensure_dir(upper, rootfs, posixpath.dirname(path)) / posixpath.basename(path)
+            target.write_text(doc.body())
+            os.chown(target, *(owner or (0, 0)))
+            os.chmod(target, mode if mode is not None else 0o644)
 
     def _context_sums(self, srcs: list[str]) -> tuple[list[str], object]:
         context = self.build.context
@@ -145,6 +172,9 @@ class Copy(Step):
         owner = self._owner(rootfs)
         chmod = self.ins.flag("chmod")
         mode = int(chmod, 8) if chmod else None
+        if self.ins.heredocs:
+            self._write_heredocs(upper, rootfs, dest, owner, mode)
+            return
         sources = self._sources(srcs)
         into_dir = dest.endswith("/") or rootfs.is_dir(dest)
         if len(sources) > 1 and not dest.endswith("/"):
