@@ -50,7 +50,6 @@ SHARED_DIR = PROJECT_DIR.parent / "shared"
 BASE_IMAGE = "studio/busybox:1.35"
 DOCKER = "/usr/bin/docker"  # Debian's 20.10 client: a newer one wants buildx for DOCKER_BUILDKIT=1
 SCENARIOS = ("cold", "no-change", "edit-source", "edit-requirements")
-BUILD_TIMEOUT = 1800
 
 
 class Unavailable(Exception):
@@ -68,21 +67,42 @@ class Sample:
     cached: int | None = None
     error: str | None = None
     output: str = ""  # the build's own output; kept as a log file, not in the report
+    load: float | None = None  # the machine's 1-minute load average right after the build
 
 
 Completed = subprocess.CompletedProcess[str]
 
 
-def run_timed(cmd: Sequence[str], *, cwd: Path, env: dict[str, str]) -> tuple[float, Completed]:
+def run_timed(
+    cmd: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: float
+) -> tuple[float, Completed]:
     """Run `cmd` after flushing pending writes, and time it wall-clock."""
     os.sync()
     start = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-    except subprocess.TimeoutExpired as exc:
-        out = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else exc.output or ""
-        proc = subprocess.CompletedProcess(cmd, -1, out, f"timed out after {BUILD_TIMEOUT}s")
+    proc = run_group(cmd, cwd=cwd, env=env, timeout=timeout)
     return time.perf_counter() - start, proc
+
+
+def run_group(cmd: Sequence[str], *, cwd: Path, env: dict[str, str] | None, timeout: float) -> Completed:
+    """Run `cmd` in its own process group, so that a build that hangs, or an interrupted run,
+    leaves nothing of it behind: the whole group is killed."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, text=True, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        out, err = proc.communicate()
+        err = f"{err}\ntimed out after {timeout:.0f}s"
+    except BaseException:
+        kill_group(proc)
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def failure(proc: Completed) -> str:
@@ -174,9 +194,10 @@ class DockerDaemon:
 class BuildKit:
     name = "buildkit"
 
-    def __init__(self, daemon: DockerDaemon, settle: float) -> None:
+    def __init__(self, daemon: DockerDaemon, settle: float, timeout: float) -> None:
         self.daemon = daemon
         self.settle = settle
+        self.timeout = timeout
 
     def setup(self, base_tarball: Path) -> None:
         self.daemon.docker("import", str(base_tarball), BASE_IMAGE)
@@ -189,7 +210,7 @@ class BuildKit:
     def build(self, context: Path, dockerfile: str, tag: str) -> Sample:
         cmd = [DOCKER, "build", "--network=none", "--progress=plain",
                "-f", str(context / dockerfile), "-t", tag, str(context)]
-        seconds, proc = run_timed(cmd, cwd=context, env=self.daemon.env())
+        seconds, proc = run_timed(cmd, cwd=context, env=self.daemon.env(), timeout=self.timeout)
         output = proc.stderr + proc.stdout
         built, cached = buildkit_counts(output)
         error = failure(proc) if proc.returncode != 0 else None
@@ -199,11 +220,12 @@ class BuildKit:
 class Project:
     name = "project"
 
-    def __init__(self, python: Path, stores: Path, base_tarball: Path, settle: float) -> None:
+    def __init__(self, python: Path, stores: Path, base_tarball: Path, settle: float, timeout: float) -> None:
         self.python = python
         self.stores = stores
         self.base_tarball = base_tarball
         self.settle = settle
+        self.timeout = timeout
         self.store: Path | None = None
 
     def env(self) -> dict[str, str]:
@@ -222,7 +244,7 @@ class Project:
     def build(self, context: Path, dockerfile: str, tag: str) -> Sample:
         cmd = [str(self.python), "manage.py", "build", str(context), "-f", str(context / dockerfile),
                "-t", tag, "--progress", "json"]
-        seconds, proc = run_timed(cmd, cwd=PROJECT_DIR, env=self.env())
+        seconds, proc = run_timed(cmd, cwd=PROJECT_DIR, env=self.env(), timeout=self.timeout)
         built, cached = project_counts(proc.stdout)
         error = failure(proc) if proc.returncode != 0 else None
         return Sample(seconds, error is None, built, cached, error, proc.stdout + proc.stderr)
@@ -299,6 +321,7 @@ def run_sequence(builder: Builder, workload: Workload, rep: int) -> dict[str, Sa
         for scenario in SCENARIOS:
             workload.apply(scenario, f"rep{rep}")
             sample = builder.build(workload.context, workload.dockerfile, workload.tag())
+            sample.load = os.getloadavg()[0]
             samples[scenario] = sample
             if not sample.ok:
                 break
@@ -353,14 +376,16 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------- in-process
 
 
-def measure_in_process(python: Path, workload: Workload, work: Path, loops: int) -> dict[str, Any]:
+def measure_in_process(
+    python: Path, workload: Workload, work: Path, loops: int, timeout: float
+) -> dict[str, Any]:
     store = work / "inprocess-store"
     store.mkdir(parents=True, exist_ok=True)
     workload.restore()
     cmd = [str(python), str(BENCH_DIR / "inprocess.py"), "--context", str(workload.context),
            "--dockerfile", workload.dockerfile, "--store", str(store),
            "--base", str(SHARED_DIR / "oracle" / "base" / "busybox-rootfs.tar"), "--loops", str(loops)]
-    proc = subprocess.run(cmd, cwd=PROJECT_DIR, capture_output=True, text=True)
+    proc = run_group(cmd, cwd=PROJECT_DIR, env=None, timeout=2 * timeout)
     try:
         return json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -379,6 +404,7 @@ def summarize(samples: list[Sample]) -> dict[str, Any]:
         "samples": [{k: v for k, v in asdict(s).items() if k != "output"} for s in samples],
         "built": sorted({s.built for s in samples if s.ok and s.built is not None}),
         "failures": sum(1 for s in samples if not s.ok),
+        "max_load": max((s.load for s in samples if s.load is not None), default=None),
     }
 
 
@@ -430,10 +456,30 @@ def markdown(report: dict[str, Any]) -> str:
                 rebuilt += " (differs)"
             rows.append(f"| {name} | {scenario} | {times} | {shown} | {rebuilt} |")
     text = "\n".join(rows) + "\n"
+    busy = busy_warning(report)
+    if busy:
+        text += "\n" + busy + "\n"
     inproc = report.get("in_process")
     if inproc is not None:
         text += "\n" + markdown_in_process(inproc, report["workloads"]) + "\n"
     return text
+
+
+def busy_warning(report: dict[str, Any]) -> str:
+    """A warning when the load went well past what the builds alone cause (about one per CPU)."""
+    cpus = report["machine"].get("cpus") or 1
+    loads = [
+        stats["max_load"]
+        for entry in report["workloads"].values()
+        for builder in ("buildkit", "project")
+        for stats in entry.get(builder, {}).values()
+        if stats.get("max_load") is not None
+    ]
+    if not loads or max(loads) <= 2 * cpus:
+        return ""
+    return (f"**Warning:** the machine was busy during this run (1-minute load average up to "
+            f"{max(loads):.1f} on {cpus} CPUs): other work competed with the builds, so these "
+            f"figures are not reliable.")
 
 
 def markdown_in_process(inproc: dict[str, Any], workloads: dict[str, Any]) -> str:
@@ -499,6 +545,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, help="where temporary directories go (default: $TMPDIR)")
     parser.add_argument("--workloads", type=Path,
                         help="generate (or reuse) the workloads here and keep them (default: a temp dir)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds before a build is killed (900)")
+    parser.add_argument("--wait-idle", type=float, default=300,
+                        help="wait up to this many seconds for the load to drop first (default 300)")
     parser.add_argument("--out", type=Path, help="the JSON report (default var/bench/<date>.json)")
     parser.add_argument("--latest", action="store_true", help="also write bench/results/latest.json")
     parser.add_argument("--python", type=Path, help="the project's interpreter (default .venv/bin/python)")
@@ -537,6 +586,20 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def wait_for_idle(limit: float) -> float:
+    """Wait (up to `limit` seconds) for the 1-minute load average to drop below the CPU count,
+    so that the run does not start in the middle of someone else's work. Returns the load."""
+    cpus = os.cpu_count() or 1
+    deadline = time.monotonic() + limit
+    load = os.getloadavg()[0]
+    if load >= cpus and limit > 0:
+        log(f"machine busy (1-minute load {load:.1f} on {cpus} CPUs): waiting up to {limit:.0f}s")
+    while load >= cpus and time.monotonic() < deadline:
+        time.sleep(5)
+        load = os.getloadavg()[0]
+    return load
+
+
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     started = datetime.datetime.now().astimezone()
     workloads = generate_workloads(args.workloads or work / "workloads", args.only)
@@ -547,18 +610,19 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         if not args.skip_buildkit:
             daemon = DockerDaemon(work / "dockerd")
             daemon.start()
-            buildkit = BuildKit(daemon, args.settle)
+            buildkit = BuildKit(daemon, args.settle, args.timeout)
             buildkit.setup(base)
             builders.append(buildkit)
         if not args.skip_project:
-            builders.append(Project(args.python, work / "stores", base, args.settle))
+            builders.append(Project(args.python, work / "stores", base, args.settle, args.timeout))
         facts = machine_facts(daemon, args.python)
+        facts["load_at_start"] = wait_for_idle(args.wait_idle)
         unavailable: dict[str, str] = {}
         results = measure(builders, workloads, args.reps, unavailable, work / "logs")
         inproc = None
         w1 = next((w for w in workloads if w.name.startswith("w1")), None)
         if w1 is not None and not args.skip_project and args.loops > 0:
-            inproc = measure_in_process(args.python, w1, work, args.loops)
+            inproc = measure_in_process(args.python, w1, work, args.loops, args.timeout)
     finally:
         if daemon is not None:
             daemon.stop()
@@ -566,6 +630,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "date": started.isoformat(timespec="seconds"),
         "machine": facts,
         "options": {"reps": args.reps, "only": args.only, "settle": args.settle, "loops": args.loops,
+                    "wait_idle": args.wait_idle,
                     "builders": [b.name for b in builders]},
         "unavailable": unavailable,
         "workloads": summary(results, workloads),
@@ -582,15 +647,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with terminate_as_interrupt():
             report = run(args, work)
+            print(markdown(report), flush=True)
+            for path in write_report(report, args, stamp):
+                log(f"wrote {path}")
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
     finally:
         if args.keep:
             log(f"kept {work}")
         else:
             log(f"removing {work}")
             shutil.rmtree(work, ignore_errors=True)
-    print(markdown(report))
-    for path in write_report(report, args, stamp):
-        log(f"wrote {path}")
     return 0
 
 
