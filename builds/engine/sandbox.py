@@ -357,7 +357,7 @@ def _short_layers_wrapper(layers: list[str], shortened: list[str]) -> list[str]:
 # spawner over the step's processes, the step dies with it and is reported as out of memory.
 
 _SPAWNER = r"""
-import array, ctypes, json, os, resource, select, socket, sys
+import array, ctypes, json, os, resource, select, signal, socket, sys
 
 sock = socket.socket(fileno=int(sys.argv[2]))
 sock.set_inheritable(False)
@@ -391,7 +391,10 @@ def spawn(request, fds):
                 resource.setrlimit(which, (value, value))
         actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
                    (os.POSIX_SPAWN_DUP2, fds[0], 1), (os.POSIX_SPAWN_DUP2, fds[1], 2)]
-        return os.posix_spawn(request["argv"][0], request["argv"], {}, file_actions=actions)
+        # Python ignores SIGPIPE and SIGXFSZ; a step must get the defaults back, or `yes | head`
+        # never ends (yes is no longer killed when head closes the pipe).
+        return os.posix_spawn(request["argv"][0], request["argv"], {}, file_actions=actions,
+                              setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
     finally:
         for fd in fds:
             os.close(fd)

@@ -302,3 +302,10 @@ class TestHeredocs:
         again = proj.build()
         assert again.verdicts()[0][1] == "built"
         assert "welcome two" in "".join(e["text"] for e in again.events if e["type"] == "step.log")
+
+
+def test_a_pipe_whose_reader_stops_early_ends(project: Callable[..., Project]) -> None:
+    proj = project({"Dockerfile": f"FROM {BASE}\nRUN yes hello | head -c 20 > /twenty\n"})
+    built = proj.build()
+    assert built.result.status == "succeeded", built.finished
+    assert built.step("RUN yes")["duration_ms"] < 10_000
