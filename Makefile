@@ -12,14 +12,19 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune \
                       -o -type f ! -name .gitkeep -print 2>/dev/null)
 
-.PHONY: run test setup requirements frontend debian-packages migrate seed test-python test-frontend oracle lint
+.PHONY: run test setup bytecode requirements frontend debian-packages migrate seed test-python test-frontend oracle lint
 
 run: setup migrate seed
 	$(PY) -m studio.runner
 
 test: lint test-python test-frontend oracle
 
-setup: requirements frontend
+setup: requirements frontend bytecode
+
+# Compiled once here, since the engine's command line starts often and quickly, and an
+# environment with PYTHONDONTWRITEBYTECODE would otherwise compile it at every start.
+bytecode: requirements
+	@$(PY) -m compileall -q builds studio
 
 requirements: $(REQUIREMENTS_STAMP)
 
