@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune \
                       -o -type f ! -name .gitkeep -print 2>/dev/null)
 
-.PHONY: run test setup bytecode requirements frontend debian-packages migrate seed test-python test-frontend oracle lint
+.PHONY: run test bench setup bytecode requirements frontend debian-packages migrate seed test-python test-frontend oracle lint
 
 run: setup migrate seed
 	$(PY) -m studio.runner
@@ -81,3 +81,7 @@ oracle: setup debian-packages
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
+
+# The engine beside a real BuildKit (a private dockerd; needs root). Not part of `make test`.
+bench: requirements
+	$(PY) bench/run.py $(BENCH_ARGS)
