@@ -14,6 +14,8 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -200,7 +202,11 @@ STATICFILES_DIRS = [FRONTEND_DIST] if FRONTEND_DIST.is_dir() else []
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        # Pooled connections outlive a Redis restart; without retries the first command on each
+        # stale one fails (a websocket refused, an event not forwarded) before it reconnects.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "retry": AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), 3)}]
+        },
     },
 }
 
@@ -216,6 +222,38 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 60 * 60}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_IMPORTS = ["studio.ping"]
+# A build keeps running through a broker outage (its events are stored in the database either way);
+# stopping it would throw away work only to run it again. Celery's default today, spelled out
+# because its next major version means to change it.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+
+# Builds over the web: what one person may ask of the workers, and how long a build may stay silent.
+BUILD_RATE_PER_MINUTE = envint("STUDIO_BUILD_RATE_PER_MINUTE", 30, minimum=1)
+BUILD_QUEUE_PER_USER = envint("STUDIO_BUILD_QUEUE_PER_USER", 10, minimum=1)
+# A running build touches its heartbeat this often; one silent for BUILD_STALE_AFTER_S had its
+# worker die under it and is marked failed.
+BUILD_HEARTBEAT_S = envint("STUDIO_BUILD_HEARTBEAT_S", 3, minimum=1)
+BUILD_STALE_AFTER_S = envint("STUDIO_BUILD_STALE_AFTER_S", 30, minimum=2)
+# A queued build whose task message was lost (a Redis that restarted empty) is sent again after this.
+BUILD_REQUEUE_AFTER_S = envint("STUDIO_BUILD_REQUEUE_AFTER_S", 300, minimum=10)
+# The sandbox's limits for every RUN step.
+BUILD_STEP_TIMEOUT_S = envint("STUDIO_BUILD_STEP_TIMEOUT_S", 600, minimum=1)
+BUILD_MEMORY_MB = envint("STUDIO_BUILD_MEMORY_MB", 1024, minimum=16)
+BUILD_PIDS = envint("STUDIO_BUILD_PIDS", 256, minimum=8)
+BUILD_OUTPUT_MB = envint("STUDIO_BUILD_OUTPUT_MB", 8, minimum=1)
+BUILD_DISK_MB = envint("STUDIO_BUILD_DISK_MB", 4096, minimum=1)
+
+# A project's files: how many, how big, how deep. An upload (a tar or zip of the context, or any
+# request body) may be no larger than UPLOAD_MAX_BYTES.
+PROJECT_MAX_FILES = envint("STUDIO_PROJECT_MAX_FILES", 1000, minimum=1)
+PROJECT_MAX_BYTES = envint("STUDIO_PROJECT_MAX_BYTES", 20 << 20, minimum=1024)
+PROJECT_FILE_MAX_BYTES = envint("STUDIO_PROJECT_FILE_MAX_BYTES", 5 << 20, minimum=1024)
+PROJECT_PATH_MAX_DEPTH = envint("STUDIO_PROJECT_PATH_MAX_DEPTH", 16, minimum=1)
+PROJECTS_PER_USER = envint("STUDIO_PROJECTS_PER_USER", 200, minimum=1)
+UPLOAD_MAX_BYTES = envint("STUDIO_UPLOAD_MAX_BYTES", 25 << 20, minimum=1024)
+# A file's content travels base64-encoded in JSON, a third larger than the file.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, PROJECT_FILE_MAX_BYTES * 3 // 2 + 65536)
+CSRF_FAILURE_VIEW = "studio.api.csrf_failure"
 
 LOGGING = {
     "version": 1,

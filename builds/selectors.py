@@ -1,0 +1,115 @@
+"""Reading builds, their steps and their events, for the API and the websockets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from studio.models import Project
+from studio.projects.selectors import AnyUser, project_can_view
+
+from .models import Build, BuildEvent, Step
+
+MAX_EVENTS_PAGE = 1000
+
+
+def build_get(*, user: AnyUser, build_id: int, token: str | None = None) -> Build:
+    """The build, when `user` may see its project; otherwise it does not exist, as far as they know."""
+    build = (
+        Build.objects.select_related("project", "project__owner", "revision", "requested_by")
+        .filter(id=build_id)
+        .first()
+    )
+    if build is None or not project_can_view(user=user, project=build.project, token=token):
+        raise Http404(f"build {build_id} not found")
+    return build
+
+
+def build_can_view(*, user: AnyUser, build_id: int, token: str | None = None) -> bool:
+    try:
+        build_get(user=user, build_id=build_id, token=token)
+    except Http404:
+        return False
+    return True
+
+
+def build_list(*, project: Project, before: int | None = None, limit: int = 50) -> list[Build]:
+    """The project's builds, newest first; `before` (a build id) pages back."""
+    found = Build.objects.filter(project=project).select_related("project", "revision", "requested_by")
+    if before is not None:
+        found = found.filter(id__lt=before)
+    return list(found.order_by("-id")[:limit])
+
+
+def build_steps(*, build: Build) -> QuerySet[Step]:
+    return Step.objects.filter(build=build).order_by("number")
+
+
+def build_events(*, build_id: int, after: int = 0, limit: int = MAX_EVENTS_PAGE) -> list[dict[str, Any]]:
+    """The build's stored events with seq > `after`, in order."""
+    rows = (
+        BuildEvent.objects.filter(build_id=build_id, seq__gt=after)
+        .order_by("seq")
+        .values_list("data", flat=True)
+    )
+    return list(rows[:limit])
+
+
+def build_plan(*, build: Build) -> list[dict[str, Any]] | None:
+    """The steps announced by build.started, before any ran (None until the build has started)."""
+    data = (
+        BuildEvent.objects.filter(build=build, seq=1, type="build.started")
+        .values_list("data", flat=True)
+        .first()
+    )
+    return data.get("steps") if data else None
+
+
+def build_summary(build: Build) -> dict[str, Any]:
+    """A build as the API and the project channel show it (without its steps)."""
+    return {
+        "id": build.id,
+        "project": build.project_id,
+        "number": build.number,
+        "revision": build.revision.digest if build.revision_id else None,
+        "requested_by": build.requested_by.username if build.requested_by else None,
+        "target": build.target or None,
+        "build_args": build.build_args,
+        "no_cache": build.no_cache,
+        "status": build.status,
+        "queued_at": _iso(build.queued_at),
+        "started_at": _iso(build.started_at),
+        "finished_at": _iso(build.finished_at),
+        "cache": {"hits": build.cache_hits, "misses": build.cache_misses},
+        "image": (
+            {"digest": build.image_digest, "size": build.image_size, "layers": build.image_layers}
+            if build.image_digest
+            else None
+        ),
+        "duration_ms": build.duration_ms,
+        "error": build.error,
+    }
+
+
+def step_json(step: Step) -> dict[str, Any]:
+    return {
+        "step": step.number,
+        "stage": step.stage,
+        "instruction": step.instruction,
+        "line": step.line,
+        "keyword": step.keyword,
+        "status": step.status,
+        "cached": step.cached,
+        "cache_key": step.cache_key,
+        "reason": step.reason,
+        "layer": step.layer,
+        "duration_ms": step.duration_ms,
+        **({"error": step.error} if step.error is not None else {}),
+        **step.extra,
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

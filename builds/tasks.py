@@ -1,0 +1,180 @@
+"""The Celery task that runs a build, and what a worker does when it starts."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from celery import Task, shared_task
+from celery.signals import worker_ready
+from django.conf import settings
+from django.db import DatabaseError, connections
+from django.utils import timezone
+
+from builds.engine.builder import BuildOptions, build
+from builds.engine.sandbox import Limits
+from builds.engine.store import Store
+
+from . import live, services
+from .models import Build
+
+log = logging.getLogger(__name__)
+
+CANCEL_POLL_S = 0.2
+# Set when this module is imported, i.e. before the worker takes any task.
+WORKER_STARTED: datetime = timezone.now()
+
+
+def sandbox_limits() -> Limits:
+    return Limits(
+        timeout_s=float(settings.BUILD_STEP_TIMEOUT_S),
+        memory_bytes=settings.BUILD_MEMORY_MB << 20,
+        pids=settings.BUILD_PIDS,
+        output_bytes=settings.BUILD_OUTPUT_MB << 20,
+        disk_bytes=settings.BUILD_DISK_MB << 20,
+    )
+
+
+@dataclass
+class BuildRun:
+    """One run of one build, kept apart from the task object (which Celery reuses across runs)."""
+
+    build_id: int
+    cancel: threading.Event = field(default_factory=threading.Event)
+    # Set when the build stopped being ours (reaped, or its project deleted): its events are dropped.
+    lost: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False
+
+    def sink(self, event: dict[str, Any]) -> None:
+        if self.lost.is_set():
+            return
+        services.publish_build_event(build_id=self.build_id, event=event)
+        if event["type"] == "build.finished":
+            self.finished = True
+
+
+class Watch(threading.Thread):
+    """Beside a running build: turns a cancel request into the engine's cancel event within
+    CANCEL_POLL_S (from Redis) or a heartbeat (from the database, should Redis be away), touches
+    the heartbeat, and now and then reaps builds whose own workers died."""
+
+    def __init__(self, run: BuildRun) -> None:
+        super().__init__(name=f"build-{run.build_id}-watch", daemon=True)
+        self.run_ = run
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        beat_every = settings.BUILD_HEARTBEAT_S
+        next_beat = time.monotonic() + beat_every
+        next_reap = time.monotonic() + settings.BUILD_STALE_AFTER_S / 2
+        try:
+            while not self.stopping.wait(CANCEL_POLL_S):
+                if not self.run_.cancel.is_set() and live.cancel_flag_is_set(self.run_.build_id):
+                    self.run_.cancel.set()
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + beat_every
+                    self._beat()
+                if time.monotonic() >= next_reap:
+                    next_reap = time.monotonic() + settings.BUILD_STALE_AFTER_S / 2
+                    self._reap()
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    def _beat(self) -> None:
+        try:
+            running, cancel_requested = services.build_heartbeat(build_id=self.run_.build_id)
+        except DatabaseError as exc:
+            log.warning("build %s: heartbeat failed: %r", self.run_.build_id, exc)
+            return
+        if not running and not self.run_.finished:
+            log.warning("build %s is no longer ours to run; stopping it", self.run_.build_id)
+            self.run_.lost.set()
+            self.run_.cancel.set()
+        elif cancel_requested:
+            self.run_.cancel.set()
+
+    def _reap(self) -> None:
+        try:
+            services.builds_reap()
+        except Exception:
+            log.exception("reaping stale builds failed")
+
+
+class BuildTask(Task):
+    # The claim is a guarded update, so running a message twice is harmless; acknowledging late
+    # means a worker that dies before it claimed the build leaves the message for another.
+    acks_late = True
+    reject_on_worker_lost = True
+    # Only the claim can meet these (a database busy or briefly away); once claimed, every failure
+    # is an outcome of the build, recorded and never retried. A bad Dockerfile is never retried.
+    autoretry_for = (DatabaseError,)
+    max_retries = 5
+    retry_backoff = True
+
+
+@shared_task(bind=True, base=BuildTask, name="builds.run_build")
+def run_build(self: Task, build_id: int) -> str:
+    """Run one queued build: claim it, write its revision into a fresh context directory, and run
+    the engine with every event going through `publish_build_event`. Returns what happened, for
+    the worker's log."""
+    claimed = services.build_start(build_id=build_id, worker=self.request.hostname or "")
+    if claimed is None:
+        return f"build {build_id}: not claimed (already taken, finished, or waiting its turn)"
+    run = BuildRun(build_id=build_id)
+    watch = Watch(run)
+    watch.start()
+    try:
+        _run_engine(claimed, run)
+    except Exception as exc:
+        log.exception("build %s crashed", build_id)
+        services.build_fail(build_id=build_id, message=f"the studio could not run this build: {exc}")
+    finally:
+        watch.stopping.set()
+        watch.join()
+    if not run.finished and not run.lost.is_set():
+        services.build_fail(build_id=build_id, message="the build ended without reporting an outcome")
+    status = Build.objects.filter(id=build_id).values_list("status", flat=True).first()
+    return f"build {build_id}: {status}"
+
+
+def _run_engine(claimed: Build, run: BuildRun) -> None:
+    revision = claimed.revision
+    with tempfile.TemporaryDirectory(prefix=f"studio-build-{claimed.id}-") as tmp:
+        context = Path(tmp) / "context"
+        context.mkdir()
+        services.revision_materialise(revision=revision, into=context)
+        dockerfile = context / revision.dockerfile_path
+        options = BuildOptions(
+            context=context,
+            dockerfile=dockerfile,
+            dockerfile_text=dockerfile.read_text(encoding="utf-8"),
+            target=claimed.target or None,
+            build_args=dict(claimed.build_args),
+            no_cache=claimed.no_cache,
+            # Reasons compare with this project's earlier builds, whatever directory they ran in.
+            history_id=f"project:{claimed.project_id}",
+            limits=sandbox_limits(),
+            cancel=run.cancel,
+        )
+        build(Store(settings.STUDIO_DATA_DIR), options, run.sink)
+
+
+@worker_ready.connect
+def reap_on_start(sender: Any = None, **kwargs: Any) -> None:
+    """Builds this worker's previous life left running are failed now; other workers' dead builds
+    are reaped too, so a studio restarted after a crash shows no build running forever."""
+    hostname = getattr(sender, "hostname", "") or ""
+    try:
+        if hostname:
+            services.builds_reap_worker(worker=hostname, started=WORKER_STARTED)
+        services.builds_reap()
+    except Exception:
+        log.exception("reaping stale builds at start-up failed")
+    finally:
+        connections.close_all()
