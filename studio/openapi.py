@@ -1,0 +1,414 @@
+"""The API's OpenAPI 3.1 description, written by hand beside the views it describes and served at
+/api/schema/. tests/test_api_schema.py checks that every route of the API is in it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    return {"description": description or "OK", "content": {"application/json": {"schema": schema}}}
+
+
+ERROR = _json(_ref("Error"), "refused; `error` says why")
+ERRORS = {
+    "400": ERROR,
+    "401": _json(_ref("Error"), "not signed in"),
+    "403": _json(_ref("Error"), "signed in, but only the owner may do this (or the CSRF token is missing)"),
+    "404": _json(_ref("Error"), "no such thing, or not yours to see"),
+}
+PROJECT_ID = {"name": "project_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+BUILD_ID = {"name": "build_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+TOKEN = {
+    "name": "token",
+    "in": "query",
+    "schema": {"type": "string"},
+    "description": "a share link's token: lets someone other than the owner look",
+}
+WEBSOCKETS = """
+Websockets (same session cookie; other sites' pages are refused):
+
+- `ws/builds/{build_id}/[?after=SEQ][&token=T]`: the build's events (the `Event` schema), stored
+  ones first, then live ones, each exactly once in `seq` order. `after` skips what the page has.
+- `ws/projects/{project_id}/[?token=T]`: `{"type": "build.status", "build": Build}` whenever a build
+  of the project is queued or changes status.
+"""
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {"type": "string", "description": "what was wrong, and what to do about it"},
+            "field": {"type": "string", "description": "the request field at fault"},
+            "file": {"type": "string", "description": "the project or upload file at fault"},
+            "line": {"type": "integer", "description": "the Dockerfile line at fault"},
+            "limit": {
+                "type": "string",
+                "description": "the limit reached (413, 429): upload_bytes, file_bytes, project_bytes, "
+                "project_files, path_depth, builds_per_minute, queued_builds_per_user, projects_per_user",
+            },
+            "max": {"type": "integer", "description": "that limit's value"},
+            "retry_after": {"type": "integer", "description": "seconds until trying again can succeed"},
+        },
+    },
+    "Project": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string", "maxLength": 100},
+            "owner": {"type": "string"},
+            "visibility": {"enum": ["private", "public"]},
+            "dockerfile_path": {"type": "string"},
+            "share_token": {"type": ["string", "null"], "description": "shown to the owner only"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "files": {"type": "array", "items": _ref("File"), "description": "in GET /api/projects/{id}/"},
+        },
+    },
+    "File": {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "description": "relative, `/`-separated, inside the context"},
+            "size": {"type": "integer"},
+            "sha256": {"type": "string"},
+            "mode": {"type": "integer", "description": "permission bits, e.g. 420 (0644) or 493 (0755)"},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "FileContent": {
+        "allOf": [
+            _ref("File"),
+            {
+                "type": "object",
+                "properties": {
+                    "encoding": {"enum": ["utf-8", "base64"]},
+                    "content": {"type": "string"},
+                },
+            },
+        ]
+    },
+    "FilePut": {
+        "type": "object",
+        "required": ["content"],
+        "properties": {
+            "content": {"type": "string"},
+            "encoding": {"enum": ["utf-8", "base64"], "default": "utf-8"},
+            "mode": {"type": "integer"},
+        },
+    },
+    "BuildRequest": {
+        "type": "object",
+        "properties": {
+            "target": {"type": "string", "description": "the stage to build (default: the last)"},
+            "build_args": {"type": "object", "additionalProperties": {"type": "string"}},
+            "no_cache": {"type": "boolean", "default": False},
+        },
+    },
+    "Build": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "project": {"type": "integer"},
+            "number": {"type": "integer", "description": "1, 2, 3... within the project"},
+            "revision": {"type": "string", "description": "sha256 of the files the build was made from"},
+            "requested_by": {"type": ["string", "null"]},
+            "target": {"type": ["string", "null"]},
+            "build_args": {"type": "object", "additionalProperties": {"type": "string"}},
+            "no_cache": {"type": "boolean"},
+            "status": {"enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
+            "queued_at": {"type": "string", "format": "date-time"},
+            "started_at": {"type": ["string", "null"], "format": "date-time"},
+            "finished_at": {"type": ["string", "null"], "format": "date-time"},
+            "cache": {
+                "type": "object",
+                "properties": {"hits": {"type": "integer"}, "misses": {"type": "integer"}},
+            },
+            "image": {
+                "type": ["object", "null"],
+                "properties": {
+                    "digest": {"type": "string"},
+                    "size": {"type": "integer"},
+                    "layers": {"type": "integer"},
+                },
+            },
+            "duration_ms": {"type": ["integer", "null"]},
+            "error": {
+                "type": ["object", "null"],
+                "description": "where it failed: message, and step, line, file where known",
+            },
+        },
+    },
+    "BuildDetail": {
+        "allOf": [
+            _ref("Build"),
+            {
+                "type": "object",
+                "properties": {
+                    "plan": {
+                        "type": ["array", "null"],
+                        "description": "build.started's steps: every step up front",
+                        "items": {"type": "object"},
+                    },
+                    "steps": {"type": "array", "items": _ref("Step")},
+                },
+            },
+        ]
+    },
+    "Step": {
+        "type": "object",
+        "description": "a step.finished event's fields (without type and seq)",
+        "properties": {
+            "step": {"type": "integer"},
+            "stage": {"type": "string"},
+            "instruction": {"type": "string"},
+            "line": {"type": "integer"},
+            "keyword": {"type": "string"},
+            "status": {"enum": ["cached", "built", "skipped", "failed"]},
+            "cached": {"type": "boolean"},
+            "cache_key": {"type": ["string", "null"]},
+            "reason": {
+                "type": ["object", "null"],
+                "description": "{code, message, ...} for a step not cached",
+            },
+            "layer": {"type": ["object", "null"]},
+            "duration_ms": {"type": "integer"},
+        },
+    },
+    "Event": {
+        "type": "object",
+        "required": ["type", "seq"],
+        "description": "one of build.started, step.started, step.log, step.finished, build.finished, as the "
+        "engine's event schema defines them (see DESIGN.md)",
+        "properties": {
+            "type": {
+                "enum": ["build.started", "step.started", "step.log", "step.finished", "build.finished"]
+            },
+            "seq": {"type": "integer", "minimum": 1},
+        },
+        "additionalProperties": True,
+    },
+}
+
+
+def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"summary": summary, "responses": {**responses, **ERRORS}, **extra}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+PATHS: dict[str, Any] = {
+    "/api/projects/": {
+        "get": _op(
+            "your projects",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {"projects": {"type": "array", "items": _ref("Project")}},
+                    }
+                )
+            },
+        ),
+        "post": _op(
+            "create a project (with a starter Dockerfile unless `dockerfile` is given)",
+            {"201": _json(_ref("Project")), "409": ERROR, "429": ERROR},
+            requestBody=_body(
+                {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "visibility": {"enum": ["private", "public"]},
+                        "dockerfile": {"type": "string"},
+                    },
+                }
+            ),
+        ),
+    },
+    "/api/projects/{project_id}/": {
+        "parameters": [PROJECT_ID],
+        "get": _op("a project with its files", {"200": _json(_ref("Project"))}, parameters=[TOKEN]),
+        "patch": _op(
+            "rename it, change its visibility or its Dockerfile's path",
+            {"200": _json(_ref("Project")), "409": ERROR},
+            requestBody=_body(
+                {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "visibility": {"enum": ["private", "public"]},
+                        "dockerfile_path": {"type": "string"},
+                    },
+                }
+            ),
+        ),
+        "delete": _op("delete it with its files and builds", {"200": _json({"type": "object"})}),
+    },
+    "/api/projects/{project_id}/share/": {
+        "parameters": [PROJECT_ID],
+        "post": _op(
+            "make a new share link token (the old one stops working)",
+            {"200": _json({"type": "object", "properties": {"share_token": {"type": "string"}}})},
+        ),
+        "delete": _op("stop sharing", {"200": _json({"type": "object"})}),
+    },
+    "/api/projects/{project_id}/files/": {
+        "parameters": [PROJECT_ID],
+        "get": _op(
+            "the project's files (without content)",
+            {
+                "200": _json(
+                    {"type": "object", "properties": {"files": {"type": "array", "items": _ref("File")}}}
+                )
+            },
+            parameters=[TOKEN],
+        ),
+    },
+    "/api/projects/{project_id}/files/{path}": {
+        "parameters": [
+            PROJECT_ID,
+            {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        "get": _op("a file with its content", {"200": _json(_ref("FileContent"))}, parameters=[TOKEN]),
+        "put": _op(
+            "create or replace a file",
+            {"200": _json(_ref("File")), "413": ERROR},
+            requestBody=_body(_ref("FilePut")),
+        ),
+        "delete": _op("delete a file", {"200": _json({"type": "object"})}),
+    },
+    "/api/projects/{project_id}/context/": {
+        "parameters": [
+            PROJECT_ID,
+            {
+                "name": "replace",
+                "in": "query",
+                "schema": {"type": "boolean", "default": True},
+                "description": "false: add to the files instead of replacing them all",
+            },
+        ],
+        "post": _op(
+            "upload the context as a tar (plain, gz, bz2, xz) or zip archive: the raw body, or a multipart "
+            "form's `context` file. Only files and folders; paths inside the context.",
+            {
+                "201": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "files": {"type": "array", "items": _ref("File")},
+                            "replaced": {"type": "boolean"},
+                        },
+                    }
+                ),
+                "413": _json(_ref("Error"), "over a size or count limit, named in `limit`"),
+            },
+            requestBody={
+                "required": True,
+                "content": {
+                    "application/x-tar": {"schema": {"type": "string", "format": "binary"}},
+                    "application/zip": {"schema": {"type": "string", "format": "binary"}},
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"context": {"type": "string", "format": "binary"}},
+                        }
+                    },
+                },
+            },
+        ),
+    },
+    "/api/projects/{project_id}/builds/": {
+        "parameters": [PROJECT_ID],
+        "get": _op(
+            "the project's builds, newest first",
+            {
+                "200": _json(
+                    {"type": "object", "properties": {"builds": {"type": "array", "items": _ref("Build")}}}
+                )
+            },
+            parameters=[
+                TOKEN,
+                {"name": "before", "in": "query", "schema": {"type": "integer"}, "description": "a build id"},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}},
+            ],
+        ),
+        "post": _op(
+            "queue a build of the project's files as they are now. A Dockerfile that does not parse is "
+            "refused here, naming its line; everything else is the build's outcome.",
+            {"202": _json(_ref("Build")), "429": _json(_ref("Error"), "over the build rate or queue limit")},
+            requestBody=_body(_ref("BuildRequest")),
+        ),
+    },
+    "/api/builds/{build_id}/": {
+        "parameters": [BUILD_ID],
+        "get": _op(
+            "a build with its plan and finished steps",
+            {"200": _json(_ref("BuildDetail"))},
+            parameters=[TOKEN],
+        ),
+    },
+    "/api/builds/{build_id}/cancel/": {
+        "parameters": [BUILD_ID],
+        "post": _op(
+            "cancel: a queued build ends at once, a running one is stopped (its status follows on the "
+            "websocket)",
+            {"202": _json(_ref("Build")), "409": _json(_ref("Error"), "already finished")},
+        ),
+    },
+    "/api/builds/{build_id}/events/": {
+        "parameters": [BUILD_ID],
+        "get": _op(
+            "the build's stored events after a seq",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "build": {"type": "integer"},
+                            "status": {"type": "string"},
+                            "events": {"type": "array", "items": _ref("Event")},
+                            "more": {"type": "boolean", "description": "ask again after the last seq"},
+                        },
+                    }
+                )
+            },
+            parameters=[
+                TOKEN,
+                {"name": "after", "in": "query", "schema": {"type": "integer", "default": 0}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}},
+            ],
+        ),
+    },
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Dockerfile Studio API",
+        "version": "1",
+        "description": "Session authentication: sign in at /accounts/login/. Every POST, PUT, PATCH and "
+        "DELETE sends the `csrftoken` cookie's value as the X-CSRFToken header. Errors are "
+        '`{"error": message}` plus `field`, `file`, `line` or `limit` where they apply.\n' + WEBSOCKETS,
+    },
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "sessionid"}},
+    },
+    "security": [{"session": []}],
+}
+
+
+@require_GET
+def schema(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(DOCUMENT)
