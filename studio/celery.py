@@ -7,7 +7,10 @@ import os
 
 from celery import Celery
 
+from . import brokerfix
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
+brokerfix.install()
 
 app = Celery("studio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
