@@ -10,6 +10,7 @@ from .routing import optional_patterns
 
 urlpatterns = [
     path("", pages.home, name="home"),
+    path("studio/", pages.studio_page, name="studio_page"),
     path("healthz", health.healthz, name="healthz"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

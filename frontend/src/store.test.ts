@@ -1,0 +1,110 @@
+import { describe, expect, it } from "vitest";
+import { backoffMs, buildSocketUrl, BuildStore, connectBuild, type SocketLike } from "./store";
+
+const sync = { schedule: (flush: () => void) => flush() };
+const started = { type: "build.started", seq: 1, steps: [
+  { step: 1, stage: "0", instruction: "FROM busybox", line: 1 },
+  { step: 2, stage: "0", instruction: "RUN echo hi", line: 2 },
+] };
+const finished = (seq: number, step: number, status: string) => ({
+  type: "step.finished", seq, step, stage: "0", keyword: "RUN", instruction: "RUN echo hi", line: 2, status,
+  cached: status === "cached", reason: null, layer: null, duration_ms: 5,
+});
+
+describe("BuildStore", () => {
+  it("has a waiting step for every planned step as soon as the build starts", () => {
+    const store = new BuildStore(sync);
+    store.receive(started);
+    expect([...store.steps.values()].map((s) => s.state)).toEqual(["waiting", "waiting"]);
+  });
+
+  it("drops an event whose seq it has already applied", () => {
+    const store = new BuildStore(sync);
+    store.receive(started);
+    expect(store.receive({ type: "step.log", seq: 2, step: 2, stream: "stdout", text: "hi\n" })).toBe(true);
+    expect(store.receive({ type: "step.log", seq: 2, step: 2, stream: "stdout", text: "hi\n" })).toBe(false);
+    expect(store.steps.get(2)?.log).toBe("hi\n");
+    expect(store.lastSeq).toBe(2);
+  });
+
+  it("joins a burst of log lines into one change", () => {
+    const queued: Array<() => void> = [];
+    const store = new BuildStore({ schedule: (f) => queued.push(f) });
+    store.receive(started);
+    let changes = 0;
+    store.subscribe(() => changes++);
+    for (let i = 0; i < 50; i++) store.receive({ type: "step.log", seq: 10 + i, step: 2, stream: "stdout", text: `${i}\n` });
+    expect(queued).toHaveLength(1);
+    queued[0]?.();
+    expect(changes).toBe(1);
+    expect(store.steps.get(2)?.log.split("\n")).toHaveLength(51);
+  });
+
+  it("keeps only the newest log text past its cap", () => {
+    const store = new BuildStore({ ...sync, maxLogChars: 10 });
+    store.receive(started);
+    store.receive({ type: "step.log", seq: 2, step: 2, stream: "stdout", text: "0123456789abcdef" });
+    expect(store.steps.get(2)?.log).toBe("6789abcdef");
+    expect(store.steps.get(2)?.logTruncated).toBe(true);
+  });
+
+  it("records how each step finished", () => {
+    const store = new BuildStore(sync);
+    store.receive(started);
+    store.receive({ type: "step.started", seq: 2, step: 2 });
+    expect(store.steps.get(2)?.state).toBe("running");
+    store.receive(finished(3, 2, "built"));
+    expect(store.steps.get(2)?.state).toBe("built");
+  });
+});
+
+class FakeSocket implements SocketLike {
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: unknown) => void) | null = null;
+  onopen: ((ev: unknown) => void) | null = null;
+  closed = false;
+  constructor(readonly url: string) {}
+  close(): void {
+    this.closed = true;
+  }
+}
+
+describe("connectBuild", () => {
+  it("builds ws and wss URLs that ask for events after the last seq", () => {
+    expect(buildSocketUrl({ protocol: "http:", host: "h:8000" }, "7", 0)).toBe("ws://h:8000/ws/builds/7/?after=0");
+    expect(buildSocketUrl({ protocol: "https:", host: "h" }, "7", 12)).toBe("wss://h/ws/builds/7/?after=12");
+  });
+
+  it("reconnects with growing delays and replays from the last seq it applied", () => {
+    const sockets: FakeSocket[] = [];
+    const delays: number[] = [];
+    const timers: Array<() => void> = [];
+    const store = new BuildStore(sync);
+    connectBuild("7", store, {
+      location: { protocol: "http:", host: "h" },
+      open: (url) => { const s = new FakeSocket(url); sockets.push(s); return s; },
+      setTimer: (fn, ms) => { delays.push(ms); timers.push(fn); },
+    });
+    sockets[0]?.onmessage?.({ data: JSON.stringify(started) });
+    sockets[0]?.onclose?.({});
+    timers[0]?.();
+    expect(sockets[1]?.url).toBe("ws://h/ws/builds/7/?after=1");
+    sockets[1]?.onmessage?.({ data: JSON.stringify(started) }); // replayed duplicate, dropped
+    sockets[1]?.onclose?.({});
+    expect(delays).toEqual([backoffMs(0), backoffMs(1)]);
+    expect(delays[1]).toBeGreaterThan(delays[0] ?? 0);
+  });
+
+  it("stops reconnecting once the build has finished", () => {
+    const sockets: FakeSocket[] = [];
+    const store = new BuildStore(sync);
+    connectBuild("7", store, {
+      location: { protocol: "http:", host: "h" },
+      open: (url) => { const s = new FakeSocket(url); sockets.push(s); return s; },
+      setTimer: () => { throw new Error("should not reconnect"); },
+    });
+    sockets[0]?.onmessage?.({ data: JSON.stringify({ type: "build.finished", seq: 1, status: "succeeded", duration_ms: 1 }) });
+    sockets[0]?.onclose?.({});
+    expect(sockets).toHaveLength(1);
+  });
+});
