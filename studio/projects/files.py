@@ -172,7 +172,9 @@ class _Reader:
         if info.is_dir():
             clean_path(info.filename.rstrip("/") + "/x")
             return
-        if unix_mode and not stat.S_ISREG(unix_mode):
+        # Zips made by Python and some tools leave the file type out of the mode; only a type that
+        # is there and is not "regular file" is refused.
+        if stat.S_IFMT(unix_mode) not in (0, stat.S_IFREG):
             kind = "a symbolic link" if stat.S_ISLNK(unix_mode) else "not a file"
             raise Rejected(
                 f"{info.filename} is {kind}: a context upload may hold only files and folders",
