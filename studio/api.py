@@ -57,6 +57,8 @@ def api_view(
                 response = error.response()
             except Rejected as refused:
                 response = JsonResponse({"error": refused.message, **refused.details}, status=refused.status)
+                if "retry_after" in refused.details:
+                    response["Retry-After"] = str(refused.details["retry_after"])
             except Http404 as missing:
                 response = JsonResponse({"error": str(missing) or "not found"}, status=404)
             if response.status_code == 405:
