@@ -69,16 +69,16 @@ def group_send(group: str, message: dict[str, Any]) -> bool:
     return True
 
 
-_client: redis.Redis | None = None
-_client_lock = threading.Lock()
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
 
 
 def _redis() -> redis.Redis:
-    global _client
-    with _client_lock:
-        if _client is None:
-            _client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-        return _client
+    url = settings.REDIS_URL
+    with _clients_lock:
+        if url not in _clients:
+            _clients[url] = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        return _clients[url]
 
 
 def cancel_flag_set(build_id: int) -> bool:
