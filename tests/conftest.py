@@ -1,7 +1,8 @@
 """The studio's real services for the tests, each started once per session and only when a test
-asks for it: a Redis server, a migrated SQLite database every process shares, a Celery worker and
-the ASGI app served by uvicorn. Plus `Browser`, which talks to the served app as a person's
-browser would (cookies, CSRF, websockets)."""
+asks for it: a Redis server, a migrated SQLite database every process shares, a Celery worker, the
+ASGI app served by uvicorn, and a busybox base image in the store the worker builds with. A test may
+restart Redis or kill the worker; the worker is back for the next test that asks for it. Plus
+`Browser`, which talks to the served app as a person's browser would (cookies, CSRF, websockets)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import http.cookiejar
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -38,18 +41,60 @@ from studio.runner import (
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "layer-cake-1984"  # passes Django's password validators
+BASE_IMAGE = "studio/busybox:1.35"
+UPLOAD_MAX_BYTES = 1 << 20  # small, so that a test can send a bigger upload quickly
 
 
 @dataclass
 class RedisServer:
     url: str
     port: int
-
-
-@dataclass
-class Worker:
+    directory: Path
     service: Service
-    name: str  # its Celery node name, e.g. test-1a2b@host
+
+    def restart(self) -> None:
+        """Stop Redis and start it again on the same port, empty, as after a crash."""
+        stop([self.service], grace_s=0)
+        self.service = start_redis(self.port, self.directory, persist=False)
+
+
+class Worker:
+    """The tests' Celery worker: prefork with two processes, as `make run` has it, so builds of
+    two projects run side by side. `kill` is a machine losing power under it."""
+
+    CONCURRENCY = 2
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.name = f"test-{uuid.uuid4().hex[:8]}"  # its Celery node name is NAME@host
+        self.env = env
+        self.log_dir = log_dir
+        self.service: Service | None = None
+        self.starts = 0
+
+    @property
+    def running(self) -> bool:
+        return self.service is not None and self.service.process.poll() is None
+
+    def start(self) -> None:
+        self.starts += 1
+        log = self.log_dir / f"worker-{self.starts}.log"
+        argv = celery_worker_argv(concurrency=self.CONCURRENCY, name=f"{self.name}@%h")
+        self.service = service = spawn("celery worker", argv, env=self.env, log=log, cwd=PROJECT_DIR)
+        deadline = time.monotonic() + 60
+        while " ready." not in (log.read_text(errors="replace") if log.exists() else ""):
+            if service.process.poll() is not None or time.monotonic() > deadline:
+                raise StartError(f"the Celery worker did not start:\n{service.log_tail(30)}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL the worker and every process it started, with no chance to tidy up."""
+        assert self.service is not None
+        os.killpg(self.service.process.pid, signal.SIGKILL)
+        self.service.process.wait()
+
+    def stop(self) -> None:
+        if self.service is not None:
+            stop([self.service])
 
 
 @dataclass
@@ -61,9 +106,12 @@ class StudioServer:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     port = free_port()
-    service = start_redis(port, tmp_path_factory.mktemp("redis"), persist=False)
-    yield RedisServer(f"redis://127.0.0.1:{port}/0", port)
-    stop([service])
+    directory = tmp_path_factory.mktemp("redis")
+    server = RedisServer(
+        f"redis://127.0.0.1:{port}/0", port, directory, start_redis(port, directory, persist=False)
+    )
+    yield server
+    stop([server.service])
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +129,10 @@ def studio_env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFacto
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "PYTHONUNBUFFERED": "1",
+        # A dead worker's build is noticed within seconds, not the half minute a studio allows.
+        "STUDIO_BUILD_HEARTBEAT_S": "1",
+        "STUDIO_BUILD_STALE_AFTER_S": "6",
+        "STUDIO_UPLOAD_MAX_BYTES": str(UPLOAD_MAX_BYTES),
     }
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
@@ -93,25 +145,36 @@ def studio_env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture(scope="session")
-def celery_worker(studio_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    name = f"test-{uuid.uuid4().hex[:8]}@%h"
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    service = spawn(
-        "celery worker",
-        celery_worker_argv(concurrency=1, pool="solo", name=name),
-        env=studio_env,
-        log=log,
-        cwd=PROJECT_DIR,
-    )
+def base_image(studio_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """busybox in the store the worker builds with, under the names the tests' Dockerfiles use."""
+    from builds.engine import image as images
+    from builds.engine.seed import busybox_rootfs
+    from builds.engine.store import Store
+
+    if shutil.which("busybox") is None:
+        pytest.fail("busybox-static is not installed (make test installs it)")
+    tar = busybox_rootfs(tmp_path_factory.mktemp("base") / "busybox.tar")
+    store = Store(studio_env["STUDIO_DATA_DIR"])
+    for name in (BASE_IMAGE, "busybox:latest"):
+        images.import_any(store, tar, name)
+    return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def worker_process(studio_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    worker = Worker(studio_env, tmp_path_factory.mktemp("worker"))
     try:
-        deadline = time.monotonic() + 60
-        while " ready." not in (log.read_text(errors="replace") if log.exists() else ""):
-            if service.process.poll() is not None or time.monotonic() > deadline:
-                raise StartError(f"the Celery worker did not start:\n{service.log_tail(30)}")
-            time.sleep(0.1)
-        yield Worker(service, name.split("@")[0])
+        yield worker
     finally:
-        stop([service])
+        worker.stop()
+
+
+@pytest.fixture
+def celery_worker(worker_process: Worker) -> Worker:
+    """The worker, started again first when an earlier test killed it."""
+    if not worker_process.running:
+        worker_process.start()
+    return worker_process
 
 
 @pytest.fixture(scope="session")
@@ -171,6 +234,32 @@ class Browser:
         except urllib.error.HTTPError as error:
             return Response(error.code, error.read(), error.url)
 
+    def api(
+        self,
+        method: str,
+        path: str,
+        payload: Any = None,
+        *,
+        body: bytes | None = None,
+        content_type: str = "",
+    ) -> Response:
+        """A call to the JSON API as the studio's pages make it: JSON in (or `body` as it is), the
+        CSRF token in its header."""
+        headers = {"Origin": self.base, "Referer": self.base + path}
+        token = self.cookie("csrftoken")
+        if token is not None:
+            headers["X-CSRFToken"] = token
+        if payload is not None:
+            body, content_type = json.dumps(payload).encode(), "application/json"
+        if content_type:
+            headers["Content-Type"] = content_type
+        request = urllib.request.Request(self.base + path, data=body, headers=headers, method=method)
+        try:
+            with self._opener.open(request, timeout=30) as reply:
+                return Response(reply.status, reply.read(), reply.url)
+        except urllib.error.HTTPError as error:
+            return Response(error.code, error.read(), error.url)
+
     def get(self, path: str) -> Response:
         return self.request("GET", path)
 
@@ -206,3 +295,11 @@ def browser(studio_server: StudioServer) -> Browser:
 def fast_password_hashing(settings: Any) -> None:
     # The real hasher is slow on purpose; tests in this process only need a password to match.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def no_redis_in_this_process(settings: Any) -> None:
+    """Tests in this process never reach a Redis: not a studio running on this machine (a test's
+    `build.1` must not reach someone's page), and not the tests' own, which the served studio uses."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # the discard port: refused at once
