@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 REQUIREMENTS_STAMP := $(VENV)/.requirements-installed
-# Debian packages the tests need: busybox-static is the base image the builds start from.
-DEBIAN_PACKAGES := busybox-static
+# Debian packages the tests need: busybox-static is the base image the builds start from;
+# chromium drives the studio page in the browser tests.
+DEBIAN_PACKAGES := busybox-static chromium
 ORACLE := ../shared/oracle/run_oracle.py
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune \
