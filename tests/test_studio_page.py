@@ -65,7 +65,7 @@ def test_a_replayed_rebuild_shows_cached_bands_and_why_copy_was_rebuilt(studio_s
     assert "first change" in copy.locator(".band-status").inner_text().lower()
 
     run = page.locator('.band[data-step="4"]')
-    assert "caused by step 3" in run.inner_text()
+    assert "caused by step 3" in run.locator(".band-status").inner_text().lower()
     assert "1 cached, 2 rebuilt" in page.locator(".build-summary").inner_text()
 
     page.get_by_role("button", name="Large text").click()

@@ -121,7 +121,13 @@ export class LayerStackView {
     band.rendered = stamp;
 
     band.root.className = `band status-${view.state}${metadata ? " band-metadata" : ""}${keyword === "FROM" ? " band-base" : ""}`;
-    band.status.textContent = isFirstMiss ? "rebuilt · first change" : STATUS_TEXT[view.state];
+    // The cascade's cause sits in the status line, so a rebuilt band is as tall as any other.
+    const cause = f && f.status === "built" && f.reason ? causeStep(f.reason) : null;
+    band.status.textContent = isFirstMiss
+      ? "rebuilt · first change"
+      : cause !== null
+        ? `rebuilt · caused by step ${cause}`
+        : STATUS_TEXT[view.state];
     band.duration.textContent = f ? formatDuration(f.duration_ms) : "";
 
     const size = sizeOf(view);
@@ -144,14 +150,20 @@ export class LayerStackView {
     }
 
     const reason = f && f.status !== "cached" ? f.reason : null;
-    band.reason.textContent = reason ? reason.message : f?.error ? String(f.error["message"] ?? "") : "";
+    band.reason.textContent = reason
+      ? reason.message
+      : f?.error
+        ? String(f.error["message"] ?? "")
+        : f?.status === "cached"
+          ? "Reused from the cache: nothing this step depends on changed."
+          : "";
+    // The sentence may be clamped to keep bands one height; the whole of it stays a tooltip away.
+    band.reason.title = band.reason.textContent;
     band.more.replaceChildren(...this.details(reason, view));
   }
 
   private details(reason: Reason | null, view: StepView): HTMLElement[] {
     const out: HTMLElement[] = [];
-    const cause = reason ? causeStep(reason) : null;
-    if (cause !== null) out.push(el("p", "band-cause", `caused by step ${cause}`));
     if (reason) {
       const rows = Object.entries(reason).filter(([k, v]) => !SHOWN_ELSEWHERE.has(k) && !isEmpty(v));
       if (rows.length > 0) {
