@@ -7,19 +7,23 @@ so while Redis is away a build keeps running and its watchers catch up from the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import threading
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import redis
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 log = logging.getLogger(__name__)
 
 CANCEL_FLAG_TTL_S = 24 * 60 * 60
+# A send that takes longer is given up: the event is stored, and the pages catch up from there.
+SEND_TIMEOUT_S = 5.0
 # After a failure, how long to stay quiet about the next one (a Redis restart is one message, not
 # one per event).
 WARN_EVERY_S = 10.0
@@ -56,13 +60,46 @@ class _Quiet:
 _quiet = _Quiet()
 
 
+class _Loop:
+    """One event loop per process, on its own thread, for sending from synchronous code.
+
+    async_to_sync would start a loop for every call, and the channel layer keeps its Redis
+    connections per loop, so every event would open a connection of its own: a few milliseconds
+    each, paid inside a RUN step's output loop. Made again in a forked child (a prefork worker),
+    where the parent's thread does not exist."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float) -> Any:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                self._loop = asyncio.new_event_loop()
+                self._pid = os.getpid()
+                threading.Thread(
+                    target=self._loop.run_forever, name="studio-channel-layer", daemon=True
+                ).start()
+            loop = self._loop
+        future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+        try:
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()  # a send that hangs must not linger in the loop
+            raise
+
+
+_loop = _Loop()
+
+
 def group_send(group: str, message: dict[str, Any]) -> bool:
     """Send `message` to the websocket group; False when the channel layer could not be reached."""
     layer = get_channel_layer()
     if layer is None:
         return False
     try:
-        async_to_sync(layer.group_send)(group, message)
+        _loop.run(layer.group_send(group, message), timeout=SEND_TIMEOUT_S)
     except Exception as exc:  # a layer that cannot be reached must never stop a build
         _quiet.warn(f"sending to {group.split('.')[0]} groups", exc)
         return False
