@@ -240,3 +240,12 @@ def test_cancelling_a_finished_build_is_a_conflict(alice: Person) -> None:
     cancelled = alice.client.post(f"/api/builds/{build.id}/cancel/")
     assert cancelled.status_code == 409
     assert cancelled.json() == {"error": "build #1 has already finished (cancelled)"}
+
+
+def test_deleting_a_project_takes_its_builds_and_revisions_with_it(alice: Person) -> None:
+    project = alice.project()
+    build = queued(alice, project)
+    services.publish_build_event(build_id=build.id, event={"type": "build.started", "seq": 1, "steps": []})
+    assert alice.client.delete(f"/api/projects/{project.id}/").status_code == 200
+    assert not Build.objects.exists() and not BuildEvent.objects.exists()
+    assert alice.client.get(f"/api/builds/{build.id}/").status_code == 404

@@ -313,3 +313,20 @@ def test_a_build_outlives_a_redis_restart_and_keeps_every_event(
     again = start(browser, project_id, no_cache=True)
     with browser.websocket(f"/ws/builds/{again['id']}/") as ws:
         assert events_until(ws, finished)[-1]["status"] == "succeeded"
+
+
+def test_a_worker_that_comes_straight_back_fails_the_build_it_lost_at_once(
+    browser: Browser, celery_worker: Worker
+) -> None:
+    browser.sign_up("alice-live-10")
+    project_id = project(browser, "FROM studio/busybox:1.35\nRUN sleep 30\n")
+    build = start(browser, project_id, no_cache=True)
+    with browser.websocket(f"/ws/builds/{build['id']}/") as ws:
+        events_until(ws, lambda e: e["type"] == "step.started" and e["step"] == 2)
+    celery_worker.kill()
+    celery_worker.start()
+    back = time.monotonic()
+    # Well before the heartbeat goes stale (6 s here): the worker knows at start what it lost.
+    done = wait_for_status(browser, build["id"], {"failed"}, 3)
+    assert done["status"] == "failed", f"still {done['status']} {time.monotonic() - back:.1f} s after"
+    assert "the worker running this build restarted" in done["error"]["message"]
