@@ -152,7 +152,8 @@ def build_create(
             no_cache=no_cache,
             enqueued_at=now,
         )
-        transaction.on_commit(lambda: (_enqueue(build.id), _announce(build.id)))
+        # Announced before it is sent: a worker's "running" must not overtake the "queued".
+        transaction.on_commit(lambda: (_announce(build.id), _enqueue(build.id)))
     return build
 
 
