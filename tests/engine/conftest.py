@@ -3,7 +3,9 @@ builds a Dockerfile in a context directory and returns its events."""
 
 from __future__ import annotations
 
+import functools
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +22,17 @@ from builds.engine.store import Store
 BASE = "studio/busybox:test"
 
 
-@pytest.fixture(scope="session")
-def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@functools.cache
+def busybox_tarball() -> Path:
+    """A busybox rootfs tarball made once per test run from the machine's busybox-static."""
     if shutil.which("busybox") is None:
         pytest.fail("busybox-static is not installed (make test installs it)")
-    return busybox_rootfs(tmp_path_factory.mktemp("base") / "busybox.tar")
+    return busybox_rootfs(Path(tempfile.mkdtemp(prefix="studio-base-")) / "busybox.tar")
+
+
+@pytest.fixture(scope="session")
+def busybox_tar() -> Path:
+    return busybox_tarball()
 
 
 @pytest.fixture

@@ -20,7 +20,9 @@ import pytest
 
 from builds.engine.store import Image, Layer, LayerError, Store, canonical_json
 
-BUSYBOX = Path("/work/shared/oracle/base/busybox-rootfs.tar")
+from .conftest import busybox_tarball
+
+BUSYBOX = busybox_tarball()
 
 
 @pytest.fixture
