@@ -422,6 +422,25 @@ def test_a_dockerignore_linking_out_of_the_context_is_not_read(tmp_path: Path) -
     assert BuildContext(tmp_path / "ctx").patterns == []
 
 
+def test_the_walk_keeps_exactly_what_ignored_says_it_keeps(tmp_path: Path) -> None:
+    names = ["a.go", "b.log", "README.md", ".env", "x[1].txt", "keep.log"]
+    dirs = ["", "src/", "src/deep/", "logs/", "logs/old/", "build/", "build/keep/"]
+    make(tmp_path, {d + n: "" for d in dirs for n in names})
+    patterns = [
+        "*.log\n!keep.log\n**/*.md\n",
+        "logs\n!logs/old/*.log\n",
+        "**\n!src\n!**/*.go\n",
+        "build/**\n!build/keep\nsrc/deep\n",
+        "*/*.log\n.*\n!**/.env\nx\\[1\\].txt\n",
+    ]
+    for text in patterns:
+        (tmp_path / ".dockerignore").write_text(text)
+        context = BuildContext(tmp_path)
+        kept = {e.path for top in context.resolve(".") for e in context.walk(top) if e.kind != "dir"}
+        expected = {d + n for d in dirs for n in [*names, ".dockerignore"] if (tmp_path / d / n).is_file()}
+        assert kept == {path for path in expected if not context.ignored(path)}, text
+
+
 # -- checksums -------------------------------------------------------------------------------------
 def test_the_checksum_counts_content_and_mode_but_not_mtime(tmp_path: Path) -> None:
     make(tmp_path, {"app.py": "print(1)\n"})
@@ -737,13 +756,19 @@ def test_walk_lists_parents_first_in_name_order(tmp_path: Path) -> None:
 
 def test_a_context_nested_deeper_than_pythons_stack_is_walked(tmp_path: Path) -> None:
     depth = sys.getrecursionlimit() + 100
-    deep = str(tmp_path)
+    deep = str(tmp_path / "ctx")
+    os.mkdir(deep)
     for _ in range(depth):  # one by one: os.makedirs recurses too
         deep += "/d"
         os.mkdir(deep)
     Path(deep, "leaf").write_text("x")
-    context = BuildContext(tmp_path)
-    assert len(everything(context)) == depth + 1
+    try:
+        assert len(everything(BuildContext(tmp_path / "ctx"))) == depth + 1
+    finally:  # bottom up, since shutil.rmtree (and so pytest's cleanup) recurses as well
+        os.unlink(Path(deep, "leaf"))
+        while deep != str(tmp_path):
+            os.rmdir(deep)
+            deep = os.path.dirname(deep)
 
 
 def test_the_manifest_names_each_file_once(tmp_path: Path) -> None:
