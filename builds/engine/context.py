@@ -775,7 +775,7 @@ class BuildContext:
         for name in names:
             child = prefix + name
             sub = entries.get(child)
-            if sub is not None:
+            if sub is not None and sub.kind == "dir":  # files may be there too, asked for by name
                 parts.append(f"{name}\0{sub.digest}\0")
             else:
                 leaf = leaves[child] if child in leaves else self._leaf(child, listing[name][0])

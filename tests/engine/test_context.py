@@ -497,6 +497,15 @@ def test_the_copied_directorys_own_mode_does_not_count_since_only_its_contents_a
     assert sum_of(tmp_path, "src") == before
 
 
+def test_a_checksum_does_not_depend_on_what_was_asked_for_before(tmp_path: Path) -> None:
+    make(tmp_path, {"package.json": "{}", "src/app.js": "1", "src/lib/x.js": "2"})
+    context = BuildContext(tmp_path)
+    for src in ("package.json", "src/lib/x.js", "src/lib", "s*/*.js"):
+        context.resolve(src)
+    assert context.checksum(context.resolve(".")) == sum_of(tmp_path)
+    assert context.checksum(context.resolve("src")) == sum_of(tmp_path, "src")
+
+
 def test_renaming_a_file_changes_the_checksum_of_its_directory(tmp_path: Path) -> None:
     make(tmp_path, {"src/a.txt": "same"})
     before = sum_of(tmp_path, "src")
