@@ -1,20 +1,29 @@
+import { existsSync } from "node:fs";
 import { defineConfig } from "vitest/config";
 
-// Django serves dist/ as static files under /static/, so the bundle keeps fixed names
-// (studio.js, studio.css) that a template can include without reading a manifest.
+// One script per page. Django serves dist/ as static files under /static/, so each bundle keeps a
+// fixed name (<page>.js, <page>.css) that a template can include without reading a manifest.
+// A page is built once its entry exists.
+const PAGES: Record<string, string> = {
+  studio: "src/main.ts",
+  compare: "src/compare/main.ts",
+  classroom: "src/classroom/main.ts",
+};
+
+const input = Object.fromEntries(Object.entries(PAGES).filter(([, entry]) => existsSync(entry)));
+
 export default defineConfig({
   base: "/static/",
   publicDir: "public",
   build: {
     outDir: "dist",
     emptyOutDir: true,
-    lib: undefined,
     rollupOptions: {
-      input: "src/main.ts",
+      input,
       output: {
-        entryFileNames: "studio.js",
-        chunkFileNames: "studio-[name].js",
-        assetFileNames: "studio[extname]",
+        entryFileNames: "[name].js",
+        chunkFileNames: "shared-[name].js",
+        assetFileNames: "[name][extname]",
       },
     },
   },
