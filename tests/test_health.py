@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from django.test import Client
 from pytest_django import Settings
 
 from studio.runner import free_port
 
-from .conftest import Browser, Worker
+from .conftest import Browser, RedisServer, Worker
 
 
 def test_healthz_sees_the_database_redis_and_a_worker_of_the_running_studio(
@@ -21,6 +19,8 @@ def test_healthz_sees_the_database_redis_and_a_worker_of_the_running_studio(
     checks = body["checks"]
     assert checks["database"]["ok"] and checks["redis"]["ok"] and checks["workers"]["ok"], checks
     assert celery_worker.name in checks["workers"]["detail"]
+    # The sandbox is the worker's, reported by the worker.
+    assert checks["sandbox"]["detail"].startswith(celery_worker.name), checks["sandbox"]
     if checks["sandbox"]["ok"]:
         assert (reply.status, body["status"], body["failing"]) == (200, "ok", [])
     else:
@@ -39,25 +39,55 @@ def test_healthz_is_503_and_names_redis_when_redis_is_down(client: Client, setti
     assert body["checks"]["workers"] == {"ok": False, "detail": "not checked: Redis does not answer"}
 
 
-def _not_implemented() -> tuple[bool, str]:
-    raise NotImplementedError
+def test_a_worker_reports_its_sandbox_and_says_why_when_it_cannot_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from builds.engine import sandbox
+    from studio.celery import sandbox_status
+
+    monkeypatch.setattr(sandbox, "available", lambda: (False, "user namespaces are disabled"))
+    assert sandbox_status(None) == {"ok": False, "detail": "user namespaces are disabled"}
+
+    def broken() -> tuple[bool, str]:
+        raise OSError("no /proc")
+
+    monkeypatch.setattr(sandbox, "available", broken)
+    report = sandbox_status(None)
+    assert report["ok"] is False and "no /proc" in report["detail"]
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("available", "detail"),
+    ("replies", "failing", "detail"),
     [
-        (_not_implemented, "the build sandbox is not implemented yet"),
-        (lambda: (False, "user namespaces are disabled"), "user namespaces are disabled"),
+        (
+            [{"w1@host": {"ok": False, "detail": "user namespaces are disabled"}}],
+            ["sandbox"],
+            "w1@host: user namespaces are disabled",
+        ),
+        (
+            [{"w1@host": {"error": "No such command"}}],
+            ["sandbox"],
+            "w1@host cannot report on its sandbox: {'error': 'No such command'}",
+        ),
+        ([], ["workers", "sandbox"], "not checked: no worker answered"),
     ],
 )
-def test_healthz_is_503_and_names_the_sandbox_when_builds_cannot_run(
-    client: Client, monkeypatch: pytest.MonkeyPatch, available: Callable[[], tuple[bool, str]], detail: str
+def test_healthz_is_503_and_names_the_sandbox_when_the_workers_cannot_run_builds(
+    client: Client,
+    settings: Settings,
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+    replies: list[dict[str, object]],
+    failing: list[str],
+    detail: str,
 ) -> None:
-    from builds.engine import sandbox
+    from studio import health
 
-    monkeypatch.setattr(sandbox, "available", available)
+    settings.REDIS_URL = redis_server.url
+    # The boundary here is the workers' answer; a real worker's is checked above.
+    monkeypatch.setattr(health, "ask_workers", lambda: replies)
     reply = client.get("/healthz")
     assert reply.status_code == 503
-    assert "sandbox" in reply.json()["failing"]
+    assert reply.json()["failing"] == failing
     assert reply.json()["checks"]["sandbox"] == {"ok": False, "detail": detail}
