@@ -32,6 +32,13 @@ TOKEN = {
     "schema": {"type": "string"},
     "description": "a share link's token: lets someone other than the owner look",
 }
+COMPARE_A = {"name": "a_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+COMPARE_B = {"name": "b_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+COMPARE_TOKENS = [
+    {**TOKEN, "description": "a share link's token, tried for both builds"},
+    {**TOKEN, "name": "a_token", "description": "a share link's token for build a's project"},
+    {**TOKEN, "name": "b_token", "description": "a share link's token for build b's project"},
+]
 WEBSOCKETS = """
 Websockets (same session cookie; other sites' pages are refused):
 
@@ -194,6 +201,123 @@ SCHEMAS: dict[str, Any] = {
             "seq": {"type": "integer", "minimum": 1},
         },
         "additionalProperties": True,
+    },
+    "CompareStep": {
+        "type": "object",
+        "description": "one build's step on a comparison row: its `step.finished` fields, `end_line` "
+        "(its last Dockerfile line) and `size` (its layer's bytes, 0 without a layer). `status` is "
+        "also `pending` (still to come) or `not_run` (the build stopped before it)",
+        "properties": {
+            "step": {"type": "integer"},
+            "stage": {"type": "string"},
+            "instruction": {"type": "string"},
+            "line": {"type": "integer"},
+            "end_line": {"type": "integer"},
+            "keyword": {"type": "string"},
+            "status": {"enum": ["cached", "built", "skipped", "failed", "pending", "not_run"]},
+            "cached": {"type": "boolean"},
+            "cache_key": {"type": ["string", "null"]},
+            "reason": {"type": ["object", "null"]},
+            "layer": {"type": ["object", "null"]},
+            "duration_ms": {"type": "integer"},
+            "size": {"type": "integer"},
+        },
+    },
+    "CompareRow": {
+        "type": "object",
+        "properties": {
+            "index": {"type": "integer"},
+            "kind": {
+                "enum": ["same", "changed", "moved", "removed", "added"],
+                "description": "the same instruction, an edited one, the same one at another place, "
+                "only in build a, only in build b",
+            },
+            "a": {"oneOf": [_ref("CompareStep"), {"type": "null"}], "description": "null: a gap"},
+            "b": {"oneOf": [_ref("CompareStep"), {"type": "null"}]},
+            "same_key": {"type": ["boolean", "null"], "description": "null when a side has no key"},
+            "parted": {"type": "boolean", "description": "the builds went different ways here"},
+            "first_divergence": {"type": "boolean"},
+            "duration_delta_ms": {"type": ["integer", "null"], "description": "b minus a"},
+            "size_delta": {"type": ["integer", "null"], "description": "b minus a, in bytes"},
+        },
+    },
+    "Comparison": {
+        "type": "object",
+        "properties": {
+            "a": _ref("Build"),
+            "b": _ref("Build"),
+            "rows": {"type": "array", "items": _ref("CompareRow")},
+            "dockerfiles": {
+                "type": "object",
+                "properties": {
+                    "a": {"type": "string"},
+                    "b": {"type": "string"},
+                    "diff": _ref("LinesDiff"),
+                },
+            },
+            "summary": {
+                "type": "object",
+                "properties": {
+                    "first_divergence": {"type": ["integer", "null"], "description": "a row index"},
+                    "rows": {"type": "object", "description": "rows of each kind"},
+                    "duration_delta_ms": {"type": ["integer", "null"]},
+                    "image_size_delta": {"type": ["integer", "null"]},
+                    "shared_layers": {
+                        "type": ["object", "null"],
+                        "description": "layers in both images (by digest) and their bytes, stored once; "
+                        "null unless both images are in the store",
+                        "properties": {
+                            "count": {"type": "integer"},
+                            "bytes": {"type": "integer"},
+                            "a_layers": {"type": "integer"},
+                            "b_layers": {"type": "integer"},
+                            "layers": {"type": "array", "items": {"type": "object"}},
+                        },
+                    },
+                },
+            },
+        },
+    },
+    "LinesDiff": {
+        "type": "object",
+        "properties": {
+            "lines": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "op": {"enum": ["equal", "delete", "insert"]},
+                        "a": {"type": ["integer", "null"], "description": "line number in a"},
+                        "b": {"type": ["integer", "null"], "description": "line number in b"},
+                        "text": {"type": "string"},
+                    },
+                },
+            },
+            "truncated": {"type": "boolean"},
+        },
+    },
+    "CompareRowDetail": {
+        "type": "object",
+        "properties": {
+            "a": {"oneOf": [_ref("CompareStep"), {"type": "null"}]},
+            "b": {"oneOf": [_ref("CompareStep"), {"type": "null"}]},
+            "instruction": {
+                "type": "array",
+                "description": "[op, text] pieces: equal, delete (only in a), insert (only in b)",
+                "items": {"type": "array", "items": {"type": "string"}},
+            },
+            "context": {
+                "type": "object",
+                "description": "for COPY/ADD: the context files each side read (`files`: path, change "
+                "added|removed|changed|same, a_size, b_size, and `diff` lines for changed text files); "
+                "`reads` false for other steps",
+            },
+            "layer": {
+                "type": "object",
+                "description": "the two layers' files (`files`: path, kind, change, a_size, b_size, and "
+                "what each layer did: a_change, b_change); `layers` false when neither step wrote one",
+            },
+        },
     },
 }
 
@@ -386,6 +510,39 @@ PATHS: dict[str, Any] = {
                 TOKEN,
                 {"name": "after", "in": "query", "schema": {"type": "integer", "default": 0}},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}},
+            ],
+        ),
+    },
+    "/api/compare/{a_id}/{b_id}/": {
+        "parameters": [COMPARE_A, COMPARE_B],
+        "get": _op(
+            "two builds side by side: their steps aligned row by row (inserted, removed, moved and edited "
+            "steps, renamed stages), where they first part, the Dockerfiles' diff, and what the images "
+            "share. 404 unless you may see both builds",
+            {"200": _json(_ref("Comparison"))},
+            parameters=COMPARE_TOKENS,
+        ),
+    },
+    "/api/compare/{a_id}/{b_id}/row/": {
+        "parameters": [COMPARE_A, COMPARE_B],
+        "get": _op(
+            "one row in detail: the instructions' word diff, the context files each step read, the "
+            "two layers' files",
+            {"200": _json(_ref("CompareRowDetail"))},
+            parameters=[
+                {
+                    "name": "a",
+                    "in": "query",
+                    "schema": {"type": "integer"},
+                    "description": "a step of build a; empty for a gap",
+                },
+                {
+                    "name": "b",
+                    "in": "query",
+                    "schema": {"type": "integer"},
+                    "description": "a step of build b; empty for a gap",
+                },
+                *COMPARE_TOKENS,
             ],
         ),
     },
