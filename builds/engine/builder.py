@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import image as images
-from . import reasons
+from . import reasons, registry
 from .cachekey import base_key, step_key
 from .context import BuildContext, HashCache
 from .dockerfile import Dockerfile, Instruction, Stage, expand, parse, parse_arg
@@ -343,14 +343,7 @@ class _Build:
             state = StageState(label=stage.label, key=base_key(None), layers=[], env={}, args={})
             base = {"ref": "scratch", "digest": ""}
         else:
-            image = self.store.get_image(ref)
-            if image is None:
-                raise ImageNotFound(
-                    f"base image {ref!r} is not in the store; import it with "
-                    f"`manage.py images import TARBALL {ref}`",
-                    file=self.dockerfile_name,
-                    line=stage.line,
-                ).with_details(step=planned.number)
+            image = self._base_image(ref, stage, planned)
             state = _state_from_image(stage.label, image)
             base = {"ref": ref, "digest": image.digest}
         state.last_step = planned.number
@@ -369,6 +362,21 @@ class _Build:
             duration_ms=_ms(t0),
         )
         return state
+
+    def _base_image(self, ref: str, stage: Stage, planned: PlannedStep) -> Image:
+        """The stage's base image from the store, pulled from its registry when missing (the
+        pull's progress goes out as image.pull events of the FROM step)."""
+        def report(type_: str, **fields: Any) -> None:
+            self.emitter.emit(type_, step=planned.number, **fields)
+
+        try:
+            return registry.find_or_pull(self.store, ref, report=report)
+        except InputError as exc:
+            raise ImageNotFound(
+                f"base image {ref!r} is not in the store, and pulling it failed: {exc.message}",
+                file=self.dockerfile_name,
+                line=stage.line,
+            ).with_details(step=planned.number) from None
 
     def _base_summary(self, base: dict[str, str], state: StageState) -> dict[str, Any]:
         size = sum(self.store.layer(layer).size for layer in state.layers)

@@ -5,8 +5,11 @@ starting Django (a fully cached rebuild must cost less than Django's start-up al
           [--no-cache] [--progress plain|json]
     images import TARBALL NAME[:TAG]
     images export NAME[:TAG] FILE [--format docker|oci]
+    images pull NAME[:TAG|@DIGEST] [--progress plain|json]
+    images push NAME[:TAG] [DEST] [--progress plain|json]
     images seed
     images ls
+    images df [--json]
 
 Exit codes: 0 built, 1 a step failed, 2 invalid input.
 """
@@ -56,7 +59,17 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("file", type=Path)
     exp.add_argument("--format", choices=("docker", "oci"), default="docker")
     actions.add_parser("seed", help="make the base images this machine can: busybox from busybox-static")
-    actions.add_parser("ls", help="list images")
+    pull = actions.add_parser("pull", help="pull an image from a registry (Docker's names: busybox, "
+                              "host:5000/x:tag, x@sha256:...)")
+    pull.add_argument("name")
+    pull.add_argument("--progress", choices=("plain", "json"), default="plain")
+    push = actions.add_parser("push", help="push an image to a registry, uploading only the layers it lacks")
+    push.add_argument("name")
+    push.add_argument("dest", nargs="?", help="where to push it (default: NAME, which then names a registry)")
+    push.add_argument("--progress", choices=("plain", "json"), default="plain")
+    actions.add_parser("ls", help="list images, with what each shares with the others")
+    df = actions.add_parser("df", help="every layer's size, the images sharing it, and what sharing saves")
+    df.add_argument("--json", action="store_true", help="print it as one JSON document")
     return parser
 
 
@@ -124,14 +137,69 @@ def _images(args: argparse.Namespace) -> int:
         return _export(store, args)
     if args.action == "seed":
         return _seed(store)
-    rows = []
-    for tag, digest in sorted(store.tags().items()):
-        image = store.get_image(digest)
-        size = sum(store.layer(layer).size for layer in image.layers) if image else 0
-        rows.append((tag, digest[7:19], str(len(image.layers) if image else 0), f"{size / 1e6:.1f} MB"))
-    widths = [max(len(r[i]) for r in [*rows, ("NAME", "ID", "LAYERS", "SIZE")]) for i in range(4)]
-    for row in [("NAME", "ID", "LAYERS", "SIZE"), *rows]:
-        print("  ".join(col.ljust(w) for col, w in zip(row, widths, strict=False)).rstrip())
+    if args.action in ("pull", "push"):
+        return _transfer(store, args)
+    if args.action == "df":
+        return _df(store, args.json)
+    return _ls(store)
+
+
+def _transfer(store: Any, args: argparse.Namespace) -> int:
+    from .events import Emitter
+    from .progress import PlainProgress
+    from .registry.pull import pull
+    from .registry.push import push
+
+    emitter = Emitter(_json_sink if args.progress == "json" else PlainProgress(sys.stdout))
+    if args.action == "pull":
+        pull(store, args.name, report=emitter.emit)
+        return 0
+    result = push(store, args.name, args.dest, report=emitter.emit)
+    if args.progress == "plain":
+        skipped = result.skipped
+        print(f"{len(result.layers) - len(skipped)} layer(s) uploaded, {len(skipped)} skipped as "
+              "already there" + "".join(f"\n  skipped {s['digest'][:19]} ({s['status']})" for s in skipped))
+    return 0
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(col.ljust(w) for col, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def _ls(store: Any) -> int:
+    from .image.usage import disk_usage
+
+    usage = disk_usage(store)
+    rows = [("NAME", "ID", "LAYERS", "SIZE", "SHARED")]
+    for image in usage.images:
+        for name in image.names:
+            rows.append((name, image.digest[7:19], str(len(image.layers)), _mb(image.size),
+                         _mb(image.size - image.unique)))
+    _table(rows)
+    print(f"{len(usage.images)} images take {_mb(usage.stored)} on disk; "
+          f"without shared layers they would take {_mb(usage.images_total)} (saved {_mb(usage.saved)})")
+    return 0
+
+
+def _df(store: Any, as_json: bool) -> int:
+    from .image.usage import disk_usage
+
+    usage = disk_usage(store)
+    if as_json:
+        print(json.dumps(usage.to_json(), indent=1))
+        return 0
+    rows = [("LAYER", "SIZE", "SHARED BY", "IMAGES")]
+    for layer in usage.layers:
+        rows.append((layer.diff_id[:19], _mb(layer.size), str(len(layer.images)), ", ".join(layer.images)))
+    _table(rows)
+    print(f"images {_mb(usage.images_total)}, stored {_mb(usage.stored)}, "
+          f"saved by sharing {_mb(usage.saved)}")
     return 0
 
 

@@ -71,6 +71,33 @@ class PlainProgress:
             where = f"line {error['line']}: " if error.get("line") else ""
             self._print(f"build {event['status']}: {where}{error.get('message', '')} ({summary})")
 
+    def _image_pull(self, event: dict[str, Any]) -> None:
+        self._transfer(event, {
+            "resolved": "pulling {image} {digest} ({layers} layers, {total})",
+            "exists": "{layer} already in the store",
+            "extracting": "{layer} downloaded {total}, unpacking",
+            "done": "{layer} done",
+        }, "pulled {image}: {current} fetched")
+
+    def _image_push(self, event: dict[str, Any]) -> None:
+        self._transfer(event, {
+            "resolved": "pushing to {image} ({layers} layers, {total})",
+            "exists": "{layer} {total}: already there, skipped",
+            "mounted": "{layer} {total}: mounted from {source}",
+            "pushed": "{layer} {total}: uploaded",
+        }, "pushed {image} {digest}: {current} uploaded")
+
+    def _transfer(self, event: dict[str, Any], lines: dict[str, str], finished: str) -> None:
+        """One line per layer's change of state (byte counts in between are left out)."""
+        layer = event.get("layer")
+        template = finished if layer is None and event["status"] == "done" else lines.get(event["status"])
+        if template is None:
+            return
+        values = {**event, "layer": (layer or "")[7:19], "current": _size(event["current"]),
+                  "total": _size(event["total"])}
+        prefix = f"#{event['step']} " if event.get("step") else ""
+        self._print(prefix + template.format_map(values))
+
 
 def _size(n: int) -> str:
     value = float(n)
