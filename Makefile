@@ -6,8 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 REQUIREMENTS_STAMP := $(VENV)/.requirements-installed
 # Debian packages the tests need: busybox-static is the base image the builds start from;
-# chromium drives the studio page in the browser tests.
-DEBIAN_PACKAGES := busybox-static chromium
+# chromium drives the studio page in the browser tests; docker-registry is the registry the
+# pull and push tests talk to (apache2-utils makes its logins, openssl its certificate), and
+# docker.io the Docker engine that loads and runs what the studio exports.
+DEBIAN_PACKAGES := busybox-static chromium docker-registry apache2-utils openssl docker.io
 ORACLE := ../shared/oracle/run_oracle.py
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune \

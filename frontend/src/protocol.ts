@@ -72,7 +72,20 @@ export interface BuildFinished {
   error: Record<string, unknown> | null;
 }
 
-export type BuildEvent = BuildStarted | StepStarted | StepLog | StepFinished | BuildFinished;
+// An image moving between a registry and the store (a FROM pulling its base, or a push):
+// bytes per layer; `layer` is null for the image as a whole, `step` the FROM step in a build.
+export interface ImageTransfer {
+  type: "image.pull" | "image.push";
+  seq: number;
+  step: number | null;
+  image: string;
+  layer: string | null;
+  current: number;
+  total: number;
+  status: string;
+}
+
+export type BuildEvent = BuildStarted | StepStarted | StepLog | StepFinished | BuildFinished | ImageTransfer;
 
 export class ProtocolError extends Error {}
 
@@ -184,6 +197,18 @@ export function parseEvent(raw: unknown): BuildEvent {
         error: objOrNull(o, "error"),
       };
     }
+    case "image.pull":
+    case "image.push":
+      return {
+        type,
+        seq,
+        step: typeof o["step"] === "number" ? o["step"] : null,
+        image: str(o, "image"),
+        layer: typeof o["layer"] === "string" ? o["layer"] : null,
+        current: num(o, "current"),
+        total: num(o, "total"),
+        status: str(o, "status"),
+      };
     default:
       throw new ProtocolError(`unknown event type ${type}`);
   }

@@ -1,6 +1,13 @@
 // One store per build: it applies events in seq order exactly once, keeps each step by its
 // number, and tells its listeners when something changed. The socket connector below feeds it.
-import { parseEvent, type BuildEvent, type BuildFinished, type PlannedStep, type StepFinished } from "./protocol";
+import {
+  parseEvent,
+  type BuildEvent,
+  type BuildFinished,
+  type ImageTransfer,
+  type PlannedStep,
+  type StepFinished,
+} from "./protocol";
 
 export type StepState = "waiting" | "running" | StepFinished["status"];
 
@@ -26,6 +33,9 @@ export class BuildStore {
   readonly steps = new Map<number, StepView>();
   plan: PlannedStep[] = [];
   finished: BuildFinished | null = null;
+  // A base image being pulled: the latest word on each of its layers (key: layer digest, or
+  // the image's name for the image as a whole).
+  readonly transfers = new Map<string, ImageTransfer>();
   lastSeq = 0;
   private readonly seen = new Set<number>();
   private readonly listeners = new Set<Listener>();
@@ -81,6 +91,10 @@ export class BuildStore {
         this.finished = event;
         // A step still "running" when the build ended did not finish; show it as not run.
         for (const view of this.steps.values()) if (view.state === "running") view.state = "skipped";
+        break;
+      case "image.pull":
+      case "image.push":
+        this.transfers.set(event.layer ?? event.image, event);
         break;
       default: {
         const unreachable: never = event;

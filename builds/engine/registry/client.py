@@ -28,15 +28,13 @@ class RegistryError(InputError):
 
 def _https_works(host: str, settings: RegistrySettings) -> bool:
     """Docker's way with a registry that may speak plain HTTP: try HTTPS, and fall back when
-    no TLS answers there."""
+    the server does not speak TLS at all."""
     try:
         requests.get(f"https://{host}/v2/", timeout=PING_TIMEOUT_S, verify=settings.ca_bundle or True)
-    except requests.exceptions.SSLError:
+    except requests.exceptions.SSLError as exc:
+        if "certificate verify failed" in str(exc).lower():
+            raise  # it speaks TLS, with a certificate we do not trust: never fall back to HTTP
         return False
-    except requests.exceptions.ConnectionError as exc:
-        if "wrong version number" in str(exc) or "record layer failure" in str(exc):
-            return False
-        raise
     return True
 
 

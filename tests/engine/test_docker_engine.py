@@ -1,0 +1,75 @@
+"""Images in and out of a real Docker engine: what the studio exports, `docker load` takes and
+runs; what the studio pushes, Docker pulls; what Docker pushes, the studio pulls and builds on.
+
+The daemon is Debian's docker.io, started privately (bench/docker_daemon.sh); these tests skip,
+saying why, only where no daemon can start.
+"""
+# ruff: noqa: F811 (the fixtures are imported, then named as arguments)
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from builds.engine import image as images
+from builds.engine.builder import BuildOptions, build
+from builds.engine.registry.pull import pull
+from builds.engine.registry.push import push
+from builds.engine.registry.settings import RegistrySettings
+from builds.engine.store import Store
+from tests.engine.registry_server import DockerDaemon, RegistryServer, docker, registry  # noqa: F401
+
+from .conftest import BASE
+
+LOOPBACK = RegistrySettings()
+DOCKERFILE = f'FROM {BASE}\nRUN echo made-by-run > /msg\nCMD ["cat", "/msg"]\n'
+
+
+def test_an_exported_image_loads_and_runs_in_docker(
+    docker: DockerDaemon, project: Any, tmp_path: Path
+) -> None:
+    proj = project({"Dockerfile": DOCKERFILE})
+    assert proj.build(tag="studio-export:1").result.status == "succeeded"
+    archive = tmp_path / "image.tar"
+    images.export_docker_archive(
+        proj.store, proj.store.get_image("studio-export:1"), archive, ["studio-export:1"]
+    )
+    loaded = docker("load", "-i", str(archive))
+    assert "studio-export:1" in loaded.stdout
+    ran = docker("run", "--rm", "--network=none", "studio-export:1")
+    assert ran.stdout == "made-by-run\n"  # the CMD, reading the file the RUN step wrote
+    docker("rmi", "studio-export:1")
+
+
+def test_docker_and_the_studio_take_each_others_pushes(
+    docker: DockerDaemon, project: Any, registry: RegistryServer, tmp_path: Path
+) -> None:
+    proj = project({"Dockerfile": DOCKERFILE})
+    assert proj.build(tag="app:1").result.status == "succeeded"
+    push(proj.store, "app:1", f"{registry.host}/ours:1", settings=LOOPBACK)
+    docker("pull", f"{registry.host}/ours:1")
+    assert docker("run", "--rm", "--network=none", f"{registry.host}/ours:1").stdout == "made-by-run\n"
+
+    # Docker pushes with its own media types and gzip layers; the studio pulls that and checks
+    # every layer against the config's diff_ids.
+    docker("tag", f"{registry.host}/ours:1", f"{registry.host}/docker-made:1")
+    docker("push", f"{registry.host}/docker-made:1")
+    fresh = Store(tmp_path / "fresh")
+    pulled = pull(fresh, f"{registry.host}/docker-made:1", settings=LOOPBACK)
+    assert pulled.image.config["config"]["Cmd"] == ["cat", "/msg"]
+    top = fresh.layer_path(pulled.image.layers[-1]) / "msg"
+    assert top.read_text() == "made-by-run\n"
+
+    # Built on that base and pushed back, the base's gzip blobs are reused, not uploaded again.
+    context = tmp_path / "derived"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        f'FROM {registry.host}/docker-made:1\nRUN echo more > /more\nCMD ["cat", "/msg", "/more"]\n'
+    )
+    assert build(fresh, BuildOptions(context=context, tag="derived:1")).status == "succeeded"
+    result = push(fresh, "derived:1", f"{registry.host}/derived:1", settings=LOOPBACK)
+    assert [layer["status"] for layer in result.layers] == ["mounted", "mounted", "pushed"]
+    docker("pull", f"{registry.host}/derived:1")
+    ran = docker("run", "--rm", "--network=none", f"{registry.host}/derived:1")
+    assert ran.stdout == "made-by-run\nmore\n"
+    docker("rmi", f"{registry.host}/ours:1", f"{registry.host}/docker-made:1", f"{registry.host}/derived:1")
