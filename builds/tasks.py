@@ -161,6 +161,9 @@ def _run_engine(claimed: Build, run: BuildRun) -> None:
             history_id=f"project:{claimed.project_id}",
             limits=sandbox_limits(),
             cancel=run.cancel,
+            # Written for this build alone and deleted after it: COPY takes its files over as
+            # the store's blobs instead of copying their bytes.
+            context_owned=True,
         )
         build(Store(settings.STUDIO_DATA_DIR), options, run.sink)
 

@@ -66,6 +66,9 @@ class BuildOptions:
     history_id: str | None = None  # whose earlier builds to compare with (default: the Dockerfile's path)
     limits: Limits = field(default_factory=Limits)
     cancel: threading.Event | None = None
+    # The context directory was written for this build alone and nothing changes it until it is
+    # deleted: its files can become the store's blobs without a copy.
+    context_owned: bool = False
 
 
 @dataclass
@@ -154,6 +157,7 @@ class _Build:
             stage_states={},
             limits=options.limits,
             cancel=options.cancel,
+            context_owned=options.context_owned,
         )
         self.hits = 0
         self.misses = 0

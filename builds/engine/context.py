@@ -735,6 +735,24 @@ class BuildContext:
         self._leaves[rel] = leaf
         return leaf
 
+    def stat(self, rel: str) -> os.stat_result:
+        """The stat of the visible entry `rel` as the context read it (a file's is the one its
+        digest was taken with: a listing's DirEntry keeps its first stat)."""
+        if rel == "":
+            return os.lstat(self._root)
+        parent, _, name = rel.rpartition("/")
+        return self._listing(parent)[name][0].stat(follow_symlinks=False)
+
+    def content_digest(self, rel: str) -> str:
+        """sha256 hex of the content of the context file `rel`, read when its stat was stat(rel)."""
+        if rel not in self._leaves:
+            parent, _, name = rel.rpartition("/")
+            self._leaf(rel, self._listing(parent)[name][0])
+        leaf = self._leaves[rel]
+        if leaf is None or leaf[0] != "file":
+            raise ContextError(f'"{rel}" is no longer a file in the build context')
+        return leaf[3]
+
     def _dir_mode(self, rel: str) -> int:
         if rel == "":
             return stat.S_IMODE(os.lstat(self._root).st_mode)

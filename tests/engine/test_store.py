@@ -421,7 +421,7 @@ class TestCacheIndex:
         assert store.cache_get("../../escape") == {"n": 1}
         assert store.cache_children("../../parent") == [{"n": 1}]
         assert sorted(p.name for p in store.root.iterdir()) == sorted(
-            ["blobs", "cache", "children", "images", "l", "locks", "tmp"])
+            ["blobs", "cache", "children", "f", "images", "l", "locks", "tmp"])
 
     def test_concurrent_appends_never_interleave(self, store: Store) -> None:
         ctx = multiprocessing.get_context("fork")

@@ -80,6 +80,9 @@ class BuildEnv:
     limits: Limits
     cancel: threading.Event | None = None
     on_output: Callable[[str, str], None] | None = None
+    # The context is the build's own (written for it, deleted after, changed by nobody):
+    # COPY may take its files over as store blobs instead of copying them.
+    context_owned: bool = False
 
 
 @dataclass

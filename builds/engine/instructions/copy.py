@@ -17,7 +17,7 @@ from ..context import Entry
 from ..errors import ContextError, ImageNotFound
 from ..rootfs import Found, RootFS
 from .base import Planned, StageState, Step
-from .fs import copy_tree, ensure_dir, found_items, resolve_owner
+from .fs import Item, Placer, copy_tree, ensure_dir, found_items, resolve_owner
 
 GLOB_CHARS = "*?["
 UNSUPPORTED_FLAGS = ("parents", "exclude", "checksum", "keep-git-dir")
@@ -29,7 +29,7 @@ class Source:
 
     name: str  # its base name, for `COPY file dir/`
     is_dir: bool
-    items: list[tuple[str, Path, os.stat_result]] | None = None  # filled when copying
+    items: list[Item] | None = None  # filled when copying
     entry: Entry | None = None
     found: Found | None = None
 
@@ -182,6 +182,7 @@ class Copy(Step):
                 f"when using {self.keyword} with more than one source file, "
                 "the destination must be a directory and end with a /"
             )
+        placer = Placer(self.build.store.files, adopt=self.build.context_owned)
         for source in sources:
             if self.keyword == "ADD" and source.entry is not None and self._is_archive(source):
                 self._extract(source, upper, rootfs, dest)
@@ -189,12 +190,13 @@ class Copy(Step):
             if source.is_dir:
                 # A directory's contents are copied; the destination keeps its own metadata.
                 target = ensure_dir(upper, rootfs, dest, owner=owner or (0, 0))
-                contents = [item for item in source.items or [] if item[0]]
-                copy_tree(contents, target, owner=owner, mode=mode)
+                contents = [item for item in source.items or [] if item.rel]
+                copy_tree(contents, target, owner=owner, mode=mode, placer=placer)
                 continue
             path = posixpath.join(dest, source.name) if into_dir else dest.rstrip("/")
             parent = ensure_dir(upper, rootfs, posixpath.dirname(path))
-            copy_tree(source.items or [], parent / posixpath.basename(path), owner=owner, mode=mode)
+            copy_tree(source.items or [], parent / posixpath.basename(path), owner=owner, mode=mode,
+                      placer=placer)
 
     def _owner(self, rootfs: RootFS) -> tuple[int, int] | None:
         chown = self.ins.flag("chown")
@@ -229,7 +231,9 @@ class Copy(Step):
                 items = []
                 for sub in context.walk(entry):
                     real = context.root / sub.path if sub.path else context.root
-                    items.append((sub.path[prefix:] if sub.path != entry.path else "", real, os.lstat(real)))
+                    rel = sub.path[prefix:] if sub.path != entry.path else ""
+                    digest = context.content_digest(sub.path) if sub.kind == "file" else ""
+                    items.append(Item(rel, real, context.stat(sub.path), digest, sub.path))
                 out.append(Source(posixpath.basename(entry.path), entry.kind == "dir", items, entry=entry))
         return out
 

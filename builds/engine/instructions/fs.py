@@ -1,13 +1,15 @@
-"""Writing into a new layer's upper directory: parents, owners, and copies of files."""
+"""Writing into a new layer's upper directory: parents, owners, and files copied or linked in."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from ..rootfs import Found, RootFS, split
+from ..store import FileBlobs, FileMeta, copy_file
 
 
 def _lookup_id(rootfs: RootFS, table: str, name: str) -> tuple[int, int] | None:
@@ -77,49 +79,101 @@ def _copy_meta(real: Path, st: os.stat_result) -> None:
     os.utime(real, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+class Item(NamedTuple):
+    """One thing to copy: its path relative to what is copied ("" for that itself), where it is
+    now, its stat, and for a context file the sha256 hex of its content (it then goes into the
+    layer as a hard link to the store's blob of it) and its path in the context."""
+
+    rel: str
+    real: Path
+    st: os.stat_result
+    digest: str = ""
+    name: str = ""
+
+
+class Placer:
+    """Puts the files of one COPY into its layer. A file whose content digest is known is hard-
+    linked from the store's blob of it (made once, by copying or, with `adopt`, by taking over
+    a file the build owns); others are copied. A blob is linked at most once into a layer: two
+    names of one inode would make a tar hard link, and the layer must read exactly as if every
+    file had been copied."""
+
+    def __init__(self, blobs: FileBlobs | None, *, adopt: bool = False) -> None:
+        self.blobs = blobs
+        self.adopt = adopt
+        self.linked: set[Path] = set()
+
+    def regular(self, item: Item, dest: Path, meta: FileMeta) -> None:
+        if self.blobs is None or not item.digest:
+            copy_file(item.real, dest, meta)
+            return
+        blob = self.blobs.path(item.digest, meta)
+        if blob in self.linked:
+            copy_file(blob, dest, meta)
+            return
+        self.blobs.place(dest, item.digest, meta, str(item.real), item.st, name=item.name or item.rel,
+                         adopt=self.adopt)
+        self.linked.add(blob)
+
+
+def _replacing(dest: Path, make: Callable[[], object]) -> None:
+    """Make a new entry at `dest`, replacing what an earlier source of the same step put there
+    (unlinked, never written through: it may be a blob)."""
+    try:
+        make()
+    except FileExistsError:
+        os.unlink(dest)
+        make()
+
+
 def copy_entry(
-    src: Path, st: os.stat_result, dest: Path, *, owner: tuple[int, int] | None, mode: int | None
+    item: Item, dest: Path, *, owner: tuple[int, int] | None, mode: int | None, placer: Placer
 ) -> None:
     """Copy one file, symlink or directory (itself only) to `dest`, keeping its mtime; owner
-    and mode override the source's when given (COPY's default owner is root)."""
+    and mode override the source's when given (COPY's default owner is root). Whatever is at
+    `dest` already, unless a directory, is replaced, never written through: it may be a blob."""
+    st = item.st
     uid, gid = owner if owner is not None else (0, 0)
-    if stat.S_ISLNK(st.st_mode):
-        os.symlink(os.readlink(src), dest)
-        os.chown(dest, uid, gid, follow_symlinks=False)
-        os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
-        return
     if stat.S_ISDIR(st.st_mode):
         if not dest.is_dir():
             os.mkdir(dest)
-    elif stat.S_ISREG(st.st_mode):
-        shutil.copyfile(src, dest, follow_symlinks=False)
-    else:
+        os.chown(dest, uid, gid)
+        os.chmod(dest, mode if mode is not None else stat.S_IMODE(st.st_mode))
+        os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return
+    if not (stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode)):
         return  # devices, sockets and fifos are not copied, as BuildKit's copy skips them
-    os.chown(dest, uid, gid)
-    os.chmod(dest, mode if mode is not None else stat.S_IMODE(st.st_mode))
-    os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
+    if stat.S_ISLNK(st.st_mode):
+        target = os.readlink(item.real)
+        _replacing(dest, lambda: os.symlink(target, dest))
+        os.chown(dest, uid, gid, follow_symlinks=False)
+        os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+        return
+    meta = FileMeta(mode if mode is not None else stat.S_IMODE(st.st_mode), uid, gid, st.st_mtime_ns)
+    _replacing(dest, lambda: placer.regular(item, dest, meta))
 
 
 def copy_tree(
-    items: list[tuple[str, Path, os.stat_result]],
+    items: list[Item],
     dest: Path,
     *,
     owner: tuple[int, int] | None,
     mode: int | None,
+    placer: Placer,
 ) -> None:
-    """Copy (relative path, source, stat) items, parents first, under `dest`. Directories'
-    times are set again at the end, since writing into them moved their mtime."""
+    """Copy items, parents first, under `dest`. Directories' times are set again at the end,
+    since writing into them moved their mtime."""
     dirs: list[tuple[Path, os.stat_result]] = []
-    for rel, src, st in items:
-        target = dest / rel if rel else dest
-        copy_entry(src, st, target, owner=owner, mode=mode)
-        if stat.S_ISDIR(st.st_mode):
-            dirs.append((target, st))
+    for item in items:
+        target = dest / item.rel if item.rel else dest
+        copy_entry(item, target, owner=owner, mode=mode, placer=placer)
+        if stat.S_ISDIR(item.st.st_mode):
+            dirs.append((target, item.st))
     for target, st in reversed(dirs):
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def found_items(rootfs: RootFS, found: Found) -> list[tuple[str, Path, os.stat_result]]:
+def found_items(rootfs: RootFS, found: Found) -> list[Item]:
     """Everything under `found` in an image, as copy_tree items relative to it."""
     prefix = len(found.path) + 1 if found.path else 0
-    return [(f.path[prefix:] if f.path != found.path else "", f.real, f.st) for f in rootfs.walk(found)]
+    return [Item(f.path[prefix:] if f.path != found.path else "", f.real, f.st) for f in rootfs.walk(found)]

@@ -5,6 +5,9 @@ half-written object, and two processes writing the same object leave one good co
 
     blobs/sha256/<hex>        immutable blobs: image configs, manifests, JSON documents,
                               compressed layer tarballs made on export
+    f/<h[:2]>/<h>-<mode>-<uid>-<gid>-<mtime_ns>
+                              file contents that layers hard-link (store/contents.py): named by
+                              the content's sha256 and the inode metadata every link shares
     l/<id>/                   unpacked layers (overlay lowerdirs); <id> = first 16 hex of the
                               layer's diff_id, short because overlay mount options are <= 4 KB.
                               Deletions are overlay whiteouts (char device 0/0), opaque
@@ -28,9 +31,11 @@ directory; its facts are those of the first commit (the returned Layer has each 
 
 from __future__ import annotations
 
+from .contents import FileBlobs, FileMeta, SourceChanged, copy_file
 from .core import LayerError, Store, key_file_name, parse_ref
 from .objects import FileChange, Image, Layer, canonical_json
 
 __all__ = [
-    "FileChange", "Image", "Layer", "LayerError", "Store", "canonical_json", "key_file_name", "parse_ref",
+    "FileBlobs", "FileChange", "FileMeta", "Image", "Layer", "LayerError", "SourceChanged", "Store",
+    "canonical_json", "copy_file", "key_file_name", "parse_ref",
 ]

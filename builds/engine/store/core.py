@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import InputError
+from .contents import FileBlobs
 from .objects import FileChange, Image, Layer, canonical_json
 from .tarstream import OPAQUE_XATTRS, LayerFormatError, Walked, walk_layer
 from .unpack import UnsafeLayer, unpack
@@ -80,11 +81,12 @@ class Store:
         self.trash = self.tmp / "trash"
         self.locks = self.root / "locks"
         self.tags_file = self.root / "tags.json"
+        self.files = FileBlobs(self.root / "f")
         if not self.locks.is_dir():
             # locks/ is made last, so when it exists every other directory does too: a store
             # in use costs one stat here.
             for path in (self.blobs, self.layers, self.images, self.cache, self.children, self.trash,
-                         self.locks):
+                         self.files.root, self.locks):
                 path.mkdir(parents=True, exist_ok=True)
 
     # -- work space -------------------------------------------------------------------------
