@@ -1,0 +1,128 @@
+// The comparison as GET /api/compare/<a>/<b>/ returns it (see /api/schema/, "Comparison"), and
+// one row's details (GET …/row/?a=&b=). parseComparison checks the shape once at the boundary;
+// the views trust these types after that.
+import type { Layer, Reason } from "../protocol";
+
+export type RowKind = "same" | "changed" | "moved" | "removed" | "added";
+export type SideStatus = "cached" | "built" | "skipped" | "failed" | "pending" | "not_run";
+
+export interface SideStep {
+  step: number;
+  stage: string;
+  instruction: string;
+  line: number;
+  end_line: number;
+  keyword: string;
+  status: SideStatus;
+  cached: boolean;
+  cache_key: string | null;
+  reason: Reason | null;
+  layer: Layer | null;
+  duration_ms: number;
+  size: number;
+}
+
+export interface Row {
+  index: number;
+  kind: RowKind;
+  a: SideStep | null;
+  b: SideStep | null;
+  same_key: boolean | null;
+  parted: boolean;
+  first_divergence: boolean;
+  duration_delta_ms: number | null;
+  size_delta: number | null;
+}
+
+export interface BuildFacts {
+  id: number;
+  number: number;
+  project: number;
+  project_name: string;
+  owner: string;
+  dockerfile_path: string;
+  status: string;
+  duration_ms: number | null;
+  cache: { hits: number; misses: number };
+  image: { digest: string; size: number | null; layers: number | null } | null;
+}
+
+export interface DiffLine {
+  op: "equal" | "delete" | "insert";
+  a: number | null;
+  b: number | null;
+  text: string;
+}
+
+export interface SharedLayers {
+  count: number;
+  bytes: number;
+  a_layers: number;
+  b_layers: number;
+}
+
+export interface Comparison {
+  a: BuildFacts;
+  b: BuildFacts;
+  rows: Row[];
+  dockerfiles: { a: string; b: string; diff: { lines: DiffLine[]; truncated: boolean } };
+  summary: {
+    first_divergence: number | null;
+    duration_delta_ms: number | null;
+    image_size_delta: number | null;
+    shared_layers: SharedLayers | null;
+  };
+}
+
+export interface FileEntry {
+  path: string;
+  change: "added" | "removed" | "changed" | "same";
+  a_size: number | null;
+  b_size: number | null;
+  kind?: string;
+  a_change?: string | null;
+  b_change?: string | null;
+  diff?: DiffLine[];
+}
+
+export interface RowDetail {
+  a: SideStep | null;
+  b: SideStep | null;
+  instruction: [string, string][];
+  context:
+    | { reads: false }
+    | {
+        reads: true;
+        a: { sources: string[]; from: string | null; heredoc: boolean } | null;
+        b: { sources: string[]; from: string | null; heredoc: boolean } | null;
+        files: FileEntry[];
+      };
+  layer: { layers: false } | { layers: true; error?: string; same_layer?: boolean; files?: FileEntry[] };
+}
+
+export class ComparisonError extends Error {}
+
+function need(ok: boolean, what: string): void {
+  if (!ok) throw new ComparisonError(`the comparison is malformed: ${what}`);
+}
+
+/** Checks the parts the page relies on; throws ComparisonError naming the first thing amiss. */
+export function parseComparison(raw: unknown): Comparison {
+  const o = raw as Partial<Comparison> | null;
+  need(typeof o === "object" && o !== null, "not an object");
+  const c = o as Comparison;
+  need(Array.isArray(c.rows), "rows must be a list");
+  need(typeof c.a === "object" && typeof c.b === "object", "a and b must be builds");
+  need(typeof c.dockerfiles === "object" && Array.isArray(c.dockerfiles?.diff?.lines), "dockerfiles.diff");
+  need(typeof c.summary === "object", "summary");
+  for (const row of c.rows) {
+    need(typeof row.index === "number" && typeof row.kind === "string", "a row without index or kind");
+    need(row.a !== null || row.b !== null, `row ${row.index} has neither side`);
+    for (const side of [row.a, row.b]) {
+      if (side === null) continue;
+      need(typeof side.step === "number" && typeof side.instruction === "string", `row ${row.index}'s step`);
+      need(typeof side.line === "number" && typeof side.end_line === "number", `row ${row.index}'s lines`);
+    }
+  }
+  return c;
+}
