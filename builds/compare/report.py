@@ -246,9 +246,12 @@ def _layer_diff(store: Store, step_a: dict[str, Any] | None, step_b: dict[str, A
     def same_content(path: str) -> bool:
         # Asked only for a path both layers wrote, so both exist.
         assert id_a is not None and id_b is not None
-        return id_a == id_b or filecmp.cmp(
-            store.layer_path(id_a) / path, store.layer_path(id_b) / path, shallow=False
-        )
+        if id_a == id_b:
+            return True
+        try:
+            return filecmp.cmp(store.layer_path(id_a) / path, store.layer_path(id_b) / path, shallow=False)
+        except OSError:  # a layer's file went missing from the store: say it changed rather than fail
+            return False
 
     found = layers_diff(entries(layer_a), entries(layer_b), same_content)
     return {
