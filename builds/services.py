@@ -28,6 +28,7 @@ from studio.projects.services import revision_snapshot
 
 from . import live
 from .models import Build, BuildEvent, Step
+from .signals import PROGRESS_EVENTS, build_changed, build_progressed, notify
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ def _announce(build_id: int) -> None:
     """Tell the project's page that one of its builds changed status."""
     from .selectors import build_summary
 
+    notify(build_changed, build_id=build_id)
     build = Build.objects.select_related("project", "requested_by").filter(id=build_id).first()
     if build is not None:
         live.group_send(
@@ -248,6 +250,8 @@ def publish_build_event(*, build_id: int, event: dict[str, Any]) -> bool:
     elif event["type"] == "build.finished":
         build_finish(build_id=build_id, event=event)
     live.group_send(live.build_group(build_id), {"type": "build.event", "event": event})
+    if event["type"] in PROGRESS_EVENTS:
+        notify(build_progressed, build_id=build_id, event=event)
     return True
 
 

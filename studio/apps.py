@@ -6,3 +6,7 @@ from django.apps import AppConfig
 class StudioConfig(AppConfig):
     name = "studio"
     verbose_name = "Dockerfile Studio"
+
+    def ready(self) -> None:
+        # The classrooms listen to builds finishing (builds.signals).
+        from .classrooms import live  # noqa: F401

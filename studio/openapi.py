@@ -548,6 +548,13 @@ PATHS: dict[str, Any] = {
     },
 }
 
+# The classrooms' part builds on the helpers above.
+from .classrooms import openapi as classrooms  # noqa: E402
+
+PATHS.update(classrooms.PATHS)
+SCHEMAS.update(classrooms.SCHEMAS)
+WEBSOCKETS += classrooms.WEBSOCKETS
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {

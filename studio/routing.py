@@ -26,4 +26,5 @@ def optional_patterns(module: str, attribute: str) -> list[Any]:
 websocket_urlpatterns: list[Any] = [
     path("ws/ping/", PingConsumer.as_asgi()),
     *optional_patterns("builds.routing", "websocket_urlpatterns"),
+    *optional_patterns("studio.classrooms.routing", "websocket_urlpatterns"),
 ]

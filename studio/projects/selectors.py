@@ -8,6 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
 
+from studio.classrooms.selectors import classroom_can_view_project, project_closed_class
 from studio.errors import Rejected
 from studio.models import Project, ProjectFile, User
 
@@ -15,13 +16,16 @@ AnyUser = User | AnonymousUser
 
 
 def project_can_view(*, user: AnyUser, project: Project, token: str | None = None) -> bool:
-    """The owner, anyone signed in when the project is public, and whoever holds its share link.
-    Nobody who is not signed in."""
+    """The owner, anyone signed in when the project is public, whoever holds its share link, and
+    the classroom's people: a teacher for a student's exercise copy, a class for the project its
+    teacher shares with it. Nobody who is not signed in."""
     if not user.is_authenticated:
         return False
     if project.owner_id == user.pk or project.visibility == Project.Visibility.PUBLIC:
         return True
-    return bool(token) and bool(project.share_token) and secrets.compare_digest(project.share_token, token)
+    if token and project.share_token and secrets.compare_digest(project.share_token, token):
+        return True
+    return classroom_can_view_project(user=user, project=project)
 
 
 def project_get(*, user: AnyUser, project_id: int, token: str | None = None, write: bool = False) -> Project:
@@ -32,6 +36,12 @@ def project_get(*, user: AnyUser, project_id: int, token: str | None = None, wri
         raise Http404(f"project {project_id} not found")
     if write and project.owner_id != user.pk:
         raise Rejected("only the project's owner may change it or build it", kind="forbidden")
+    if write and (closed := project_closed_class(project=project)) is not None:
+        raise Rejected(
+            f"the class {closed.name!r} is closed: this exercise can still be read, "
+            "no longer changed or built",
+            kind="forbidden",
+        )
     return project
 
 

@@ -1,0 +1,251 @@
+"""The checks an exercise holds its students' builds to, as plain functions of what a build did.
+
+Each check gives a status (pass, fail, or not yet: the builds so far cannot tell) and a sentence
+saying why, naming the build it judged. A later build that cannot judge a check leaves its last
+verdict standing: a student who once showed that editing app.py rebuilds one step keeps that
+pass until a build where only app.py changed rebuilds more.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from studio.errors import Rejected
+
+PASS, FAIL, NOT_YET = "pass", "fail", "not_yet"
+MB = 1_000_000  # as `docker images` counts them
+MAX_CHECKS = 20
+
+# kind -> {parameter: (type, description)}
+KINDS: dict[str, dict[str, tuple[type, str]]] = {
+    "rebuild_after_change": {
+        "file": (str, "the context file to change, e.g. app.py"),
+        "max_steps": (int, "how many steps may rebuild"),
+    },
+    "image_size": {"max_mb": (int, "the image's size limit in MB")},
+    "layers": {"max": (int, "how many layers the image may have")},
+    "absent_path": {"path": (str, "a path the final image must not hold, e.g. /usr/bin/gcc")},
+}
+
+
+@dataclass
+class StepFacts:
+    number: int
+    instruction: str
+    line: int | None
+    status: str
+
+
+@dataclass
+class BuildFacts:
+    """What the checks need to know of one finished build of a student's copy."""
+
+    number: int
+    status: str  # succeeded | failed | cancelled
+    steps: list[StepFacts] = field(default_factory=list)
+    image_size: int | None = None
+    image_layers: int | None = None
+    # The files whose content or mode differ from the previous successful build's revision
+    # (None when there was none), and that build's number.
+    changed: set[str] | None = None
+    previous: int | None = None
+    # Every path in the final image (no leading "/"), read only when a check asks for it.
+    image_paths: Callable[[], set[str]] | None = None
+
+
+@dataclass
+class Result:
+    status: str
+    message: str
+    build: int | None = None  # the build's number
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "message": self.message, "build": self.build}
+
+
+# -- reading checks ------------------------------------------------------------------------
+
+
+def clean_checks(raw: object) -> list[dict[str, Any]]:
+    """The exercise's checks as the teacher sent them, checked: a list of objects with a `kind`
+    and that kind's parameters. A bad one is refused, naming its place in the list."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise Rejected("checks must be a list of objects, each with a kind", field="checks")
+    if len(raw) > MAX_CHECKS:
+        raise Rejected(f"at most {MAX_CHECKS} checks are allowed", field="checks")
+    return [_clean_one(i, check) for i, check in enumerate(raw, 1)]
+
+
+def _clean_one(index: int, check: object) -> dict[str, Any]:
+    where = f"check {index}"
+    if not isinstance(check, dict) or check.get("kind") not in KINDS:
+        kinds = ", ".join(KINDS)
+        raise Rejected(f"{where}: kind must be one of {kinds}", field="checks", check=index)
+    params = KINDS[check["kind"]]
+    unknown = set(check) - set(params) - {"kind"}
+    if unknown:
+        raise Rejected(f"{where}: unknown field {sorted(unknown)[0]!r}", field="checks", check=index)
+    out: dict[str, Any] = {"kind": check["kind"]}
+    for name, (kind, description) in params.items():
+        value = check.get(name)
+        if kind is int and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise Rejected(
+                f"{where}: {name} must be a whole number, {description}", field="checks", check=index
+            )
+        if kind is str and (not isinstance(value, str) or not value.strip() or len(value) > 1024):
+            raise Rejected(f"{where}: {name} must be {description}", field="checks", check=index)
+        out[name] = value.strip() if isinstance(value, str) else value
+    if check["kind"] == "rebuild_after_change":
+        out["file"] = out["file"].lstrip("/").removeprefix("./")
+    if check["kind"] == "absent_path":
+        out["path"] = "/" + out["path"].strip("/")
+    return out
+
+
+def describe(check: dict[str, Any]) -> str:
+    """The check as the class reads it."""
+    kind = check["kind"]
+    if kind == "rebuild_after_change":
+        return f"After changing {check['file']}, at most {_steps(check['max_steps'])} rebuild"
+    if kind == "image_size":
+        return f"The image is under {check['max_mb']} MB"
+    if kind == "layers":
+        return f"The image has no more than {check['max']} layers"
+    return f"The final image contains no {check['path']}"
+
+
+# -- judging a build -------------------------------------------------------------------------
+
+
+def evaluate(check: dict[str, Any], build: BuildFacts) -> Result:
+    judge = {
+        "rebuild_after_change": _rebuild_after_change,
+        "image_size": _image_size,
+        "layers": _layers,
+        "absent_path": _absent_path,
+    }[check["kind"]]
+    return judge(check, build)
+
+
+def merge(
+    earlier: list[dict[str, Any]], checks: list[dict[str, Any]], build: BuildFacts
+) -> list[dict[str, Any]]:
+    """The results after `build`: each check's new verdict, or its earlier one where this build
+    could not tell."""
+    merged = []
+    for i, check in enumerate(checks):
+        result = evaluate(check, build).to_json()
+        before = earlier[i] if i < len(earlier) else None
+        if result["status"] == NOT_YET and before and before.get("status") in (PASS, FAIL):
+            result = before
+        merged.append({"check": describe(check), **result})
+    return merged
+
+
+def initial(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The results before any build."""
+    return [
+        {
+            "check": describe(check),
+            "status": NOT_YET,
+            "message": "Not yet: build your copy first.",
+            "build": None,
+        }
+        for check in checks
+    ]
+
+
+def _rebuild_after_change(check: dict[str, Any], build: BuildFacts) -> Result:
+    target, allowed = check["file"], check["max_steps"]
+    if build.status != "succeeded":
+        return Result(NOT_YET, f"Not yet: build #{build.number} did not succeed.", build.number)
+    if build.changed is None or build.previous is None:
+        return Result(
+            NOT_YET, f"Not yet: now change only {target} and build again to see what rebuilds.", build.number
+        )
+    if build.changed != {target}:
+        changed = _names(build.changed) if build.changed else "nothing"
+        return Result(
+            NOT_YET,
+            f"Not yet: build #{build.number} changed {changed} since build #{build.previous}; "
+            f"change only {target} and build again.",
+            build.number,
+        )
+    rebuilt = [s for s in build.steps if s.status == "built"]
+    said = f"Build #{build.number} changed only {target} since build #{build.previous}"
+    if len(rebuilt) <= allowed:
+        return Result(
+            PASS, f"{said}, and {_steps(len(rebuilt))} rebuilt (at most {allowed} allowed).", build.number
+        )
+    which = "; ".join(f"{s.instruction} (line {s.line})" if s.line else s.instruction for s in rebuilt)
+    return Result(
+        FAIL,
+        f"{said}, but {_steps(len(rebuilt))} rebuilt (at most {allowed} allowed): {which}. "
+        "Copy what changes often as late as you can.",
+        build.number,
+    )
+
+
+def _image_size(check: dict[str, Any], build: BuildFacts) -> Result:
+    if build.status != "succeeded" or build.image_size is None:
+        return Result(NOT_YET, f"Not yet: build #{build.number} made no image.", build.number)
+    size, limit = build.image_size, check["max_mb"]
+    shown = f"{size / MB:.1f} MB"
+    if size < limit * MB:
+        return Result(PASS, f"Build #{build.number}'s image is {shown}, under {limit} MB.", build.number)
+    return Result(
+        FAIL, f"Build #{build.number}'s image is {shown}, over the {limit} MB allowed.", build.number
+    )
+
+
+def _layers(check: dict[str, Any], build: BuildFacts) -> Result:
+    if build.status != "succeeded" or build.image_layers is None:
+        return Result(NOT_YET, f"Not yet: build #{build.number} made no image.", build.number)
+    count, limit = build.image_layers, check["max"]
+    said = f"Build #{build.number}'s image has {count} layer{'s' if count != 1 else ''}"
+    if count <= limit:
+        return Result(PASS, f"{said} (at most {limit} allowed).", build.number)
+    return Result(
+        FAIL, f"{said}, more than the {limit} allowed: join RUN steps that belong together.", build.number
+    )
+
+
+def _absent_path(check: dict[str, Any], build: BuildFacts) -> Result:
+    if build.status != "succeeded" or build.image_paths is None:
+        return Result(NOT_YET, f"Not yet: build #{build.number} made no image.", build.number)
+    wanted = check["path"]
+    found = matching(build.image_paths(), wanted)
+    if not found:
+        return Result(PASS, f"Build #{build.number}'s image holds no {wanted}.", build.number)
+    first = "/" + found[0]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return Result(
+        FAIL,
+        f"Build #{build.number}'s image still holds {first}{more}: build with it in an earlier stage "
+        "and copy only the result into the final one.",
+        build.number,
+    )
+
+
+def matching(paths: set[str], wanted: str) -> list[str]:
+    """The image's paths that are `wanted` (a path, a directory, or a pattern with * ? [])."""
+    pattern = wanted.strip("/")
+    if any(c in pattern for c in "*?["):
+        return sorted(p for p in paths if fnmatch.fnmatchcase(p, pattern))
+    return sorted(p for p in paths if p == pattern or p.startswith(pattern + "/"))
+
+
+def _steps(n: int) -> str:
+    return f"{n} step{'s' if n != 1 else ''}"
+
+
+def _names(files: set[str]) -> str:
+    shown = sorted(files)
+    if len(shown) > 3:
+        return ", ".join(shown[:3]) + f" and {len(shown) - 3} more files"
+    return " and ".join([", ".join(shown[:-1]), shown[-1]]) if len(shown) > 1 else shown[0]

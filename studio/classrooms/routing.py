@@ -1,0 +1,13 @@
+"""The classrooms' websocket, gathered by studio/routing.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import path
+
+from .consumers import ClassroomConsumer
+
+websocket_urlpatterns: list[Any] = [
+    path("ws/classrooms/<int:classroom_id>/", ClassroomConsumer.as_asgi()),
+]

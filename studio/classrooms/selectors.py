@@ -1,0 +1,199 @@
+"""Reading classrooms: who may see which class and which project, and the dashboard's rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import QuerySet
+from django.http import Http404
+
+from builds.models import Build, BuildEvent, Step
+from studio.models import Assignment, Classroom, Exercise, Membership, Project, User
+
+from . import checks
+
+AnyUser = User | AnonymousUser
+TEACHER, STUDENT = "teacher", "student"
+
+
+# -- who may see what ----------------------------------------------------------------------------
+
+
+def classroom_can_view_project(*, user: AnyUser, project: Project) -> bool:
+    """A class's teacher sees the copies of the students still in the class; a class's students
+    see the one project the teacher shares with the class. Nobody gets to change either."""
+    if not user.is_authenticated:
+        return False
+    taught = Assignment.objects.filter(
+        project=project, membership__removed_at__isnull=True, membership__classroom__teacher=user
+    ).exists()
+    return (
+        taught
+        or Membership.objects.filter(
+            student=user, removed_at__isnull=True, classroom__shared_project=project
+        ).exists()
+    )
+
+
+def project_closed_class(*, project: Project) -> Classroom | None:
+    """The closed class a student's copy belongs to: such a copy can be read but not changed."""
+    return Classroom.objects.filter(exercises__assignments__project=project, closed_at__isnull=False).first()
+
+
+def classroom_get(*, user: AnyUser, classroom_id: int) -> tuple[Classroom, str]:
+    """The class and the person's role in it (teacher or student). Anyone else, a removed
+    student included, hears that it does not exist."""
+    classroom = Classroom.objects.select_related("teacher", "shared_project").filter(id=classroom_id).first()
+    if classroom is not None and user.is_authenticated:
+        if classroom.teacher_id == user.pk:
+            return classroom, TEACHER
+        if Membership.objects.filter(classroom=classroom, student=user, removed_at__isnull=True).exists():
+            return classroom, STUDENT
+    raise Http404(f"classroom {classroom_id} not found")
+
+
+def classroom_get_taught(*, user: AnyUser, classroom_id: int) -> Classroom:
+    """The class, only for its teacher."""
+    classroom, role = classroom_get(user=user, classroom_id=classroom_id)
+    if role != TEACHER:
+        raise Http404(f"classroom {classroom_id} not found")
+    return classroom
+
+
+def classrooms_taught(*, user: User) -> QuerySet[Classroom]:
+    return Classroom.objects.filter(teacher=user)
+
+
+def memberships_of(*, user: User) -> QuerySet[Membership]:
+    """The classes a person has joined and is still in."""
+    return Membership.objects.filter(student=user, removed_at__isnull=True).select_related("classroom")
+
+
+def members(*, classroom: Classroom) -> QuerySet[Membership]:
+    return Membership.objects.filter(classroom=classroom, removed_at__isnull=True).select_related("student")
+
+
+def exercise_current(*, classroom: Classroom, exercise_id: int | None = None) -> Exercise | None:
+    """The exercise asked for, or the class's latest one."""
+    found = Exercise.objects.filter(classroom=classroom)
+    if exercise_id is not None:
+        exercise = found.filter(id=exercise_id).first()
+        if exercise is None:
+            raise Http404(f"the class has no exercise {exercise_id}")
+        return exercise
+    return found.first()
+
+
+def assignments_of(*, membership: Membership) -> QuerySet[Assignment]:
+    return Assignment.objects.filter(membership=membership).select_related("exercise", "project")
+
+
+# -- the dashboard ---------------------------------------------------------------------------------
+
+
+def latest_build(project_id: int) -> Build | None:
+    return Build.objects.filter(project_id=project_id).order_by("-id").first()
+
+
+def build_cells(build: Build) -> list[dict[str, Any]]:
+    """The build's steps as the grid shows them: the plan, each step's status so far, and the
+    step a running build is at."""
+    plan = (
+        BuildEvent.objects.filter(build=build, seq=1, type="build.started")
+        .values_list("data", flat=True)
+        .first()
+    )
+    done = {s.number: s for s in Step.objects.filter(build=build)}
+    cells: list[dict[str, Any]] = []
+    planned = (plan or {}).get("steps") or [
+        {"step": n, "instruction": s.instruction, "line": s.line} for n, s in sorted(done.items())
+    ]
+    running_marked = False
+    for entry in planned:
+        step = done.get(entry["step"])
+        status = step.status if step else "pending"
+        if step is None and build.status == Build.Status.RUNNING and not running_marked:
+            status, running_marked = "running", True
+        cells.append(
+            {
+                "step": entry["step"],
+                "instruction": entry.get("instruction", ""),
+                "line": entry.get("line"),
+                "status": status,
+            }
+        )
+    return cells
+
+
+def build_brief(build: Build) -> dict[str, Any]:
+    total = build.cache_hits + build.cache_misses
+    return {
+        "id": build.id,
+        "number": build.number,
+        "status": build.status,
+        "queued_at": _iso(build.queued_at),
+        "finished_at": _iso(build.finished_at),
+        "cache": {"hits": build.cache_hits, "misses": build.cache_misses},
+        "hit_ratio": round(build.cache_hits / total, 3) if total and build.finished else None,
+        "image_size": build.image_size,
+        "image_layers": build.image_layers,
+        "steps": build_cells(build),
+    }
+
+
+def student_row(assignment: Assignment) -> dict[str, Any]:
+    """One student's row of the grid: their latest build, step by step, and their checks."""
+    membership = assignment.membership
+    build = latest_build(assignment.project_id)
+    results = assignment.results or []
+    moments = [membership.joined_at, assignment.project.updated_at]
+    if build is not None:
+        moments += [m for m in (build.queued_at, build.started_at, build.finished_at) if m is not None]
+    return {
+        "student": membership.id,
+        "name": membership.display_name,
+        "username": membership.student.username,
+        "exercise": assignment.exercise_id,
+        "project": assignment.project_id,
+        "build": build_brief(build) if build is not None else None,
+        "checks": {
+            "passed": sum(1 for r in results if r.get("status") == "pass"),
+            "total": len(results),
+            "results": results,
+        },
+        "last_activity": _iso(max(moments)),
+    }
+
+
+def exercise_json(exercise: Exercise) -> dict[str, Any]:
+    return {
+        "id": exercise.id,
+        "title": exercise.title,
+        "instructions": exercise.instructions,
+        "checks": [{**check, "description": checks.describe(check)} for check in exercise.checks],
+        "created_at": exercise.created_at.isoformat(),
+    }
+
+
+def dashboard(*, classroom: Classroom, exercise_id: int | None = None) -> dict[str, Any]:
+    """The teacher's grid for one exercise (the latest unless asked): a row per student."""
+    exercise = exercise_current(classroom=classroom, exercise_id=exercise_id)
+    return {
+        "classroom": classroom.id,
+        "exercise": exercise_json(exercise) if exercise else None,
+        "students": dashboard_rows(exercise=exercise) if exercise else [],
+    }
+
+
+def dashboard_rows(*, exercise: Exercise) -> list[dict[str, Any]]:
+    found = (
+        Assignment.objects.filter(exercise=exercise, membership__removed_at__isnull=True)
+        .select_related("membership", "membership__student", "project")
+        .order_by("membership__display_name", "membership__id")
+    )
+    return [student_row(a) for a in found]
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,250 @@
+"""Everything that changes a classroom: making one, joining it, removing a student, closing it,
+handing out an exercise (a copy for every student), and judging a student's finished build."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from builds.models import Build
+from studio.errors import Rejected
+from studio.models import Assignment, Classroom, Exercise, Membership, Project, ProjectFile, User
+from studio.projects.services import project_create, revision_snapshot
+
+from . import checks as checks_
+from .imagefiles import image_paths
+
+# No 0/O, 1/I/L: a code is read off a projector and typed on a laptop.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+MAX_NAME = 100
+MAX_DISPLAY_NAME = 60
+
+
+def _clean_text(value: object, name: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Rejected(f"{name} must be a non-empty string", field=name)
+    value = " ".join(value.split())
+    if len(value) > limit:
+        raise Rejected(f"{name} may be at most {limit} characters", field=name)
+    return value
+
+
+def normalise_code(code: object) -> str:
+    """A join code as typed: any case, with or without the dash or spaces."""
+    if not isinstance(code, str):
+        return ""
+    return "".join(c for c in code.upper() if c.isalnum())
+
+
+def classroom_create(*, teacher: User, name: object) -> Classroom:
+    """A new class of `teacher`'s, with a fresh join code."""
+    name = _clean_text(name, "name", MAX_NAME)
+    for _ in range(10):
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        try:
+            with transaction.atomic():
+                return Classroom.objects.create(teacher=teacher, name=name, join_code=code)
+        except IntegrityError:  # that code is taken: draw another
+            continue
+    raise RuntimeError("could not draw an unused join code")
+
+
+@transaction.atomic
+def classroom_update(
+    *, classroom: Classroom, name: object = None, closed: object = None, shared_project: object = ...
+) -> Classroom:
+    """Rename the class, close or reopen it, or choose the project of the teacher's its students
+    may look at (None to share none)."""
+    if name is not None:
+        classroom.name = _clean_text(name, "name", MAX_NAME)
+    if closed is not None:
+        if not isinstance(closed, bool):
+            raise Rejected("closed must be true or false", field="closed")
+        if closed != classroom.closed:
+            classroom.closed_at = timezone.now() if closed else None
+    if shared_project is not ...:
+        if shared_project is None:
+            classroom.shared_project = None
+        else:
+            if not isinstance(shared_project, int) or isinstance(shared_project, bool):
+                raise Rejected(
+                    "shared_project must be the id of one of your projects", field="shared_project"
+                )
+            project = Project.objects.filter(id=shared_project, owner=classroom.teacher).first()
+            if project is None:
+                raise Rejected(f"you have no project {shared_project}", field="shared_project")
+            classroom.shared_project = project
+    classroom.save()
+    return classroom
+
+
+def classroom_join(*, user: User, code: object, display_name: object) -> Membership:
+    """Join the class whose code this is, under `display_name`, and get a copy of every exercise
+    handed out so far. Joining again is harmless (the name stays as it was)."""
+    classroom = Classroom.objects.filter(join_code=normalise_code(code)).first()
+    if classroom is None:
+        raise Rejected("no class has that join code; check it with your teacher", field="code")
+    if classroom.teacher_id == user.pk:
+        raise Rejected("you teach this class; students join it with the code", field="code", kind="conflict")
+    existing = Membership.objects.filter(classroom=classroom, student=user).first()
+    if existing is not None and existing.removed_at is not None:
+        raise Rejected("your teacher removed you from this class", kind="forbidden")
+    if classroom.closed:
+        raise Rejected(f"the class {classroom.name!r} is closed and takes no new students", kind="forbidden")
+    if existing is not None:
+        membership = existing
+    else:
+        name = _clean_text(display_name, "display_name", MAX_DISPLAY_NAME)
+        with transaction.atomic():
+            if Membership.objects.filter(classroom=classroom, display_name__iexact=name).exists():
+                raise Rejected(
+                    f"someone in this class is already called {name!r}; pick another name",
+                    field="display_name",
+                    kind="conflict",
+                )
+            membership = Membership.objects.create(classroom=classroom, student=user, display_name=name)
+    for exercise in Exercise.objects.filter(classroom=classroom).order_by("id"):
+        assignment_create(exercise=exercise, membership=membership)
+    return membership
+
+
+def membership_remove(*, membership: Membership) -> None:
+    """Take a student out of the class: the teacher no longer sees their copies, and they cannot
+    join again with the code. Their copies stay theirs."""
+    Membership.objects.filter(id=membership.id, removed_at__isnull=True).update(removed_at=timezone.now())
+
+
+@transaction.atomic
+def exercise_create(
+    *,
+    classroom: Classroom,
+    title: object,
+    instructions: object = "",
+    project: Project | None = None,
+    checks: object = None,
+) -> Exercise:
+    """Hand out `project` (one of the teacher's; a new starter project of theirs when None) as
+    an exercise: its files as they are now, a copy for every student in the class, and for
+    every student who joins later."""
+    title = _clean_text(title, "title", MAX_NAME)
+    if not isinstance(instructions, str) or len(instructions) > 10_000:
+        raise Rejected("instructions must be a string of at most 10,000 characters", field="instructions")
+    cleaned = checks_.clean_checks(checks)
+    if project is None:
+        project = project_create(
+            owner=classroom.teacher, name=_free_name(classroom.teacher, f"{title} (starter)")
+        )
+    elif project.owner_id != classroom.teacher_id:
+        raise Rejected("hand out one of your own projects", field="project")
+    exercise = Exercise.objects.create(
+        classroom=classroom,
+        title=title,
+        instructions=instructions,
+        starter=revision_snapshot(project=project),
+        checks=cleaned,
+    )
+    for membership in Membership.objects.filter(classroom=classroom, removed_at__isnull=True):
+        assignment_create(exercise=exercise, membership=membership)
+    return exercise
+
+
+def assignment_create(*, exercise: Exercise, membership: Membership) -> Assignment | None:
+    """The student's own copy of the exercise (made once): a project they own with the starter's
+    files. None when the starter is gone."""
+    found = Assignment.objects.filter(exercise=exercise, membership=membership).first()
+    if found is not None or exercise.starter_id is None:
+        return found
+    starter = exercise.starter
+    assert starter is not None
+    student = membership.student
+    with transaction.atomic():
+        if Project.objects.filter(owner=student).count() >= settings.PROJECTS_PER_USER:
+            raise Rejected(
+                f"you have {settings.PROJECTS_PER_USER} projects, the most one person may have; "
+                "delete one to receive this exercise",
+                kind="too_many",
+                limit="projects_per_user",
+            )
+        project = Project.objects.create(
+            owner=student,
+            name=_free_name(student, f"{exercise.classroom.name} · {exercise.title}"),
+            dockerfile_path=starter.dockerfile_path,
+        )
+        ProjectFile.objects.bulk_create(
+            ProjectFile(project=project, path=row.path, blob_id=row.blob_id, mode=row.mode)
+            for row in starter.files.all()
+        )
+        return Assignment.objects.create(
+            exercise=exercise,
+            membership=membership,
+            project=project,
+            results=checks_.initial(exercise.checks),
+        )
+
+
+def _free_name(owner: User, wanted: str) -> str:
+    """`wanted`, or `wanted (2)`, `(3)`... whichever the owner has no project called yet."""
+    wanted = wanted[:90]
+    taken = set(Project.objects.filter(owner=owner, name__startswith=wanted).values_list("name", flat=True))
+    name, n = wanted, 1
+    while name in taken:
+        n += 1
+        name = f"{wanted} ({n})"
+    return name
+
+
+# -- judging builds --------------------------------------------------------------------------------
+
+
+def build_facts(build: Build) -> checks_.BuildFacts:
+    """What the checks need to know of a finished build: its steps, its image, and which files
+    changed since the project's previous successful build."""
+    previous = (
+        Build.objects.filter(project_id=build.project_id, id__lt=build.id, status=Build.Status.SUCCEEDED)
+        .select_related("revision")
+        .order_by("-id")
+        .first()
+    )
+    changed = None
+    if previous is not None:
+        changed = _changed_files(previous, build)
+    digest = build.image_digest
+    return checks_.BuildFacts(
+        number=build.number,
+        status=build.status,
+        steps=[
+            checks_.StepFacts(s.number, s.instruction, s.line, s.status)
+            for s in build.steps.order_by("number")
+        ],
+        image_size=build.image_size,
+        image_layers=build.image_layers,
+        changed=changed,
+        previous=previous.number if previous else None,
+        image_paths=(lambda: image_paths(settings.STUDIO_DATA_DIR, digest)) if digest else None,
+    )
+
+
+def _changed_files(before: Build, after: Build) -> set[str]:
+    def files(build: Build) -> dict[str, tuple[str, int]]:
+        rows = build.revision.files.values_list("path", "blob_id", "mode")
+        return {path: (blob, mode) for path, blob, mode in rows}
+
+    old, new = files(before), files(after)
+    changed = {path for path in old.keys() | new.keys() if old.get(path) != new.get(path)}
+    if before.revision.dockerfile_path != after.revision.dockerfile_path:
+        changed.add(after.revision.dockerfile_path)
+    return changed
+
+
+def assignment_judge(*, assignment: Assignment, build: Build) -> list[dict[str, object]]:
+    """Hold the finished `build` of a student's copy to the exercise's checks, and keep the
+    results on the assignment."""
+    checks = assignment.exercise.checks
+    results = checks_.merge(assignment.results or [], checks, build_facts(build)) if checks else []
+    Assignment.objects.filter(id=assignment.id).update(results=results, judged_build=build.number)
+    assignment.results, assignment.judged_build = results, build.number
+    return results
