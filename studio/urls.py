@@ -26,4 +26,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The build domain's pages and API, once builds/urls.py exists.
     path("", include(optional_patterns("builds.urls", "urlpatterns"))),
+    path("", include("studio.classrooms.urls")),
 ]

@@ -1,0 +1,211 @@
+"""The classroom's pages: the list of one's classes, joining with a code, the teacher's dashboard
+with its controls, and a student's view of their exercises. Forms post to the same services the
+JSON API calls; a refused request shows its message on the page and changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from studio.errors import Rejected
+from studio.models import Membership, Project, User
+
+from . import live, selectors, services
+from .api import join_url, studio_url
+from .selectors import TEACHER
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def classrooms(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    error = None
+    if request.method == "POST":
+        try:
+            made = services.classroom_create(teacher=user, name=request.POST.get("name"))
+        except Rejected as refused:
+            error = refused.message
+        else:
+            return redirect("classroom-page", made.id)
+    return render(
+        request,
+        "classrooms/list.html",
+        {
+            "taught": selectors.classrooms_taught(user=user),
+            "joined": selectors.memberships_of(user=user),
+            "error": error,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def join(request: HttpRequest, code: str = "") -> HttpResponse:
+    code = request.POST.get("code", code) or request.GET.get("code", "")
+    context: dict[str, Any] = {
+        "code": services.normalise_code(code),
+        "name": request.POST.get("display_name", ""),
+    }
+    if request.method == "POST" and request.user.is_authenticated:
+        try:
+            membership = services.classroom_join(
+                user=_user(request), code=code, display_name=request.POST.get("display_name")
+            )
+        except Rejected as refused:
+            context["error"] = refused.message
+        else:
+            return redirect("classroom-page", membership.classroom_id)
+    context["next"] = request.get_full_path()
+    return render(request, "classrooms/join.html", context)
+
+
+@login_required
+def classroom(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    user = _user(request)
+    found, role = selectors.classroom_get(user=user, classroom_id=classroom_id)
+    if role == TEACHER:
+        return _dashboard(request, found, error=request.GET.get("error"))
+    membership = Membership.objects.get(classroom=found, student=user)
+    exercises = [
+        {
+            "exercise": a.exercise,
+            "project": a.project,
+            "studio_url": studio_url(a.project_id),
+            "results": a.results,
+            "build": selectors.latest_build(a.project_id),
+        }
+        for a in selectors.assignments_of(membership=membership).order_by("-exercise__created_at")
+    ]
+    shared = found.shared_project
+    return render(
+        request,
+        "classrooms/student.html",
+        {
+            "classroom": found,
+            "membership": membership,
+            "exercises": exercises,
+            "shared": {"project": shared, "url": studio_url(shared.id)} if shared else None,
+        },
+    )
+
+
+def _dashboard(request: HttpRequest, classroom: Any, *, error: str | None) -> HttpResponse:
+    exercise_id = request.GET.get("exercise")
+    exercise = selectors.exercise_current(
+        classroom=classroom, exercise_id=int(exercise_id) if exercise_id and exercise_id.isdigit() else None
+    )
+    starter_project = exercise.starter.project_id if exercise and exercise.starter else None
+    return render(
+        request,
+        "classrooms/dashboard.html",
+        {
+            "classroom": classroom,
+            "join_url": join_url(request, classroom),
+            "exercise": exercise,
+            "exercise_checks": selectors.exercise_json(exercise)["checks"] if exercise else [],
+            "exercises": classroom.exercises.all(),
+            "students": selectors.members(classroom=classroom),
+            "projects": Project.objects.filter(owner=classroom.teacher).order_by("name"),
+            "present_url": f"{studio_url(starter_project)}?large=1" if starter_project else None,
+            "shared_present_url": (
+                f"{studio_url(classroom.shared_project_id)}?large=1" if classroom.shared_project_id else None
+            ),
+            "error": error,
+        },
+    )
+
+
+def _back(classroom_id: int, error: str | None = None) -> HttpResponse:
+    url = reverse("classroom-page", args=[classroom_id])
+    if error:
+        url += "?" + urlencode({"error": error})
+    return redirect(url)
+
+
+@login_required
+@require_POST
+def exercise_new(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    """Hand out an exercise from the dashboard's form: a project (or a new starter) and the checks
+    whose fields were filled in."""
+    user = _user(request)
+    found = selectors.classroom_get_taught(user=user, classroom_id=classroom_id)
+    form = request.POST
+    project = None
+    if form.get("project"):
+        project = (
+            Project.objects.filter(id=form.get("project"), owner=user).first()
+            if form["project"].isdigit()
+            else None
+        )
+        if project is None:
+            return _back(found.id, "choose one of your projects")
+    try:
+        services.exercise_create(
+            classroom=found,
+            title=form.get("title"),
+            instructions=form.get("instructions", ""),
+            project=project,
+            checks=_checks_from_form(form),
+        )
+    except Rejected as refused:
+        return _back(found.id, refused.message)
+    return _back(found.id)
+
+
+def _checks_from_form(form: Any) -> list[dict[str, Any]]:
+    def number(name: str) -> Any:
+        value = form.get(name, "").strip()
+        return int(value) if value.isdigit() else value
+
+    out: list[dict[str, Any]] = []
+    if form.get("change_file", "").strip():
+        out.append(
+            {"kind": "rebuild_after_change", "file": form["change_file"], "max_steps": number("change_max")}
+        )
+    if form.get("max_mb", "").strip():
+        out.append({"kind": "image_size", "max_mb": number("max_mb")})
+    if form.get("max_layers", "").strip():
+        out.append({"kind": "layers", "max": number("max_layers")})
+    if form.get("absent_path", "").strip():
+        out.append({"kind": "absent_path", "path": form["absent_path"]})
+    return out
+
+
+@login_required
+@require_POST
+def student_remove(request: HttpRequest, classroom_id: int, student_id: int) -> HttpResponse:
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    membership = selectors.members(classroom=found).filter(id=student_id).first()
+    if membership is None:
+        raise Http404(f"the class has no student {student_id}")
+    services.membership_remove(membership=membership)
+    live.publish_removed(classroom_id=found.id, student=membership.id)
+    return _back(found.id)
+
+
+@login_required
+@require_POST
+def classroom_settings(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    """Close or reopen the class, or choose the project it may look at."""
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    changes: dict[str, Any] = {}
+    if "closed" in request.POST:
+        changes["closed"] = request.POST["closed"] == "true"
+    if "shared_project" in request.POST:
+        raw = request.POST["shared_project"]
+        changes["shared_project"] = int(raw) if raw.isdigit() else None
+    try:
+        services.classroom_update(classroom=found, **changes)
+    except Rejected as refused:
+        return _back(found.id, refused.message)
+    return _back(found.id)
