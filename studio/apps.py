@@ -9,4 +9,4 @@ class StudioConfig(AppConfig):
 
     def ready(self) -> None:
         # The classrooms listen to builds finishing (builds.signals).
-        from .classrooms import live  # noqa: F401
+        from .classrooms import receivers  # noqa: F401

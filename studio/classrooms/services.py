@@ -15,6 +15,7 @@ from studio.models import Assignment, Classroom, Exercise, Membership, Project, 
 from studio.projects.services import project_create, revision_snapshot
 
 from . import checks as checks_
+from . import live
 from .imagefiles import image_paths
 
 # No 0/O, 1/I/L: a code is read off a projector and typed on a laptop.
@@ -178,12 +179,15 @@ def assignment_create(*, exercise: Exercise, membership: Membership) -> Assignme
             ProjectFile(project=project, path=row.path, blob_id=row.blob_id, mode=row.mode)
             for row in starter.files.all()
         )
-        return Assignment.objects.create(
+        assignment = Assignment.objects.create(
             exercise=exercise,
             membership=membership,
             project=project,
             results=checks_.initial(exercise.checks),
         )
+        # The teacher's grid gets the new row once it is there for everyone to read.
+        transaction.on_commit(lambda: live.publish_row(assignment))
+        return assignment
 
 
 def _free_name(owner: User, wanted: str) -> str:
