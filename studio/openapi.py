@@ -411,6 +411,32 @@ PATHS: dict[str, Any] = {
         ),
         "delete": _op("delete a file", {"200": _json({"type": "object"})}),
     },
+    "/api/projects/{project_id}/files-move/": {
+        "parameters": [PROJECT_ID],
+        "post": _op(
+            "rename a file, or move a folder with every file under it; moving the Dockerfile moves "
+            "`dockerfile_path` with it. A name already taken is refused (409), naming it.",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "files": {"type": "array", "items": _ref("File")},
+                            "dockerfile_path": {"type": "string"},
+                        },
+                    }
+                ),
+                "409": ERROR,
+            },
+            requestBody=_body(
+                {
+                    "type": "object",
+                    "required": ["from", "to"],
+                    "properties": {"from": {"type": "string"}, "to": {"type": "string"}},
+                }
+            ),
+        ),
+    },
     "/api/projects/{project_id}/context/": {
         "parameters": [
             PROJECT_ID,

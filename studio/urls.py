@@ -10,7 +10,9 @@ from .routing import optional_patterns
 
 urlpatterns = [
     path("", pages.home, name="home"),
-    path("studio/", pages.studio_page, name="studio_page"),
+    path("studio/", pages.projects_page, name="projects_page"),
+    path("studio/demo/", pages.demo_page, name="studio_demo"),
+    path("studio/<int:project_id>/", pages.project_studio, name="project_studio"),
     path("healthz", health.healthz, name="healthz"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -22,6 +24,7 @@ urlpatterns = [
     path("api/projects/<int:project_id>/share/", projects.project_share, name="project-share"),
     path("api/projects/<int:project_id>/files/", projects.project_files, name="project-files"),
     path("api/projects/<int:project_id>/files/<path:path>", projects.project_file, name="project-file"),
+    path("api/projects/<int:project_id>/files-move/", projects.project_files_move, name="project-files-move"),
     path("api/projects/<int:project_id>/context/", projects.project_context, name="project-context"),
     path("admin/", admin.site.urls),
     # The build domain's pages and API, once builds/urls.py exists.

@@ -1,9 +1,13 @@
 // Draws a build as the stack of layers it makes: the base image at the bottom, one band per step
 // above it, and the container's writable layer dotted on top. Every planned step gets its band
 // when the build starts and the band fills in as events arrive, so nothing moves while it builds.
+// A multi-stage build gets one stack per stage, side by side, with an arrow for each COPY --from.
 import type { Reason } from "./protocol";
 import type { BuildStore, StepView } from "./store";
 import { el, formatBytes, formatDuration } from "./format";
+import { hasDetails, reasonDetails } from "./reasons";
+import { drawArrows, type Arrow } from "./arrows";
+import { copyFromSource, resolveStage } from "./dockerlines";
 
 const STATUS_TEXT: Record<StepView["state"], string> = {
   waiting: "waiting",
@@ -13,9 +17,6 @@ const STATUS_TEXT: Record<StepView["state"], string> = {
   skipped: "skipped",
   failed: "failed",
 };
-
-// Keys of a reason that have their own line, so the generic detail list leaves them out.
-const SHOWN_ELSEWHERE = new Set(["code", "message", "counts", "parent_step", "cause_step"]);
 
 interface Band {
   root: HTMLElement;
@@ -29,20 +30,58 @@ interface Band {
   rendered: string;
 }
 
+export interface LayerStackOptions {
+  /** Called when a person clicks a band or presses Enter on it. */
+  onSelect?: (step: number) => void;
+}
+
 export class LayerStackView {
   private readonly bands = new Map<number, Band>();
   private readonly summary: HTMLElement;
   private readonly stacks: HTMLElement;
+  private readonly arrowLayer: SVGSVGElement;
+  private arrows: Arrow[] = [];
   private planKey = "";
+  private selected: number | null = null;
+  private readonly unsubscribe: () => void;
+  private readonly resize: ResizeObserver | null;
 
-  constructor(private readonly root: HTMLElement, private readonly store: BuildStore) {
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly store: BuildStore,
+    private readonly options: LayerStackOptions = {},
+  ) {
     this.summary = el("p", "build-summary");
     this.summary.setAttribute("role", "status");
     this.summary.setAttribute("aria-live", "polite");
     this.stacks = el("div", "stacks");
+    this.arrowLayer = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    this.arrowLayer.classList.add("stage-arrows");
+    this.arrowLayer.setAttribute("aria-hidden", "true");
     root.replaceChildren(this.summary, this.stacks);
-    store.subscribe(() => this.render());
+    this.unsubscribe = store.subscribe(() => this.render());
+    // Bands keep their place while a build runs, but a wider window or large text moves them.
+    this.resize = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(() => this.redrawArrows());
+    this.resize?.observe(this.stacks);
     this.render();
+  }
+
+  destroy(): void {
+    this.unsubscribe();
+    this.resize?.disconnect();
+  }
+
+  /** Marks one band as the one being looked at (null: none). */
+  select(step: number | null): void {
+    this.selected = step;
+    for (const [n, band] of this.bands) {
+      band.root.classList.toggle("selected", n === step);
+      band.root.setAttribute("aria-pressed", String(n === step));
+    }
+  }
+
+  bandElement(step: number): HTMLElement | null {
+    return this.bands.get(step)?.root ?? null;
   }
 
   render(): void {
@@ -68,32 +107,64 @@ export class LayerStackView {
       stages.set(view.plan.stage, list);
     }
     const columns: HTMLElement[] = [];
+    const stageNames = [...stages.keys()];
+    const topOfStage = new Map<string, number>();
+    this.arrows = [];
     for (const [stage, views] of stages) {
       const column = el("section", "stack");
-      column.setAttribute("aria-label", `Stage ${stage}`);
-      column.append(el("h2", "stack-title", stages.size > 1 ? `Stage ${stage}` : "Image layers"));
+      column.setAttribute("aria-label", stages.size > 1 ? `Stage ${stage}` : "Image layers");
+      column.dataset["stage"] = stage;
+      const title = stages.size > 1 ? `Stage ${stage}${stage === stageNames.at(-1) ? " (the image)" : ""}` : "Image layers";
+      column.append(el("h2", "stack-title", title));
       const list = el("ol", "bands");
       // The list reads top-down in the source order; CSS turns it so the base sits at the bottom.
       for (const view of views) {
         const band = this.makeBand(view);
         this.bands.set(view.plan.step, band);
         list.append(band.root);
+        const from = copyFromSource(view.plan.instruction);
+        const source = from === null ? null : resolveStage(from, stageNames);
+        if (source !== null && source !== stage) this.arrows.push({ fromStage: source, toStep: view.plan.step });
       }
+      topOfStage.set(stage, views.at(-1)?.plan.step ?? 0);
       const container = el("li", "band band-container", "container layer (writable, made when the image runs)");
       list.append(container);
       column.append(list);
       columns.push(column);
     }
-    this.stacks.replaceChildren(...columns);
+    for (const arrow of this.arrows) arrow.fromStep = topOfStage.get(arrow.fromStage);
+    this.stacks.replaceChildren(...columns, this.arrowLayer);
+    this.stacks.classList.toggle("multi-stage", stages.size > 1);
+    this.select(this.selected);
+    requestAnimationFrame(() => this.redrawArrows());
+  }
+
+  private redrawArrows(): void {
+    drawArrows(this.arrowLayer, this.stacks, this.arrows, (step) => this.bands.get(step)?.root ?? null);
   }
 
   private makeBand(view: StepView): Band {
     const root = el("li", "band");
     root.dataset["step"] = String(view.plan.step);
+    root.tabIndex = 0;
+    root.setAttribute("role", "button");
+    root.setAttribute("aria-pressed", "false");
+    root.setAttribute("aria-label", `Step ${view.plan.step}, line ${view.plan.line}: ${view.plan.instruction}`);
+    const select = (): void => this.options.onSelect?.(view.plan.step);
+    root.addEventListener("click", (ev) => {
+      // A click on the band's own controls (details, links) is theirs, not the band's.
+      if ((ev.target as HTMLElement).closest("summary, a, button, details[open] > :not(summary)")) return;
+      select();
+    });
+    root.addEventListener("keydown", (ev) => {
+      if (ev.target !== root || (ev.key !== "Enter" && ev.key !== " ")) return;
+      ev.preventDefault();
+      select();
+    });
     const head = el("div", "band-head");
     const number = el("span", "band-step", `#${view.plan.step}`);
     const instruction = el("code", "band-instruction", view.plan.instruction);
-    instruction.title = `line ${view.plan.line}`;
+    instruction.title = `line ${view.plan.line}: ${view.plan.instruction}`;
     const status = el("span", "band-status");
     const duration = el("span", "band-duration");
     head.append(number, instruction, status, duration);
@@ -114,15 +185,22 @@ export class LayerStackView {
   private fill(band: Band, view: StepView, largest: number, isFirstMiss: boolean): void {
     const f = view.finished;
     const keyword = (f?.keyword ?? view.plan.instruction.split(/\s+/)[0] ?? "").toUpperCase();
-    const metadata = f?.metadata === true;
+    // Known from the keyword before the step runs, so a thin band is thin from the start.
+    const metadata = f ? f.metadata === true : METADATA_KEYWORDS.has(keyword);
     // Redraw a band only when what it shows changed, so an open <details> stays open.
     const stamp = `${view.state}|${f?.seq ?? 0}|${view.log.length}|${isFirstMiss}|${largest}`;
     if (stamp === band.rendered) return;
     band.rendered = stamp;
 
-    band.root.className = `band status-${view.state}${metadata ? " band-metadata" : ""}${keyword === "FROM" ? " band-base" : ""}`;
-    // The cascade's cause sits in the status line, so a rebuilt band is as tall as any other.
     const cause = f && f.status === "built" && f.reason ? causeStep(f.reason) : null;
+    const classes = ["band", `status-${view.state}`];
+    if (metadata) classes.push("band-metadata");
+    if (keyword === "FROM") classes.push("band-base");
+    if (isFirstMiss) classes.push("first-miss");
+    if (cause !== null) classes.push("cascade");
+    if (view.plan.step === this.selected) classes.push("selected");
+    band.root.className = classes.join(" ");
+    // The cascade's cause sits in the status line, so a rebuilt band is as tall as any other.
     band.status.textContent = isFirstMiss
       ? "rebuilt · first change"
       : cause !== null
@@ -131,7 +209,8 @@ export class LayerStackView {
     band.duration.textContent = f ? formatDuration(f.duration_ms) : "";
 
     const size = sizeOf(view);
-    band.bar.style.width = size > 0 ? `max(2px, ${((size / largest) * 100).toFixed(2)}%)` : "0";
+    band.bar.style.width = view.state === "running" ? "" : size > 0 ? `max(2px, ${((size / largest) * 100).toFixed(2)}%)` : "0";
+    band.files.title = "";
     if (metadata) {
       band.size.textContent = "metadata only";
       band.files.textContent = "";
@@ -164,16 +243,10 @@ export class LayerStackView {
 
   private details(reason: Reason | null, view: StepView): HTMLElement[] {
     const out: HTMLElement[] = [];
-    if (reason) {
-      const rows = Object.entries(reason).filter(([k, v]) => !SHOWN_ELSEWHERE.has(k) && !isEmpty(v));
-      if (rows.length > 0) {
-        const box = el("details", "band-details");
-        box.append(el("summary", "", "details"));
-        const list = el("dl");
-        for (const [k, v] of rows) list.append(el("dt", "", k.replace(/_/g, " ")), detailValue(v));
-        box.append(list);
-        out.push(box);
-      }
+    if (reason && hasDetails(reason)) {
+      const box = el("details", "band-details");
+      box.append(el("summary", "", "why, in detail"), ...reasonDetails(reason));
+      out.push(box);
     }
     if (view.log) {
       const box = el("details", "band-log");
@@ -199,13 +272,17 @@ export class LayerStackView {
     if (done) {
       const cache = done.cache ? ` · ${done.cache.hits} cached, ${done.cache.misses} rebuilt` : "";
       const size = done.image ? ` · image ${formatBytes(done.image.size)}` : "";
-      return `Build ${done.status} in ${formatDuration(done.duration_ms)}${cache}${size}`;
+      const error = done.error && typeof done.error["message"] === "string" ? ` · ${done.error["message"]}` : "";
+      return `Build ${done.status} in ${formatDuration(done.duration_ms)}${cache}${size}${error}`;
     }
     if (total === 0) return "No build yet.";
     const finished = [...this.store.steps.values()].filter((v) => v.finished).length;
     return `Building… ${finished} of ${total} steps done`;
   }
 }
+
+// Instructions that only change the image's configuration, never its files.
+const METADATA_KEYWORDS = new Set(["CMD", "ENTRYPOINT", "ENV", "ARG", "LABEL", "EXPOSE", "USER", "STOPSIGNAL", "HEALTHCHECK", "SHELL", "VOLUME", "ONBUILD", "MAINTAINER"]);
 
 function sizeOf(view: StepView): number {
   const f = view.finished;
@@ -218,22 +295,4 @@ function sizeOf(view: StepView): number {
 function causeStep(reason: Reason): number | null {
   const cause = reason["cause_step"] ?? reason["parent_step"];
   return typeof cause === "number" ? cause : null;
-}
-
-function isEmpty(v: unknown): boolean {
-  return v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0);
-}
-
-function detailValue(v: unknown): HTMLElement {
-  const dd = el("dd");
-  if (Array.isArray(v)) {
-    const ul = el("ul");
-    for (const item of v) ul.append(el("li", "", typeof item === "string" ? item : JSON.stringify(item)));
-    dd.append(ul);
-  } else if (typeof v === "object" && v !== null) {
-    dd.append(el("pre", "", JSON.stringify(v, null, 2)));
-  } else {
-    dd.append(el("code", "", String(v)));
-  }
-  return dd;
 }

@@ -1,77 +1,9 @@
-// The studio page: a layer stack fed by a build's socket, or by a recorded replay when the page
-// is opened with ?demo=1 or ?events=<url of a JSON lines file>.
+// The studio's script: the project studio on /studio/<id>/, the recorded demo on /studio/demo/.
 import "./studio.css";
-import { LayerStackView } from "./layerstack";
-import { BuildStore, connectBuild } from "./store";
-import { sleep, splitBuilds } from "./replay";
+import { startDemo } from "./demo";
+import { startProject } from "./project";
 
-const STEP_DELAY_MS = 150;
-const BETWEEN_BUILDS_MS = 1200;
-
-function start(): void {
-  const root = document.getElementById("studio");
-  if (!root) return;
-  const params = new URLSearchParams(location.search);
-  const stage = root.querySelector<HTMLElement>("#layer-stack");
-  const replayButton = root.querySelector<HTMLButtonElement>("#replay-demo");
-  const largeButton = root.querySelector<HTMLButtonElement>("#large-text");
-  const caption = root.querySelector<HTMLElement>("#build-caption");
-  if (!stage || !replayButton || !largeButton || !caption) return;
-
-  // Large text is for projectors; remembered so a classroom setup survives a reload.
-  const setLarge = (on: boolean): void => {
-    document.documentElement.classList.toggle("large-text", on);
-    largeButton.setAttribute("aria-pressed", String(on));
-    localStorage.setItem("studio.largeText", on ? "1" : "0");
-  };
-  setLarge(localStorage.getItem("studio.largeText") === "1");
-  largeButton.addEventListener("click", () => setLarge(largeButton.getAttribute("aria-pressed") !== "true"));
-
-  const eventsUrl = params.get("events") ?? root.dataset["demoEvents"] ?? "";
-  let running: AbortController | null = null;
-
-  const replay = async (): Promise<void> => {
-    running?.abort();
-    const controller = new AbortController();
-    running = controller;
-    replayButton.disabled = true;
-    try {
-      const response = await fetch(eventsUrl, { signal: controller.signal });
-      if (!response.ok) throw new Error(`could not load ${eventsUrl}: ${response.status}`);
-      const builds = splitBuilds(await response.text());
-      for (const [i, lines] of builds.entries()) {
-        caption.textContent = `Replaying build ${i + 1} of ${builds.length}`;
-        const store = new BuildStore();
-        new LayerStackView(stage, store);
-        for (const line of lines) {
-          store.receive(line);
-          await sleep(STEP_DELAY_MS, controller.signal);
-        }
-        if (i < builds.length - 1) await sleep(BETWEEN_BUILDS_MS, controller.signal);
-      }
-      caption.textContent = `Replayed build ${builds.length} of ${builds.length}`;
-      root.dataset["replay"] = "done";
-    } catch (error) {
-      if (!(error instanceof DOMException && error.name === "AbortError")) {
-        caption.textContent = error instanceof Error ? error.message : String(error);
-      }
-    } finally {
-      replayButton.disabled = false;
-    }
-  };
-  replayButton.addEventListener("click", () => void replay());
-
-  const buildId = root.dataset["buildId"] ?? params.get("build");
-  if (buildId) {
-    const store = new BuildStore();
-    new LayerStackView(stage, store);
-    caption.textContent = `Build ${buildId}`;
-    connectBuild(buildId, store, { location: window.location });
-  } else if (params.has("events")) {
-    void replay();
-  } else {
-    new LayerStackView(stage, new BuildStore());
-  }
-}
-
-start();
+const project = document.getElementById("project-studio");
+const demo = document.getElementById("studio");
+if (project) startProject(project);
+else if (demo) startDemo(demo);

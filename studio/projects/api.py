@@ -138,6 +138,15 @@ def project_file(request: HttpRequest, project_id: int, path: str) -> JsonRespon
 
 
 @api_view(("POST",))
+def project_files_move(request: HttpRequest, project_id: int) -> JsonResponse:
+    """Rename a file or move a folder: `{"from": path, "to": path}`."""
+    found = selectors.project_get(user=_user(request), project_id=project_id, write=True)
+    body = json_body(request)
+    moved = services.project_files_move(project=found, source=body.get("from"), target=body.get("to"))
+    return JsonResponse({"files": [file_json(f) for f in moved], "dockerfile_path": found.dockerfile_path})
+
+
+@api_view(("POST",))
 def project_context(request: HttpRequest, project_id: int) -> JsonResponse:
     """Upload the context as a tar (plain, gzip, bzip2 or xz) or zip archive: the raw request body,
     or a multipart form's `context` file. `?replace=false` adds to the files instead of replacing."""

@@ -201,3 +201,48 @@ def revision_snapshot(*, project: Project) -> Revision:
             [RevisionFile(revision=revision, path=path, mode=mode, blob_id=blob) for path, mode, blob in rows]
         )
     return revision
+
+
+def _clash(existing: set[str], path: str) -> tuple[str, str] | None:
+    """Why `path` cannot be added beside `existing` (and the path in its way): the same name is
+    taken, a file stands where `path` needs a folder, or a folder where `path` would be a file."""
+    if path in existing:
+        return f"{path} already exists", path
+    parts = path.split("/")
+    for depth in range(1, len(parts)):
+        parent = "/".join(parts[:depth])
+        if parent in existing:
+            return f"{parent} is a file, so it cannot hold {path}", parent
+    inside = next((p for p in existing if p.startswith(path + "/")), None)
+    if inside is not None:
+        return f"{path} is already a folder (it holds {inside})", inside
+    return None
+
+
+@transaction.atomic
+def project_files_move(*, project: Project, source: object, target: object) -> list[ProjectFile]:
+    """Rename a file, or move a folder with every file under it. Nothing is overwritten: a name
+    already taken is refused, naming it. Moving the Dockerfile moves the project's pointer to it."""
+    source = clean_path(source, field="from")
+    target = clean_path(target, field="to")
+    files = list(ProjectFile.objects.filter(project=project))
+    single = next((f for f in files if f.path == source), None)
+    moving = [single] if single else [f for f in files if f.path.startswith(source + "/")]
+    if not moving:
+        raise Rejected(f"the project has no file or folder {source}", kind="not_found", file=source)
+    if target == source or target.startswith(source + "/"):
+        raise Rejected(f"{source} cannot be moved into itself", field="to")
+    renamed = {f.path: target if single else target + f.path[len(source) :] for f in moving}
+    staying = {f.path for f in files} - set(renamed)
+    for new in renamed.values():
+        clean_path(new, field="to")  # the depth and length limits hold for every moved file
+        clash = _clash(staying, new)
+        if clash is not None:
+            raise Rejected(clash[0], kind="conflict", file=clash[1], field="to")
+    for found in moving:
+        if found.path == project.dockerfile_path:
+            project.dockerfile_path = renamed[found.path]
+        found.path = renamed[found.path]
+        found.save(update_fields=["path", "updated_at"])
+    project.save(update_fields=["dockerfile_path", "updated_at"])
+    return moving

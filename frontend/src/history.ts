@@ -1,0 +1,112 @@
+// The project's builds, newest first: status, how long, how much came from the cache, how big the
+// image is. Open one to see its stack as it was; tick two to compare them.
+import { Api } from "./api";
+import { el, formatBytes, formatDuration } from "./format";
+
+export interface BuildSummary {
+  id: number;
+  number: number;
+  status: string;
+  queued_at: string;
+  duration_ms: number | null;
+  cache: { hits: number; misses: number };
+  image: { size: number } | null;
+  hit_ratio?: number | null;
+  no_cache?: boolean;
+  target?: string | null;
+}
+
+/** The share of steps served from the cache, as the API gives it or from the counts. */
+export function hitRatio(build: BuildSummary): number | null {
+  if (typeof build.hit_ratio === "number") return build.hit_ratio;
+  const total = build.cache.hits + build.cache.misses;
+  return total > 0 ? build.cache.hits / total : null;
+}
+
+export class HistoryView {
+  private builds: BuildSummary[] = [];
+  private readonly ticked = new Set<number>();
+  private readonly table: HTMLTableElement;
+  private readonly compare: HTMLElement;
+  current: number | null = null;
+
+  constructor(
+    root: HTMLElement,
+    private readonly api: Api,
+    private readonly projectId: string,
+    private readonly onOpen: (buildId: number) => void,
+  ) {
+    this.table = el("table", "history-table");
+    this.compare = el("p", "history-compare");
+    this.compare.setAttribute("aria-live", "polite");
+    root.replaceChildren(el("h2", "panel-title", "History"), this.compare, this.table);
+  }
+
+  async refresh(): Promise<void> {
+    const data = await this.api.call<{ builds: BuildSummary[] }>("GET", `/api/projects/${this.projectId}/builds/?limit=50`);
+    this.builds = data.builds;
+    this.render();
+  }
+
+  setCurrent(id: number | null): void {
+    this.current = id;
+    this.render();
+  }
+
+  private render(): void {
+    const head = el("tr");
+    for (const title of ["Compare", "Build", "Status", "Duration", "From cache", "Image"]) head.append(el("th", "", title));
+    const rows = this.builds.map((b) => {
+      const row = el("tr");
+      row.dataset["build"] = String(b.id);
+      if (b.id === this.current) row.classList.add("current");
+      const tick = el("input");
+      tick.type = "checkbox";
+      tick.checked = this.ticked.has(b.id);
+      tick.setAttribute("aria-label", `Compare build #${b.number}`);
+      tick.addEventListener("change", () => {
+        if (tick.checked) this.ticked.add(b.id);
+        else this.ticked.delete(b.id);
+        this.renderCompare();
+      });
+      const open = el("button", "link-button", `#${b.number}`);
+      open.type = "button";
+      open.setAttribute("aria-label", `Open build #${b.number}`);
+      open.addEventListener("click", () => this.onOpen(b.id));
+      const ratio = hitRatio(b);
+      const cells: (string | HTMLElement)[] = [
+        tick,
+        open,
+        statusBadge(b.status),
+        b.duration_ms === null ? "–" : formatDuration(b.duration_ms),
+        ratio === null ? "–" : `${Math.round(ratio * 100)}% (${b.cache.hits}/${b.cache.hits + b.cache.misses})`,
+        b.image ? formatBytes(b.image.size) : "–",
+      ];
+      for (const cell of cells) {
+        const td = el("td");
+        td.append(cell);
+        row.append(td);
+      }
+      return row;
+    });
+    this.table.replaceChildren(head, ...rows);
+    if (this.builds.length === 0) this.table.append(el("caption", "", "No builds yet: press Build."));
+    this.renderCompare();
+  }
+
+  private renderCompare(): void {
+    const picked = this.builds.filter((b) => this.ticked.has(b.id)).sort((a, b) => a.id - b.id);
+    if (picked.length === 2) {
+      const [a, b] = picked as [BuildSummary, BuildSummary];
+      const link = el("a", "button", `Compare #${a.number} with #${b.number}`);
+      link.href = `/compare/${a.id}/${b.id}/`;
+      this.compare.replaceChildren(link);
+    } else {
+      this.compare.textContent = picked.length > 2 ? "Tick just two builds to compare them." : "Tick two builds to compare them.";
+    }
+  }
+}
+
+function statusBadge(status: string): HTMLElement {
+  return el("span", `badge badge-${status}`, status);
+}

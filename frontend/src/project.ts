@@ -1,0 +1,359 @@
+// A project's studio: the files and the editor on the left, the build and its layer stack on the
+// right, the history below. It wires the parts together; each part lives in its own module.
+import { Api, ApiError, features, filePath, type Features } from "./api";
+import { AutoSaver, saveStateText } from "./autosave";
+import { StudioEditor, type LintDiagnostic } from "./editor";
+import { FilePanel, type FileInfo } from "./files";
+import { Tabs } from "./tabs";
+import { LayerStackView } from "./layerstack";
+import { BuildStore, connectBuild } from "./store";
+import { HistoryView, type BuildSummary } from "./history";
+import { Inspector } from "./inspector";
+import { setupLargeText } from "./largetext";
+import { lineMarks, stepAtLine, stepEndLine, changedPredictions, type PlanStep } from "./dockerlines";
+import { parseBuildArgs, type BuildOptions } from "./options";
+
+const PLAN_DELAY_MS = 400;
+
+interface ProjectData {
+  id: number;
+  name: string;
+  dockerfile_path: string;
+  files: FileInfo[];
+}
+
+interface PlanResponse {
+  steps: PlanStep[];
+  error: { message: string; line?: number | null } | null;
+}
+
+interface FileContent extends FileInfo {
+  encoding: "utf-8" | "base64";
+  content: string;
+}
+
+function need<T extends HTMLElement>(root: HTMLElement, selector: string): T {
+  const found = root.querySelector<T>(selector);
+  if (!found) throw new Error(`the page has no ${selector}`);
+  return found;
+}
+
+export function startProject(root: HTMLElement): void {
+  new ProjectStudio(root).start().catch((error: unknown) => {
+    need(root, "#studio-message").textContent = error instanceof Error ? error.message : String(error);
+  });
+}
+
+class ProjectStudio {
+  private readonly api: Api;
+  private readonly projectId: string;
+  private readonly canEdit: boolean;
+  private dockerfile = "Dockerfile";
+  private readonly editor: StudioEditor;
+  private readonly saver: AutoSaver;
+  private readonly files: FilePanel;
+  private readonly tabs: Tabs;
+  private readonly history: HistoryView;
+  private readonly inspector: Inspector;
+  private readonly stackRoot: HTMLElement;
+  private readonly message: HTMLElement;
+  private readonly buildMessage: HTMLElement;
+  private readonly caption: HTMLElement;
+  private readonly buildButton: HTMLButtonElement;
+  private store: BuildStore | null = null;
+  private stack: LayerStackView | null = null;
+  private connection: { stop: () => void } | null = null;
+  private buildId: number | null = null;
+  private selectedStep: number | null = null;
+  private planTimer: ReturnType<typeof setTimeout> | null = null;
+  private planRequest: AbortController | null = null;
+  private lastPlan: PlanStep[] = [];
+  private features: Features = { plan: false, lint: false, stepDetail: false };
+
+  constructor(private readonly root: HTMLElement) {
+    this.projectId = root.dataset["projectId"] ?? "";
+    this.canEdit = root.dataset["canEdit"] === "true";
+    this.api = new Api(new URLSearchParams(location.search).get("token") ?? "");
+    this.message = need(root, "#studio-message");
+    this.buildMessage = need(root, "#build-message");
+    this.caption = need(root, "#build-caption");
+    this.buildButton = need<HTMLButtonElement>(root, "#build-button");
+    this.stackRoot = need(root, "#layer-stack");
+    const saveState = need(root, "#save-state");
+    this.saver = new AutoSaver(
+      async (path, text) => {
+        const saved = await this.api.call<FileInfo>("PUT", `/api/projects/${this.projectId}/files/${filePath(path)}`, { content: text });
+        this.files.upsert(saved);
+        // A saved context file changes what the next build reuses: ask the planner again.
+        if (path !== this.dockerfile) this.schedulePlan();
+      },
+      (state) => {
+        saveState.textContent = saveStateText(state);
+        saveState.dataset["state"] = state.kind;
+      },
+    );
+    this.editor = new StudioEditor(need(root, "#editor"), {
+      onChange: (path, text) => {
+        this.saver.edit(path, text);
+        if (path === this.dockerfile) {
+          this.editor.markError(path, null);
+          this.schedulePlan();
+        }
+      },
+      onRun: () => void this.build(),
+      onCursorLine: (path, line) => this.cursorMoved(path, line),
+    }, !this.canEdit);
+    this.tabs = new Tabs(need(root, "#tabs"), (path) => void this.open(path), (path) => this.closeTab(path));
+    this.files = new FilePanel(need(root, "#files"), this.api, this.projectId, this.canEdit, {
+      open: (path) => void this.open(path),
+      moved: (from, to) => this.fileMoved(from, to),
+      replaced: (paths) => this.filesReplaced(paths),
+      message: (text, isError) => this.say(text, isError),
+    });
+    this.history = new HistoryView(need(root, "#history"), this.api, this.projectId, (id) => this.showBuild(id, false));
+    this.inspector = new Inspector(need(root, "#inspector"), this.api, () => this.selectStep(null));
+  }
+
+  async start(): Promise<void> {
+    setupLargeText(need<HTMLButtonElement>(this.root, "#large-text"));
+    this.buildButton.addEventListener("click", () => void this.build());
+    this.buildButton.disabled = !this.canEdit;
+    window.addEventListener("beforeunload", (ev) => {
+      if (this.saver.hasUnsaved()) ev.preventDefault();
+    });
+    const [project, offered] = await Promise.all([
+      this.api.call<ProjectData>("GET", `/api/projects/${this.projectId}/`),
+      features(this.api),
+    ]);
+    this.features = offered;
+    this.inspector.listsFiles = offered.stepDetail;
+    this.dockerfile = project.dockerfile_path;
+    this.files.setFiles(project.files);
+    if (project.files.some((f) => f.path === this.dockerfile)) await this.open(this.dockerfile);
+    this.stack = new LayerStackView(this.stackRoot, new BuildStore());
+    const wanted = Number(new URLSearchParams(location.search).get("build"));
+    await this.history.refresh().catch((e: unknown) => this.say(String(e), true));
+    if (wanted > 0) this.showBuild(wanted, false);
+    this.schedulePlan();
+    this.root.dataset["ready"] = "true";
+  }
+
+  private say(text: string, isError = false): void {
+    this.message.textContent = text;
+    this.message.classList.toggle("error", isError);
+  }
+
+  /** Opens a file in a tab, fetching its text the first time. */
+  private async open(path: string): Promise<void> {
+    if (!this.editor.isOpen(path)) {
+      const file = await this.api.call<FileContent>("GET", `/api/projects/${this.projectId}/files/${filePath(path)}`).catch((e: unknown) => {
+        this.say(e instanceof Error ? e.message : String(e), true);
+        return null;
+      });
+      if (!file) return;
+      if (file.encoding !== "utf-8") {
+        this.say(`${path} is not text (${file.size} bytes); it is kept in the context but cannot be edited here.`);
+        return;
+      }
+      this.editor.open(path, file.content);
+    } else {
+      this.editor.open(path, "");
+    }
+    this.tabs.show(path);
+    this.files.active = path;
+    this.files.render();
+    this.root.dataset["openFile"] = path;
+  }
+
+  private closeTab(path: string): void {
+    const next = this.tabs.close(path);
+    if (path !== this.dockerfile) this.editor.close(path);
+    if (next) void this.open(next);
+  }
+
+  private fileMoved(from: string, to: string | null): void {
+    this.saver.forget(from);
+    const text = this.editor.text(from);
+    const wasOpen = this.tabs.has(from);
+    this.editor.close(from);
+    if (from === this.dockerfile && to) this.dockerfile = to;
+    if (wasOpen) {
+      if (to && text !== null) {
+        this.editor.open(to, text);
+        this.tabs.rename(from, to);
+        if (this.tabs.active !== to) void this.open(this.tabs.active);
+      } else {
+        this.closeTab(from);
+      }
+    }
+    this.schedulePlan();
+  }
+
+  private filesReplaced(paths: string[]): void {
+    // An upload may have replaced an open file: drop its state so the next open reads it anew.
+    for (const path of paths) {
+      if (!this.tabs.has(path)) continue;
+      this.editor.close(path);
+      if (this.tabs.active === path) void this.open(path);
+    }
+    this.schedulePlan();
+  }
+
+  private options(): BuildOptions | null {
+    const target = need<HTMLInputElement>(this.root, "#build-target").value.trim();
+    const parsed = parseBuildArgs(need<HTMLTextAreaElement>(this.root, "#build-args").value);
+    if ("error" in parsed) {
+      this.buildMessage.textContent = parsed.error;
+      return null;
+    }
+    return { target, build_args: parsed.args, no_cache: need<HTMLInputElement>(this.root, "#no-cache").checked };
+  }
+
+  /** Saves what is typed, starts a build, and follows it. */
+  private async build(): Promise<void> {
+    if (!this.canEdit || this.buildButton.getAttribute("aria-busy") === "true") return;
+    const options = this.options();
+    if (!options) return;
+    this.buildButton.setAttribute("aria-busy", "true");
+    this.buildMessage.textContent = "";
+    this.buildMessage.classList.remove("error");
+    try {
+      await this.saver.flush();
+      const build = await this.api.call<BuildSummary>("POST", `/api/projects/${this.projectId}/builds/`, options);
+      this.showBuild(build.id, true);
+      void this.history.refresh();
+    } catch (error) {
+      this.buildFailedToStart(error);
+    } finally {
+      this.buildButton.removeAttribute("aria-busy");
+    }
+  }
+
+  private buildFailedToStart(error: unknown): void {
+    let message = error instanceof Error ? error.message : String(error);
+    if (error instanceof ApiError && error.line !== null && !/\bline \d/.test(message)) {
+      const file = typeof error.details["file"] === "string" ? error.details["file"] : this.dockerfile;
+      message += ` (${file}, line ${error.line})`;
+    }
+    this.buildMessage.textContent = `The build did not start: ${message}`;
+    this.buildMessage.classList.add("error");
+    if (error instanceof ApiError && error.line !== null) {
+      const file = typeof error.details["file"] === "string" ? error.details["file"] : this.dockerfile;
+      void this.open(file).then(() => this.editor.markError(file, error.line));
+    }
+  }
+
+  /** Shows a build's stack: live while it runs, replayed from its stored events once it ended. */
+  private showBuild(id: number, live: boolean): void {
+    this.connection?.stop();
+    this.stack?.destroy();
+    this.inspector.hide();
+    this.selectedStep = null;
+    this.editor.highlightSteps(this.dockerfile, null);
+    const store = new BuildStore();
+    this.store = store;
+    this.buildId = id;
+    this.stack = new LayerStackView(this.stackRoot, store, { onSelect: (step) => this.selectStep(step) });
+    this.caption.textContent = live ? `Build ${id} · queued` : `Build ${id}`;
+    this.root.dataset["build"] = String(id);
+    let announced = false;
+    store.subscribe(() => {
+      if (store !== this.store) return;
+      const done = store.finished;
+      this.caption.textContent = `Build ${id} · ${done ? done.status : store.plan.length ? "running" : "queued"}`;
+      if (done && !announced) {
+        announced = true;
+        this.root.dataset["buildStatus"] = done.status;
+        void this.history.refresh();
+        this.schedulePlan();
+      }
+    });
+    delete this.root.dataset["buildStatus"];
+    this.connection = connectBuild(String(id), store, {
+      location: window.location,
+      onError: (error) => this.say(`A build event could not be read: ${String(error)}`, true),
+    });
+    this.history.setCurrent(id);
+    const url = new URL(location.href);
+    url.searchParams.set("build", String(id));
+    history.replaceState(null, "", url);
+  }
+
+  /** A band was chosen: light its lines in the Dockerfile and open the inspector on it. */
+  private selectStep(step: number | null): void {
+    this.selectedStep = step;
+    this.stack?.select(step);
+    const view = step === null ? undefined : this.store?.steps.get(step);
+    if (!view || this.buildId === null) {
+      this.inspector.hide();
+      this.editor.highlightSteps(this.dockerfile, null);
+      return;
+    }
+    const text = this.editor.text(this.dockerfile) ?? "";
+    const range = { from: view.plan.line, to: stepEndLine(text, view.plan.line) };
+    if (this.tabs.active !== this.dockerfile) void this.open(this.dockerfile).then(() => this.editor.highlightSteps(this.dockerfile, range, true));
+    else this.editor.highlightSteps(this.dockerfile, range, true);
+    void this.inspector.show(this.buildId, view);
+  }
+
+  /** The cursor in the Dockerfile lights the band of the step it is in. */
+  private cursorMoved(path: string, line: number): void {
+    if (path !== this.dockerfile || !this.store || !this.stack) return;
+    const text = this.editor.text(path) ?? "";
+    const step = stepAtLine(this.store.plan, text, line);
+    if (step === null || step.step === this.selectedStep) return;
+    this.selectedStep = null;
+    this.inspector.hide();
+    this.editor.highlightSteps(path, null);
+    this.stack.select(step.step);
+    this.stack.bandElement(step.step)?.scrollIntoView({ block: "nearest" });
+  }
+
+  private schedulePlan(): void {
+    if (this.planTimer !== null) clearTimeout(this.planTimer);
+    this.planTimer = setTimeout(() => {
+      this.planTimer = null;
+      void this.predict();
+    }, PLAN_DELAY_MS);
+  }
+
+  /** Asks the planner what the next build would reuse, and the linters what they think. */
+  private async predict(): Promise<void> {
+    const text = this.editor.text(this.dockerfile);
+    if (text === null) return;
+    this.planRequest?.abort();
+    const controller = new AbortController();
+    this.planRequest = controller;
+    const options = this.options();
+    const body = { dockerfile: text, target: options?.target ?? "", build_args: options?.build_args ?? {}, no_cache: options?.no_cache ?? false };
+    if (!this.features.plan && !this.features.lint) return;
+    const skipped = Promise.reject(new Error("not offered"));
+    skipped.catch(() => undefined);
+    const [plan, lint] = await Promise.allSettled([
+      this.features.plan
+        ? this.api.call<PlanResponse>("POST", `/api/projects/${this.projectId}/plan/`, body, controller.signal)
+        : skipped,
+      this.features.lint
+        ? this.api.call<{ diagnostics: LintDiagnostic[] }>("POST", `/api/projects/${this.projectId}/lint/`, { dockerfile: text }, controller.signal)
+        : skipped,
+    ]);
+    if (controller.signal.aborted || this.editor.text(this.dockerfile) !== text) return;
+    const note = need(this.root, "#prediction");
+    if (plan.status === "fulfilled") {
+      const steps = plan.value.steps ?? [];
+      const changed = changedPredictions(this.lastPlan, steps);
+      this.lastPlan = steps;
+      this.editor.setPredictions(this.dockerfile, lineMarks(steps, text));
+      const rebuild = steps.filter((s) => s.prediction === "rebuild").length;
+      const error = plan.value.error;
+      note.textContent = error
+        ? `Cannot predict: ${error.message}${error.line ? ` (line ${error.line})` : ""}`
+        : `Next build: ${steps.length - rebuild} of ${steps.length} steps from the cache, ${rebuild} rebuilt.`;
+      note.dataset["rebuild"] = String(rebuild);
+      note.dataset["changed"] = changed.join(",");
+    } else if (this.features.plan) {
+      note.textContent = `Cannot predict: ${plan.reason instanceof Error ? plan.reason.message : String(plan.reason)}`;
+    }
+    if (lint.status === "fulfilled") this.editor.setLint(this.dockerfile, lint.value.diagnostics ?? []);
+  }
+}
