@@ -5,6 +5,7 @@ reads, band by band, what the cache kept and why the rest was rebuilt. And the r
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"studio-{name}.png"), full_page=True)  # noqa: E731
 
     page.goto(f"{studio_server.url}/accounts/signup/")
-    page.fill("#id_username", "alice")
+    page.fill("#id_username", f"alice-{uuid.uuid4().hex[:6]}")  # the live database is shared
     page.fill("#id_password1", "layer-cake-1984")
     page.fill("#id_password2", "layer-cake-1984")
     page.get_by_role("button", name="Sign up").click()
