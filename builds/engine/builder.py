@@ -7,22 +7,17 @@ pass their own sink.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from . import image as images
-from . import reasons, registry
-from .cachekey import base_key, step_key
-from .context import BuildContext, HashCache
-from .dockerfile import Dockerfile, Instruction, Stage, expand, parse, parse_arg
+from . import registry
+from .context import HashCache
+from .dockerfile import Stage
 from .errors import EngineError, ImageNotFound, InputError, StepFailed
 from .events import (
     BUILD_FINISHED,
@@ -37,38 +32,11 @@ from .events import (
     Emitter,
     Sink,
 )
-from .instructions import STEPS, BuildEnv, Planned, StageState, Step
-from .sandbox import Limits
+from .instructions import STEPS, Planned, StageState, Step
+from .planner import BuildOptions, BuildPlan, PlannedStep
 from .store import Image, Store
 
-# Values BuildKit gives its automatic platform ARGs on this machine.
-PLATFORM_ARGS = {
-    "TARGETPLATFORM": "linux/amd64",
-    "TARGETOS": "linux",
-    "TARGETARCH": "amd64",
-    "TARGETVARIANT": "",
-    "BUILDPLATFORM": "linux/amd64",
-    "BUILDOS": "linux",
-    "BUILDARCH": "amd64",
-    "BUILDVARIANT": "",
-}
-
-
-@dataclass
-class BuildOptions:
-    context: Path
-    dockerfile: Path | None = None  # default: CONTEXT/Dockerfile
-    dockerfile_text: str | None = None  # the Dockerfile's text, instead of reading `dockerfile`
-    tag: str | None = None
-    target: str | None = None
-    build_args: dict[str, str] = field(default_factory=dict)
-    no_cache: bool = False
-    history_id: str | None = None  # whose earlier builds to compare with (default: the Dockerfile's path)
-    limits: Limits = field(default_factory=Limits)
-    cancel: threading.Event | None = None
-    # The context directory was written for this build alone and nothing changes it until it is
-    # deleted: its files can become the store's blobs without a copy.
-    context_owned: bool = False
+__all__ = ["BuildOptions", "BuildResult", "build"]
 
 
 @dataclass
@@ -83,24 +51,6 @@ class BuildResult:
         if self.status == "succeeded":
             return 0
         return self.error.exit_code if self.error is not None else 1
-
-
-@dataclass
-class PlannedStep:
-    number: int
-    stage: Stage
-    instruction: Instruction | None  # None for the stage's FROM
-
-    @property
-    def text(self) -> str:
-        return self.instruction.original if self.instruction else self.stage.original
-
-    @property
-    def line(self) -> int:
-        return self.instruction.line if self.instruction else self.stage.line
-
-    def describe(self) -> dict[str, Any]:
-        return {"step": self.number, "stage": self.stage.label, "instruction": self.text, "line": self.line}
 
 
 def build(store: Store, options: BuildOptions, sink: Sink | None = None) -> BuildResult:
@@ -127,113 +77,15 @@ def _ms(since: float) -> int:
     return int((time.monotonic() - since) * 1000)
 
 
-class _Build:
+class _Build(BuildPlan):
     """One build's state: the plan, the stages built so far, the counters."""
 
     def __init__(self, store: Store, options: BuildOptions, emitter: Emitter) -> None:
-        self.store = store
-        self.options = options
+        super().__init__(store, options, HashCache(store.root / "hashcache"))
         self.emitter = emitter
-        dockerfile_path = options.dockerfile or options.context / "Dockerfile"
-        self.dockerfile_name = dockerfile_path.name if options.dockerfile_text is None else "Dockerfile"
-        self.df = self._parse(dockerfile_path)
-        self.meta_args = self._meta_args()
-        self.target = self._target_stage()
-        self.needed = self._needed_stages()
-        self.plan = self._plan()
-        context_dir = options.context
-        if not context_dir.is_dir():
-            raise InputError(f"build context {str(context_dir)!r} is not a directory")
-        self.hash_cache = HashCache(store.root / "hashcache")
-        self.context = BuildContext(context_dir, hash_cache=self.hash_cache)
-        self.history_id = options.history_id or str(dockerfile_path.resolve())
-        self.env = BuildEnv(
-            store=store,
-            context=self.context,
-            dockerfile_name=self.dockerfile_name,
-            escape=self.df.escape,
-            build_args=options.build_args,
-            meta_args=self.meta_args,
-            stage_states={},
-            limits=options.limits,
-            cancel=options.cancel,
-            context_owned=options.context_owned,
-        )
         self.hits = 0
         self.misses = 0
-        self.built_keys: dict[str, int] = {}  # keys built in this build -> the step that built them
-        self.bases: dict[str, dict[str, str]] = {}  # stage label -> the base it used, for history
         self.finished_steps: set[int] = set()
-
-    # -- planning ------------------------------------------------------------------------------
-    def _parse(self, path: Path) -> Dockerfile:
-        text = self.options.dockerfile_text
-        if text is None:
-            try:
-                text = path.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                raise InputError(f"no Dockerfile at {path}") from None
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InputError(f"cannot read the Dockerfile: {exc}", file=path.name) from None
-        return parse(text, filename=self.dockerfile_name)
-
-    def _meta_args(self) -> dict[str, str | None]:
-        values: dict[str, str | None] = {}
-        for ins in self.df.meta_args:
-            env = {k: v for k, v in values.items() if v is not None}
-            for name, default in parse_arg(ins, env, escape=self.df.escape):
-                values[name] = self.options.build_args.get(name, default)
-        return values
-
-    def _meta_env(self) -> dict[str, str]:
-        env = {k: v for k, v in PLATFORM_ARGS.items()}
-        env.update({k: v for k, v in self.meta_args.items() if v is not None})
-        return env
-
-    def _target_stage(self) -> Stage:
-        if self.options.target is None:
-            return self.df.stages[-1]
-        stage = self.df.stage(self.options.target)
-        if stage is None:
-            names = ", ".join(s.label for s in self.df.stages)
-            raise InputError(
-                f"target stage {self.options.target!r} not found (stages: {names})", file=self.dockerfile_name
-            )
-        return stage
-
-    def _stage_ref(self, ref: str, before: int) -> Stage | None:
-        stage = self.df.stage(ref)
-        return stage if stage is not None and stage.index < before else None
-
-    def _dependencies(self, stage: Stage) -> Iterator[Stage]:
-        env = self._meta_env()
-        base = self._stage_ref(expand(stage.base, env, escape=self.df.escape), stage.index)
-        if base is not None:
-            yield base
-        for ins in stage.instructions:
-            source = ins.flag("from") if ins.keyword in ("COPY", "ADD") else None
-            if source is not None:
-                dep = self._stage_ref(expand(source, env, escape=self.df.escape), stage.index)
-                if dep is not None:
-                    yield dep
-
-    def _needed_stages(self) -> set[int]:
-        needed: set[int] = set()
-        todo = [self.target]
-        while todo:
-            stage = todo.pop()
-            if stage.index not in needed:
-                needed.add(stage.index)
-                todo.extend(self._dependencies(stage))
-        return needed
-
-    def _plan(self) -> list[PlannedStep]:
-        steps: list[PlannedStep] = []
-        for stage in self.df.stages:
-            steps.append(PlannedStep(len(steps) + 1, stage, None))
-            for ins in stage.instructions:
-                steps.append(PlannedStep(len(steps) + 1, stage, ins))
-        return steps
 
     # -- running -------------------------------------------------------------------------------
     def run(self, started: float) -> BuildResult:
@@ -245,14 +97,7 @@ class _Build:
         )
         for planned in self.plan:
             if planned.stage.index not in self.needed:
-                self._skip(
-                    planned,
-                    {
-                        "code": "not_needed",
-                        "message": f"Not built: the target stage {self.target.label} does not need "
-                        f"stage {planned.stage.label}.",
-                    },
-                )
+                self._skip(planned, self._not_needed(planned))
         final: StageState | None = None
         try:
             for stage in self.df.stages:
@@ -330,28 +175,13 @@ class _Build:
                         "the build was cancelled", file=self.dockerfile_name, line=planned.line
                     ).with_details(limit="cancelled", step=planned.number)
                 self._step(planned, state)
-        self.env.stage_states[stage.label.lower()] = state
-        self.env.stage_states[str(stage.index)] = state
+        self._finish_stage(stage, state)
         return state
 
     def _start_stage(self, stage: Stage, planned: PlannedStep) -> StageState:
         t0 = time.monotonic()
         self.emitter.emit(STEP_STARTED, step=planned.number)
-        ref = expand(stage.base, self._meta_env(), escape=self.df.escape)
-        base_stage = self._stage_ref(ref, stage.index)
-        if base_stage is not None:
-            state = self.env.stage_states[str(base_stage.index)].clone()
-            state.label, state.args = stage.label, {}
-            base = {"ref": f"stage {base_stage.label}", "digest": state.key}
-        elif ref == "scratch":
-            state = StageState(label=stage.label, key=base_key(None), layers=[], env={}, args={})
-            base = {"ref": "scratch", "digest": ""}
-        else:
-            image = self._base_image(ref, stage, planned)
-            state = _state_from_image(stage.label, image)
-            base = {"ref": ref, "digest": image.digest}
-        state.last_step = planned.number
-        self.bases[stage.label] = base
+        state, base = self._base_state(stage, planned)
         self.finished_steps.add(planned.number)
         self.emitter.emit(
             STEP_FINISHED,
@@ -424,11 +254,7 @@ class _Build:
         )
 
     def _filesystem_step(self, planned: PlannedStep, step: Step, state: StageState, t0: float) -> None:
-        plan = step.plan(state)
-        key = step_key(state.key, plan.inputs)
-        record = None if self.options.no_cache else self.store.cache_get(key)
-        if record is not None and not self._layer_present(record):
-            record = None
+        plan, key, record = self._lookup(step, state)
         if record is not None and key not in self.built_keys:
             self.hits += 1
             self._advance(state, planned, key, record, rebuilt=False)
@@ -458,10 +284,6 @@ class _Build:
             reason=reason,
             layer=record.get("layer_info"),
         )
-
-    def _layer_present(self, record: dict[str, Any]) -> bool:
-        layer = record.get("layer")
-        return layer is None or self.store.layer_path(layer).is_dir()
 
     def _execute(
         self,
@@ -513,73 +335,7 @@ class _Build:
         self.built_keys[key] = planned.number
         return record
 
-    def _advance(
-        self, state: StageState, planned: PlannedStep, key: str, record: dict[str, Any], *, rebuilt: bool
-    ) -> None:
-        if rebuilt and state.rebuilt_from is None:
-            state.rebuilt_from = planned.number
-        state.key = key
-        state.last_step = planned.number
-        if record.get("layer"):
-            state.layers = [*state.layers, record["layer"]]
-        state.history.append(
-            {
-                "created_by": planned.text,
-                "comment": "dockerfile-studio",
-                **({} if record.get("layer") else {"empty_layer": True}),
-            }
-        )
-
-    # -- reasons -------------------------------------------------------------------------------
-    def _reason(self, planned: PlannedStep, step: Step, plan: Planned, state: StageState) -> dict[str, Any]:
-        if self.options.no_cache:
-            return reasons.no_cache()
-        parent = self._planned(state.last_step)
-        if state.rebuilt_from is not None and parent is not None:
-            # The parent is a rebuilt step, or the FROM of a stage built on a rebuilt stage.
-            return reasons.parent_rebuilt(
-                parent_step=parent.number,
-                parent_line=parent.line,
-                parent_text=parent.text,
-                cause_step=state.rebuilt_from,
-            )
-        miss = reasons.Miss(
-            step=planned.number,
-            keyword=step.keyword,
-            instruction=planned.text,
-            inputs=plan.inputs,
-            notes=plan.notes,
-            manifest=plan.manifest,
-            siblings=self.store.cache_children(state.key),
-            load_manifest=self.store.get_json,
-        )
-        found = reasons.compare(miss)
-        if found is not None:
-            return found
-        if parent is None or parent.instruction is None:
-            old = self._previous_base(planned.stage.label)
-            new = self.bases.get(planned.stage.label)
-            if old is not None and new is not None and old.get("digest") != new.get("digest"):
-                return reasons.base_changed(old=old["ref"], new=new["ref"])
-            return reasons.first_build(after=None)
-        return reasons.first_build(after=f"line {parent.line} ({parent.text})")
-
-    def _planned(self, number: int | None) -> PlannedStep | None:
-        return self.plan[number - 1] if number is not None else None
-
     # -- history of earlier builds of the same Dockerfile -----------------------------------------
-    def _history_path(self) -> Path:
-        name = hashlib.sha256(self.history_id.encode()).hexdigest()[:32]
-        return self.store.root / "history" / f"{name}.json"
-
-    def _previous_base(self, label: str) -> dict[str, str] | None:
-        try:
-            data = json.loads(self._history_path().read_text())
-        except (OSError, ValueError):
-            return None
-        base = data.get("bases", {}).get(label)
-        return base if isinstance(base, dict) else None
-
     def _save_history(self) -> None:
         path = self._history_path()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -598,23 +354,3 @@ class _Build:
     def _image_summary(self, image: Image) -> dict[str, Any]:
         size = sum(self.store.layer(layer).size for layer in image.layers)
         return {"digest": image.digest, "size": size, "layers": len(image.layers), "tag": self.options.tag}
-
-
-def _state_from_image(label: str, image: Image) -> StageState:
-    config = dict(image.config.get("config") or {})
-    env: dict[str, str] = {}
-    for pair in config.pop("Env", None) or []:
-        name, _, value = pair.partition("=")
-        env[name] = value
-    return StageState(
-        label=label,
-        key=base_key(image.digest),
-        layers=list(image.layers),
-        env=env,
-        args={},
-        workdir=config.pop("WorkingDir", "") or "/",
-        user=config.pop("User", "") or "",
-        shell=tuple(config.pop("Shell", None) or ("/bin/sh", "-c")),
-        config=config,
-        history=list(image.config.get("history") or []),
-    )

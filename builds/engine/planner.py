@@ -1,0 +1,528 @@
+"""What a build will do, known before anything runs, and a prediction of it that runs nothing.
+
+`BuildPlan` is the part of a build that needs no sandbox: the parsed Dockerfile, the stages the
+target needs, every step numbered, each stage's base, each step's cache key and its lookup in the
+cache index, and the reason a step misses. The builder walks it executing the misses; `predict`
+walks it without executing anything and says, for every step, whether the next build will serve
+it from the cache or rebuild it, and why. Both use this one code, so a prediction gives the
+verdict and the reason the build then gives.
+
+A key can be computed without running anything, because it is made from the step's inputs and
+its parent's key, not from what a RUN wrote. The one exception is `COPY --from=<stage>`, keyed by
+the content of files another stage makes: when that stage will be rebuilt, the prediction is a
+rebuild marked `certain: false` (the files may come out the same), and so is every step above it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import reasons
+from .cachekey import base_key, step_key
+from .context import BuildContext, HashCache
+from .dockerfile import Dockerfile, Instruction, Stage, expand, parse, parse_arg
+from .errors import EngineError, ImageNotFound, InputError
+from .instructions import STEPS, BuildEnv, Planned, StageState, Step
+from .sandbox import Limits
+from .store import Image, Store
+
+# Values BuildKit gives its automatic platform ARGs on this machine.
+PLATFORM_ARGS = {
+    "TARGETPLATFORM": "linux/amd64",
+    "TARGETOS": "linux",
+    "TARGETARCH": "amd64",
+    "TARGETVARIANT": "",
+    "BUILDPLATFORM": "linux/amd64",
+    "BUILDOS": "linux",
+    "BUILDARCH": "amd64",
+    "BUILDVARIANT": "",
+}
+
+# A prediction's verdict for a step.
+CACHED = "cached"
+REBUILD = "rebuild"
+SKIPPED = "skipped"
+# The key of a state whose files depend on a step that has not run yet.
+UNKNOWN_KEY = "unknown"
+
+
+@dataclass
+class BuildOptions:
+    context: Path
+    dockerfile: Path | None = None  # default: CONTEXT/Dockerfile
+    dockerfile_text: str | None = None  # the Dockerfile's text, instead of reading `dockerfile`
+    tag: str | None = None
+    target: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    no_cache: bool = False
+    history_id: str | None = None  # whose earlier builds to compare with (default: the Dockerfile's path)
+    limits: Limits = field(default_factory=Limits)
+    cancel: threading.Event | None = None
+    # The context directory was written for this build alone and nothing changes it until it is
+    # deleted: its files can become the store's blobs without a copy.
+    context_owned: bool = False
+
+
+@dataclass
+class PlannedStep:
+    number: int
+    stage: Stage
+    instruction: Instruction | None  # None for the stage's FROM
+
+    @property
+    def text(self) -> str:
+        return self.instruction.original if self.instruction else self.stage.original
+
+    @property
+    def line(self) -> int:
+        return self.instruction.line if self.instruction else self.stage.line
+
+    @property
+    def end_line(self) -> int:
+        ins = self.instruction or self.stage.from_instruction
+        return ins.end_line if ins is not None else self.line
+
+    def describe(self) -> dict[str, Any]:
+        return {"step": self.number, "stage": self.stage.label, "instruction": self.text, "line": self.line}
+
+
+class BuildPlan:
+    """One build's plan and the cache lookups along it; the builder and the predictor walk it."""
+
+    def __init__(self, store: Store, options: BuildOptions, hash_cache: HashCache) -> None:
+        self.store = store
+        self.options = options
+        dockerfile_path = options.dockerfile or options.context / "Dockerfile"
+        self.dockerfile_name = dockerfile_path.name if options.dockerfile_text is None else "Dockerfile"
+        self.df = self._parse(dockerfile_path)
+        self.meta_args = self._meta_args()
+        self.target = self._target_stage()
+        self.needed = self._needed_stages()
+        self.plan = self._plan()
+        context_dir = options.context
+        if not context_dir.is_dir():
+            raise InputError(f"build context {str(context_dir)!r} is not a directory")
+        self.hash_cache = hash_cache
+        self.context = BuildContext(context_dir, hash_cache=self.hash_cache)
+        self.history_id = options.history_id or str(dockerfile_path.resolve())
+        self.env = BuildEnv(
+            store=store,
+            context=self.context,
+            dockerfile_name=self.dockerfile_name,
+            escape=self.df.escape,
+            build_args=options.build_args,
+            meta_args=self.meta_args,
+            stage_states={},
+            limits=options.limits,
+            cancel=options.cancel,
+            context_owned=options.context_owned,
+        )
+        self.built_keys: dict[str, int] = {}  # keys built in this build -> the step that built them
+        self.bases: dict[str, dict[str, str]] = {}  # stage label -> the base it used, for history
+
+    # -- planning ------------------------------------------------------------------------------
+    def _parse(self, path: Path) -> Dockerfile:
+        text = self.options.dockerfile_text
+        if text is None:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise InputError(f"no Dockerfile at {path}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"cannot read the Dockerfile: {exc}", file=path.name) from None
+        return parse(text, filename=self.dockerfile_name)
+
+    def _meta_args(self) -> dict[str, str | None]:
+        values: dict[str, str | None] = {}
+        for ins in self.df.meta_args:
+            env = {k: v for k, v in values.items() if v is not None}
+            for name, default in parse_arg(ins, env, escape=self.df.escape):
+                values[name] = self.options.build_args.get(name, default)
+        return values
+
+    def _meta_env(self) -> dict[str, str]:
+        env = {k: v for k, v in PLATFORM_ARGS.items()}
+        env.update({k: v for k, v in self.meta_args.items() if v is not None})
+        return env
+
+    def _target_stage(self) -> Stage:
+        if self.options.target is None:
+            return self.df.stages[-1]
+        stage = self.df.stage(self.options.target)
+        if stage is None:
+            names = ", ".join(s.label for s in self.df.stages)
+            raise InputError(
+                f"target stage {self.options.target!r} not found (stages: {names})", file=self.dockerfile_name
+            )
+        return stage
+
+    def _stage_ref(self, ref: str, before: int) -> Stage | None:
+        stage = self.df.stage(ref)
+        return stage if stage is not None and stage.index < before else None
+
+    def _dependencies(self, stage: Stage) -> Iterator[Stage]:
+        env = self._meta_env()
+        base = self._stage_ref(expand(stage.base, env, escape=self.df.escape), stage.index)
+        if base is not None:
+            yield base
+        for ins in stage.instructions:
+            source = ins.flag("from") if ins.keyword in ("COPY", "ADD") else None
+            if source is not None:
+                dep = self._stage_ref(expand(source, env, escape=self.df.escape), stage.index)
+                if dep is not None:
+                    yield dep
+
+    def _needed_stages(self) -> set[int]:
+        needed: set[int] = set()
+        todo = [self.target]
+        while todo:
+            stage = todo.pop()
+            if stage.index not in needed:
+                needed.add(stage.index)
+                todo.extend(self._dependencies(stage))
+        return needed
+
+    def _plan(self) -> list[PlannedStep]:
+        steps: list[PlannedStep] = []
+        for stage in self.df.stages:
+            steps.append(PlannedStep(len(steps) + 1, stage, None))
+            for ins in stage.instructions:
+                steps.append(PlannedStep(len(steps) + 1, stage, ins))
+        return steps
+
+    def _not_needed(self, planned: PlannedStep) -> dict[str, Any]:
+        return {
+            "code": "not_needed",
+            "message": f"Not built: the target stage {self.target.label} does not need "
+            f"stage {planned.stage.label}.",
+        }
+
+    # -- walking it ----------------------------------------------------------------------------
+    def _base_state(self, stage: Stage, planned: PlannedStep) -> tuple[StageState, dict[str, str]]:
+        """The state a stage starts from (an earlier stage's, an image's, or scratch), and which
+        base that is. Raises ImageNotFound for an image the store lacks."""
+        ref = expand(stage.base, self._meta_env(), escape=self.df.escape)
+        base_stage = self._stage_ref(ref, stage.index)
+        if base_stage is not None:
+            state = self.env.stage_states[str(base_stage.index)].clone()
+            state.label, state.args = stage.label, {}
+            base = {"ref": f"stage {base_stage.label}", "digest": state.key}
+        elif ref == "scratch":
+            state = StageState(label=stage.label, key=base_key(None), layers=[], env={}, args={})
+            base = {"ref": "scratch", "digest": ""}
+        else:
+            image = self._base_image(ref, stage, planned)
+            state = state_from_image(stage.label, image)
+            base = {"ref": ref, "digest": image.digest}
+        state.last_step = planned.number
+        self.bases[stage.label] = base
+        return state, base
+
+    def _base_image(self, ref: str, stage: Stage, planned: PlannedStep) -> Image:
+        """The stage's base image, from the store only (a build pulls a missing one; a
+        prediction touches no network)."""
+        image = self.store.get_image(ref)
+        if image is None:
+            raise ImageNotFound(
+                f"base image {ref!r} is not in the store yet: a build pulls it from its registry, "
+                "and only then can the steps on it be foretold",
+                file=self.dockerfile_name,
+                line=stage.line,
+            ).with_details(step=planned.number)
+        return image
+
+    def _finish_stage(self, stage: Stage, state: StageState) -> None:
+        self.env.stage_states[stage.label.lower()] = state
+        self.env.stage_states[str(stage.index)] = state
+
+    def _lookup(self, step: Step, state: StageState) -> tuple[Planned, str, dict[str, Any] | None]:
+        """The step's cache inputs, its key, and its record in the cache index when a build may
+        use it (not with --no-cache, not when its layer has gone)."""
+        plan = step.plan(state)
+        key = step_key(state.key, plan.inputs)
+        record = None if self.options.no_cache else self.store.cache_get(key)
+        if record is not None and not self._layer_present(record):
+            record = None
+        return plan, key, record
+
+    def _layer_present(self, record: dict[str, Any]) -> bool:
+        layer = record.get("layer")
+        return layer is None or self.store.layer_path(layer).is_dir()
+
+    def _advance(
+        self, state: StageState, planned: PlannedStep, key: str, record: dict[str, Any], *, rebuilt: bool
+    ) -> None:
+        if rebuilt and state.rebuilt_from is None:
+            state.rebuilt_from = planned.number
+        state.key = key
+        state.last_step = planned.number
+        if record.get("layer"):
+            state.layers = [*state.layers, record["layer"]]
+        state.history.append(
+            {
+                "created_by": planned.text,
+                "comment": "dockerfile-studio",
+                **({} if record.get("layer") else {"empty_layer": True}),
+            }
+        )
+
+    # -- reasons -------------------------------------------------------------------------------
+    def _cascade_reason(self, state: StageState) -> dict[str, Any] | None:
+        """The reason every step of a chain shares: --no-cache, or a rebuilt step below it."""
+        if self.options.no_cache:
+            return reasons.no_cache()
+        parent = self._planned(state.last_step)
+        if state.rebuilt_from is not None and parent is not None:
+            # The parent is a rebuilt step, or the FROM of a stage built on a rebuilt stage.
+            return reasons.parent_rebuilt(
+                parent_step=parent.number,
+                parent_line=parent.line,
+                parent_text=parent.text,
+                cause_step=state.rebuilt_from,
+            )
+        return None
+
+    def _reason(self, planned: PlannedStep, step: Step, plan: Planned, state: StageState) -> dict[str, Any]:
+        cascade = self._cascade_reason(state)
+        if cascade is not None:
+            return cascade
+        parent = self._planned(state.last_step)
+        miss = reasons.Miss(
+            step=planned.number,
+            keyword=step.keyword,
+            instruction=planned.text,
+            inputs=plan.inputs,
+            notes=plan.notes,
+            manifest=plan.manifest,
+            siblings=self._siblings(state.key),
+            load_manifest=self._load_manifest,
+        )
+        found = reasons.compare(miss)
+        if found is not None:
+            return found
+        if parent is None or parent.instruction is None:
+            old = self._previous_base(planned.stage.label)
+            new = self.bases.get(planned.stage.label)
+            if old is not None and new is not None and old.get("digest") != new.get("digest"):
+                return reasons.base_changed(old=old["ref"], new=new["ref"])
+            return reasons.first_build(after=None)
+        return reasons.first_build(after=f"line {parent.line} ({parent.text})")
+
+    def _siblings(self, parent: str) -> list[dict[str, Any]]:
+        """The records of steps built on `parent`, oldest first: what a miss is compared with."""
+        return self.store.cache_children(parent)
+
+    def _load_manifest(self, digest: str) -> dict[str, str]:
+        return self.store.get_json(digest)
+
+    def _planned(self, number: int | None) -> PlannedStep | None:
+        return self.plan[number - 1] if number is not None else None
+
+    # -- history of earlier builds of the same Dockerfile -----------------------------------------
+    def _history_path(self) -> Path:
+        name = hashlib.sha256(self.history_id.encode()).hexdigest()[:32]
+        return self.store.root / "history" / f"{name}.json"
+
+    def _previous_base(self, label: str) -> dict[str, str] | None:
+        try:
+            data = json.loads(self._history_path().read_text())
+        except (OSError, ValueError):
+            return None
+        base = data.get("bases", {}).get(label)
+        return base if isinstance(base, dict) else None
+
+
+def state_from_image(label: str, image: Image) -> StageState:
+    config = dict(image.config.get("config") or {})
+    env: dict[str, str] = {}
+    for pair in config.pop("Env", None) or []:
+        name, _, value = pair.partition("=")
+        env[name] = value
+    return StageState(
+        label=label,
+        key=base_key(image.digest),
+        layers=list(image.layers),
+        env=env,
+        args={},
+        workdir=config.pop("WorkingDir", "") or "/",
+        user=config.pop("User", "") or "",
+        shell=tuple(config.pop("Shell", None) or ("/bin/sh", "-c")),
+        config=config,
+        history=list(image.config.get("history") or []),
+    )
+
+
+# -- the prediction ----------------------------------------------------------------------------------
+@dataclass
+class Prediction:
+    """Every step's predicted verdict in step order; `error` where the build would stop (the
+    steps after it are left out)."""
+
+    steps: list[dict[str, Any]]
+    error: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"steps": self.steps, "error": self.error}
+
+
+def predict(store: Store, options: BuildOptions, *, hash_cache: HashCache | None = None) -> Prediction:
+    """Predict what building `options` would do now: for every step `cached`, `rebuild` (with the
+    reason the build would give) or `skipped`. Executes nothing and writes nothing to the store;
+    reads the cache index, the context's files (through `hash_cache`) and the stored layers a
+    `COPY --from` reads. Never raises for a bad Dockerfile: `error` says what and where."""
+    try:
+        walk = _Predictor(store, options, hash_cache if hash_cache is not None else HashCache())
+    except EngineError as exc:
+        return Prediction([], _error_json(exc))
+    return walk.run()
+
+
+def _error_json(exc: EngineError) -> dict[str, Any]:
+    return {
+        "message": exc.message,
+        "line": exc.line,
+        **({"file": exc.file} if exc.file else {}),
+        **{k: v for k, v in exc.details.items() if k == "step"},
+    }
+
+
+class _Predictor(BuildPlan):
+    """Walks the plan as the builder does, with every miss left unexecuted. What the builder would
+    add to the cache index on the way (a later miss on the same parent is compared with it) is
+    kept here instead."""
+
+    def __init__(self, store: Store, options: BuildOptions, hash_cache: HashCache) -> None:
+        super().__init__(store, options, hash_cache)
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.children: dict[str, list[dict[str, Any]]] = {}  # parent key -> records of this build
+        self.manifests: dict[str, Callable[[], dict[str, str]]] = {}  # "step:<n>" -> the files read
+
+    def _siblings(self, parent: str) -> list[dict[str, Any]]:
+        return [*super()._siblings(parent), *self.children.get(parent, [])]
+
+    def _load_manifest(self, digest: str) -> dict[str, str]:
+        pending = self.manifests.get(digest)
+        return pending() if pending is not None else super()._load_manifest(digest)
+
+    def _remember(self, planned: PlannedStep, step: Step, plan: Planned, parent: str, key: str) -> None:
+        """The record the builder would write for this miss, its manifest read only if asked."""
+        notes = dict(plan.notes)
+        if plan.manifest is not None:
+            notes["manifest"] = f"step:{planned.number}"
+            self.manifests[notes["manifest"]] = plan.manifest
+        record = {
+            "key": key,
+            "parent": parent,
+            "keyword": step.keyword,
+            "instruction": planned.text,
+            "inputs": plan.inputs,
+            "notes": notes,
+        }
+        self.children.setdefault(parent, []).append(record)
+
+    def run(self) -> Prediction:
+        for planned in self.plan:
+            if planned.stage.index not in self.needed:
+                self._row(planned, SKIPPED, self._not_needed(planned))
+        error = None
+        try:
+            for stage in self.df.stages:
+                if stage.index in self.needed:
+                    self._stage(stage)
+                if stage is self.target:
+                    break
+        except EngineError as exc:
+            error = _error_json(exc)
+        finally:
+            self.hash_cache.save()
+        return Prediction([self.rows[n] for n in sorted(self.rows)], error)
+
+    def _row(
+        self, planned: PlannedStep, prediction: str, reason: dict[str, Any] | None, **extra: Any
+    ) -> None:
+        self.rows[planned.number] = {
+            **planned.describe(),
+            "end_line": planned.end_line,
+            "keyword": planned.instruction.keyword if planned.instruction else "FROM",
+            "prediction": prediction,
+            "reason": reason,
+            "certain": True,
+            **extra,
+        }
+
+    def _stage(self, stage: Stage) -> None:
+        from_step = next(p for p in self.plan if p.stage is stage and p.instruction is None)
+        state, base = self._base_state(stage, from_step)
+        self._row(from_step, CACHED, None, cache_key=state.key, base=base)
+        for planned in self.plan:
+            if planned.stage is stage and planned.instruction is not None:
+                try:
+                    self._step(planned, state)
+                except EngineError as exc:
+                    exc.details.setdefault("step", planned.number)
+                    if exc.line is None:
+                        exc.line = planned.line
+                    raise
+        self._finish_stage(stage, state)
+
+    def _step(self, planned: PlannedStep, state: StageState) -> None:
+        assert planned.instruction is not None
+        step = STEPS[planned.instruction.keyword](planned.instruction, self.env)
+        step.apply(state)
+        if not step.writes_files(state):
+            self._row(planned, CACHED, None, metadata=True)
+            return
+        if state.key == UNKNOWN_KEY or self._reads_unknown_stage(step, state):
+            self._unknown(planned, step, state)
+            return
+        plan, key, record = self._lookup(step, state)
+        if key in self.built_keys and not self.options.no_cache:
+            # The builder runs it once, for the first of the two steps, and reports both rebuilt.
+            first = self.built_keys[key]
+            reason = {
+                "code": "same_step",
+                "step": first,
+                "message": f"The same step as step {first}, built once in this build.",
+            }
+        elif record is not None:
+            self._advance(state, planned, key, record, rebuilt=False)
+            self._row(planned, CACHED, None, cache_key=key)
+            return
+        else:
+            reason = self._reason(planned, step, plan, state)
+            self.built_keys[key] = planned.number
+            self._remember(planned, step, plan, state.key, key)
+        self._advance(state, planned, key, {}, rebuilt=True)
+        self._row(planned, REBUILD, reason, cache_key=key)
+
+    def _reads_unknown_stage(self, step: Step, state: StageState) -> bool:
+        """COPY --from a stage whose files depend on a step this build will run."""
+        source = step.ins.flag("from") if step.keyword in ("COPY", "ADD") else None
+        if source is None:
+            return False
+        found = self.env.stage_states.get(step.expand(source, state).lower())
+        return found is not None and (found.rebuilt_from is not None or found.key == UNKNOWN_KEY)
+
+    def _unknown(self, planned: PlannedStep, step: Step, state: StageState) -> None:
+        """A step whose key cannot be known before the build runs: a rebuild, certain only when
+        --no-cache or a rebuilt parent with a known key decides it whatever the files are."""
+        reason = self._cascade_reason(state)
+        certain = reason is not None and (self.options.no_cache or state.key != UNKNOWN_KEY)
+        if reason is None:
+            source = step.expand(step.ins.flag("from") or "", state)
+            cause = self.env.stage_states[source.lower()]
+            reason = {
+                "code": "source_rebuilt",
+                "message": f"Probably rebuilt: it copies files from stage {cause.label}, which this build "
+                "rebuilds first. Should those files come out exactly the same, it is served from the cache.",
+                "from": cause.label,
+                "cause_step": cause.rebuilt_from,
+            }
+        self._advance(state, planned, UNKNOWN_KEY, {}, rebuilt=True)
+        self._row(planned, REBUILD, reason, cache_key=None, certain=certain)
