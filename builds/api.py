@@ -8,7 +8,7 @@ from studio.api import api_view, field, int_param, json_body
 from studio.models import User
 from studio.projects.selectors import project_get
 
-from . import selectors, services
+from . import planning, selectors, services, throttle
 from .models import Build
 
 
@@ -49,6 +49,22 @@ def project_builds(request: HttpRequest, project_id: int) -> JsonResponse:
         no_cache=field(body, "no_cache", bool, default=False),
     )
     return JsonResponse(build_json(build), status=202)
+
+
+@api_view(("POST",))
+def project_plan(request: HttpRequest, project_id: int) -> JsonResponse:
+    user = _user(request)
+    project = project_get(user=user, project_id=project_id, write=True)
+    body = json_body(request)
+    with throttle.PREDICTIONS.turn(user.pk):
+        found = planning.project_predict(
+            project=project,
+            dockerfile=field(body, "dockerfile", str),
+            target=field(body, "target", str, default=""),
+            build_args=field(body, "build_args", dict, default={}),
+            no_cache=field(body, "no_cache", bool, default=False),
+        )
+    return JsonResponse(found)
 
 
 @api_view(("GET",))

@@ -8,6 +8,7 @@ from . import api, compare_views
 
 urlpatterns = [
     path("api/projects/<int:project_id>/builds/", api.project_builds, name="project-builds"),
+    path("api/projects/<int:project_id>/plan/", api.project_plan, name="project-plan"),
     path("api/builds/<int:build_id>/", api.build, name="build"),
     path("api/builds/<int:build_id>/cancel/", api.build_cancel, name="build-cancel"),
     path("api/builds/<int:build_id>/events/", api.build_events, name="build-events"),

@@ -189,6 +189,66 @@ SCHEMAS: dict[str, Any] = {
             "duration_ms": {"type": "integer"},
         },
     },
+    "PlanRequest": {
+        "type": "object",
+        "properties": {
+            "dockerfile": {
+                "type": "string",
+                "description": "the Dockerfile's text as it is being typed (default: the saved one)",
+            },
+            "target": {"type": "string", "description": "the stage to build (default: the last)"},
+            "build_args": {"type": "object", "additionalProperties": {"type": "string"}},
+            "no_cache": {"type": "boolean", "default": False},
+        },
+    },
+    "Plan": {
+        "type": "object",
+        "required": ["steps", "error"],
+        "properties": {
+            "steps": {"type": "array", "items": _ref("PlannedStep")},
+            "error": {
+                "type": ["object", "null"],
+                "description": "where the build would stop before running anything: a Dockerfile that "
+                "does not parse, an unknown base image or target, a missing COPY source. `message`, "
+                "`line` (null when no line is at fault), `step` where known; `steps` then holds the "
+                "steps before it",
+                "properties": {
+                    "message": {"type": "string"},
+                    "line": {"type": ["integer", "null"]},
+                    "step": {"type": "integer"},
+                },
+            },
+        },
+    },
+    "PlannedStep": {
+        "type": "object",
+        "description": "what the next build would do with one step, predicted without running anything",
+        "properties": {
+            "step": {"type": "integer"},
+            "stage": {"type": "string"},
+            "instruction": {"type": "string"},
+            "line": {"type": "integer"},
+            "end_line": {"type": "integer", "description": "the last line of a continued instruction"},
+            "keyword": {"type": "string"},
+            "prediction": {"enum": ["cached", "rebuild", "skipped"]},
+            "reason": {
+                "type": ["object", "null"],
+                "description": "{code, message, ...} as the build would give it for a step it rebuilds or "
+                "skips; `source_rebuilt` for a COPY --from a stage this build rebuilds first",
+            },
+            "certain": {
+                "type": "boolean",
+                "description": "false where the verdict depends on files a step still to run makes (a "
+                "COPY --from a stage that will be rebuilt, and the steps above it)",
+            },
+            "cache_key": {"type": ["string", "null"], "description": "the step's key, where it can be known"},
+            "metadata": {
+                "type": "boolean",
+                "description": "true for a step that changes no files (ENV, CMD...)",
+            },
+            "base": {"type": "object", "description": "for a FROM: the base's ref and digest"},
+        },
+    },
     "Event": {
         "type": "object",
         "required": ["type", "seq"],
@@ -497,6 +557,20 @@ PATHS: dict[str, Any] = {
             "refused here, naming its line; everything else is the build's outcome.",
             {"202": _json(_ref("Build")), "429": _json(_ref("Error"), "over the build rate or queue limit")},
             requestBody=_body(_ref("BuildRequest")),
+        ),
+    },
+    "/api/projects/{project_id}/plan/": {
+        "parameters": [PROJECT_ID],
+        "post": _op(
+            "predict the next build: for every step, served from the cache or rebuilt and why, or skipped. "
+            "Runs nothing. Over the project's saved files, with `dockerfile` as the Dockerfile's text "
+            "when given. Only the owner may ask.",
+            {
+                "200": _json(_ref("Plan")),
+                "413": ERROR,
+                "429": _json(_ref("Error"), "asking too fast, or the previous prediction still runs"),
+            },
+            requestBody=_body(_ref("PlanRequest")),
         ),
     },
     "/api/builds/{build_id}/": {

@@ -236,6 +236,8 @@ BUILD_HEARTBEAT_S = envint("STUDIO_BUILD_HEARTBEAT_S", 3, minimum=1)
 BUILD_STALE_AFTER_S = envint("STUDIO_BUILD_STALE_AFTER_S", 30, minimum=2)
 # A queued build whose task message was lost (a Redis that restarted empty) is sent again after this.
 BUILD_REQUEUE_AFTER_S = envint("STUDIO_BUILD_REQUEUE_AFTER_S", 300, minimum=10)
+# Predictions and lint runs one person may ask for a minute, each (the page asks as they type).
+EDITOR_RATE_PER_MINUTE = envint("STUDIO_EDITOR_RATE_PER_MINUTE", 120, minimum=1)
 # The sandbox's limits for every RUN step.
 BUILD_STEP_TIMEOUT_S = envint("STUDIO_BUILD_STEP_TIMEOUT_S", 600, minimum=1)
 BUILD_MEMORY_MB = envint("STUDIO_BUILD_MEMORY_MB", 1024, minimum=16)
