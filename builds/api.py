@@ -8,7 +8,7 @@ from studio.api import api_view, field, int_param, json_body
 from studio.models import User
 from studio.projects.selectors import project_get
 
-from . import planning, selectors, services, throttle
+from . import inspector, planning, selectors, services, throttle
 from .models import Build
 
 
@@ -72,6 +72,12 @@ def build(request: HttpRequest, build_id: int) -> JsonResponse:
     services.builds_reap_if_due()
     found = selectors.build_get(user=_user(request), build_id=build_id, token=_token(request))
     return JsonResponse(build_json(found, steps=True))
+
+
+@api_view(("GET",))
+def build_step(request: HttpRequest, build_id: int, number: int) -> JsonResponse:
+    found = selectors.build_get(user=_user(request), build_id=build_id, token=_token(request))
+    return JsonResponse(inspector.step_detail(build=found, number=number))
 
 
 @api_view(("POST",))

@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/projects/<int:project_id>/builds/", api.project_builds, name="project-builds"),
     path("api/projects/<int:project_id>/plan/", api.project_plan, name="project-plan"),
     path("api/builds/<int:build_id>/", api.build, name="build"),
+    path("api/builds/<int:build_id>/steps/<int:number>/", api.build_step, name="build-step"),
     path("api/builds/<int:build_id>/cancel/", api.build_cancel, name="build-cancel"),
     path("api/builds/<int:build_id>/events/", api.build_events, name="build-events"),
     path("api/compare/<int:a_id>/<int:b_id>/", compare_views.compare, name="compare"),

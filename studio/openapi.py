@@ -249,6 +249,49 @@ SCHEMAS: dict[str, Any] = {
             "base": {"type": "object", "description": "for a FROM: the base's ref and digest"},
         },
     },
+    "StepDetail": {
+        "allOf": [
+            _ref("Step"),
+            {
+                "type": "object",
+                "properties": {
+                    "files": {
+                        "type": "array",
+                        "description": "what the step's layer added, modified and deleted (empty for a step "
+                        "with no layer); a deleted entry's kind is `other`",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "path": {"type": "string", "description": "inside the image, no leading /"},
+                                "change": {"enum": ["added", "modified", "deleted"]},
+                                "kind": {"enum": ["file", "dir", "symlink", "other"]},
+                                "size": {"type": "integer", "description": "bytes"},
+                            },
+                        },
+                    },
+                    "files_truncated": {"type": "boolean", "description": "more than the first 5000 files"},
+                    "log": {
+                        "type": "array",
+                        "description": "what the step printed, as its step.log events",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "stream": {"enum": ["stdout", "stderr"]},
+                                "text": {"type": "string"},
+                            },
+                        },
+                    },
+                    "log_truncated": {"type": "boolean", "description": "more than 2000 lines or 512 KB"},
+                    "cache_inputs": {
+                        "type": ["object", "null"],
+                        "description": "what the step's cache key is the hash of: `parent` (the key below "
+                        "it) and the step's inputs (RUN: args, env, cwd, user, network; COPY: src, sources' "
+                        "checksums, dest...). Null for a step with no key",
+                    },
+                },
+            },
+        ]
+    },
     "Event": {
         "type": "object",
         "required": ["type", "seq"],
@@ -578,6 +621,17 @@ PATHS: dict[str, Any] = {
         "get": _op(
             "a build with its plan and finished steps",
             {"200": _json(_ref("BuildDetail"))},
+            parameters=[TOKEN],
+        ),
+    },
+    "/api/builds/{build_id}/steps/{number}/": {
+        "parameters": [
+            BUILD_ID,
+            {"name": "number", "in": "path", "required": True, "schema": {"type": "integer"}},
+        ],
+        "get": _op(
+            "one step of a build with its layer's files, its log and its cache key's inputs",
+            {"200": _json(_ref("StepDetail"))},
             parameters=[TOKEN],
         ),
     },

@@ -1,0 +1,88 @@
+"""One step of a build looked at closely: the files its layer added, changed and deleted, what it
+printed, and the inputs its cache key was made from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404
+
+from builds.engine.store import Store
+
+from .models import Build, BuildEvent, Step
+from .selectors import step_json
+
+MAX_FILES = 5000
+MAX_LOG_EVENTS = 2000
+MAX_LOG_CHARS = 512 * 1024
+KINDS = {"file", "dir", "symlink"}
+
+
+def step_detail(*, build: Build, number: int) -> dict[str, Any]:
+    """The step as `GET /api/builds/<id>/` shows it, plus `files`, `log` and `cache_inputs`.
+    Raises Http404 for a step the build does not have (yet)."""
+    step = Step.objects.filter(build=build, number=number).first()
+    if step is None:
+        raise Http404(f"build {build.id} has no step {number}")
+    store = Store(settings.STUDIO_DATA_DIR)
+    files, truncated = _files(store, step)
+    log, log_truncated = _log(build, number)
+    return {
+        **step_json(step),
+        "files": files,
+        "files_truncated": truncated,
+        "log": log,
+        "log_truncated": log_truncated,
+        "cache_inputs": _cache_inputs(store, step.cache_key),
+    }
+
+
+def _files(store: Store, step: Step) -> tuple[list[dict[str, Any]], bool]:
+    """The layer's changes, as recorded when it was committed. A layer is named by the first 16 hex
+    digits of its diff_id; one that is no longer in the store lists nothing."""
+    digest = (step.layer or {}).get("digest") or ""
+    if not digest.startswith("sha256:"):
+        return [], False
+    try:
+        layer = store.layer(digest[7:23], changes=True)
+    except (OSError, ValueError):
+        return [], False
+    rows = [
+        {
+            "path": change.path,
+            "change": change.change,
+            "kind": change.kind if change.kind in KINDS else "other",
+            "size": change.size,
+        }
+        for change in layer.changes[:MAX_FILES]
+    ]
+    return rows, len(layer.changes) > MAX_FILES
+
+
+def _log(build: Build, number: int) -> tuple[list[dict[str, str]], bool]:
+    """What the step printed, from its stored step.log events, up to MAX_LOG_EVENTS and MAX_LOG_CHARS."""
+    events = (
+        BuildEvent.objects.filter(build=build, type="step.log", data__step=number)
+        .order_by("seq")
+        .values_list("data", flat=True)
+    )
+    out: list[dict[str, str]] = []
+    chars = 0
+    for data in events[: MAX_LOG_EVENTS + 1]:
+        text = str(data.get("text", ""))
+        if len(out) == MAX_LOG_EVENTS or chars + len(text) > MAX_LOG_CHARS:
+            return out, True
+        chars += len(text)
+        out.append({"stream": "stderr" if data.get("stream") == "stderr" else "stdout", "text": text})
+    return out, False
+
+
+def _cache_inputs(store: Store, key: str | None) -> dict[str, Any] | None:
+    """The document the step's key is the hash of: its parent's key and its inputs."""
+    if not key:
+        return None
+    record = store.cache_get(key)
+    if record is None or not isinstance(record.get("inputs"), dict):
+        return None
+    return {**record["inputs"], "parent": record.get("parent")}
