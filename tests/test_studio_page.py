@@ -174,6 +174,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     assert page.locator(".tab-name[aria-selected=true]").inner_text() == "Dockerfile"
     assert page.locator(".cm-step-lines").inner_text() == "COPY . ."
     shot("5-inspector")
+    page.screenshot(path=str(ARTIFACTS / "studio-readme.png"))
 
     # The cursor in the editor picks the band of its step.
     page.locator(".cm-line", has_text="WORKDIR /app").click()

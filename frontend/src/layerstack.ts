@@ -210,7 +210,6 @@ export class LayerStackView {
 
     const size = sizeOf(view);
     band.bar.style.width = view.state === "running" ? "" : size > 0 ? `max(2px, ${((size / largest) * 100).toFixed(2)}%)` : "0";
-    band.files.title = "";
     if (metadata) {
       band.size.textContent = "metadata only";
       band.files.textContent = "";
@@ -220,9 +219,7 @@ export class LayerStackView {
       band.files.textContent = "";
     } else if (f?.layer) {
       band.size.textContent = formatBytes(f.layer.size);
-      const { added, modified, deleted } = f.layer.files;
-      band.files.textContent = `+${added} ~${modified} -${deleted}`;
-      band.files.title = `${added} added, ${modified} modified, ${deleted} deleted`;
+      band.files.textContent = filesText(f.layer.files);
     } else {
       band.size.textContent = f ? "no file changes" : "";
       band.files.textContent = "";
@@ -283,6 +280,12 @@ export class LayerStackView {
 
 // Instructions that only change the image's configuration, never its files.
 const METADATA_KEYWORDS = new Set(["CMD", "ENTRYPOINT", "ENV", "ARG", "LABEL", "EXPOSE", "USER", "STOPSIGNAL", "HEALTHCHECK", "SHELL", "VOLUME", "ONBUILD", "MAINTAINER"]);
+
+/** "2 added · 1 modified", leaving out the kinds of change that did not happen. */
+export function filesText(files: { added: number; modified: number; deleted: number }): string {
+  const parts = (["added", "modified", "deleted"] as const).filter((k) => files[k] > 0).map((k) => `${files[k]} ${k}`);
+  return parts.length > 0 ? parts.join(" · ") : "no files changed";
+}
 
 function sizeOf(view: StepView): number {
   const f = view.finished;
