@@ -58,7 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("name")
     exp.add_argument("file", type=Path)
     exp.add_argument("--format", choices=("docker", "oci"), default="docker")
-    actions.add_parser("seed", help="make the base images this machine can: busybox from busybox-static")
+    seed = actions.add_parser("seed", help="make the base images this machine can: busybox from "
+                              "busybox-static")
+    seed.add_argument("--debian", action="store_true",
+                      help="also debian:bookworm, with debootstrap (needs root and a Debian mirror; minutes)")
     pull = actions.add_parser("pull", help="pull an image from a registry (Docker's names: busybox, "
                               "host:5000/x:tag, x@sha256:...)")
     pull.add_argument("name")
@@ -136,7 +139,7 @@ def _images(args: argparse.Namespace) -> int:
     if args.action == "export":
         return _export(store, args)
     if args.action == "seed":
-        return _seed(store)
+        return _seed(store) if not args.debian else max(_seed(store), _seed_debian(store))
     if args.action in ("pull", "push"):
         return _transfer(store, args)
     if args.action == "df":
@@ -237,4 +240,26 @@ def _seed(store: Any) -> int:
         for name in names:
             image = images.import_any(store, tar, name)
     print(f"seed: imported busybox as {', '.join(names)} ({image.digest[:19]})")
+    return 0
+
+
+DEBIAN_NAME = "debian:bookworm"
+
+
+def _seed_debian(store: Any) -> int:
+    """Import a minimal Debian bookworm made with debootstrap as debian:bookworm, once."""
+    import tempfile
+
+    from . import image as images
+    from .seed import debian_rootfs
+
+    if store.get_image(DEBIAN_NAME) is not None:
+        print(f"seed: {DEBIAN_NAME} is already in the store")
+        return 0
+    print(f"seed: making {DEBIAN_NAME} with debootstrap (a few minutes)", flush=True)
+    with tempfile.TemporaryDirectory(dir=store.tmp) as tmp:
+        mirror = os.environ.get("STUDIO_DEBIAN_MIRROR")
+        tar = debian_rootfs(Path(tmp) / "debian.tar", Path(tmp), mirror=mirror)
+        image = images.import_any(store, tar, DEBIAN_NAME)
+    print(f"seed: imported {DEBIAN_NAME} ({image.digest[:19]})")
     return 0

@@ -3,11 +3,15 @@
 `busybox_rootfs` writes a root-filesystem tarball from the static busybox Debian ships
 (`busybox-static`): the shell and its applets, /etc/passwd and /etc/group, /tmp. Small (about
 2 MB) and enough for teaching: `sh`, `echo`, `cp`, `find`, `sort`, `wget` (offline), ...
+
+`debian_rootfs` makes a minimal Debian (`debootstrap --variant=minbase`, as Docker's official
+`debian` images are made): it needs root, `debootstrap` and a Debian mirror, and a few minutes.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import tarfile
@@ -79,3 +83,30 @@ def _add_text(tar: tarfile.TarFile, name: str, text: str) -> None:
     info = _info(name, tarfile.REGTYPE, 0o644)
     info.size = len(data)
     tar.addfile(info, io.BytesIO(data))
+
+
+def debian_rootfs(out: Path, work: Path, suite: str = "bookworm", mirror: str | None = None) -> Path:
+    """Write a minimal Debian `suite` root filesystem tarball to `out` (`work`: an empty
+    directory on a disk with ~300 MB free). Raises InputError saying what is missing."""
+    if shutil.which("debootstrap") is None:
+        raise InputError("debootstrap is not installed: install Debian's debootstrap")
+    if os.geteuid() != 0:
+        raise InputError("debootstrap needs root to make a Debian root filesystem")
+    rootfs = work / "rootfs"
+    command = ["debootstrap", "--variant=minbase", suite, str(rootfs), *([mirror] if mirror else [])]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-5:])
+        raise InputError(f"debootstrap {suite} failed (exit {done.returncode}):\n{tail}")
+    # What a container gets from its runtime, or never needs: device nodes, downloaded
+    # packages and package lists (as Docker's debian images leave them out).
+    for emptied in ("dev", "proc", "sys", "tmp", "var/cache/apt/archives", "var/lib/apt/lists", "var/log"):
+        for entry in (rootfs / emptied).glob("*"):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    tar = ["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(out), "."]
+    subprocess.run(tar, check=True)
+    shutil.rmtree(rootfs, ignore_errors=True)
+    return out
