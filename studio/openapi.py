@@ -425,6 +425,28 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+SCHEMAS["DiskUsage"] = {
+    "type": "object",
+    "properties": {
+        "images": {
+            "type": "array",
+            "description": "each image once: `names` (its tags), `digest`, `size` (all its layers), "
+            "`unique` (its layers no other image has), `layers` (ids, bottom first)",
+            "items": {"type": "object"},
+        },
+        "layers": {
+            "type": "array",
+            "description": "each layer once, most shared first: `id`, `diff_id`, `size`, `images` (the "
+            "images having it, by first name), `shared_by`",
+            "items": {"type": "object"},
+        },
+        "images_total": {"type": "integer", "description": "bytes the images would take unshared"},
+        "stored": {"type": "integer", "description": "bytes their layers take, each once"},
+        "saved": {"type": "integer", "description": "images_total - stored"},
+    },
+}
+
+
 def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"summary": summary, "responses": {**responses, **ERRORS}, **extra}
 
@@ -698,6 +720,13 @@ PATHS: dict[str, Any] = {
                 },
                 *COMPARE_TOKENS,
             ],
+        ),
+    },
+    "/api/images/df/": {
+        "get": _op(
+            "the store's tagged images (the base images builds start from), every layer with its size "
+            "and the images sharing it, and the bytes sharing saves",
+            {"200": _json(_ref("DiskUsage"))},
         ),
     },
 }
