@@ -15,7 +15,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune \
                       -o -type f ! -name .gitkeep -print 2>/dev/null)
 
-.PHONY: run test bench setup bytecode requirements frontend debian-packages migrate seed test-python test-frontend oracle lint
+.PHONY: run test bench seed-debian test-debian setup bytecode requirements frontend debian-packages migrate seed test-python test-frontend oracle lint
 
 run: setup migrate seed
 	$(PY) -m studio.runner
@@ -84,6 +84,14 @@ oracle: setup debian-packages
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
+
+# debian:bookworm made with debootstrap: needs root and a Debian mirror, takes a minute or two,
+# so neither `make run` nor `make test` waits for it.
+seed-debian: setup
+	$(PY) manage.py images seed --debian
+
+test-debian: setup
+	STUDIO_TEST_DEBOOTSTRAP=1 $(PY) -m pytest tests/engine/test_seed_debian.py
 
 # The engine beside a real BuildKit (a private dockerd; needs root). Not part of `make test`.
 bench: requirements
