@@ -296,10 +296,12 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["type", "seq"],
         "description": "one of build.started, step.started, step.log, step.finished, build.finished, as the "
-        "engine's event schema defines them (see DESIGN.md)",
+        "engine's event schema defines them (see DESIGN.md), or image.pull while a FROM pulls its base "
+        "image (see the README's Registries)",
         "properties": {
             "type": {
-                "enum": ["build.started", "step.started", "step.log", "step.finished", "build.finished"]
+                "enum": ["build.started", "step.started", "step.log", "step.finished", "build.finished",
+                         "image.pull", "image.push"]
             },
             "seq": {"type": "integer", "minimum": 1},
         },

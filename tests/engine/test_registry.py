@@ -282,6 +282,29 @@ class TestLogin:
         assert Store(tmp_path / "t").tags() == {}
 
 
+    def test_a_token_registry_lets_anyone_pull_and_only_a_login_push(
+        self, store: Store, token_registry: tuple[RegistryServer, TokenService], tmp_path: Path
+    ) -> None:
+        server, tokens = token_registry
+        host = server.host
+        auth_file = tmp_path / "config.json"
+        auth_file.write_text(json.dumps({"auths": {host: {"username": USER, "password": PASSWORD}}}))
+        ca = {"STUDIO_REGISTRY_CA": str(server.ca)}
+        nobody = {**ca, "STUDIO_REGISTRY_AUTH_FILE": str(tmp_path / "none.json")}
+        refused = manage("images", "push", BASE, f"{host}/busybox:test", data=store.root, **nobody)
+        assert refused.returncode == 2
+        assert f"{host} refused access to {host}/busybox:test" in refused.stderr
+        pushed = manage("images", "push", BASE, f"{host}/busybox:test", data=store.root,
+                        STUDIO_REGISTRY_AUTH_FILE=str(auth_file), **ca)
+        assert pushed.returncode == 0, pushed.stderr
+        assert (USER, {"pull", "push"}) in [(a["user"], set(a["scope"].rsplit(":", 1)[1].split(",")))
+                                            for a in tokens.asked]
+        pulled = manage("images", "pull", f"{host}/busybox:test", data=tmp_path / "s", **nobody)
+        assert pulled.returncode == 0, pulled.stderr
+        assert tokens.asked[-1] == {"user": "", "scope": "repository:busybox:pull"}
+        assert Store(tmp_path / "s").get_image(f"{host}/busybox:test").digest == store.get_image(BASE).digest
+
+
 class TestFromPulls:
     def test_a_from_naming_a_registry_image_pulls_it_once(
         self, store: Store, registry: RegistryServer, tmp_path: Path
@@ -315,24 +338,3 @@ class TestFromPulls:
             f"failed: {registry.host}/nothing:1 was not found on {registry.host}"
         ) in done.stdout
         assert Store(tmp_path / "s").tags() == {}
-
-    def test_a_token_registry_lets_anyone_pull_and_only_a_login_push(
-        self, store: Store, token_registry: tuple[RegistryServer, TokenService], tmp_path: Path
-    ) -> None:
-        server, tokens = token_registry
-        host = server.host
-        auth_file = tmp_path / "config.json"
-        auth_file.write_text(json.dumps({"auths": {host: {"username": USER, "password": PASSWORD}}}))
-        ca = {"STUDIO_REGISTRY_CA": str(server.ca)}
-        nobody = {**ca, "STUDIO_REGISTRY_AUTH_FILE": str(tmp_path / "none.json")}
-        refused = manage("images", "push", BASE, f"{host}/busybox:test", data=store.root, **nobody)
-        assert refused.returncode == 2
-        assert f"{host} refused access to {host}/busybox:test" in refused.stderr
-        pushed = manage("images", "push", BASE, f"{host}/busybox:test", data=store.root,
-                        STUDIO_REGISTRY_AUTH_FILE=str(auth_file), **ca)
-        assert pushed.returncode == 0, pushed.stderr
-        assert {"user": USER, "scope": "repository:busybox:pull,push"} in tokens.asked
-        pulled = manage("images", "pull", f"{host}/busybox:test", data=tmp_path / "s", **nobody)
-        assert pulled.returncode == 0, pulled.stderr
-        assert tokens.asked[-1] == {"user": "", "scope": "repository:busybox:pull"}
-        assert Store(tmp_path / "s").get_image(f"{host}/busybox:test").digest == store.get_image(BASE).digest
