@@ -1,0 +1,100 @@
+// Draws the grid: a row per student, a coloured cell per step of their latest build, then the
+// build's hit ratio, image size, checks passed and last activity. Two ticked rows make the
+// "compare these two" link.
+import { el, formatBytes } from "../format";
+import { compareUrl, keyword, studioUrl, type GridState } from "./grid";
+import type { StudentRow } from "./messages";
+
+const BUILD_WORDS: Record<string, string> = {
+  queued: "queued",
+  running: "building…",
+  succeeded: "built",
+  failed: "failed",
+  cancelled: "cancelled",
+};
+
+export function ago(iso: string | null, now: number): string {
+  if (!iso) return "";
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  return `${Math.floor(s / 3600)} h ago`;
+}
+
+export function renderGrid(root: HTMLElement, state: GridState, picked: Set<number>, now = Date.now()): void {
+  const rows = state.sorted();
+  if (rows.length === 0) {
+    root.replaceChildren(el("p", "muted", "Nobody has this exercise yet: students get it when they join."));
+    return;
+  }
+  const columns = state.columns();
+  const table = el("table", "grid");
+  const head = el("tr");
+  head.append(el("th", "pick", ""), el("th", "name", "Student"));
+  for (let i = 1; i <= columns; i++) head.append(el("th", "step-head", String(i)));
+  head.append(el("th", "", "Build"), el("th", "", "Cache hits"), el("th", "", "Image"), el("th", "", "Checks"), el("th", "", "Last activity"));
+  const thead = el("thead");
+  const tbody = el("tbody");
+  thead.append(head);
+  for (const row of rows) tbody.append(renderRow(row, columns, picked, now));
+  table.append(thead, tbody);
+  root.replaceChildren(table);
+}
+
+function renderRow(row: StudentRow, columns: number, picked: Set<number>, now: number): HTMLTableRowElement {
+  const tr = el("tr");
+  tr.dataset.student = String(row.student);
+  tr.dataset.build = row.build ? String(row.build.id) : "";
+  tr.dataset.status = row.build?.status ?? "none";
+  const pick = el("input");
+  pick.type = "checkbox";
+  pick.checked = picked.has(row.student);
+  pick.disabled = !row.build;
+  pick.setAttribute("aria-label", `pick ${row.name} to compare`);
+  pick.dataset.student = String(row.student);
+  const name = el("a", "student-name", row.name);
+  name.href = studioUrl(row);
+  name.title = row.build ? `open ${row.name}'s build #${row.build.number}` : `open ${row.name}'s copy`;
+  tr.append(cell("pick", pick), cell("name", name));
+
+  const steps = row.build?.steps ?? [];
+  for (let i = 0; i < columns; i++) {
+    const step = steps[i];
+    const td = el("td", step ? `cell status-${step.status}` : "cell empty", step ? keyword(step.instruction) : "");
+    if (step) {
+      td.dataset.step = String(step.step);
+      td.title = `${step.step}. ${step.instruction} — ${step.status}`;
+    }
+    tr.append(td);
+  }
+  const build = row.build;
+  tr.append(
+    el("td", `build-status build-${build?.status ?? "none"}`, build ? `#${build.number} ${BUILD_WORDS[build.status] ?? build.status}` : "not built"),
+    el("td", "hit-ratio", build?.hit_ratio != null ? `${Math.round(build.hit_ratio * 100)}%` : "–"),
+    el("td", "image-size", build?.image_size != null ? formatBytes(build.image_size) : "–"),
+    checksCell(row),
+    el("td", "activity", ago(row.last_activity, now)),
+  );
+  return tr;
+}
+
+function cell(className: string, child: HTMLElement): HTMLTableCellElement {
+  const td = el("td", className);
+  td.append(child);
+  return td;
+}
+
+function checksCell(row: StudentRow): HTMLTableCellElement {
+  const { passed, total, results } = row.checks;
+  const td = el("td", "checks-passed", total ? `${passed}/${total}` : "–");
+  if (total && passed === total) td.classList.add("all-passed");
+  td.title = results.map((r) => `${r.status === "pass" ? "✓" : r.status === "fail" ? "✗" : "…"} ${r.check}: ${r.message}`).join("\n");
+  return td;
+}
+
+/** The link to compare the two ticked students' latest builds, or null unless exactly two are. */
+export function pickedCompareUrl(state: GridState, picked: Set<number>): string | null {
+  const rows = [...picked].map((id) => state.rows.get(id)).filter((r): r is StudentRow => !!r);
+  const [a, b] = rows;
+  return rows.length === 2 && a && b ? compareUrl(a, b) : null;
+}
