@@ -6,9 +6,10 @@ from django.http import HttpRequest, JsonResponse
 
 from studio.api import api_view, field, int_param, json_body
 from studio.models import User
+from studio.projects.files import check_file_size
 from studio.projects.selectors import project_get
 
-from . import inspector, planning, selectors, services, throttle
+from . import inspector, lint, planning, selectors, services, throttle
 from .models import Build
 
 
@@ -65,6 +66,18 @@ def project_plan(request: HttpRequest, project_id: int) -> JsonResponse:
             no_cache=field(body, "no_cache", bool, default=False),
         )
     return JsonResponse(found)
+
+
+@api_view(("POST",))
+def project_lint(request: HttpRequest, project_id: int) -> JsonResponse:
+    user = _user(request)
+    project = project_get(user=user, project_id=project_id, token=_token(request))
+    text = field(json_body(request), "dockerfile", str)
+    if text is None:
+        text = planning.saved_dockerfile(project=project)
+    check_file_size(project.dockerfile_path, len(text.encode("utf-8", "surrogatepass")))
+    with throttle.LINTS.turn(user.pk):
+        return JsonResponse({"diagnostics": lint.dockerfile_lint(text=text)})
 
 
 @api_view(("GET",))

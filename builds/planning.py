@@ -79,6 +79,18 @@ def project_predict(
     return found.to_json()
 
 
+def saved_dockerfile(*, project: Project) -> str:
+    """The text of the project's saved Dockerfile; Rejected naming the file when there is none."""
+    path = project.dockerfile_path
+    found = ProjectFile.objects.filter(project=project, path=path).select_related("blob").first()
+    if found is None:
+        raise Rejected(f"the project has no {path} yet", file=path)
+    try:
+        return bytes(found.blob.data).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Rejected(f"{path} is not UTF-8 text", file=path) from None
+
+
 @contextlib.contextmanager
 def _locked(root: Path) -> Iterator[None]:
     """One prediction per project at a time across the web's processes: they share the directory."""

@@ -9,6 +9,7 @@ from . import api, compare_views, images_api
 urlpatterns = [
     path("api/projects/<int:project_id>/builds/", api.project_builds, name="project-builds"),
     path("api/projects/<int:project_id>/plan/", api.project_plan, name="project-plan"),
+    path("api/projects/<int:project_id>/lint/", api.project_lint, name="project-lint"),
     path("api/builds/<int:build_id>/", api.build, name="build"),
     path("api/builds/<int:build_id>/steps/<int:number>/", api.build_step, name="build-step"),
     path("api/builds/<int:build_id>/cancel/", api.build_cancel, name="build-cancel"),

@@ -249,6 +249,24 @@ SCHEMAS: dict[str, Any] = {
             "base": {"type": "object", "description": "for a FROM: the base's ref and digest"},
         },
     },
+    "Diagnostic": {
+        "type": "object",
+        "properties": {
+            "line": {"type": "integer"},
+            "end_line": {"type": "integer", "description": "the last line of the instruction at fault"},
+            "column": {"type": ["integer", "null"]},
+            "severity": {"enum": ["error", "warning", "info"]},
+            "code": {
+                "type": "string",
+                "description": "hadolint's rule (DL3006, SC2086...) or the studio's own (studio/copy-all-"
+                "before-install, studio/early-arg, studio/cleanup-in-own-run, studio/apt-update-alone, "
+                "studio/parse-error, studio/hadolint-unavailable)",
+            },
+            "message": {"type": "string"},
+            "source": {"enum": ["hadolint", "studio"]},
+            "url": {"type": ["string", "null"], "description": "the rule's documentation"},
+        },
+    },
     "StepDetail": {
         "allOf": [
             _ref("Step"),
@@ -638,6 +656,25 @@ PATHS: dict[str, Any] = {
                 "429": _json(_ref("Error"), "asking too fast, or the previous prediction still runs"),
             },
             requestBody=_body(_ref("PlanRequest")),
+        ),
+    },
+    "/api/projects/{project_id}/lint/": {
+        "parameters": [PROJECT_ID],
+        "post": _op(
+            "lint a Dockerfile's text (default: the saved one): hadolint's diagnostics and the studio's "
+            "cache-order hints, in line order. Whoever may see the project may ask.",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {"diagnostics": {"type": "array", "items": _ref("Diagnostic")}},
+                    }
+                ),
+                "413": ERROR,
+                "429": _json(_ref("Error"), "asking too fast, or the previous lint still runs"),
+            },
+            parameters=[TOKEN],
+            requestBody=_body({"type": "object", "properties": {"dockerfile": {"type": "string"}}}),
         ),
     },
     "/api/builds/{build_id}/": {
