@@ -60,6 +60,12 @@ def test_docker_and_the_studio_take_each_others_pushes(
     top = fresh.layer_path(pulled.image.layers[-1]) / "msg"
     assert top.read_text() == "made-by-run\n"
 
+    # The same image through `docker save` and `images import` is the very image pulled.
+    saved = tmp_path / "saved.tar"
+    docker("save", "-o", str(saved), f"{registry.host}/docker-made:1")
+    imported = images.import_any(Store(tmp_path / "imported"), saved, "imported:1")
+    assert imported.digest == pulled.image.digest
+
     # Built on that base and pushed back, the base's gzip blobs are reused, not uploaded again.
     context = tmp_path / "derived"
     context.mkdir()
