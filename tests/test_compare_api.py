@@ -58,20 +58,20 @@ class Person:
         self.client = Client()
         self.client.force_login(self.user)
 
-    def project(self, name: str = "app", **files: str) -> Project:
-        project = project_create(owner=self.user, name=name, dockerfile=DOCKERFILE)
+    def project(self, name: str = "app", dockerfile: str = DOCKERFILE, **files: str) -> Project:
+        project = project_create(owner=self.user, name=name, dockerfile=dockerfile)
         for path, text in {"requirements.txt": "flask\n", "app.py": "print('hello')\n", **files}.items():
             project_file_put(project=project, path=path, data=text.encode())
         return project
 
-    def build(self, project: Project) -> Build:
+    def build(self, project: Project, expect: str = "succeeded") -> Build:
         """Build the project as it is now, to the end, the way a worker does."""
         build = services.build_create(project=project, user=self.user)
         claimed = services.build_start(build_id=build.id, worker="test")
         assert claimed is not None
         tasks._run_engine(claimed, tasks.BuildRun(build_id=build.id))
         build.refresh_from_db()
-        assert build.status == "succeeded", build.error
+        assert build.status == expect, build.error
         return build
 
     def get(self, path: str) -> Any:
@@ -172,6 +172,45 @@ def test_a_row_with_a_gap_diffs_against_nothing_and_a_missing_step_is_a_404(
     bad = alice.get(f"/api/compare/{a.id}/{b.id}/row/?a=x&b=1")
     assert bad.status_code == 400 and bad.json()["field"] == "a"
     assert alice.get(f"/api/compare/{a.id}/{b.id}/row/").json()["field"] == "a"
+
+
+MULTI_STAGE = """\
+FROM busybox:latest AS builder
+WORKDIR /src
+COPY app.py ./
+RUN wc -c app.py > size.txt
+FROM busybox:latest
+COPY --from=builder /src/size.txt /size.txt
+CMD ["cat", "/size.txt"]
+"""
+
+
+def test_a_renamed_stage_and_a_new_failing_step_part_the_builds_at_that_step(alice: Person) -> None:
+    project = alice.project(dockerfile=MULTI_STAGE)
+    first = alice.build(project)
+    edited = (
+        MULTI_STAGE.replace("AS builder", "AS build")
+        .replace("--from=builder", "--from=build")
+        .replace("WORKDIR /src\n", "WORKDIR /src\nRUN test -s missing.txt\n")
+    )
+    project_file_put(project=project, path="Dockerfile", data=edited.encode())
+    second = alice.build(project, expect="failed")
+
+    found = alice.get(f"/api/compare/{first.id}/{second.id}/").json()
+    rows = found["rows"]
+    assert [row["kind"] for row in rows] == ["same", "same", "added", "same", "same", "same", "same", "same"]
+    assert (rows[0]["a"]["stage"], rows[0]["b"]["stage"]) == ("builder", "build")
+    assert rows[6]["b"]["instruction"] == "COPY --from=build /src/size.txt /size.txt"
+    assert found["summary"]["first_divergence"] == 2
+    failed = rows[2]
+    assert failed["a"] is None and failed["b"]["status"] == "failed"
+    assert failed["b"]["instruction"] == "RUN test -s missing.txt"
+    assert [row["same_key"] for row in rows[:2]] == [True, True]
+    assert {row["b"]["status"] for row in rows[3:]} <= {"skipped", "not_run"}
+    assert all(row["parted"] for row in rows[2:])
+    assert found["summary"]["shared_layers"] is None, "a failed build has no image to share layers with"
+    lines = found["dockerfiles"]["diff"]["lines"]
+    assert {"op": "insert", "a": None, "b": 3, "text": "RUN test -s missing.txt"} in lines
 
 
 def test_two_students_projects_compare_when_both_may_be_seen(alice: Person, bob: Person) -> None:

@@ -101,8 +101,15 @@ def test_the_page_marks_the_copy_of_the_edited_file_as_the_first_divergence_and_
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{studio_server.url}/compare/{first}/{second}/")
+    # From the picker, as a person would get there.
+    page.goto(f"{studio_server.url}/compare/")
+    page.get_by_label("First build").select_option(str(first))
+    page.get_by_label("Second build").select_option(str(second))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "compare-picker.png"), full_page=True)
+    page.get_by_role("button", name="Compare").click()
     page.wait_for_selector("#compare[data-ready=true]", timeout=15_000)
+    assert page.url == f"{studio_server.url}/compare/{first}/{second}/"
 
     parted = page.locator(".cmp-row.first-divergence")
     assert parted.count() == 1
@@ -130,7 +137,6 @@ def test_the_page_marks_the_copy_of_the_edited_file_as_the_first_divergence_and_
     linked = page.locator(".cmp-line.linked")
     assert linked.count() == 1 and "COPY app.py ./" in linked.inner_text()
 
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
 
     # And the other way: a Dockerfile line selects its row.
