@@ -208,6 +208,7 @@ def test_a_renamed_stage_and_a_new_failing_step_part_the_builds_at_that_step(ali
     assert [row["same_key"] for row in rows[:2]] == [True, True]
     assert {row["b"]["status"] for row in rows[3:]} <= {"skipped", "not_run"}
     assert all(row["parted"] for row in rows[2:])
+    assert [(row["duration_delta_ms"], row["size_delta"]) for row in rows[3:]] == [(None, None)] * 5
     assert found["summary"]["shared_layers"] is None, "a failed build has no image to share layers with"
     lines = found["dockerfiles"]["diff"]["lines"]
     assert {"op": "insert", "a": None, "b": 3, "text": "RUN test -s missing.txt"} in lines

@@ -76,8 +76,14 @@ def _side(step: dict[str, Any] | None) -> dict[str, Any] | None:
     return {key: step.get(key) for key in keep}
 
 
-def _delta(row: alignment.Row, field: str) -> int | None:
-    if row.a is None or row.b is None:
+RAN = {"cached", "built", "failed"}  # statuses whose time means something
+MADE = {"cached", "built"}  # statuses whose layer (or lack of one) is the step's outcome
+
+
+def _delta(row: alignment.Row, field: str, statuses: set[str]) -> int | None:
+    """b's value minus a's, when both steps got far enough for the value to mean something:
+    a step that did not run took no time and wrote nothing, which is no difference to show."""
+    if row.a is None or row.b is None or not {row.a.get("status"), row.b.get("status")} <= statuses:
         return None
     return int(row.b.get(field) or 0) - int(row.a.get(field) or 0)
 
@@ -135,8 +141,8 @@ def build_comparison(a: Build, b: Build, *, store: Store) -> dict[str, Any]:
             "same_key": alignment.keys_equal(row),
             "parted": alignment.parted(row),
             "first_divergence": n == first,
-            "duration_delta_ms": _delta(row, "duration_ms"),
-            "size_delta": _delta(row, "size"),
+            "duration_delta_ms": _delta(row, "duration_ms", RAN),
+            "size_delta": _delta(row, "size", MADE),
         }
         for n, row in enumerate(rows)
     ]

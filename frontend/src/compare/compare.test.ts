@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { linesOfRow, rowOfLine } from "./links";
 import { summaryCards } from "./text";
 import { ComparisonError, parseComparison } from "./types";
+import { withStageHeadings } from "./view";
 import type { Comparison, DiffLine, Row, SideStep } from "./types";
 
 function step(n: number, line: number, end = line, instruction = `RUN step ${n}`): SideStep {
@@ -76,5 +77,22 @@ describe("the summary", () => {
     expect(parseComparison(base)).toBe(base);
     expect(() => parseComparison({ ...base, rows: "x" })).toThrow(ComparisonError);
     expect(() => parseComparison({ ...base, rows: [row(0, null, null)] })).toThrow(/neither side/);
+  });
+});
+
+describe("stage headings", () => {
+  const at = (stage: string, n: number): SideStep => ({ ...step(n, n), stage });
+
+  it("heads each pair of stages once, a renamed one with both names, and keeps a gap under its stage", () => {
+    const headed = withStageHeadings([
+      row(0, at("builder", 1), at("build", 1)),
+      row(1, null, at("build", 2), "added"),
+      row(2, at("builder", 2), at("build", 3)),
+      row(3, at("1", 3), at("1", 4)),
+      row(4, null, at("tests", 5), "added"),
+    ]);
+    expect(headed.map(([heading]) => heading)).toEqual([
+      "Stage builder → build", "", "", "Stage 1", "Stage tests (only in B)",
+    ]);
   });
 });

@@ -75,15 +75,11 @@ export class ComparisonView {
       el("span", "cmp-delta", "B − A"),
     );
     panel.append(head);
+    const headed = withStageHeadings(this.data.rows);
     // One unnamed stage on both sides needs no heading.
-    const labels = new Set(this.data.rows.map(stageLabel));
-    let stage = labels.size === 1 && labels.has("Stage 0") ? "Stage 0" : "";
-    for (const row of this.data.rows) {
-      const label = stageLabel(row);
-      if (label !== stage) {
-        stage = label;
-        panel.append(el("div", "cmp-stage", label));
-      }
+    const plain = headed.filter(([heading]) => heading).length === 1 && headed[0]?.[0] === "Stage 0";
+    for (const [heading, row] of headed) {
+      if (heading && !plain) panel.append(el("div", "cmp-stage", heading));
       const node = this.rowEl(row);
       this.rowEls.set(row.index, node);
       panel.append(node);
@@ -164,11 +160,23 @@ export class ComparisonView {
   }
 }
 
-function stageLabel(row: Row): string {
-  const a = row.a?.stage;
-  const b = row.b?.stage;
-  if (a !== undefined && b !== undefined && a !== b) return `Stage ${a} → ${b}`;
-  return `Stage ${a ?? b ?? ""}`;
+/** Each row with the heading to draw above it ("" for none): a heading wherever the pair of
+ * stages changes; a step only one build has stays under its stage's heading. */
+export function withStageHeadings(rows: readonly Row[]): [string, Row][] {
+  let current: { a: string | null; b: string | null } | null = null;
+  return rows.map((row) => {
+    const fits =
+      current !== null && (row.a === null || row.a.stage === current.a) && (row.b === null || row.b.stage === current.b);
+    if (fits) return ["", row];
+    current = { a: row.a?.stage ?? null, b: row.b?.stage ?? null };
+    return [stageHeading(current.a, current.b), row];
+  });
+}
+
+function stageHeading(a: string | null, b: string | null): string {
+  if (a === null) return `Stage ${b} (only in B)`;
+  if (b === null) return `Stage ${a} (only in A)`;
+  return a === b ? `Stage ${a}` : `Stage ${a} → ${b}`;
 }
 
 function side(step: SideStep | null, which: "a" | "b"): HTMLElement {
