@@ -330,8 +330,14 @@ def test_only_the_teacher_sees_the_class_as_a_teacher(
     assert 'id="student-view"' in ana.get(f"/classrooms/{cid}/").text
     page = tan.get(f"/classrooms/{cid}/")
     assert 'id="classroom-dashboard"' in page.text and lesson["classroom"]["join_code"] in page.text
-    eve_hands_out = eve.post(f"/classrooms/{cid}/exercises/", {"title": "x"})
-    assert eve_hands_out.status == 404
+    for who in (ana, eve):
+        assert who.post(f"/classrooms/{cid}/exercises/", {"title": "x"}).status == 404
+        assert who.post(f"/classrooms/{cid}/settings/", {"closed": "true"}).status == 404
+        assert who.post(f"/classrooms/{cid}/students/{lesson['ana_id']}/remove/").status == 404
+    assert ws_refused(tan, f"/ws/classrooms/{cid}/?exercise=999999")
+    teacher_view = ok(tan.get(f"/api/classrooms/{cid}/"))
+    assert teacher_view["closed"] is False and len(teacher_view["students"]) == 2
+    assert len(teacher_view["exercises"]) == 1
 
 
 def test_a_student_cannot_open_another_students_work(lesson: dict[str, Any]) -> None:
@@ -419,3 +425,28 @@ def test_the_class_may_look_at_the_project_its_teacher_shares(
     assert eve.get(f"/api/projects/{lesson['starter']}/").status == 404
     ok(tan.api("PATCH", f"/api/classrooms/{cid}/", {"shared_project": None}))
     assert ana.get(f"/api/projects/{lesson['starter']}/").status == 404
+
+
+def test_the_teacher_runs_the_class_from_her_pages(lesson: dict[str, Any]) -> None:
+    tan, ana, cid = lesson["tan"], lesson["ana"], lesson["classroom"]["id"]
+    refused = tan.post(f"/classrooms/{cid}/exercises/", {"title": " ", "max_mb": "5"})
+    assert "title must be a non-empty string" in refused.text
+    bad_check = tan.post(f"/classrooms/{cid}/exercises/", {"title": "Small", "max_layers": "many"})
+    assert "check 1: max must be a whole number" in bad_check.text
+    assert len(ok(tan.get(f"/api/classrooms/{cid}/"))["exercises"]) == 1, "a refused form hands out nothing"
+
+    handed = tan.post(
+        f"/classrooms/{cid}/exercises/", {"title": "Small", "max_mb": "5", "absent_path": "/opt"}
+    )
+    assert handed.status == 200 and "The image is under 5 MB" in handed.text
+    assert [c["kind"] for c in ok(tan.get(f"/api/classrooms/{cid}/"))["exercises"][0]["checks"]] == [
+        "image_size",
+        "absent_path",
+    ]
+    assert "Small" in ana.get(f"/classrooms/{cid}/").text
+
+    tan.post(f"/classrooms/{cid}/settings/", {"closed": "true"})
+    assert ok(tan.get(f"/api/classrooms/{cid}/"))["closed"] is True
+    assert "The class is closed" in ana.get(f"/classrooms/{cid}/").text
+    tan.post(f"/classrooms/{cid}/students/{lesson['ana_id']}/remove/")
+    assert ana.get(f"/classrooms/{cid}/").status == 404
