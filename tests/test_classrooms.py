@@ -326,6 +326,11 @@ def test_only_the_teacher_sees_the_class_as_a_teacher(
     assert ws_refused(anonymous, f"/ws/classrooms/{cid}/")
 
     assert eve.get(f"/classrooms/{cid}/").status == 404
+    assert "Caching 101" not in eve.get("/classrooms/").text
+    assert "Caching 101" in ana.get("/classrooms/").text and "Caching 101" in tan.get("/classrooms/").text
+    assert "/accounts/login/" in anonymous.get("/classrooms/").url
+    join_page = anonymous.get(f"/classrooms/join/{lesson['classroom']['join_code']}/")
+    assert "You need an account to join a class" in join_page.text and "Caching 101" not in join_page.text
     assert "/accounts/login/" in anonymous.get(f"/classrooms/{cid}/").url
     assert 'id="student-view"' in ana.get(f"/classrooms/{cid}/").text
     page = tan.get(f"/classrooms/{cid}/")
