@@ -83,6 +83,7 @@ def build_summary(build: Build) -> dict[str, Any]:
         "started_at": _iso(build.started_at),
         "finished_at": _iso(build.finished_at),
         "cache": {"hits": build.cache_hits, "misses": build.cache_misses},
+        "hit_ratio": hit_ratio(build),
         "image": (
             {"digest": build.image_digest, "size": build.image_size, "layers": build.image_layers}
             if build.image_digest
@@ -91,6 +92,12 @@ def build_summary(build: Build) -> dict[str, Any]:
         "duration_ms": build.duration_ms,
         "error": build.error,
     }
+
+
+def hit_ratio(build: Build) -> float | None:
+    """The share of its filesystem steps the build served from the cache; None before it has any."""
+    total = build.cache_hits + build.cache_misses
+    return round(build.cache_hits / total, 3) if total else None
 
 
 def step_json(step: Step) -> dict[str, Any]:

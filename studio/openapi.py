@@ -138,6 +138,10 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "properties": {"hits": {"type": "integer"}, "misses": {"type": "integer"}},
             },
+            "hit_ratio": {
+                "type": ["number", "null"],
+                "description": "hits / (hits + misses), to 3 places; null while the build has no such steps",
+            },
             "image": {
                 "type": ["object", "null"],
                 "properties": {
