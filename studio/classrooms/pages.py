@@ -5,12 +5,11 @@ JSON API calls; a refused request shows its message on the page and changes noth
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from studio.errors import Rejected
@@ -74,7 +73,7 @@ def classroom(request: HttpRequest, classroom_id: int) -> HttpResponse:
     user = _user(request)
     found, role = selectors.classroom_get(user=user, classroom_id=classroom_id)
     if role == TEACHER:
-        return _dashboard(request, found, error=request.GET.get("error"))
+        return _dashboard(request, found)
     membership = Membership.objects.get(classroom=found, student=user)
     exercises = [
         {
@@ -99,7 +98,7 @@ def classroom(request: HttpRequest, classroom_id: int) -> HttpResponse:
     )
 
 
-def _dashboard(request: HttpRequest, classroom: Any, *, error: str | None) -> HttpResponse:
+def _dashboard(request: HttpRequest, classroom: Any) -> HttpResponse:
     exercise_id = request.GET.get("exercise")
     exercise = selectors.exercise_current(
         classroom=classroom, exercise_id=int(exercise_id) if exercise_id and exercise_id.isdigit() else None
@@ -120,16 +119,15 @@ def _dashboard(request: HttpRequest, classroom: Any, *, error: str | None) -> Ht
             "shared_present_url": (
                 f"{studio_url(classroom.shared_project_id)}?large=1" if classroom.shared_project_id else None
             ),
-            "error": error,
         },
     )
 
 
-def _back(classroom_id: int, error: str | None = None) -> HttpResponse:
-    url = reverse("classroom-page", args=[classroom_id])
+def _back(request: HttpRequest, classroom_id: int, error: str | None = None) -> HttpResponse:
+    """Back to the dashboard, with what was refused shown there once."""
     if error:
-        url += "?" + urlencode({"error": error})
-    return redirect(url)
+        messages.error(request, error)
+    return redirect("classroom-page", classroom_id)
 
 
 @login_required
@@ -148,7 +146,7 @@ def exercise_new(request: HttpRequest, classroom_id: int) -> HttpResponse:
             else None
         )
         if project is None:
-            return _back(found.id, "choose one of your projects")
+            return _back(request, found.id, "choose one of your projects")
     try:
         services.exercise_create(
             classroom=found,
@@ -158,8 +156,8 @@ def exercise_new(request: HttpRequest, classroom_id: int) -> HttpResponse:
             checks=_checks_from_form(form),
         )
     except Rejected as refused:
-        return _back(found.id, refused.message)
-    return _back(found.id)
+        return _back(request, found.id, refused.message)
+    return _back(request, found.id)
 
 
 def _checks_from_form(form: Any) -> list[dict[str, Any]]:
@@ -190,7 +188,7 @@ def student_remove(request: HttpRequest, classroom_id: int, student_id: int) -> 
         raise Http404(f"the class has no student {student_id}")
     services.membership_remove(membership=membership)
     live.publish_removed(classroom_id=found.id, student=membership.id)
-    return _back(found.id)
+    return _back(request, found.id)
 
 
 @login_required
@@ -207,5 +205,5 @@ def classroom_settings(request: HttpRequest, classroom_id: int) -> HttpResponse:
     try:
         services.classroom_update(classroom=found, **changes)
     except Rejected as refused:
-        return _back(found.id, refused.message)
-    return _back(found.id)
+        return _back(request, found.id, refused.message)
+    return _back(request, found.id)
