@@ -29,6 +29,7 @@ from .context import BuildContext, HashCache
 from .dockerfile import Dockerfile, Instruction, Stage, expand, parse, parse_arg
 from .errors import EngineError, ImageNotFound, InputError
 from .instructions import STEPS, BuildEnv, Planned, StageState, Step
+from .instructions.mounts import from_names as mount_sources
 from .sandbox import Limits
 from .store import Image, Store
 
@@ -172,8 +173,7 @@ class BuildPlan:
         if base is not None:
             yield base
         for ins in stage.instructions:
-            source = ins.flag("from") if ins.keyword in ("COPY", "ADD") else None
-            if source is not None:
+            for source in read_sources(ins):
                 dep = self._stage_ref(expand(source, env, escape=self.df.escape), stage.index)
                 if dep is not None:
                     yield dep
@@ -502,12 +502,16 @@ class _Predictor(BuildPlan):
         self._row(planned, REBUILD, reason, cache_key=key)
 
     def _reads_unknown_stage(self, step: Step, state: StageState) -> bool:
-        """COPY --from a stage whose files depend on a step this build will run."""
-        source = step.ins.flag("from") if step.keyword in ("COPY", "ADD") else None
-        if source is None:
-            return False
-        found = self.env.stage_states.get(step.expand(source, state).lower())
-        return found is not None and (found.rebuilt_from is not None or found.key == UNKNOWN_KEY)
+        """COPY --from (or RUN --mount from=) a stage whose files depend on a step this build
+        will run."""
+        return self._unknown_source(step, state) is not None
+
+    def _unknown_source(self, step: Step, state: StageState) -> StageState | None:
+        for source in read_sources(step.ins):
+            found = self.env.stage_states.get(step.expand(source, state).lower())
+            if found is not None and (found.rebuilt_from is not None or found.key == UNKNOWN_KEY):
+                return found
+        return None
 
     def _unknown(self, planned: PlannedStep, step: Step, state: StageState) -> None:
         """A step whose key cannot be known before the build runs: a rebuild, certain only when
@@ -515,8 +519,8 @@ class _Predictor(BuildPlan):
         reason = self._cascade_reason(state)
         certain = reason is not None and (self.options.no_cache or state.key != UNKNOWN_KEY)
         if reason is None:
-            source = step.expand(step.ins.flag("from") or "", state)
-            cause = self.env.stage_states[source.lower()]
+            cause = self._unknown_source(step, state)
+            assert cause is not None
             reason = {
                 "code": "source_rebuilt",
                 "message": f"Probably rebuilt: it copies files from stage {cause.label}, which this build "
@@ -526,3 +530,14 @@ class _Predictor(BuildPlan):
             }
         self._advance(state, planned, UNKNOWN_KEY, {}, rebuilt=True)
         self._row(planned, REBUILD, reason, cache_key=None, certain=certain)
+
+
+def read_sources(ins: Instruction) -> list[str]:
+    """The earlier stages or images a step reads files of, as written: COPY/ADD --from, and the
+    from= of RUN --mount."""
+    if ins.keyword in ("COPY", "ADD"):
+        source = ins.flag("from")
+        return [source] if source is not None else []
+    if ins.keyword == "RUN":
+        return mount_sources(ins.flags.get("mount", ()))
+    return []

@@ -92,6 +92,8 @@ def _input_difference(miss: Miss, old: dict[str, Any]) -> Reason:
         return _files_changed(miss, old)
     if old_inputs.get("env") != miss.inputs.get("env"):
         return _env_changed(miss, old)
+    if old_inputs.get("mounts") != miss.inputs.get("mounts"):
+        return _mounts_changed(old_inputs.get("mounts") or [], miss.inputs.get("mounts") or [])
     changed = [
         {"name": name, "old": old_inputs.get(name), "new": miss.inputs.get(name)}
         for name in sorted(set(old_inputs) | set(miss.inputs))
@@ -124,6 +126,27 @@ def _files_changed(miss: Miss, old: dict[str, Any]) -> Reason:
         "removed": removed[:MAX_NAMES],
         "modified": modified[:MAX_NAMES],
         "counts": {"added": len(added), "removed": len(removed), "modified": len(modified)},
+    }
+
+
+def _mounts_changed(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Reason:
+    """RUN --mount: only the content of bound files changed, or the mounts themselves."""
+    def options(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in m.items() if k != "content"} for m in mounts]
+
+    if options(old) == options(new):
+        targets = [m["target"] for m, was in zip(new, old, strict=True)
+                   if m.get("content") != was.get("content")]
+        return {
+            "code": "mount_files_changed",
+            "message": f"Rebuilt because the files it mounts at {', '.join(targets)} changed.",
+            "targets": targets,
+        }
+    return {
+        "code": "mounts_changed",
+        "message": "Rebuilt because its --mount options changed.",
+        "old": old,
+        "new": new,
     }
 
 

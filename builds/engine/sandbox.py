@@ -42,7 +42,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,6 +103,18 @@ class SandboxError(Exception):
     """The sandbox itself could not run the step (not the command's failure)."""
 
 
+@dataclass(frozen=True)
+class Mount:
+    """A RUN --mount as the sandbox makes it: a host directory or file bound at `target`, or a
+    tmpfs there. Made over the overlay, so nothing written to it reaches the layer."""
+
+    kind: str  # "bind" | "tmpfs"
+    target: str  # absolute, inside the sandbox
+    source: Path | None = None  # bind: the host path
+    readonly: bool = False
+    size: int | None = None  # tmpfs: bytes
+
+
 # -- the entry points -------------------------------------------------------------------------
 
 
@@ -118,6 +130,7 @@ def run(
     limits: Limits = Limits(),
     on_output: OutputCallback | None = None,
     cancel: threading.Event | None = None,
+    mounts: Sequence[Mount] = (),
 ) -> RunResult:
     """Run `argv` as the step's process. `lower` are the parent layers' directories, bottom
     first (the base image's first); `upper` an empty directory that receives the writes; `cwd`
@@ -125,19 +138,26 @@ def run(
     ("name", "uid", "uid:gid", "name:group", resolved against the image's /etc/passwd and
     /etc/group). Own PID, IPC, UTS, network (unless `network`) and mount namespaces; the
     process dies with its parent. Output streams to `on_output` as it arrives, line-buffered
-    where possible. Never raises for the command's own failure: the result says what happened."""
+    where possible. `mounts` go over the overlay, in order. Never raises for the command's own
+    failure: the result says what happened."""
     started = time.monotonic()
     out = _Output(limits.output_bytes, on_output)
     # The overlay's work directory: empty, and on the upper's filesystem as overlayfs requires.
     work = Path(tempfile.mkdtemp(prefix=".sandbox-work-", dir=upper.parent))
+    stubs: Path | None = None
     try:
         ids = resolve_user(user, lower)
         layers = [str(_mountpoints_layer()), *(str(p) for p in lower)]
+        if mounts:
+            stubs = Path(tempfile.mkdtemp(prefix=".sandbox-stubs-", dir=upper.parent))
+            if _mount_stubs(mounts, lower, stubs):
+                layers.append(str(stubs))
         deep = _options_too_long(layers, upper, work)
         # Not the step's: the spawner, bwrap (twice for a deep stack) and its init.
         worker = _thread_worker(limits, sandbox_processes=4 if deep else 3)
         devices = "devices" in worker.cgroups.dirs
-        args = _bwrap_args(argv, layers, deep, upper, work, env, _inside_path(cwd), ids, network, devices)
+        args = _bwrap_args(argv, layers, deep, upper, work, env, _inside_path(cwd), ids, network, devices,
+                           mounts)
         exit_code, reason = _execute(worker, args, _rlimits(limits, worker.cgroups), limits, out,
                                      upper, cancel, started)
         reason = _classify(exit_code, reason, worker.cgroups, upper, limits)
@@ -145,6 +165,8 @@ def run(
         return RunResult(None, None, str(e), out.tail(), _ms_since(started))
     finally:
         _remove_work(work)
+        if stubs is not None:
+            shutil.rmtree(stubs, ignore_errors=True)  # a few empty entries
         _tidy_upper(upper, lower)
     return _result(exit_code, reason, limits, out, started)
 
@@ -239,6 +261,7 @@ def _nsenter() -> str | None:
 def _bwrap_args(
     argv: list[str], layers: list[str], deep: bool, upper: Path, work: Path,
     env: Mapping[str, str], cwd: str, ids: tuple[int, int], network: bool, devices: bool,
+    mounts: Sequence[Mount] = (),
 ) -> list[str]:
     """bwrap's command line. `layers` bottom first; `deep`: too long for overlay's options."""
     outer: list[str] = []
@@ -256,12 +279,61 @@ def _bwrap_args(
     for layer in layers:
         args += ["--overlay-src", layer]
     args += ["--overlay", str(upper), str(work), "/", "--proc", "/proc", "--dev", "/dev"]
+    for mount in mounts:
+        if mount.kind == "tmpfs":
+            args += [*(["--size", str(mount.size)] if mount.size else []), "--tmpfs", mount.target]
+        else:
+            args += ["--ro-bind" if mount.readonly else "--bind", str(mount.source), mount.target]
     if cwd != "/":
         args += ["--dir", cwd]
     args += ["--chdir", cwd, "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]
     return args + _command(argv, ids)
+
+
+def _mount_stubs(mounts: Sequence[Mount], lower: list[Path], stubs: Path) -> bool:
+    """A layer above the image holding the mount targets the image lacks, and their missing
+    parents, so that bwrap finds every mount point there and makes none in the upper
+    directory, the new layer. (BuildKit makes them and removes them after.) A parent the
+    image has is recreated with its metadata, which the merged view then shows unchanged."""
+    image = RootFS(lower)
+    root = image.resolve("")
+    if root is not None:  # the topmost layer's root is the merged root: keep the image's
+        os.chmod(stubs, stat.S_IMODE(root.st.st_mode))
+        os.chown(stubs, root.st.st_uid, root.st.st_gid)
+    made = False
+    for mount in mounts:
+        is_file = mount.source is not None and not mount.source.is_dir()
+        parts = [part for part in mount.target.split("/") if part]
+        for i in range(len(parts)):
+            inside = "/".join(parts[:i + 1])
+            here = stubs / inside
+            last = i == len(parts) - 1
+            found = image.resolve(inside, follow=False)
+            if found is not None:
+                if last and (stat.S_ISDIR(found.st.st_mode) or (is_file and stat.S_ISREG(found.st.st_mode))):
+                    break
+                if not stat.S_ISDIR(found.st.st_mode):
+                    raise SandboxError(f"cannot mount on {mount.target}: /{inside} is not a directory "
+                                       "in the image")
+                if not here.exists():
+                    here.mkdir(parents=True)
+                    os.chown(here, found.st.st_uid, found.st.st_gid)
+                    os.chmod(here, stat.S_IMODE(found.st.st_mode))
+                    os.utime(here, ns=(found.st.st_atime_ns, found.st.st_mtime_ns))
+                continue
+            made = True
+            if last and is_file:
+                here.parent.mkdir(parents=True, exist_ok=True)
+                here.touch()
+            else:
+                here.mkdir(mode=0o755, parents=True, exist_ok=True)
+            if last:
+                break
+    if root is not None:
+        os.utime(stubs, ns=(root.st.st_atime_ns, root.st.st_mtime_ns))
+    return made
 
 
 def _capabilities(devices: bool) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..dockerfile import Instruction, expand
-from ..errors import DockerfileError
+from ..errors import DockerfileError, ImageNotFound
 from ..rootfs import RootFS
 from ..sandbox import Limits
 
@@ -114,6 +114,20 @@ class Step:
 
     def rootfs(self, state: StageState) -> RootFS:
         return RootFS([self.build.store.layer_path(layer) for layer in state.layers])
+
+    def source_rootfs(self, name: str, state: StageState, *, what: str) -> RootFS:
+        """The files of an earlier stage or an image named by `--from=name` (`what` names the
+        flag in the error)."""
+        store = self.build.store
+        ref = self.expand(name, state)
+        stage = self.build.stage_states.get(ref.lower())
+        if stage is not None:
+            return RootFS([store.layer_path(layer) for layer in stage.layers])
+        image = store.get_image(ref)
+        if image is None:
+            raise ImageNotFound(f"{what}={ref}: no earlier stage or image of that name",
+                                file=self.build.dockerfile_name, line=self.ins.line)
+        return RootFS([store.layer_path(layer) for layer in image.layers])
 
     def history(self, state: StageState, created_by: str, *, empty_layer: bool) -> None:
         entry: dict[str, Any] = {"created_by": created_by, "comment": "dockerfile-studio"}

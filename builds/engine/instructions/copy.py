@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..context import Entry
-from ..errors import ContextError, ImageNotFound
+from ..context import BuildContext, Entry
+from ..errors import ContextError
 from ..rootfs import Found, RootFS
 from .base import Planned, StageState, Step
 from .fs import Item, Placer, copy_tree, ensure_dir, found_items, resolve_owner
@@ -117,32 +117,14 @@ class Copy(Step):
         return self.build.context.resolve(src, file=self.build.dockerfile_name, line=self.ins.line)
 
     def _source_rootfs(self, name: str, state: StageState) -> RootFS:
-        store = self.build.store
-        ref = self.expand(name, state)
-        stage = self.build.stage_states.get(ref.lower())
-        if stage is not None:
-            return RootFS([store.layer_path(layer) for layer in stage.layers])
-        image = store.get_image(ref)
-        if image is None:
-            raise ImageNotFound(
-                f"{self.keyword} --from={ref}: no earlier stage or image of that name",
-                file=self.build.dockerfile_name,
-                line=self.ins.line,
-            )
-        return RootFS([store.layer_path(layer) for layer in image.layers])
+        return self.source_rootfs(name, state, what=f"{self.keyword} --from")
 
     def _image_sums(self, srcs: list[str], rootfs: RootFS) -> tuple[list[str], object]:
         matched = [self._find(rootfs, src) for src in srcs]
         per_source: list[str] = []
         everything: dict[str, str] = {}
         for founds in matched:
-            digest = hashlib.sha256()
-            for top in founds:
-                for found in rootfs.walk(top):
-                    entry_digest = found_digest(found)
-                    everything[found.path] = entry_digest
-                    digest.update(f"{found.path}\0{entry_digest}\n".encode())
-            per_source.append("sha256:" + digest.hexdigest())
+            per_source.append(tree_checksum(rootfs, founds, everything))
         self._founds = (rootfs, matched)
         return per_source, lambda: everything
 
@@ -227,13 +209,7 @@ class Copy(Step):
         context = self.build.context
         for src in srcs:
             for entry in self._resolve(src):
-                prefix = len(entry.path) + 1 if entry.path else 0
-                items = []
-                for sub in context.walk(entry):
-                    real = context.root / sub.path if sub.path else context.root
-                    rel = sub.path[prefix:] if sub.path != entry.path else ""
-                    digest = context.content_digest(sub.path) if sub.kind == "file" else ""
-                    items.append(Item(rel, real, context.stat(sub.path), digest, sub.path))
+                items = context_items(context, entry)
                 out.append(Source(posixpath.basename(entry.path), entry.kind == "dir", items, entry=entry))
         return out
 
@@ -277,3 +253,28 @@ def found_digest(found: Found) -> str:
     else:
         body = ""
     return "sha256:" + hashlib.sha256(f"{head}\0{body}".encode()).hexdigest()
+
+
+def tree_checksum(rootfs: RootFS, founds: list[Found], everything: dict[str, str]) -> str:
+    """One digest over the image entries `founds` and everything below them; every path's own
+    digest goes into `everything` (what a later build names changed files from)."""
+    digest = hashlib.sha256()
+    for top in founds:
+        for found in rootfs.walk(top):
+            entry_digest = found_digest(found)
+            everything[found.path] = entry_digest
+            digest.update(f"{found.path}\0{entry_digest}\n".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def context_items(context: BuildContext, entry: Entry) -> list[Item]:
+    """`entry` of the build context and everything visible below it, as copy_tree items
+    relative to it; files carry their content digest, so they go in as the store's blobs."""
+    prefix = len(entry.path) + 1 if entry.path else 0
+    items = []
+    for sub in context.walk(entry):
+        real = context.root / sub.path if sub.path else context.root
+        rel = sub.path[prefix:] if sub.path != entry.path else ""
+        digest = context.content_digest(sub.path) if sub.kind == "file" else ""
+        items.append(Item(rel, real, context.stat(sub.path), digest, sub.path))
+    return items

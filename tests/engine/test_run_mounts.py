@@ -1,0 +1,161 @@
+"""RUN --mount in real sandboxed builds: cache, bind and tmpfs mounts, what they add to the
+step's cache key, and that none of them leaves anything in the layer."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Callable
+
+import pytest
+
+from builds.engine.instructions.mounts import MountError, parse
+from builds.engine.store import Store
+
+from .conftest import BASE, Built, Project
+
+
+def layer_names(store: Store, built: Built, instruction: str) -> set[str]:
+    layer = built.step(instruction)["layer"]
+    if layer is None:
+        return set()
+    out = io.BytesIO()
+    store.write_layer_tar(layer["digest"][7:23], out)
+    out.seek(0)
+    return {m.name.rstrip("/") for m in tarfile.open(fileobj=out).getmembers()}
+
+
+def read(store: Store, built: Built, path: str) -> str:
+    image = store.get_image(built.finished["image"]["digest"])
+    assert image is not None
+    for layer in reversed(image.layers):
+        found = store.layer_path(layer) / path
+        if found.exists():
+            return found.read_text()
+    raise AssertionError(f"{path} is in no layer")
+
+
+class TestCacheMounts:
+    DOCKERFILE = (f"FROM {BASE}\n"
+                  "RUN --mount=type=cache,target=/var/cache/app sh -c "
+                  "'echo run >> /var/cache/app/log; wc -l < /var/cache/app/log > /count'\n")
+
+    def test_the_cache_outlives_the_build_and_stays_out_of_the_layer(
+        self, project: Callable[..., Project]
+    ) -> None:
+        proj = project({"Dockerfile": self.DOCKERFILE})
+        first = proj.build()
+        assert first.result.status == "succeeded", first.finished
+        again = proj.build(no_cache=True)
+        assert read(proj.store, again, "count").strip() == "2"
+        names = layer_names(proj.store, again, "RUN")
+        assert names == {"count"}  # no var/cache/app, not even its mount point
+
+    def test_its_contents_are_not_in_the_key_but_its_options_are(
+        self, project: Callable[..., Project]
+    ) -> None:
+        proj = project({"Dockerfile": self.DOCKERFILE})
+        proj.build()
+        proj.build(no_cache=True)  # the cache now holds more
+        assert proj.build().step("RUN")["status"] == "cached"
+        proj.write({"Dockerfile": self.DOCKERFILE.replace("target=/var/cache/app",
+                                                          "target=/var/cache/app,id=other")})
+        changed = proj.build()
+        assert changed.step("RUN")["status"] == "built"
+        assert "mount" in changed.step("RUN")["reason"]["message"]
+        # Another id is another cache: it starts empty.
+        assert read(proj.store, changed, "count").strip() == "1"
+
+    def test_uid_gid_and_mode_make_the_cache_directory(self, project: Callable[..., Project]) -> None:
+        proj = project({"Dockerfile": f"FROM {BASE}\n"
+                                      "RUN --mount=type=cache,target=/c,uid=1000,gid=1001,mode=0750 "
+                                      "stat -c '%u %g %a' /c > /owner\n"})
+        built = proj.build()
+        assert read(proj.store, built, "owner").strip() == "1000 1001 750"
+
+
+class TestBindMounts:
+    def test_a_context_directory_is_bound_read_only_and_keyed_by_its_content(
+        self, project: Callable[..., Project]
+    ) -> None:
+        proj = project({
+            "Dockerfile": f"FROM {BASE}\nRUN --mount=source=config,target=/cfg cat /cfg/a > /out\n",
+            "config/a": "one\n", "other.txt": "x\n",
+        })
+        built = proj.build()
+        assert read(proj.store, built, "out") == "one\n"
+        assert layer_names(proj.store, built, "RUN") == {"out"}
+        proj.write({"other.txt": "y\n"})
+        assert proj.build().step("RUN")["status"] == "cached"
+        proj.write({"config/a": "two\n"})
+        rebuilt = proj.build()
+        assert rebuilt.step("RUN")["status"] == "built"
+        assert rebuilt.step("RUN")["reason"]["code"] == "mount_files_changed"
+        assert "/cfg" in rebuilt.step("RUN")["reason"]["message"]
+        assert read(proj.store, rebuilt, "out") == "two\n"
+
+    def test_writing_to_a_read_only_bind_fails_and_rw_writes_are_thrown_away(
+        self, project: Callable[..., Project]
+    ) -> None:
+        proj = project({"Dockerfile": f"FROM {BASE}\nRUN --mount=target=/src echo no > /src/a\n", "a": "a\n"})
+        failed = proj.build()
+        assert failed.result.status == "failed"
+        proj.write({"Dockerfile": f"FROM {BASE}\n"
+                                  "RUN --mount=target=/src,rw echo yes > /src/a && cat /src/a > /seen\n"})
+        built = proj.build()
+        assert read(proj.store, built, "seen") == "yes\n"
+        assert (proj.root / "a").read_text() == "a\n"
+        assert layer_names(proj.store, built, "RUN") == {"seen"}
+        again = proj.build(no_cache=True)
+        assert again.result.status == "succeeded"
+        assert (proj.root / "a").read_text() == "a\n"
+
+    def test_a_file_from_an_earlier_stage_is_bound_and_the_stage_is_built_first(
+        self, project: Callable[..., Project]
+    ) -> None:
+        proj = project({"Dockerfile": f"FROM {BASE} AS tools\nRUN echo made > /tool\nFROM {BASE}\n"
+                                      "RUN --mount=from=tools,source=/tool,target=/opt/t cat /opt/t >/out\n"})
+        built = proj.build()
+        assert built.result.status == "succeeded", built.finished
+        assert read(proj.store, built, "out") == "made\n"
+        assert layer_names(proj.store, built, "RUN --mount") == {"out"}
+
+    def test_a_tmpfs_is_empty_and_leaves_nothing(self, project: Callable[..., Project]) -> None:
+        proj = project({"Dockerfile": f"FROM {BASE}\nRUN --mount=type=tmpfs,target=/tmp/t,size=1m "
+                                      "sh -c 'echo x > /tmp/t/x && df -k /tmp/t | tail -1 > /df'\n"})
+        built = proj.build()
+        assert built.result.status == "succeeded", built.finished
+        assert read(proj.store, built, "df").split()[1] == "1024"
+        assert layer_names(proj.store, built, "RUN") == {"df"}
+
+
+class TestRefused:
+    @pytest.mark.parametrize("mount", ["type=secret,id=token", "type=ssh"])
+    def test_secret_and_ssh_mounts_say_they_are_not_supported(
+        self, project: Callable[..., Project], mount: str
+    ) -> None:
+        proj = project({"Dockerfile": f"FROM {BASE}\n\nRUN --mount={mount} true\n"})
+        built = proj.build()
+        error = built.finished["error"]
+        assert built.result.exit_code == 2
+        assert error["line"] == 3
+        assert "is not supported by this builder" in error["message"]
+
+    @pytest.mark.parametrize(("text", "message"), [
+        ("type=volume,target=/x", 'unsupported mount type "volume"'),
+        ("type=bind,target=/x,mode=0755", 'mode not allowed for "bind" type mounts'),
+        ("type=cache,target=/x,sharing=sometimes", 'unsupported sharing value "sometimes"'),
+        ("type=cache,target=/x,colour=red", "unexpected key 'colour' in 'colour=red'"),
+        ("type=cache,target=/", 'invalid mount target "/"'),
+        ("type=cache,target=/x,uid=me", "invalid value me for uid"),
+    ])
+    def test_bad_options_are_named(self, text: str, message: str) -> None:
+        with pytest.raises(MountError) as caught:
+            parse(text, workdir="/", expand=lambda word: word)
+        assert message in str(caught.value)
+
+    def test_a_relative_target_is_under_the_workdir_and_the_id_defaults_to_it(self) -> None:
+        spec = parse("type=cache,target=cache", workdir="/app", expand=lambda word: word)
+        assert (spec.target, spec.id, spec.readonly) == ("/app/cache", "/app/cache", False)
+        assert spec.sharing == "shared"
+        assert parse("target=/src", workdir="/", expand=lambda word: word).readonly is True
