@@ -523,7 +523,8 @@ class _Predictor(BuildPlan):
             assert cause is not None
             reason = {
                 "code": "source_rebuilt",
-                "message": f"Probably rebuilt: it copies files from stage {cause.label}, which this build "
+                "message": f"Probably rebuilt: it {'mounts' if step.keyword == 'RUN' else 'copies'} files "
+                f"from stage {cause.label}, which this build "
                 "rebuilds first. Should those files come out exactly the same, it is served from the cache.",
                 "from": cause.label,
                 "cause_step": cause.rebuilt_from,

@@ -13,6 +13,7 @@ from builds.engine.instructions.mounts import MountError, parse
 from builds.engine.store import Store
 
 from .conftest import BASE, Built, Project
+from .test_planner import foretell
 
 
 def layer_names(store: Store, built: Built, instruction: str) -> set[str]:
@@ -159,3 +160,21 @@ class TestRefused:
         assert (spec.target, spec.id, spec.readonly) == ("/app/cache", "/app/cache", False)
         assert spec.sharing == "shared"
         assert parse("target=/src", workdir="/", expand=lambda word: word).readonly is True
+
+
+class TestForetold:
+    def test_a_mount_from_a_stage_that_will_be_rebuilt_is_an_uncertain_rebuild(
+        self, project: Callable[..., Project]
+    ) -> None:
+        dockerfile = (f"FROM {BASE} AS tools\nRUN echo made > /tool && echo {{}} > /noise\n"
+                      f"FROM {BASE}\nRUN --mount=from=tools,source=/tool,target=/t cat /t > /out\n")
+        proj = project({"Dockerfile": dockerfile.format("a")})
+        foretell(proj)
+        proj.write({"Dockerfile": dockerfile.format("b")})
+        predicted, built = foretell(proj)
+        run = next(r for r in predicted.steps if r["instruction"].startswith("RUN --mount"))
+        assert run["prediction"] == "rebuild" and run["certain"] is False
+        assert run["reason"]["code"] == "source_rebuilt"
+        assert "mounts files from stage tools" in run["reason"]["message"]
+        # /tool came out the same: only the build could know the RUN stays cached.
+        assert built.step("RUN --mount")["status"] == "cached"
