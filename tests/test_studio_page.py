@@ -148,14 +148,25 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     assert "installing gunicorn" in _band(page, 4).locator(".band-log pre").text_content()
     shot("3-first-build")
 
-    # Edit app.py, then build again with Ctrl+Enter from the editor.
+    # Just built, so the gutter foretells every step from the cache.
+    page.wait_for_function("document.querySelector('#prediction').textContent.includes('all 6 steps')")
+
+    # Edit app.py: once saved, the gutter says COPY . . will be rebuilt, and why.
     page.locator("#files").get_by_role("button", name="app.py", exact=True).click()
     page.wait_for_selector("#project-studio[data-open-file='app.py']")
     _type_at_end(page, "# a change of one line\n")
+    page.wait_for_selector("#prediction[data-rebuild='5']", timeout=15_000)
+    page.locator(".tab-name", has_text="Dockerfile").click()
+    mark = page.locator('.predict-rebuild.predict-first[data-step="5"]')
+    assert "app.py" in mark.get_attribute("title")
+    assert page.locator(".predict-cached.predict-first").count() == 5
+    shot("4a-prediction")
+    page.locator(".tab-name", has_text="app.py").click()
+    page.locator(".cm-content").click()
     page.keyboard.press("Control+Enter")
     page.wait_for_function("document.querySelector('#project-studio').dataset.buildStatus === undefined")
     _wait_build(page, 2)
-    shot("4-rebuild")
+    shot("4b-rebuild")
 
     for step in (1, 2, 3, 4):
         assert "status-cached" in _band(page, step).get_attribute("class"), f"step {step} is reused"
@@ -170,7 +181,8 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     inspector = page.locator("#inspector")
     inspector.wait_for(state="visible")
     assert "COPY . ." in inspector.locator(".inspector-instruction").inner_text()
-    assert "app.py" in inspector.inner_text()
+    inspector.locator(".layer-files").wait_for()
+    assert "app.py" in inspector.locator(".layer-files").inner_text()
     assert page.locator(".tab-name[aria-selected=true]").inner_text() == "Dockerfile"
     assert page.locator(".cm-step-lines").inner_text() == "COPY . ."
     shot("5-inspector")
@@ -197,15 +209,24 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     assert "status-built" in _band(page, 4).get_attribute("class")
 
     assert errors == []
+    # The gutter follows the typing: a new RUN at the end is foretold as built.
+    page.locator(".tab-name", has_text="Dockerfile").click()
+    page.wait_for_function("document.querySelector('#prediction').textContent.includes('all 6 steps')")
+    _type_at_end(page, "RUN echo one more\n")
+    # COPY . . copies the Dockerfile too, so it is foretold rebuilt as well, naming it.
+    page.wait_for_selector("#prediction[data-rebuild='5,7']", timeout=15_000)
+    assert page.locator('.predict-rebuild.predict-first[data-step="7"]').count() == 1
+    copy_mark = page.locator('.predict-rebuild.predict-first[data-step="5"]')
+    assert "Dockerfile" in copy_mark.get_attribute("title")
+
     # A Dockerfile that does not parse: the build is refused, naming the line, marked in the editor.
     # (Chromium logs the refusal's 400 itself; that line is the only one allowed from here on.)
-    page.locator(".tab-name", has_text="Dockerfile").click()
-    _type_at_end(page, "FROBNICATE now\n")
+    page.keyboard.type("FROBNICATE now\n")
     page.locator("#build-button").click()
     message = page.locator("#build-message")
     message.wait_for(state="visible")
     page.wait_for_function("document.querySelector('#build-message').textContent.length > 0")
-    bad_line = starter.DOCKERFILE.count("\n") + 1
+    bad_line = starter.DOCKERFILE.count("\n") + 2
     assert "FROBNICATE" in message.inner_text() and f"line {bad_line}" in message.inner_text()
     page.wait_for_selector(".cm-error-line")
     assert "FROBNICATE" in page.locator(".cm-error-line").inner_text()

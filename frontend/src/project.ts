@@ -59,6 +59,7 @@ class ProjectStudio {
   private readonly message: HTMLElement;
   private readonly buildMessage: HTMLElement;
   private readonly caption: HTMLElement;
+  private readonly prediction: HTMLElement;
   private readonly buildButton: HTMLButtonElement;
   private store: BuildStore | null = null;
   private stack: LayerStackView | null = null;
@@ -66,7 +67,8 @@ class ProjectStudio {
   private buildId: number | null = null;
   private selectedStep: number | null = null;
   private planTimer: ReturnType<typeof setTimeout> | null = null;
-  private planRequest: AbortController | null = null;
+  private predicting = false;
+  private predictAgain = false;
   private lastPlan: PlanStep[] = [];
   private features: Features = { plan: false, lint: false, stepDetail: false };
 
@@ -77,6 +79,7 @@ class ProjectStudio {
     this.message = need(root, "#studio-message");
     this.buildMessage = need(root, "#build-message");
     this.caption = need(root, "#build-caption");
+    this.prediction = need(root, "#prediction");
     this.buildButton = need<HTMLButtonElement>(root, "#build-button");
     this.stackRoot = need(root, "#layer-stack");
     const saveState = need(root, "#save-state");
@@ -317,43 +320,54 @@ class ProjectStudio {
     }, PLAN_DELAY_MS);
   }
 
-  /** Asks the planner what the next build would reuse, and the linters what they think. */
+  /** Asks the planner what the next build would reuse, and the linters what they think. One
+   * question at a time: the server answers one per person, so edits made meanwhile wait for it. */
   private async predict(): Promise<void> {
+    if (!this.canEdit || !(this.features.plan || this.features.lint)) return;
+    if (this.predicting) {
+      this.predictAgain = true;
+      return;
+    }
     const text = this.editor.text(this.dockerfile);
     if (text === null) return;
-    this.planRequest?.abort();
-    const controller = new AbortController();
-    this.planRequest = controller;
-    const options = this.options();
-    const body = { dockerfile: text, target: options?.target ?? "", build_args: options?.build_args ?? {}, no_cache: options?.no_cache ?? false };
-    if (!this.features.plan && !this.features.lint) return;
-    const skipped = Promise.reject(new Error("not offered"));
-    skipped.catch(() => undefined);
-    const [plan, lint] = await Promise.allSettled([
-      this.features.plan
-        ? this.api.call<PlanResponse>("POST", `/api/projects/${this.projectId}/plan/`, body, controller.signal)
-        : skipped,
-      this.features.lint
-        ? this.api.call<{ diagnostics: LintDiagnostic[] }>("POST", `/api/projects/${this.projectId}/lint/`, { dockerfile: text }, controller.signal)
-        : skipped,
-    ]);
-    if (controller.signal.aborted || this.editor.text(this.dockerfile) !== text) return;
-    const note = need(this.root, "#prediction");
-    if (plan.status === "fulfilled") {
-      const steps = plan.value.steps ?? [];
-      const changed = changedPredictions(this.lastPlan, steps);
-      this.lastPlan = steps;
-      this.editor.setPredictions(this.dockerfile, lineMarks(steps, text));
-      const rebuild = steps.filter((s) => s.prediction === "rebuild").length;
-      const error = plan.value.error;
-      note.textContent = error
-        ? `Cannot predict: ${error.message}${error.line ? ` (line ${error.line})` : ""}`
-        : `Next build: ${steps.length - rebuild} of ${steps.length} steps from the cache, ${rebuild} rebuilt.`;
-      note.dataset["rebuild"] = String(rebuild);
-      note.dataset["changed"] = changed.join(",");
-    } else if (this.features.plan) {
-      note.textContent = `Cannot predict: ${plan.reason instanceof Error ? plan.reason.message : String(plan.reason)}`;
+    this.predicting = true;
+    try {
+      const options = this.options();
+      const body = { dockerfile: text, target: options?.target ?? "", build_args: options?.build_args ?? {}, no_cache: options?.no_cache ?? false };
+      const [plan, lint] = await Promise.allSettled([
+        this.features.plan ? this.api.call<PlanResponse>("POST", `/api/projects/${this.projectId}/plan/`, body) : null,
+        this.features.lint ? this.api.call<{ diagnostics: LintDiagnostic[] }>("POST", `/api/projects/${this.projectId}/lint/`, { dockerfile: text }) : null,
+      ]);
+      // What was typed meanwhile gets its own answer; this one would mark the wrong lines.
+      if (this.editor.text(this.dockerfile) !== text) return;
+      if (plan.status === "fulfilled" && plan.value) this.showPlan(plan.value, text);
+      else if (plan.status === "rejected") this.prediction.textContent = `Cannot predict: ${plan.reason instanceof Error ? plan.reason.message : String(plan.reason)}`;
+      if (lint.status === "fulfilled" && lint.value) this.editor.setLint(this.dockerfile, lint.value.diagnostics ?? []);
+    } finally {
+      this.predicting = false;
+      if (this.predictAgain) {
+        this.predictAgain = false;
+        this.schedulePlan();
+      }
     }
-    if (lint.status === "fulfilled") this.editor.setLint(this.dockerfile, lint.value.diagnostics ?? []);
+  }
+
+  private showPlan(plan: PlanResponse, text: string): void {
+    const steps = plan.steps ?? [];
+    const changed = changedPredictions(this.lastPlan, steps);
+    this.lastPlan = steps;
+    this.editor.setPredictions(this.dockerfile, lineMarks(steps, text));
+    const rebuild = steps.filter((s) => s.prediction === "rebuild");
+    const note = this.prediction;
+    if (plan.error) {
+      note.textContent = `Cannot predict: ${plan.error.message}${plan.error.line ? ` (line ${plan.error.line})` : ""}`;
+    } else if (rebuild.length === 0) {
+      note.textContent = `Next build: all ${steps.length} steps from the cache.`;
+    } else {
+      const first = rebuild[0]!;
+      note.textContent = `Next build: ${steps.length - rebuild.length} of ${steps.length} steps from the cache; from line ${first.line} on, ${rebuild.length} rebuilt.`;
+    }
+    note.dataset["rebuild"] = rebuild.map((s) => s.step).join(",");
+    note.dataset["changed"] = changed.join(",");
   }
 }
