@@ -236,3 +236,59 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     shot("7-large")
     assert [e for e in errors if "status of 400" not in e] == []
     page.close()
+
+
+MULTI_STAGE = """\
+FROM busybox:latest AS builder
+WORKDIR /src
+RUN echo compiled > app.bin
+
+FROM busybox:latest
+COPY --from=builder /src/app.bin /app.bin
+CMD ["cat", "/app.bin"]
+"""
+
+
+def test_a_multi_stage_build_shows_a_stack_per_stage_with_an_arrow_for_copy_from(
+    studio_server, celery_worker, base_image, browser
+) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{studio_server.url}/accounts/signup/")
+    page.fill("#id_username", f"carol-{uuid.uuid4().hex[:6]}")
+    page.fill("#id_password1", "layer-cake-1984")
+    page.fill("#id_password2", "layer-cake-1984")
+    page.get_by_role("button", name="Sign up").click()
+    # Made through the API, as a script of hers would, with the page's own session.
+    project_id = page.evaluate(
+        """async (dockerfile) => {
+            const csrf = document.cookie.split("; ").find((c) => c.startsWith("csrftoken=")).slice(10);
+            const reply = await fetch("/api/projects/", {
+              method: "POST",
+              body: JSON.stringify({name: "two", dockerfile}),
+              headers: {"Content-Type": "application/json", "X-CSRFToken": csrf},
+            });
+            return (await reply.json()).id;
+        }""",
+        MULTI_STAGE,
+    )
+    page.goto(f"{studio_server.url}/studio/{project_id}/?large=1")
+    page.wait_for_selector("#project-studio[data-ready=true]")
+    page.locator(".cm-content").click()
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#project-studio[data-build-status=succeeded]", timeout=60_000)
+
+    stacks = page.locator("#layer-stack .stack")
+    assert stacks.count() == 2
+    assert [stacks.nth(i).get_attribute("data-stage") for i in range(2)] == ["builder", "1"]
+    builder_box, final_box = stacks.nth(0).bounding_box(), stacks.nth(1).bounding_box()
+    page.screenshot(path=str(ARTIFACTS / "studio-multi-stage.png"), full_page=True)
+    assert builder_box["x"] + builder_box["width"] <= final_box["x"], "the stages stand side by side"
+    arrow = page.locator('.stage-arrows path.stage-arrow[data-to="5"]')
+    assert arrow.count() == 1, "COPY --from=builder gets its arrow"
+    assert page.evaluate("document.documentElement.classList.contains('large-text')")
+    page.screenshot(path=str(ARTIFACTS / "studio-multi-stage.png"), full_page=True)
+    assert errors == []
+    page.close()

@@ -88,10 +88,10 @@ export class LayerStackView {
     const key = this.store.plan.map((p) => `${p.step}:${p.stage}`).join(",");
     if (key !== this.planKey) this.layout(key);
     const largest = Math.max(1, ...[...this.store.steps.values()].map((v) => sizeOf(v)));
-    const firstMiss = this.firstMiss();
+    const firstMisses = this.firstMisses();
     for (const [step, view] of this.store.steps) {
       const band = this.bands.get(step);
-      if (band) this.fill(band, view, largest, step === firstMiss);
+      if (band) this.fill(band, view, largest, firstMisses.has(step));
     }
     this.summary.textContent = this.summaryText();
   }
@@ -201,8 +201,11 @@ export class LayerStackView {
     if (view.plan.step === this.selected) classes.push("selected");
     band.root.className = classes.join(" ");
     // The cascade's cause sits in the status line, so a rebuilt band is as tall as any other.
+    const isNew = f?.reason?.code === "first_build" || f?.reason?.code === "new_step";
     band.status.textContent = isFirstMiss
-      ? "rebuilt · first change"
+      ? isNew
+        ? "built · first time"
+        : "rebuilt · first change"
       : cause !== null
         ? `rebuilt · caused by step ${cause}`
         : STATUS_TEXT[view.state];
@@ -254,13 +257,16 @@ export class LayerStackView {
     return out;
   }
 
-  /** The first step rebuilt for its own reason, not because a layer below it was rebuilt. */
-  private firstMiss(): number | null {
+  /** In each stage, the first step rebuilt for its own reason, not because a layer below it was
+   * rebuilt: where that stage's cascade starts. */
+  private firstMisses(): Set<number> {
+    const found = new Map<string, number>();
     for (const view of this.store.steps.values()) {
       const f = view.finished;
-      if (f && f.status === "built" && f.reason && causeStep(f.reason) === null) return view.plan.step;
+      if (found.has(view.plan.stage) || !f || f.status !== "built" || !f.reason || causeStep(f.reason) !== null) continue;
+      found.set(view.plan.stage, view.plan.step);
     }
-    return null;
+    return new Set(found.values());
   }
 
   private summaryText(): string {
