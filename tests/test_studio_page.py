@@ -4,7 +4,9 @@ reads, band by band, what the cache kept and why the rest was rebuilt. And the r
 
 from __future__ import annotations
 
+import io
 import shutil
+import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,7 +105,7 @@ def _wait_build(page, number: int) -> None:
 
 
 def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt(
-    studio_server, celery_worker, base_image, browser
+    studio_server, celery_worker, base_image, browser, tmp_path
 ) -> None:
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     errors: list[str] = []
@@ -126,6 +128,35 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     tree = page.locator("#files .file-tree").inner_text()
     assert "app.py" in tree and "requirements.txt" in tree
     shot("1-starter")
+
+    # Files: make one, move it into a folder, add more from an archive, delete the folder.
+    files = page.locator("#files")
+    files.get_by_role("button", name="New file").click()
+    page.get_by_label("New file's path").fill("notes/todo.txt")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#project-studio[data-open-file='notes/todo.txt']")
+    files.get_by_role("button", name="Rename notes/todo.txt").click()
+    page.get_by_label("New path for notes/todo.txt").fill("docs/todo.txt")
+    page.keyboard.press("Enter")
+    files.locator('li[data-path="docs/todo.txt"]').wait_for()
+    assert page.locator(".tab-name[aria-selected=true]").get_attribute("data-path") == "docs/todo.txt"
+    archive = tmp_path / "more.tar"
+    with tarfile.open(archive, "w") as tar:
+        data = b"# how to run\n"
+        info = tarfile.TarInfo("docs/README.md")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    files.locator("input[type=file][accept*='.zip']").set_input_files(str(archive))
+    files.locator('li[data-path="docs/README.md"]').wait_for()
+    assert "Added 1 files from more.tar" in page.locator("#studio-message").inner_text()
+    files.get_by_role("button", name="Delete docs", exact=True).click()
+    files.locator('li[data-path="docs"]').wait_for(state="detached")
+    assert page.locator(".tab-name", has_text="todo.txt").count() == 0, "a deleted file's tab closes"
+    assert sorted(files.locator("li.file").evaluate_all("els => els.map(e => e.dataset.path)")) == [
+        "Dockerfile",
+        "app.py",
+        "requirements.txt",
+    ]
 
     # Edit: one more dependency, saved on its own.
     page.locator("#files").get_by_role("button", name="requirements.txt", exact=True).click()
@@ -207,6 +238,11 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     page.wait_for_selector("#project-studio[data-build-status=succeeded]")
     assert "status-built" in _band(page, 5).get_attribute("class")
     assert "status-built" in _band(page, 4).get_attribute("class")
+    # From the keyboard: Enter on a band opens it; that build's RUN printed what it installed.
+    _band(page, 4).focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#inspector-title').textContent.startsWith('Step 4')")
+    assert "installing gunicorn" in inspector.locator(".inspector-log").inner_text()
 
     assert errors == []
     # The gutter follows the typing: a new RUN at the end is foretold as built.
