@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,18 @@ class TestPull:
         assert registry.blob_downloads() == downloads
         assert again.fetched == 0
         assert [e["status"] for e in seen if e["layer"]] == ["exists"]
+
+    def test_two_builds_pulling_one_image_at_once_fetch_it_once(
+        self, store: Store, registry: RegistryServer, tmp_path: Path
+    ) -> None:
+        push(store, BASE, f"{registry.host}/busybox:test", settings=LOOPBACK)
+        fresh = Store(tmp_path / "fresh")
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda _: pull(fresh, f"{registry.host}/busybox:test", settings=LOOPBACK),
+                                    range(2)))
+        assert sorted(r.fetched > 0 for r in results) == [False, True]
+        assert results[0].image.digest == results[1].image.digest == store.get_image(BASE).digest
+        assert registry.blob_downloads() == 2
 
     def test_only_the_layers_the_store_lacks_are_fetched(
         self, store: Store, project: Any, registry: RegistryServer, tmp_path: Path, busybox_tar: Path

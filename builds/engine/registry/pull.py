@@ -72,31 +72,50 @@ def pull(store: Store, text: str, *, settings: RegistrySettings | None = None,
         layers = [_Layer(d, "") for d in manifest.get("layers") or []]
         transfer.whole("resolved", 0, sum(layer.size for layer in layers), digest=digests[-1],
                        layers=len(layers))
-        image = _known_image(store, known, digests)
-        if image is not None:
-            for layer in layers:
-                transfer.layer(layer.digest, "exists", layer.size, layer.size)
-            return _finish(store, known, ref, transfer, image, digests, layers, fetched=0)
-        config = _json_blob(repo, manifest["config"]["digest"], ref)
-        _check_diff_ids(config, layers, ref)
-        for layer in layers:
-            layer.stored = known.layer_for(layer.digest, layer.diff_id)
-            status = "exists" if layer.stored else "waiting"
-            transfer.layer(layer.digest, status, layer.size if layer.stored else 0, layer.size)
-        with tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp) as tmp:
+        # Pulls of one image take turns (a class pressing Build at once, FROM the same image):
+        # the first fetches it, the others then find it stored.
+        with store.lock(f"pull-{digests[-1]}"):
+            image = _known_image(store, known, digests)
             fetched = 0
-            for layer in layers:
-                if layer.stored is None:
-                    layer.download = _download(repo, layer, Path(tmp), transfer)
-                    fetched += layer.size
-            for layer in layers:
-                if layer.download is not None:
-                    layer.stored = _import(store, known, ref, layer, transfer)
-    config["rootfs"] = {"type": "layers",
-                        "diff_ids": [store.layer(layer.stored).diff_id for layer in layers if layer.stored]}
-    image = Image(config=config, layers=[layer.stored for layer in layers if layer.stored])
+            if image is None:
+                image, fetched = _fetch(store, known, repo, ref, manifest, layers, transfer)
+            else:
+                for layer in layers:
+                    transfer.layer(layer.digest, "exists", layer.size, layer.size)
+            for digest in digests:
+                known.remember_manifest(digest, image.digest)
+            if ref.store_name:
+                store.tag(ref.store_name, image.digest)
+    transfer.whole("done", fetched, fetched, digest=digests[-1], image_id=image.digest)
+    return PullResult(image=image, manifest_digest=digests[-1], fetched=fetched,
+                      layers=[{"digest": layer.digest, "size": layer.size,
+                               "status": "pulled" if layer.download else "exists"} for layer in layers])
+
+
+def _fetch(store: Store, known: KnownBlobs, repo: DXF, ref: Reference, manifest: dict[str, Any],
+           layers: list[_Layer], transfer: Transfer) -> tuple[Image, int]:
+    """Download what the store lacks, check it all, then import it: the image and the bytes
+    fetched."""
+    config = _json_blob(repo, manifest["config"]["digest"], ref)
+    _check_diff_ids(config, layers, ref)
+    for layer in layers:
+        layer.stored = known.layer_for(layer.digest, layer.diff_id)
+        status = "exists" if layer.stored else "waiting"
+        transfer.layer(layer.digest, status, layer.size if layer.stored else 0, layer.size)
+    fetched = 0
+    with tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp) as tmp:
+        for layer in layers:
+            if layer.stored is None:
+                layer.download = _download(repo, layer, Path(tmp), transfer)
+                fetched += layer.size
+        for layer in layers:
+            if layer.download is not None:
+                layer.stored = _import(store, known, ref, layer, transfer)
+    stored = [layer.stored for layer in layers if layer.stored]
+    config["rootfs"] = {"type": "layers", "diff_ids": [store.layer(layer_id).diff_id for layer_id in stored]}
+    image = Image(config=config, layers=stored)
     store.put_image(image)
-    return _finish(store, known, ref, transfer, image, digests, layers, fetched=fetched)
+    return image, fetched
 
 
 def _resolve(repo: DXF, ref: Reference, platform: Platform) -> tuple[dict[str, Any], list[str]]:
@@ -238,15 +257,3 @@ def _uncompressed(blob: IO[bytes], digest: str) -> Iterator[tuple[IO[bytes], Any
         yield blob, lambda: None
     else:
         yield blob, lambda: digest
-
-
-def _finish(store: Store, known: KnownBlobs, ref: Reference, transfer: Transfer, image: Image,
-            digests: list[str], layers: list[_Layer], *, fetched: int) -> PullResult:
-    for digest in digests:
-        known.remember_manifest(digest, image.digest)
-    if ref.store_name:
-        store.tag(ref.store_name, image.digest)
-    transfer.whole("done", fetched, fetched, digest=digests[-1], image_id=image.digest)
-    return PullResult(image=image, manifest_digest=digests[-1], fetched=fetched,
-                      layers=[{"digest": layer.digest, "size": layer.size,
-                               "status": "pulled" if layer.download else "exists"} for layer in layers])

@@ -59,9 +59,6 @@ class Reference:
             text += f"@{self.digest}"
         return text
 
-    def with_name(self, domain: str, path: str, tag: str | None) -> Reference:
-        return Reference(domain=domain, path=path, tag=tag, digest=None)
-
 
 def parse_reference(text: str) -> Reference:
     """Docker's reading of an image reference; a malformed one is an InputError naming it."""
