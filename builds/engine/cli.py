@@ -158,10 +158,9 @@ def _transfer(store: Any, args: argparse.Namespace) -> int:
         pull(store, args.name, report=emitter.emit)
         return 0
     result = push(store, args.name, args.dest, report=emitter.emit)
-    if args.progress == "plain":
-        skipped = result.skipped
-        print(f"{len(result.layers) - len(skipped)} layer(s) uploaded, {len(skipped)} skipped as "
-              "already there" + "".join(f"\n  skipped {s['digest'][:19]} ({s['status']})" for s in skipped))
+    if args.progress == "plain":  # each skipped layer was named above, as it was skipped
+        skipped = len(result.skipped)
+        print(f"{len(result.layers) - skipped} layer(s) uploaded, {skipped} skipped as already there")
     return 0
 
 
@@ -185,7 +184,8 @@ def _ls(store: Any) -> int:
             rows.append((name, image.digest[7:19], str(len(image.layers)), _mb(image.size),
                          _mb(image.size - image.unique)))
     _table(rows)
-    print(f"{len(usage.images)} images take {_mb(usage.stored)} on disk; "
+    count = f"{len(usage.images)} image" + ("" if len(usage.images) == 1 else "s")
+    print(f"{count} take {_mb(usage.stored)} on disk; "
           f"without shared layers they would take {_mb(usage.images_total)} (saved {_mb(usage.saved)})")
     return 0
 
