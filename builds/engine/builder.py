@@ -201,6 +201,11 @@ class _Build(BuildPlan):
         """The stage's base image from the store, pulled from its registry when missing (the
         pull's progress goes out as image.pull events of the FROM step)."""
         def report(type_: str, **fields: Any) -> None:
+            # A cancel stops a pull at its next report: nothing is stored until it is all checked.
+            if self.options.cancel is not None and self.options.cancel.is_set():
+                raise StepFailed(
+                    "the build was cancelled", file=self.dockerfile_name, line=stage.line
+                ).with_details(limit="cancelled", step=planned.number)
             self.emitter.emit(type_, step=planned.number, **fields)
 
         try:

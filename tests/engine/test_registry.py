@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -337,6 +338,28 @@ class TestFromPulls:
         again: list[dict[str, Any]] = []
         assert build(fresh, BuildOptions(context=context), again.append).status == "succeeded"
         assert not [e for e in again if e["type"] == "image.pull"]
+
+    def test_a_cancel_stops_a_pull_and_stores_nothing(
+        self, store: Store, registry: RegistryServer, tmp_path: Path
+    ) -> None:
+        push(store, BASE, f"{registry.host}/busybox:test", settings=LOOPBACK)
+        context = tmp_path / "ctx"
+        context.mkdir()
+        (context / "Dockerfile").write_text(f"FROM {registry.host}/busybox:test\nRUN true\n")
+        fresh = Store(tmp_path / "fresh")
+        cancel = threading.Event()
+        events: list[dict[str, Any]] = []
+
+        def sink(event: dict[str, Any]) -> None:
+            events.append(event)
+            if event["type"] == "image.pull" and event["status"] == "resolved":
+                cancel.set()  # as a person pressing Cancel once the pull has begun
+
+        result = build(fresh, BuildOptions(context=context, cancel=cancel), sink)
+        assert result.status == "cancelled"
+        assert events[-1]["error"]["line"] == 1
+        assert registry.blob_downloads() == 1  # the config only: no layer was fetched
+        assert fresh.tags() == {} and layer_dirs(fresh) == []
 
     def test_a_from_that_cannot_be_pulled_names_the_image_and_the_line(
         self, registry: RegistryServer, tmp_path: Path

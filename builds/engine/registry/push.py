@@ -45,7 +45,7 @@ class PushResult:
     reference: str
     manifest_digest: str
     uploaded: int = 0  # bytes of layers uploaded
-    layers: list[dict[str, Any]] = field(default_factory=list)  # {layer, digest, size, status, from?}
+    layers: list[dict[str, Any]] = field(default_factory=list)  # {layer, digest, size, status, source?}
 
     @property
     def skipped(self) -> list[dict[str, Any]]:
