@@ -214,6 +214,27 @@ def test_a_renamed_stage_and_a_new_failing_step_part_the_builds_at_that_step(ali
     assert {"op": "insert", "a": None, "b": 3, "text": "RUN test -s missing.txt"} in lines
 
 
+def test_a_build_still_running_shows_its_planned_steps_as_waiting(alice: Person) -> None:
+    project = alice.project()
+    done = alice.build(project)
+    running = services.build_create(project=project, user=alice.user)
+    assert services.build_start(build_id=running.id, worker="test") is not None
+    plan = [
+        {"step": n, "stage": "0", "instruction": text, "line": n}
+        for n, text in enumerate(DOCKERFILE.strip().splitlines(), start=1)
+    ]
+    services.publish_build_event(
+        build_id=running.id, event={"type": "build.started", "seq": 1, "steps": plan}
+    )
+
+    found = alice.get(f"/api/compare/{done.id}/{running.id}/").json()
+    assert found["b"]["status"] == "running"
+    assert [row["kind"] for row in found["rows"]] == ["same"] * 7
+    assert {row["b"]["status"] for row in found["rows"]} == {"pending"}
+    assert found["summary"]["first_divergence"] is None, "where they part is not known yet"
+    assert not any(row["parted"] for row in found["rows"])
+
+
 def test_two_students_projects_compare_when_both_may_be_seen(alice: Person, bob: Person) -> None:
     mine = alice.build(alice.project())
     theirs_project = bob.project(**{"app.py": "print('bob was here')\n"})

@@ -254,9 +254,12 @@ def keys_equal(row: Row) -> bool | None:
 
 def parted(row: Row) -> bool:
     """Whether the two builds went different ways at this row: a step on one side only,
-    different cache keys, or, for steps without a key, a different instruction or outcome."""
+    different cache keys, or, for steps without a key, a different instruction or outcome.
+    A step still to come in a running build has parted from nothing yet."""
     if row.a is None or row.b is None:
         return True
+    if "pending" in (row.a.get("status"), row.b.get("status")):
+        return False  # not known yet: that step of a running build has not finished
     same = keys_equal(row)
     if same is not None:
         return not same

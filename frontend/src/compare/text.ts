@@ -2,6 +2,9 @@
 import { formatBytes, formatDuration } from "../format";
 import type { Comparison, SideStatus } from "./types";
 
+/** A build's statuses before it has an outcome. */
+export const ACTIVE = new Set(["queued", "running"]);
+
 export const STATUS_TEXT: Record<SideStatus, string> = {
   cached: "cached",
   built: "built",
@@ -41,10 +44,11 @@ function compared(delta: number | null, show: (n: number) => string, more: strin
 /** The four numbers people ask first: time, cache hits, image size, what the images share. */
 export function summaryCards(c: Comparison): Card[] {
   const time = (ms: number | null): string => (ms === null ? "—" : formatDuration(ms));
-  const hits = (side: Comparison["a"]): string => `${side.cache.hits} of ${side.cache.hits + side.cache.misses} steps`;
+  const hits = (side: Comparison["a"]): string =>
+    ACTIVE.has(side.status) ? side.status : `${side.cache.hits} of ${side.cache.hits + side.cache.misses} steps`;
   const size = (side: Comparison["a"]): string => (side.image?.size != null ? formatBytes(side.image.size) : "no image");
   const shared = c.summary.shared_layers;
-  const moreHits = c.b.cache.hits - c.a.cache.hits;
+  const moreHits = ACTIVE.has(c.a.status) || ACTIVE.has(c.b.status) ? null : c.b.cache.hits - c.a.cache.hits;
   return [
     {
       label: "Total time",

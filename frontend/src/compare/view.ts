@@ -52,7 +52,10 @@ export class ComparisonView {
     const first = this.data.summary.first_divergence;
     const row = first === null ? undefined : this.data.rows[first];
     if (!row) {
-      box.textContent = "The two builds never part: every step has the same cache key on both sides.";
+      const waiting = this.data.rows.some((r) => r.a?.status === "pending" || r.b?.status === "pending");
+      box.textContent = waiting
+        ? "So far the two builds have not parted; the rest is still to come."
+        : "The two builds never part: every step has the same cache key on both sides.";
       return box;
     }
     const step = row.b ?? row.a;
@@ -131,9 +134,14 @@ export class ComparisonView {
         el("span", "ln-op", line.op === "delete" ? "−" : line.op === "insert" ? "+" : " "),
         el("code", "", line.text || " "),
       );
-      item.addEventListener("click", () => {
+      item.tabIndex = 0;
+      const find = (): void => {
         const row = rowOfLine(line, this.data.rows);
         if (row) this.select(row.index, { scroll: true });
+      };
+      item.addEventListener("click", find);
+      item.addEventListener("keydown", (event) => {
+        if (event.key === "Enter") find();
       });
       list.append(item);
       return item;
