@@ -1,0 +1,71 @@
+"""The studio page, in Debian's chromium, building a Dockerfile whose FROM the worker pulls from
+a registry: the pull's events arrive with the build's, and the page takes them in its stride."""
+# ruff: noqa: F811 (the registry fixture is imported, then named as an argument)
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.engine.registry_server import RegistryServer, registry  # noqa: F401
+
+from .test_pull_live import pushed_image
+from .test_studio_page import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PROJECT_DIR
+
+sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+    pytest.mark.skipif(
+        not (PROJECT_DIR / "frontend" / "dist" / "studio.js").exists(), reason="the frontend is not built"
+    ),
+]
+
+CREATE = """async ([name, dockerfile]) => {
+  const token = document.cookie.split('; ').find((c) => c.startsWith('csrftoken=')).split('=')[1];
+  const made = await fetch('/api/projects/', {method: 'POST', body: JSON.stringify({name, dockerfile}),
+    headers: {'Content-Type': 'application/json', 'X-CSRFToken': token}});
+  return (await made.json()).id;
+}"""
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_a_build_that_pulls_its_base_shows_on_the_page_like_any_other(
+    studio_server, celery_worker, base_image, chromium, registry: RegistryServer, tmp_path: Path
+) -> None:
+    word = f"w{uuid.uuid4().hex[:8]}"
+    ref = pushed_image(registry, tmp_path, word)
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{studio_server.url}/accounts/signup/")
+    page.fill("#id_username", f"alice-{word}")
+    page.fill("#id_password1", "layer-cake-1984")
+    page.fill("#id_password2", "layer-cake-1984")
+    page.get_by_role("button", name="Sign up").click()
+    page.goto(f"{studio_server.url}/studio/")
+    project_id = page.evaluate(CREATE, [f"pull-{word}", f"FROM {ref}\nRUN cat /word\n"])
+    page.goto(f"{studio_server.url}/studio/{project_id}/")
+    page.wait_for_selector("#project-studio[data-ready=true]")
+
+    page.locator("#build-button").click()
+    page.wait_for_function("document.querySelector('#project-studio').dataset.buildStatus === 'succeeded'",
+                           timeout=60_000)
+    band = page.locator('#layer-stack .band[data-step="2"]')
+    assert word in band.locator(".band-log pre").text_content()
+    assert ref in page.locator('#layer-stack .band[data-step="1"]').inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "studio-pulled-base.png"), full_page=True)
+    assert errors == []
