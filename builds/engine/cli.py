@@ -2,7 +2,7 @@
 starting Django (a fully cached rebuild must cost less than Django's start-up alone).
 
     build CONTEXT [-f DOCKERFILE] [-t NAME[:TAG]] [--target STAGE] [--build-arg K=V]...
-          [--no-cache] [--progress plain|json]
+          [--no-cache] [--progress plain|json] [--dry-run]
     images import TARBALL NAME[:TAG]
     images export NAME[:TAG] FILE [--format docker|oci]
     images pull NAME[:TAG|@DIGEST] [--progress plain|json]
@@ -11,7 +11,8 @@ starting Django (a fully cached rebuild must cost less than Django's start-up al
     images ls
     images df [--json]
 
-Exit codes: 0 built, 1 a step failed, 2 invalid input.
+Exit codes: 0 built, 1 a step failed, 2 invalid input. `--dry-run` builds nothing: it prints what
+a build would serve from the cache and what it would rebuild, and why (0, or 2 for invalid input).
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--build-arg", action="append", default=[], metavar="K=V", help="set a build argument")
     build.add_argument("--no-cache", action="store_true", help="rebuild every step")
     build.add_argument("--progress", choices=("plain", "json"), default="plain")
+    build.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build nothing: predict each step (cached, rebuilt and why, or skipped); "
+        "with --progress json, one JSON document",
+    )
 
     images = commands.add_parser("images", help="manage images in the store")
     actions = images.add_subparsers(dest="action", required=True)
@@ -105,6 +112,8 @@ def _build(args: argparse.Namespace) -> int:
     from .progress import PlainProgress
     from .store import Store
 
+    if args.dry_run:
+        return _dry_run(args)
     options = BuildOptions(
         context=args.context,
         dockerfile=args.dockerfile,
@@ -118,6 +127,32 @@ def _build(args: argparse.Namespace) -> int:
     if result.error is not None and args.progress == "json":
         print(f"error: {result.error.describe()}", file=sys.stderr)
     return result.exit_code
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    from .context import HashCache
+    from .planner import BuildOptions, predict
+    from .progress import print_prediction
+    from .store import Store
+
+    store = Store(data_dir())
+    options = BuildOptions(
+        context=args.context,
+        dockerfile=args.dockerfile,
+        target=args.target,
+        build_args=_build_args(args.build_arg),
+        no_cache=args.no_cache,
+    )
+    found = predict(store, options, hash_cache=HashCache(store.root / "hashcache"))
+    if args.progress == "json":
+        print(json.dumps(found.to_json(), separators=(",", ":")))
+    else:
+        print_prediction(found.to_json(), sys.stdout)
+    if found.error is not None:
+        where = f"line {found.error['line']}: " if found.error.get("line") else ""
+        print(f"error: {where}{found.error['message']}", file=sys.stderr)
+        return InputError.exit_code
+    return 0
 
 
 def _json_sink(event: dict[str, Any]) -> None:

@@ -106,3 +106,27 @@ def _size(n: int) -> str:
             return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
         value /= 1000
     return f"{n}B"
+
+
+def print_prediction(plan: dict[str, Any], out: TextIO) -> None:
+    """`build --dry-run`: each step as a build would print it, with what the build would do."""
+    steps = plan["steps"]
+    total = len(steps)
+    counts = {"cached": 0, "rebuild": 0, "skipped": 0}
+    for step in steps:
+        number, prediction = step["step"], step["prediction"]
+        out.write(f"#{number} [{step['stage']} {number}/{total}] {step['instruction']}\n")
+        reason = (step.get("reason") or {}).get("message", "")
+        if prediction == "rebuild":
+            maybe = "" if step.get("certain", True) else " (perhaps)"
+            out.write(f"#{number} WOULD REBUILD{maybe}: {reason}\n")
+        elif prediction == "skipped":
+            out.write(f"#{number} SKIPPED: {reason}\n")
+        elif step["keyword"] != "FROM" and not step.get("metadata"):
+            out.write(f"#{number} CACHED\n")
+        if step["keyword"] != "FROM" and not step.get("metadata"):
+            counts[prediction] += 1
+    out.write(
+        f"dry run, nothing built: {counts['cached']} cached, {counts['rebuild']} would be rebuilt, "
+        f"{counts['skipped']} skipped\n"
+    )
