@@ -6,6 +6,7 @@ fail as each student's Dockerfile deserves, and no student gets into another's b
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -215,6 +216,7 @@ def test_a_lesson_with_a_teacher_and_three_students(studio_server: Any, chromium
     ben.page.screenshot(path=str(ARTIFACTS / "classroom-student.png"), full_page=True)
 
     # Ana cannot get into Ben's build: not by the API, not by its socket, not by the page.
+    classroom_id = page.locator("#classroom-dashboard").get_attribute("data-classroom")
     assert ana.api("GET", f"/api/builds/{ben_build}/")[0] == 404
     assert ana.api("GET", f"/api/projects/{ben_copy}/files/Dockerfile")[0] == 404
     opened = ana.page.evaluate(
@@ -226,10 +228,22 @@ def test_a_lesson_with_a_teacher_and_three_students(studio_server: Any, chromium
         f"{base.replace('http', 'ws')}/ws/builds/{ben_build}/",
     )
     assert opened == "closed"
-    assert ana.page.goto(f"{base}/classrooms/{page.url.rstrip('/').split('/')[-1]}/").status == 200
+    assert ana.page.goto(f"{base}/studio/{ben_copy}/?build={ben_build}").status == 404
+    assert ana.page.goto(f"{base}/classrooms/{classroom_id}/").status == 200
     assert "Ben" not in ana.page.locator("main").inner_text()
-    classroom_id = page.locator("#classroom-dashboard").get_attribute("data-classroom")
     assert ana.api("GET", f"/api/classrooms/{classroom_id}/dashboard/")[0] == 404
+
+    # The teacher opens Ben's build from the grid (to read, not to change), then presents her
+    # own project in large text for the projector.
+    row("Ben").get_by_role("link", name="Ben").click()
+    expect(page).to_have_url(f"{base}/studio/{ben_copy}/?build={ben_build}")
+    expect(page.locator("#project-studio")).to_have_attribute("data-can-edit", "false")
+    page.go_back()
+    page.get_by_role("link", name="Present the starter (large text)").click()
+    expect(page).to_have_url(f"{base}/studio/{starter}/?large=1")
+    expect(page.locator("html")).to_have_class(re.compile("large-text"))
+    expect(page.locator("#project-studio")).to_have_attribute("data-can-edit", "true")
+    page.screenshot(path=str(ARTIFACTS / "classroom-present.png"))
 
     for who in (tan, ana, ben, cat):
         assert who.errors == []

@@ -189,8 +189,10 @@ def test_handing_out_with_no_project_makes_a_starter_of_the_studios(lesson: dict
     second = ok(lesson["tan"].api("POST", f"/api/classrooms/{cid}/exercises/", {"title": "Warm up"}), 201)
     mine = ok(lesson["ana"].get(f"/api/classrooms/{cid}/"))
     copy = next(e for e in mine["exercises"] if e["id"] == second["id"])
+    files = ok(lesson["ana"].get(f"/api/projects/{copy['project']}/"))["files"]
+    assert sorted(f["path"] for f in files) == ["Dockerfile", "app.py", "requirements.txt"]
     dockerfile = ok(lesson["ana"].get(f"/api/projects/{copy['project']}/files/Dockerfile"))["content"]
-    assert dockerfile.startswith("FROM busybox")
+    assert dockerfile.startswith("FROM busybox") and "COPY requirements.txt ." in dockerfile
 
 
 def test_a_bad_exercise_is_refused_naming_the_check(lesson: dict[str, Any]) -> None:

@@ -12,7 +12,8 @@ from django.utils import timezone
 from builds.models import Build
 from studio.errors import Rejected
 from studio.models import Assignment, Classroom, Exercise, Membership, Project, ProjectFile, User
-from studio.projects.services import project_create, revision_snapshot
+from studio.projects.services import revision_snapshot
+from studio.projects.starter import starter_create
 
 from . import checks as checks_
 from . import live
@@ -136,7 +137,7 @@ def exercise_create(
         raise Rejected("instructions must be a string of at most 10,000 characters", field="instructions")
     cleaned = checks_.clean_checks(checks)
     if project is None:
-        project = project_create(
+        project = starter_create(
             owner=classroom.teacher, name=_free_name(classroom.teacher, f"{title} (starter)")
         )
     elif project.owner_id != classroom.teacher_id:
