@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
 from studio.api import ApiError, api_view
-from studio.models import Project
+from studio.models import Classroom, Project, User
+from studio.projects.selectors import project_can_view
 
 from .compare.report import build_comparison, row_detail
 from .engine.store import Store
@@ -67,24 +68,37 @@ def compare_page(request: HttpRequest, a_id: int, b_id: int) -> HttpResponse:
     return render(request, "studio/compare.html", {"a": a, "b": b, "query": request.GET.urlencode()})
 
 
+def _pickable_projects(user: User) -> list[Project]:
+    """Projects with builds the person may see, latest build first: their own, public ones, and
+    those a class opens to them (a teacher's students' copies, the project a teacher shares with
+    the class). Each is checked with `project_can_view`, the one rule of who sees what."""
+    taught = Q(
+        assignment__membership__classroom__teacher=user, assignment__membership__removed_at__isnull=True
+    )
+    classes = Classroom.objects.filter(memberships__student=user, memberships__removed_at__isnull=True)
+    shared = Q(id__in=classes.values("shared_project"))
+    candidates = (
+        Project.objects.filter(Q(owner=user) | Q(visibility=Project.Visibility.PUBLIC) | taught | shared)
+        .filter(builds__isnull=False)
+        .annotate(last_build=Max("builds__id"))
+        .select_related("owner")
+        .order_by("-last_build")[:PICKER_PROJECTS]
+    )
+    return [project for project in candidates if project_can_view(user=user, project=project)]
+
+
 @login_required
 def compare_picker(request: HttpRequest) -> HttpResponse:
-    """Two selects of the builds the person may see (their projects' and public ones); choosing
-    sends them to the comparison."""
+    """Two selects of the builds the person may see; choosing sends them to the comparison."""
     error = ""
     a, b = request.GET.get("a", ""), request.GET.get("b", "")
     if a or b:
         if a.isdigit() and b.isdigit():
             return redirect("compare-page", a_id=int(a), b_id=int(b))
         error = "Choose two builds."
-    projects = list(
-        Project.objects.filter(Q(owner=request.user) | Q(visibility=Project.Visibility.PUBLIC))
-        .select_related("owner")
-        .order_by("-updated_at")[:PICKER_PROJECTS]
-    )
-    groups = []
-    for project in projects:
-        builds = list(Build.objects.filter(project=project).order_by("-id")[:PICKER_BUILDS_PER_PROJECT])
-        if builds:
-            groups.append({"project": project, "builds": builds})
+    assert isinstance(request.user, User)  # login_required let only signed-in people through
+    groups = [
+        {"project": project, "builds": list(project.builds.order_by("-id")[:PICKER_BUILDS_PER_PROJECT])}
+        for project in _pickable_projects(request.user)
+    ]
     return render(request, "studio/compare_picker.html", {"groups": groups, "error": error})

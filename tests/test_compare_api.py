@@ -262,6 +262,33 @@ def test_two_students_projects_compare_when_both_may_be_seen(alice: Person, bob:
     assert alice.get(f"/api/compare/{mine.id}/{theirs.id}/").status_code == 200
 
 
+def test_a_teacher_compares_two_students_and_a_classmate_may_not(alice: Person, bob: Person) -> None:
+    from studio.classrooms.services import classroom_create, classroom_join, exercise_create
+    from studio.models import Assignment
+
+    teacher = Person("teacher")
+    classroom = classroom_create(teacher=teacher.user, name="Layers 101")
+    for student in (alice, bob):
+        classroom_join(user=student.user, code=classroom.join_code, display_name=student.user.username)
+    exercise_create(classroom=classroom, title="Cache it", project=teacher.project(name="starter"))
+    copies = {a.membership.student_id: a.project for a in Assignment.objects.select_related("membership")}
+    ana = alice.build(copies[alice.user.id])
+    project_file_put(project=copies[bob.user.id], path="app.py", data=b"print('ben')\n")
+    ben = bob.build(copies[bob.user.id])
+
+    found = teacher.get(f"/api/compare/{ana.id}/{ben.id}/")
+    assert found.status_code == 200
+    first = found.json()["rows"][found.json()["summary"]["first_divergence"]]
+    assert first["b"]["instruction"] == "COPY app.py ./"
+    assert teacher.get(f"/compare/{ana.id}/{ben.id}/").status_code == 200
+    picker = teacher.get("/compare/").content.decode()
+    assert f'value="{ana.id}"' in picker and f'value="{ben.id}"' in picker
+    # A classmate sees their own copy, not the other's.
+    assert alice.get(f"/api/compare/{ana.id}/{ben.id}/").status_code == 404
+    assert alice.get(f"/compare/{ana.id}/{ben.id}/").status_code == 404
+    assert f'value="{ben.id}"' not in alice.get("/compare/").content.decode()
+
+
 def test_nobody_signed_out_sees_a_comparison(edited_twice: tuple[Build, Build]) -> None:
     a, b = edited_twice
     anonymous = Client()
