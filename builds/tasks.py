@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import worker_ready
+from celery.signals import task_postrun, worker_ready
 from django.conf import settings
 from django.db import DatabaseError, connections
 from django.utils import timezone
@@ -168,10 +168,33 @@ def _run_engine(claimed: Build, run: BuildRun) -> None:
         build(Store(settings.STUDIO_DATA_DIR), options, run.sink)
 
 
+def store_tidy() -> int:
+    """Delete what builds set aside in the store's trash, while no build is queued or running:
+    deleting large trees stalls the disk's writes, so a build must never wait for it. Stops as
+    soon as a build comes; the rest waits for the next idle moment. Returns how many trash
+    entries went."""
+    def busy() -> bool:
+        return Build.objects.filter(status__in=Build.ACTIVE).exists()
+
+    if busy():
+        return 0
+    return Store(settings.STUDIO_DATA_DIR).empty_trash(stop=busy)
+
+
+@task_postrun.connect(sender=run_build)
+def tidy_after_build(**kwargs: Any) -> None:
+    """A worker process that finished a build is idle: a moment to empty the trash."""
+    try:
+        store_tidy()
+    except Exception:
+        log.exception("emptying the store's trash failed")
+
+
 @worker_ready.connect
 def reap_on_start(sender: Any = None, **kwargs: Any) -> None:
     """Builds this worker's previous life left running are failed now; other workers' dead builds
-    are reaped too, so a studio restarted after a crash shows no build running forever."""
+    are reaped too, so a studio restarted after a crash shows no build running forever. Then,
+    while nothing is queued, the store's trash is emptied."""
     hostname = getattr(sender, "hostname", "") or ""
     try:
         if hostname:
@@ -179,5 +202,9 @@ def reap_on_start(sender: Any = None, **kwargs: Any) -> None:
         services.builds_reap()
     except Exception:
         log.exception("reaping stale builds at start-up failed")
+    try:
+        store_tidy()
+    except Exception:
+        log.exception("emptying the store's trash at start-up failed")
     finally:
         connections.close_all()

@@ -13,7 +13,9 @@ from django.test import Client
 from django.utils import timezone
 
 from builds import services
+from builds.engine.store import Store
 from builds.models import Build, BuildEvent, Step
+from builds.tasks import store_tidy
 from studio.models import Project, User
 from studio.projects.services import project_create
 
@@ -249,3 +251,18 @@ def test_deleting_a_project_takes_its_builds_and_revisions_with_it(alice: Person
     assert alice.client.delete(f"/api/projects/{project.id}/").status_code == 200
     assert not Build.objects.exists() and not BuildEvent.objects.exists()
     assert alice.client.get(f"/api/builds/{build.id}/").status_code == 404
+
+
+def test_the_stores_trash_is_emptied_only_while_no_build_is_queued_or_running(
+    alice: Person, settings: Any, tmp_path: Any
+) -> None:
+    settings.STUDIO_DATA_DIR = str(tmp_path / "store")
+    store = Store(settings.STUDIO_DATA_DIR)
+    (store.work_dir("step") / "f").write_text("x")
+    store.discard(next(store.tmp.glob("step-*")))
+    build = queued(alice, alice.project())
+    assert store_tidy() == 0  # a build is waiting: deleting now would slow it
+    assert len(list(store.trash.iterdir())) == 1
+    Build.objects.filter(id=build.id).update(status=Build.Status.SUCCEEDED)
+    assert store_tidy() == 1
+    assert list(store.trash.iterdir()) == []

@@ -483,3 +483,21 @@ class TestTrash:
         assert len(list(store.trash.iterdir())) == 1
         assert store.empty_trash() == 1
         assert list(store.trash.iterdir()) == []
+
+    def test_emptying_stops_when_asked_and_the_rest_waits_for_next_time(self, store: Store) -> None:
+        for _ in range(3):
+            upper = store.work_dir("step")
+            for i in range(40):
+                write(upper / f"d{i % 4}/f{i}", "x")
+            os.symlink("d0", upper / "link")
+            store.discard(upper)
+        asked = []
+
+        def stop() -> bool:
+            asked.append(1)
+            return len(asked) == 2
+
+        assert store.empty_trash(stop=stop, check_every=10) < 3
+        assert list(store.trash.iterdir()) != []
+        assert store.empty_trash() >= 1
+        assert list(store.trash.iterdir()) == []

@@ -10,10 +10,9 @@ import itertools
 import json
 import os
 import re
-import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -104,17 +103,35 @@ class Store:
         with contextlib.suppress(FileNotFoundError):
             os.rename(path, target)
 
-    def empty_trash(self) -> int:
-        """Delete what discard() set aside; for idle moments (a worker between builds).
-        Returns how many entries went."""
+    def empty_trash(self, *, stop: Callable[[], bool] | None = None, check_every: int = 256) -> int:
+        """Delete what discard() set aside; for idle moments (a worker between builds), since
+        deleting stalls the writes of a build running beside it. `stop` is asked every
+        `check_every` deletions and ends the work early when it says so (a build has started);
+        what is left waits for the next idle moment. Returns how many entries of the trash went."""
         count = 0
+        deleted = 0
         for entry in os.scandir(self.trash):
             if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
+                for top, dirs, files in os.walk(entry.path, topdown=False):
+                    for name in files + dirs:
+                        path = os.path.join(top, name)
+                        with contextlib.suppress(FileNotFoundError):
+                            if name in files or os.path.islink(path):
+                                os.unlink(path)
+                            else:
+                                os.rmdir(path)
+                        deleted += 1
+                        if stop is not None and deleted % check_every == 0 and stop():
+                            return count
+                with contextlib.suppress(FileNotFoundError):
+                    os.rmdir(entry.path)
             else:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
             count += 1
+            deleted += 1
+            if stop is not None and deleted % check_every == 0 and stop():
+                return count
         return count
 
     def _temp_path(self, hint: str) -> Path:
