@@ -494,6 +494,15 @@ def expand(word: str, env: Mapping[str, str], *, escape: str = "\\") -> str:
     return _lex(word, env, escape)[0]
 
 
+def expand_heredoc(text: str, env: Mapping[str, str], *, escape: str = "\\") -> str:
+    """The body of a COPY/ADD heredoc whose delimiter is unquoted, as BuildKit expands it:
+    variables expanded and escapes processed, quotes kept (single-quoted text is not expanded)."""
+    try:
+        return _Lexer(text, env, escape, raw_quotes=True).run()[0]
+    except _LexError as exc:
+        raise DockerfileError(f"failed to expand the heredoc: {exc}") from None
+
+
 def expand_words(text: str, env: Mapping[str, str], *, escape: str = "\\") -> list[str]:
     """Split `text` into words as BuildKit's ProcessWords does (quotes group words) and expand
     each: used for EXPOSE, VOLUME (shell form) and similar."""

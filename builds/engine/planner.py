@@ -110,7 +110,8 @@ class BuildPlan:
         if not context_dir.is_dir():
             raise InputError(f"build context {str(context_dir)!r} is not a directory")
         self.hash_cache = hash_cache
-        self.context = BuildContext(context_dir, hash_cache=self.hash_cache)
+        # `<Dockerfile>.dockerignore` beside the Dockerfile wins over the context's .dockerignore.
+        self.context = BuildContext(context_dir, hash_cache=self.hash_cache, dockerfile=dockerfile_path)
         self.history_id = options.history_id or str(dockerfile_path.resolve())
         self.env = BuildEnv(
             store=store,

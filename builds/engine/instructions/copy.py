@@ -10,17 +10,18 @@ import posixpath
 import stat
 import tarfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..context import BuildContext, Entry
-from ..errors import ContextError
+from ..context import BadPattern, BuildContext, Entry, MatchInfo, Pattern, compile_pattern, match_path
+from ..dockerfile import Heredoc, expand_heredoc
+from ..errors import ContextError, DockerfileError
 from ..rootfs import Found, RootFS
 from .base import Planned, StageState, Step
 from .fs import Item, Placer, copy_tree, ensure_dir, found_items, resolve_owner
 
 GLOB_CHARS = "*?["
-UNSUPPORTED_FLAGS = ("parents", "exclude", "checksum", "keep-git-dir")
+UNSUPPORTED_FLAGS = ("checksum", "keep-git-dir")
 
 
 @dataclass
@@ -61,11 +62,18 @@ class Copy(Step):
         source = self.ins.flag("from")
         if self.ins.heredocs:
             srcs = [doc.name for doc in self.ins.heredocs]
-            checksums, manifest = self._heredoc_sums()
+            checksums, manifest = self._heredoc_sums(state)
         elif source is None:
             checksums, manifest = self._context_sums(srcs)
         else:
             checksums, manifest = self._image_sums(srcs, self._source_rootfs(source, state))
+        self._kept: list[Source] | None = None
+        excludes = self._excludes()
+        if excludes and not self.ins.heredocs:
+            # The key is made from what is left once the excluded files are taken out.
+            self._kept = [kept for src in srcs for kept in self._filtered(src, excludes)]
+            checksums = [_items_checksum(kept.items or []) for kept in self._kept]
+            manifest = self._kept_manifest(self._kept)
         inputs = {
             "op": self.keyword.lower(),
             "src": [posixpath.normpath(src) for src in srcs],
@@ -74,17 +82,82 @@ class Copy(Step):
             "chown": self.ins.flag("chown"),
             "chmod": self.ins.flag("chmod"),
         }
+        # Only when given, so that every other COPY keeps the key it had.
+        if excludes:
+            inputs["exclude"] = list(self.ins.flags["exclude"])
+        if self._parents():
+            inputs["parents"] = True
         return Planned(inputs, {"from": source}, manifest=manifest)
 
-    def _heredoc_sums(self) -> tuple[list[str], Callable[[], dict[str, str]]]:
-        """`COPY <<EOF /file` writes the heredoc's body: keyed by that text."""
+    # -- --exclude and --parents -------------------------------------------------------------------
+    def _excludes(self) -> list[Pattern]:
+        texts = self.ins.flags.get("exclude", ())
+        try:
+            return [compile_pattern(text) for text in texts]
+        except BadPattern as exc:
+            raise self.error(f"{self.keyword} --exclude: {exc}") from None
+
+    def _parents(self) -> bool:
+        value = self.ins.flag("parents")
+        if value is None:
+            return False
+        if value.lower() in ("", "true", "1"):
+            return True
+        if value.lower() in ("false", "0"):
+            return False
+        raise self.error(f"{self.keyword} --parents={value}: expected true or false")
+
+    def _filtered(self, src: str, patterns: list[Pattern]) -> list[Source]:
+        """The sources `src` names with what --exclude takes out: a whole source matched by a
+        wildcard when its name matches, and anything below a directory whose path under it
+        matches (`!` patterns bring files back, as in .dockerignore)."""
+        globbed = any(c in src for c in GLOB_CHARS)
+        out = []
+        for source in self._sources([src]):
+            if globbed and match_path(patterns, source.name)[0]:
+                continue
+            out.append(replace(source, items=_without(source.items or [], patterns)))
+        return out
+
+    def _kept_manifest(self, sources: list[Source]) -> Callable[[], dict[str, str]]:
+        def manifest() -> dict[str, str]:
+            items = [item for source in sources for item in source.items or []]
+            return {item.name or item.rel: _item_digest(item) for item in items
+                    if item.rel or not stat.S_ISDIR(item.st.st_mode)}
+
+        return manifest
+
+    def _parent_path(self, src: str, source: Source) -> str:
+        """Where `COPY --parents` puts a source under the destination: its path in the context,
+        or the part after a `/./` in what was written."""
+        path = source.entry.path if source.entry is not None else (source.found.path if source.found else "")
+        pivot = src.find("/./")
+        if pivot < 0:
+            return path
+        base = posixpath.normpath(src[:pivot].lstrip("/"))
+        base = "" if base == "." else base
+        return path[len(base) + 1:] if base and path.startswith(base + "/") else path
+
+    def _heredoc_sums(self, state: StageState) -> tuple[list[str], Callable[[], dict[str, str]]]:
+        """`COPY <<EOF /file` writes the heredoc's body: keyed by that text, as expanded."""
         sums = {
-            doc.name: "sha256:" + hashlib.sha256(doc.body().encode()).hexdigest() for doc in self.ins.heredocs
+            doc.name: "sha256:" + hashlib.sha256(self._heredoc_text(doc, state).encode()).hexdigest()
+            for doc in self.ins.heredocs
         }
         return list(sums.values()), lambda: sums
 
+    def _heredoc_text(self, doc: Heredoc, state: StageState) -> str:
+        """The body, with ARGs and ENV expanded unless the delimiter was quoted (<<"EOF")."""
+        if not doc.expand:
+            return doc.body()
+        try:
+            return expand_heredoc(doc.body(), state.expansion_env(), escape=self.build.escape)
+        except DockerfileError as exc:
+            raise self.error(f"{self.keyword} <<{doc.name}: {exc}") from None
+
     def _write_heredocs(
-        self, upper: Path, rootfs: RootFS, dest: str, owner: tuple[int, int] | None, mode: int | None
+        self, state: StageState, upper: Path, rootfs: RootFS, dest: str, owner: tuple[int, int] | None,
+        mode: int | None,
     ) -> None:
         docs = self.ins.heredocs
         if len(docs) > 1 and not dest.endswith("/"):
@@ -95,7 +168,7 @@ class Copy(Step):
         for doc in docs:
             path = posixpath.join(dest, doc.name) if dest.endswith("/") or rootfs.is_dir(dest) else dest
             target = ensure_dir(upper, rootfs, posixpath.dirname(path)) / posixpath.basename(path)
-            target.write_text(doc.body())
+            target.write_text(self._heredoc_text(doc, state))
             os.chown(target, *(owner or (0, 0)))
             os.chmod(target, mode if mode is not None else 0o644)
 
@@ -155,9 +228,12 @@ class Copy(Step):
         chmod = self.ins.flag("chmod")
         mode = int(chmod, 8) if chmod else None
         if self.ins.heredocs:
-            self._write_heredocs(upper, rootfs, dest, owner, mode)
+            self._write_heredocs(state, upper, rootfs, dest, owner, mode)
             return
-        sources = self._sources(srcs)
+        if self._parents():
+            self._copy_with_parents(srcs, dest, upper, rootfs, owner, mode)
+            return
+        sources = self._kept if self._kept is not None else self._sources(srcs)
         into_dir = dest.endswith("/") or rootfs.is_dir(dest)
         if len(sources) > 1 and not dest.endswith("/"):
             raise self.error(
@@ -179,6 +255,37 @@ class Copy(Step):
             parent = ensure_dir(upper, rootfs, posixpath.dirname(path))
             copy_tree(source.items or [], parent / posixpath.basename(path), owner=owner, mode=mode,
                       placer=placer)
+
+    def _copy_with_parents(self, srcs: list[str], dest: str, upper: Path, rootfs: RootFS,
+                           owner: tuple[int, int] | None, mode: int | None) -> None:
+        """--parents: each source lands at its own path under the destination, its parent
+        directories made with their metadata from the context."""
+        if self.ins.flag("from") is not None:
+            raise self.error(f"{self.keyword} --parents with --from is not supported by this builder yet")
+        context = self.build.context
+        placer = Placer(self.build.store.files, adopt=self.build.context_owned)
+        target = ensure_dir(upper, rootfs, dest, owner=owner or (0, 0))
+        patterns = self._excludes()
+        for src in srcs:
+            sources = self._filtered(src, patterns) if patterns else self._sources([src])
+            for source in sources:
+                rel = self._parent_path(src, source)
+                assert source.entry is not None
+                base = source.entry.path[:len(source.entry.path) - len(rel)].rstrip("/")
+                parents = []
+                parts = rel.split("/")
+                for i in range(1, len(parts)):
+                    inside = "/".join(parts[:i])
+                    real = posixpath.join(base, inside) if base else inside
+                    parents.append(Item(inside, context.root / real, context.stat(real)))
+                copy_tree(parents, target, owner=owner, mode=None, placer=placer)
+                items = source.items or []
+                if source.is_dir:
+                    items = [item._replace(rel=posixpath.join(rel, item.rel) if item.rel else rel)
+                             for item in items]
+                    copy_tree(items, target, owner=owner, mode=mode, placer=placer)
+                else:
+                    copy_tree(items, target / rel, owner=owner, mode=mode, placer=placer)
 
     def _owner(self, rootfs: RootFS) -> tuple[int, int] | None:
         chown = self.ins.flag("chown")
@@ -278,3 +385,50 @@ def context_items(context: BuildContext, entry: Entry) -> list[Item]:
         digest = context.content_digest(sub.path) if sub.kind == "file" else ""
         items.append(Item(rel, real, context.stat(sub.path), digest, sub.path))
     return items
+
+
+def _without(items: list[Item], patterns: list[Pattern]) -> list[Item]:
+    """`items` (parents first, relative to what is copied) less what `patterns` exclude; an
+    excluded directory stays when something below it is brought back by a `!` pattern."""
+    infos: dict[str, MatchInfo | None] = {"": None}
+    kept: list[bool] = []
+    for item in items:
+        if not item.rel:
+            kept.append(True)
+            continue
+        parent = item.rel.rpartition("/")[0]
+        excluded, info = match_path(patterns, item.rel, infos.get(parent))
+        if stat.S_ISDIR(item.st.st_mode):
+            infos[item.rel] = info
+        kept.append(not excluded)
+    needed = {item.rel.rpartition("/")[0]
+              for item, keep in zip(items, kept, strict=True) if keep and item.rel}
+    while True:  # the parents of what is kept are kept
+        more = {path.rpartition("/")[0] for path in needed if path} - needed
+        if not more:
+            break
+        needed |= more
+    return [item for item, keep in zip(items, kept, strict=True) if keep or item.rel in needed]
+
+
+def _item_digest(item: Item) -> str:
+    """A copied entry's type, mode and content (or link target), for keys made from items."""
+    st = item.st
+    body = ""
+    if stat.S_ISREG(st.st_mode):
+        if item.digest:
+            body = item.digest
+        else:
+            with open(item.real, "rb") as f:
+                body = hashlib.file_digest(f, "sha256").hexdigest()
+    elif stat.S_ISLNK(st.st_mode):
+        body = os.readlink(item.real)
+    text = f"{stat.S_IFMT(st.st_mode)}:{stat.S_IMODE(st.st_mode):o}\0{body}"
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _items_checksum(items: list[Item]) -> str:
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(f"{item.rel}\0{_item_digest(item)}\n".encode("utf-8", "surrogateescape"))
+    return "sha256:" + digest.hexdigest()
