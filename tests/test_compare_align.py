@@ -230,3 +230,12 @@ def test_normalize_ignores_spacing_case_and_a_from_s_own_name() -> None:
     assert normalize("from  busybox   AS  Builder") == "FROM busybox"
     assert normalize("COPY --from=build /a /b", {"build": "builder"}) == "COPY --from=builder /a /b"
     assert normalize("FROM build AS final", {"build": "builder"}) == "FROM builder"
+
+
+def test_a_dockerfile_rewritten_line_by_line_pairs_each_step_with_its_rewrite() -> None:
+    old = "\n".join(["FROM busybox AS base"] + [f"RUN echo step {i} && true" for i in range(200)])
+    new = "\n".join(["FROM busybox AS base"] + [f"RUN printf other {i} || false" for i in range(200)])
+    rows = align(build(old), build(new))
+    assert len(rows) == 201
+    assert [row.kind for row in rows[1:]] == ["changed"] * 200
+    assert all(row.a["line"] == row.b["line"] for row in rows)

@@ -17,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from itertools import islice
 from typing import Any
 
 Step = dict[str, Any]
 
 SIMILAR_STAGE = 0.5  # share of instructions two stages must have in common to be paired by content
 SIMILAR_STEP = 0.4  # character similarity for two edited steps of one keyword to share a row
+EDIT_WINDOW = 8  # later steps weighed as the edited version of a step (edits rarely move far)
 
 
 @dataclass
@@ -211,31 +213,35 @@ def _pair_edited(
     kinds: dict[int, str],
 ) -> None:
     """Inside a run of replaced steps, pair each with the most similar later step of the same
-    keyword, keeping order; a lone step facing a lone step of its keyword pairs whatever its text."""
+    keyword, keeping order; a lone step facing a lone step of its keyword pairs whatever its text.
+    Only the next EDIT_WINDOW candidates are weighed, so a Dockerfile rewritten from top to bottom
+    costs time in proportion to its length, not to its length squared."""
     free_a = [i for i in a_block if i not in pairs]
-    free_b = [j for j in b_block if j not in pairs.values()]
+    taken = set(pairs.values())
+    free_b = [j for j in b_block if j not in taken]
     lone = len(free_a) == len(free_b) == 1
-    after = -1
+    keywords = {j: _keyword(b[j]) for j in free_b}
+    start = 0  # free_b[start:] are the steps after the last one paired
     for i in free_a:
+        keyword = _keyword(a[i])
+        candidates = list(islice((j for j in free_b[start:] if keywords[j] == keyword), EDIT_WINDOW))
         best: tuple[float, int] | None = None
-        for j in free_b:
-            if j <= after or _keyword(a[i]) != _keyword(b[j]):
-                continue
-            score = _similarity(na[i], nb[j])
-            if (score >= SIMILAR_STEP or lone) and (best is None or score > best[0]):
+        for j in candidates:
+            matcher = SequenceMatcher(None, na[i], nb[j], autojunk=False)
+            floor = -1.0 if lone else max(SIMILAR_STEP, best[0] if best else 0.0)
+            if matcher.quick_ratio() < floor:
+                continue  # an upper bound of the ratio: this one cannot do better
+            score = matcher.ratio()
+            if score >= floor and (best is None or score > best[0]):
                 best = (score, j)
         if best is not None:
             pairs[i], kinds[i] = best[1], "changed"
-            after = best[1]
+            start = free_b.index(best[1]) + 1
 
 
 def _keyword(step: Step) -> str:
     keyword = step.get("keyword") or step["instruction"].split(" ", 1)[0]
     return str(keyword).upper()
-
-
-def _similarity(x: str, y: str) -> float:
-    return SequenceMatcher(None, x, y, autojunk=False).ratio()
 
 
 # -- what a row says ---------------------------------------------------------------------------------
