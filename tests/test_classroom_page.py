@@ -210,6 +210,9 @@ def test_a_lesson_with_a_teacher_and_three_students(studio_server: Any, chromium
     )
     status, body = tan.api("GET", f"/api/builds/{ben_build}/")
     assert status == 200 and body["status"] == "succeeded"
+    compared = tan.context.new_page()
+    assert compared.goto(f"{base}/compare/{ana_build}/{ben_build}/").status == 200
+    compared.close()
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "classroom-dashboard.png"), full_page=True)
