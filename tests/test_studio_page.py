@@ -216,6 +216,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     assert "app.py" in inspector.locator(".layer-files").inner_text()
     assert page.locator(".tab-name[aria-selected=true]").inner_text() == "Dockerfile"
     assert page.locator(".cm-step-lines").inner_text() == "COPY . ."
+    page.wait_for_function("document.querySelector('#prediction').textContent.includes('all 6 steps')")
     shot("5-inspector")
     page.screenshot(path=str(ARTIFACTS / "studio-readme.png"))
 
@@ -265,6 +266,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     bad_line = starter.DOCKERFILE.count("\n") + 2
     assert "FROBNICATE" in message.inner_text() and f"line {bad_line}" in message.inner_text()
     page.wait_for_selector(".cm-error-line")
+    page.wait_for_selector(".cm-lint-marker-error")  # the linter says so in the gutter too
     assert "FROBNICATE" in page.locator(".cm-error-line").inner_text()
     shot("6-parse-error")
 
@@ -325,6 +327,11 @@ def test_a_multi_stage_build_shows_a_stack_per_stage_with_an_arrow_for_copy_from
     arrow = page.locator('.stage-arrows path.stage-arrow[data-to="5"]')
     assert arrow.count() == 1, "COPY --from=builder gets its arrow"
     assert page.evaluate("document.documentElement.classList.contains('large-text')")
+    # hadolint's word on the unpinned base image, inline on line 1.
+    page.wait_for_selector(".cm-lint-marker-warning")
+    page.locator(".cm-lintRange-warning").first.hover()
+    page.wait_for_selector(".cm-tooltip-lint", timeout=5_000)
+    assert "DL3007" in page.locator(".cm-tooltip-lint").inner_text()
     page.screenshot(path=str(ARTIFACTS / "studio-multi-stage.png"), full_page=True)
     assert errors == []
     page.close()

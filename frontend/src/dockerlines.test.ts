@@ -35,6 +35,15 @@ describe("lineMarks", () => {
   });
 });
 
+describe("an uncertain prediction", () => {
+  it("says the step may be rebuilt, not that it will be", () => {
+    const [, step] = plan("rebuild");
+    const mark = lineMarks([{ ...step!, certain: false }], TEXT).get(5);
+    expect(mark?.certain).toBe(false);
+    expect(mark?.title).toMatch(/^Step 2 may be rebuilt\./);
+  });
+});
+
 describe("changedPredictions", () => {
   it("names the steps whose verdict or text changed", () => {
     expect(changedPredictions(plan("cached"), plan("rebuild"))).toEqual([2]);

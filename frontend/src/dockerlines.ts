@@ -10,12 +10,15 @@ export interface PlanStep {
   line: number;
   end_line?: number;
   prediction: Prediction;
+  /** False when the planner cannot be sure (a RUN mounting a stage that will be rebuilt). */
+  certain?: boolean;
   reason: { code: string; message: string; [detail: string]: unknown } | null;
 }
 
 export interface LineMark {
   step: number;
   prediction: Prediction;
+  certain: boolean;
   /** What the gutter says on hover: the verdict, and why for a rebuild. */
   title: string;
   first: boolean;
@@ -52,9 +55,9 @@ export function lineMarks(steps: readonly PlanStep[], text: string): Map<number,
       s.prediction === "cached"
         ? `Step ${s.step} will come from the cache.`
         : s.prediction === "rebuild"
-          ? `Step ${s.step} will be rebuilt. ${s.reason?.message ?? ""}`.trim()
+          ? `Step ${s.step} ${s.certain === false ? "may be" : "will be"} rebuilt. ${s.reason?.message ?? ""}`.trim()
           : `Step ${s.step} will be skipped: the target does not need it.`;
-    for (let n = s.line; n <= end; n++) marks.set(n, { step: s.step, prediction: s.prediction, title, first: n === s.line });
+    for (let n = s.line; n <= end; n++) marks.set(n, { step: s.step, prediction: s.prediction, certain: s.certain !== false, title, first: n === s.line });
   }
   return marks;
 }

@@ -63,15 +63,16 @@ class PredictionMarker extends GutterMarker {
     super();
   }
   override eq(other: GutterMarker): boolean {
-    return other instanceof PredictionMarker && other.mark.title === this.mark.title && other.mark.first === this.mark.first;
+    return other instanceof PredictionMarker && other.mark.title === this.mark.title && other.mark.first === this.mark.first && other.mark.certain === this.mark.certain;
   }
   override toDOM(): Node {
     const span = document.createElement("span");
-    span.className = `predict predict-${this.mark.prediction}${this.mark.first ? " predict-first" : ""}`;
+    span.className = `predict predict-${this.mark.prediction}${this.mark.first ? " predict-first" : ""}${this.mark.certain ? "" : " predict-uncertain"}`;
     span.title = this.mark.title;
     span.setAttribute("aria-label", this.mark.title);
     span.dataset["step"] = String(this.mark.step);
-    span.textContent = this.mark.first ? (this.mark.prediction === "cached" ? "✓" : this.mark.prediction === "rebuild" ? "↻" : "–") : "";
+    const symbol = this.mark.prediction === "cached" ? "✓" : this.mark.prediction === "rebuild" ? (this.mark.certain ? "↻" : "?") : "–";
+    span.textContent = this.mark.first ? symbol : "";
     return span;
   }
 }
