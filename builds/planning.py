@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
 from builds.engine.context import HashCache
 from builds.engine.planner import BuildOptions, predict
@@ -35,6 +36,12 @@ Files = dict[str, list[Any]]  # path -> [content sha256, mode]
 
 def plan_dir(project_id: int) -> Path:
     return settings.VAR_DIR / "plans" / str(project_id)
+
+
+def forget_project(sender: type[Project], instance: Project, **kwargs: Any) -> None:
+    """A deleted project's files go from the planner's directory too, once the deletion is committed."""
+    where = plan_dir(instance.pk)
+    transaction.on_commit(lambda: shutil.rmtree(where, ignore_errors=True))
 
 
 def project_predict(
