@@ -78,6 +78,14 @@ def test_dockerignore_keeps_files_out_of_what_a_copy_reads() -> None:
     ]
 
 
+def test_copy_exclude_keeps_files_out_of_what_it_reads() -> None:
+    text = "FROM busybox\nCOPY --exclude=**/*.bin --exclude=docs . /src\nCOPY --exclude=util.py lib /lib\n"
+    whole, lib = step_reads(text, 2), step_reads(text, 3)
+    assert whole is not None and lib is not None
+    assert read_paths(whole, CONTEXT) == [".dockerignore", "Dockerfile", "app.py", "lib/util.py", "notes.txt"]
+    assert read_paths(lib, CONTEXT) == ["lib/data.bin"]
+
+
 def test_a_copy_from_a_stage_or_a_heredoc_reads_no_context_file() -> None:
     from_stage = step_reads(DOCKERFILE, 10)
     heredoc = step_reads(DOCKERFILE, 11)

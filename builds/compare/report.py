@@ -16,7 +16,7 @@ from studio.models import Revision
 
 from . import align as alignment
 from .diff import FileFacts, LayerEntry, counts, files_diff, layers_diff, lines_diff, words_diff
-from .sources import line_ends, read_paths, step_reads
+from .sources import ignore_file_names, line_ends, read_paths, step_reads
 
 MAX_FILE_DIFF_BYTES = 256 * 1024  # a context file bigger than this is compared, not shown line by line
 MAX_FILE_DIFFS = 20  # changed files shown line by line per step
@@ -195,10 +195,17 @@ def _context_files(
     if reads is None:
         return None, {}
     files = {f.path: f for f in revision.files.select_related("blob").defer("blob__data")}
-    ignore = revision.files.select_related("blob").filter(path=".dockerignore").first()
-    ignore_text = bytes(ignore.blob.data).decode("utf-8", "replace") if ignore is not None else None
+    ignore = next(
+        (files[name] for name in ignore_file_names(revision.dockerfile_path) if name in files), None
+    )
+    ignore_text = _blob_text(revision, ignore.path) if ignore is not None else None
     paths = read_paths(reads, files, ignore_text)
-    described = {"sources": list(reads.sources), "from": reads.from_stage, "heredoc": reads.heredoc}
+    described = {
+        "sources": list(reads.sources),
+        "from": reads.from_stage,
+        "heredoc": reads.heredoc,
+        "exclude": list(reads.excludes),
+    }
     return described, {path: FileFacts(files[path].blob.size, files[path].blob_id) for path in paths}
 
 

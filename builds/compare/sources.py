@@ -9,7 +9,15 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from builds.engine.context import go_glob, has_wildcards, match_path, parse_dockerignore
+from builds.engine.context import (
+    BadPattern,
+    Pattern,
+    compile_pattern,
+    go_glob,
+    has_wildcards,
+    match_path,
+    parse_dockerignore,
+)
 from builds.engine.dockerfile import Dockerfile, Instruction, parse
 from builds.engine.errors import EngineError
 
@@ -25,6 +33,7 @@ class Reads:
     sources: tuple[str, ...]
     from_stage: str | None = None
     heredoc: bool = False
+    excludes: tuple[str, ...] = ()  # --exclude patterns, relative to each source
 
     @property
     def context(self) -> bool:
@@ -62,26 +71,59 @@ def step_reads(text: str, line: int, filename: str = "Dockerfile") -> Reads | No
         if ins.line == line and ins.keyword in READS_CONTEXT:
             if ins.heredocs:
                 return Reads(ins.keyword, (), heredoc=True)
-            return Reads(ins.keyword, tuple(ins.args[:-1]), from_stage=ins.flag("from"))
+            return Reads(
+                ins.keyword,
+                tuple(ins.args[:-1]),
+                from_stage=ins.flag("from"),
+                excludes=tuple(ins.flags.get("exclude", ())),
+            )
     return None
+
+
+def ignore_file_names(dockerfile_path: str) -> list[str]:
+    """Where the context's ignore patterns are read from, the first found winning: the
+    Dockerfile's own (`Dockerfile.dockerignore` beside it), then `.dockerignore`."""
+    return [dockerfile_path + ".dockerignore", ".dockerignore"]
 
 
 def read_paths(reads: Reads, paths: Iterable[str], dockerignore: str | None = None) -> list[str]:
     """The context files (of `paths`) that the step's sources name, sorted. A source names a
     file, or everything under a directory, or what its wildcards match; `.` is the whole context.
-    Sources with a variable in them are matched as written."""
+    What .dockerignore leaves out of the context and --exclude leaves out of the copy is not
+    read. Sources with a variable in them are matched as written."""
     if not reads.context:
         return []
     try:
         patterns = parse_dockerignore(dockerignore) if dockerignore else []
     except EngineError:
         patterns = []  # the build itself reported the bad pattern
+    try:
+        excludes = [compile_pattern(text) for text in reads.excludes]
+    except BadPattern:
+        excludes = []  # likewise
     wanted = [_clean(source) for source in reads.sources if not _is_url(source)]
     return sorted(
         path
         for path in paths
-        if any(_under(source, path) for source in wanted) and not (patterns and match_path(patterns, path)[0])
+        if any(_under(source, path) and _kept(source, path, excludes) for source in wanted)
+        and not (patterns and match_path(patterns, path)[0])
     )
+
+
+def _kept(source: str, path: str, excludes: list[Pattern]) -> bool:
+    """Whether --exclude leaves `path` in the copy of `source`: a wildcard source loses a whole
+    entry whose name matches; below a directory, the path under it is what the patterns see."""
+    if not excludes:
+        return True
+    parts = path.split("/")
+    if has_wildcards(source):
+        depth = len(source.split("/"))
+        if match_path(excludes, parts[depth - 1])[0]:
+            return False
+        under = "/".join(parts[depth:])
+    else:
+        under = "/".join(parts[len(source.split("/")) :]) if source else path
+    return not under or not match_path(excludes, under)[0]
 
 
 def _is_url(source: str) -> bool:
