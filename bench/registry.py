@@ -4,9 +4,10 @@ docker-registry, timed, with the bytes moved.
     .venv/bin/python bench/registry.py [--layers 6] [--layer-mb 16] [--reps 3]
 
 Builds a busybox image with LAYERS RUN steps, each writing LAYER_MB of random data (so gzip
-cannot shrink it), then times: a push to an empty registry, the same image pushed to a second
-repository (every layer mounted), a pull into an empty store, and the same pull again (nothing
-fetched). Prints a Markdown table of medians. Not part of the test suite.
+cannot shrink it: the gzip row is its worst case), then times: a push to an empty registry,
+the same image pushed to a second repository (every layer mounted), a gzip push to another
+registry, a pull into an empty store, and the same pull again (nothing fetched). Prints a
+Markdown table of medians. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ def _round(store: Store, work: Path, rep: int) -> list[tuple[str, float, int]]:
             result = run()
             seconds = time.perf_counter() - t0
             out.append((name, seconds, getattr(result, "uploaded", None) or getattr(result, "fetched", 0)))
+    # On a registry of its own: on the first, the store would find its layers there and mount them.
+    with running_registry(work / f"gzip-registry{rep}") as registry:
+        t0 = time.perf_counter()
+        result = push(store, "bench:1", f"{registry.host}/bench:1", compress=True)
+        out.insert(2, ("push --gzip, empty registry", time.perf_counter() - t0, result.uploaded))
     return out
 
 

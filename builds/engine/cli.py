@@ -6,7 +6,7 @@ starting Django (a fully cached rebuild must cost less than Django's start-up al
     images import TARBALL NAME[:TAG]
     images export NAME[:TAG] FILE [--format docker|oci]
     images pull NAME[:TAG|@DIGEST] [--progress plain|json]
-    images push NAME[:TAG] [DEST] [--progress plain|json]
+    images push NAME[:TAG] [DEST] [--gzip] [--progress plain|json]
     images seed
     images ls
     images df [--json]
@@ -77,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("name")
     push.add_argument("dest", nargs="?", help="where to push it (default: NAME, which then names a registry)")
     push.add_argument("--progress", choices=("plain", "json"), default="plain")
+    push.add_argument("--gzip", action="store_true",
+                      help="upload missing layers gzip-compressed, as Docker does (smaller, slower)")
     actions.add_parser("ls", help="list images, with what each shares with the others")
     df = actions.add_parser("df", help="every layer's size, the images sharing it, and what sharing saves")
     df.add_argument("--json", action="store_true", help="print it as one JSON document")
@@ -192,7 +194,7 @@ def _transfer(store: Any, args: argparse.Namespace) -> int:
     if args.action == "pull":
         pull(store, args.name, report=emitter.emit)
         return 0
-    result = push(store, args.name, args.dest, report=emitter.emit)
+    result = push(store, args.name, args.dest, report=emitter.emit, compress=args.gzip)
     if args.progress == "plain":  # each skipped layer was named above, as it was skipped
         skipped = len(result.skipped)
         print(f"{len(result.layers) - skipped} layer(s) uploaded, {skipped} skipped as already there")

@@ -46,7 +46,7 @@ def test_docker_and_the_studio_take_each_others_pushes(
 ) -> None:
     proj = project({"Dockerfile": DOCKERFILE})
     assert proj.build(tag="app:1").result.status == "succeeded"
-    push(proj.store, "app:1", f"{registry.host}/ours:1", settings=LOOPBACK)
+    push(proj.store, "app:1", f"{registry.host}/ours:1", settings=LOOPBACK, compress=True)  # gzip, as Docker
     docker("pull", f"{registry.host}/ours:1")
     assert docker("run", "--rm", "--network=none", f"{registry.host}/ours:1").stdout == "made-by-run\n"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -253,6 +254,30 @@ class TestPush:
         assert again.returncode == 0, again.stderr
         assert "0 layer(s) uploaded, 2 skipped as already there" in again.stdout
         assert registry.blob_uploads() == uploads + 2
+
+    def test_a_gzip_push_is_smaller_pulls_back_the_same_and_is_found_again(
+        self, store: Store, project: Any, registry: RegistryServer, tmp_path: Path
+    ) -> None:
+        app_image(project)
+        image = store.get_image("app:1")
+        first = push(store, "app:1", f"{registry.host}/app:1", settings=LOOPBACK, compress=True)
+        assert [layer["status"] for layer in first.layers] == ["pushed", "pushed"]
+        base = first.layers[0]
+        assert registry.blob_file(base["digest"]).read_bytes()[:2] == b"\x1f\x8b"
+        assert base["size"] < store.layer_tar_size(image.layers[0]) * 0.7
+        _, response = DXF(registry.host, "app", insecure=True).get_manifest_and_response("1")
+        assert {layer["mediaType"] for layer in response.json()["layers"]} == {
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        }
+        pulled = pull(Store(tmp_path / "fresh"), f"{registry.host}/app:1", settings=LOOPBACK)
+        assert pulled.image.digest == image.digest
+        # Compressed again by a store that forgot what it pushed, the blobs are byte for byte
+        # the ones the registry has: nothing is uploaded.
+        shutil.rmtree(store.root / "registry")
+        uploads = registry.blob_uploads()
+        again = push(store, "app:1", f"{registry.host}/app:2", settings=LOOPBACK, compress=True)
+        assert [layer["status"] for layer in again.layers] == ["exists", "exists"]
+        assert registry.blob_uploads() == uploads + 0
 
     def test_a_pushed_image_is_the_one_pulled_by_its_name(
         self, store: Store, project: Any, registry: RegistryServer, tmp_path: Path

@@ -2,15 +2,16 @@
 
 For every layer: a blob the layer was pulled as (or pushed as) on this registry is asked for
 first (HEAD), in the target repository, then mounted from the repository it came from; only
-then is the layer's own tar (uncompressed, as the store keeps it; its digest is its diff_id)
-asked for and, when missing, uploaded. The manifest pushed is an OCI one; its config lists
-the diff_id of whichever blob each layer went as, so a base layer pulled as gzip keeps its
-registry digest and is not uploaded again.
+then is the layer's own blob asked for and, when missing, uploaded: its tar as the store keeps
+it (its digest is its diff_id), or gzip-compressed on request, made the same way every time.
+The manifest pushed is an OCI one; its config lists the diff_id of whichever blob each layer
+went as, so a base layer pulled as gzip keeps its registry digest and is not uploaded again.
 """
 
 from __future__ import annotations
 
 import copy
+import gzip
 import hashlib
 import tempfile
 from collections.abc import Iterator
@@ -31,9 +32,11 @@ from .transfer import IMAGE_PUSH, Report, Transfer
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+GZIP_LEVEL = 6  # Docker's
 # Docker's layer media types name the same bytes as OCI's; an OCI manifest uses OCI's names.
 _OCI_NAMES = {
-    "application/vnd.docker.image.rootfs.diff.tar.gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": LAYER_GZIP,
     "application/vnd.docker.image.rootfs.diff.tar": LAYER_TAR,
     "application/vnd.docker.image.rootfs.diff.tar.zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
 }
@@ -53,9 +56,10 @@ class PushResult:
 
 
 def push(store: Store, name: str, dest: str | None = None, *, settings: RegistrySettings | None = None,
-         report: Report | None = None) -> PushResult:
+         report: Report | None = None, compress: bool = False) -> PushResult:
     """Push the stored image `name` to `dest` (default: `name` itself, which then names a
-    registry), tagged as `dest` says."""
+    registry), tagged as `dest` says. `compress`: upload missing layers gzip-compressed (as
+    Docker does: smaller over a network, slower on loopback), else as the store keeps them."""
     settings = settings or RegistrySettings.from_env()
     image = store.get_image(name)
     if image is None:
@@ -69,7 +73,8 @@ def push(store: Store, name: str, dest: str | None = None, *, settings: Registry
     with open_repository(ref, settings) as repo, registry_errors(ref):
         transfer.whole("resolved", 0, sum(store.layer_tar_size(layer) for layer in image.layers),
                        layers=len(image.layers))
-        blobs = [_place_layer(store, known, repo, ref, layer, transfer, result) for layer in image.layers]
+        blobs = [_place_layer(store, known, repo, ref, layer, transfer, result, compress=compress)
+                 for layer in image.layers]
         config = _config_for(image, blobs)
         config_digest = _push_bytes(repo, config)
         manifest = canonical_json({
@@ -87,7 +92,7 @@ def push(store: Store, name: str, dest: str | None = None, *, settings: Registry
 
 
 def _place_layer(store: Store, known: KnownBlobs, repo: DXF, ref: Reference, layer_id: str,
-                 transfer: Transfer, result: PushResult) -> KnownBlob:
+                 transfer: Transfer, result: PushResult, *, compress: bool) -> KnownBlob:
     """Make the registry hold this layer, in the cheapest way it can; returns the blob used."""
     for blob in known.blobs_of(layer_id):
         if not blob.repository.startswith(ref.domain + "/"):
@@ -100,11 +105,16 @@ def _place_layer(store: Store, known: KnownBlobs, repo: DXF, ref: Reference, lay
     layer = store.layer(layer_id)
     own = KnownBlob(digest=layer.diff_id, diff_id=layer.diff_id, media_type=LAYER_TAR,
                     size=store.layer_tar_size(layer_id), layer=layer_id)
-    if blob_exists(repo, own.digest):
+    if not compress and blob_exists(repo, own.digest):
         return _placed(known, ref, own, "exists", transfer, result)
-    with tempfile.TemporaryFile(dir=store.tmp) as tar:
-        store.write_layer_tar(layer_id, tar)  # checks the layer still matches its diff_id
-        tar.seek(0)
+    with tempfile.TemporaryFile(dir=store.tmp) as blob:
+        if compress:
+            own = _write_gzip(store, own, blob)
+            if blob_exists(repo, own.digest):
+                return _placed(known, ref, own, "exists", transfer, result)
+        else:
+            store.write_layer_tar(layer_id, blob)  # checks the layer still matches its diff_id
+        blob.seek(0)
         sent = 0
 
         def uploaded(_digest: str, chunk: bytes, _total: int = 0) -> None:
@@ -112,9 +122,36 @@ def _place_layer(store: Store, known: KnownBlobs, repo: DXF, ref: Reference, lay
             sent += len(chunk)
             transfer.progress(own.digest, "uploading", sent, own.size)
 
-        repo.push_blob(data=_chunks(tar), digest=own.digest, progress=uploaded, check_exists=False)
+        repo.push_blob(data=_chunks(blob), digest=own.digest, progress=uploaded, check_exists=False)
     result.uploaded += own.size
     return _placed(known, ref, own, "pushed", transfer, result)
+
+
+class _Counted:
+    """A file being written, hashed and counted on the way."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self.out.write(data)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def _write_gzip(store: Store, tar: KnownBlob, out: IO[bytes]) -> KnownBlob:
+    """The layer's tar gzip-compressed into `out`, with no name or time in the gzip header, so
+    the same layer always makes the same blob (and a second push finds it there)."""
+    counted = _Counted(out)
+    with gzip.GzipFile(filename="", mode="wb", fileobj=counted, mtime=0, compresslevel=GZIP_LEVEL) as zipped:
+        store.write_layer_tar(tar.layer, zipped)  # type: ignore[arg-type]
+    return KnownBlob(digest="sha256:" + counted.sha.hexdigest(), diff_id=tar.diff_id, media_type=LAYER_GZIP,
+                     size=counted.size, layer=tar.layer)
 
 
 def _placed(known: KnownBlobs, ref: Reference, blob: KnownBlob, status: str, transfer: Transfer,
