@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass
 
 from builds import live
+from builds.models import Build
 from studio.models import Assignment
 
 from . import selectors
@@ -29,9 +30,24 @@ class Seat:
 
 
 class _Seats:
+    """Which student's seat a project (or a build of it) is, remembered per process."""
+
     def __init__(self) -> None:
         self._by_project: dict[int, Seat | None] = {}
+        self._project_of_build: dict[int, int | None] = {}
         self._lock = threading.Lock()
+
+    def of_build(self, build_id: int) -> Seat | None:
+        with self._lock:
+            known = build_id in self._project_of_build
+            project_id = self._project_of_build.get(build_id)
+        if not known:
+            project_id = Build.objects.filter(id=build_id).values_list("project_id", flat=True).first()
+            with self._lock:
+                if len(self._project_of_build) >= _CACHE_LIMIT:
+                    self._project_of_build.clear()
+                self._project_of_build[build_id] = project_id
+        return self.of_project(project_id) if project_id is not None else None
 
     def of_project(self, project_id: int) -> Seat | None:
         with self._lock:

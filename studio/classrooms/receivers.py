@@ -17,10 +17,11 @@ from . import services
 from .live import publish_row, publish_step, seats
 
 
-def _assignment(project_id: int) -> Assignment | None:
+def _assignment(**where: Any) -> Assignment | None:
+    """The assignment of a student still in the class, with what its row shows."""
     return (
         Assignment.objects.select_related("exercise", "membership", "membership__student", "project")
-        .filter(project_id=project_id, membership__removed_at__isnull=True)
+        .filter(membership__removed_at__isnull=True, **where)
         .first()
     )
 
@@ -30,7 +31,7 @@ def on_build_changed(sender: Any, build_id: int, **kwargs: Any) -> None:
     build = Build.objects.filter(id=build_id).first()
     if build is None or seats.of_project(build.project_id) is None:
         return
-    assignment = _assignment(build.project_id)
+    assignment = _assignment(project_id=build.project_id)
     if assignment is None:
         return
     if build.finished:  # a project's builds end one after another, so they are judged in order
@@ -40,13 +41,12 @@ def on_build_changed(sender: Any, build_id: int, **kwargs: Any) -> None:
 
 @receiver(build_progressed, dispatch_uid="classrooms.build_progressed")
 def on_build_progressed(sender: Any, build_id: int, event: dict[str, Any], **kwargs: Any) -> None:
-    project_id = Build.objects.filter(id=build_id).values_list("project_id", flat=True).first()
-    seat = seats.of_project(project_id) if project_id is not None else None
+    seat = seats.of_build(build_id)
     if seat is None:
         return
     if event["type"] == "build.started":
         # The plan is stored now: the row gets a cell for every step.
-        assignment = _assignment(project_id)
+        assignment = _assignment(membership_id=seat.student, exercise_id=seat.exercise)
         if assignment is not None:
             publish_row(assignment)
         return
