@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -25,9 +25,10 @@ class _Bucket:
 
 
 class Throttle:
-    def __init__(self, noun: str, limit: str) -> None:
+    def __init__(self, noun: str, limit: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.noun = noun  # "prediction": for the messages
         self.limit = limit  # the `limit` a 429 names
+        self.clock = clock
         self._buckets: dict[int, _Bucket] = {}
         self._lock = threading.Lock()
 
@@ -37,7 +38,7 @@ class Throttle:
         `retry_after` when they are asking too fast or their previous one still runs."""
         rate = settings.EDITOR_RATE_PER_MINUTE
         burst = max(1, rate // 10)
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             bucket = self._buckets.setdefault(user_id, _Bucket(tokens=burst, at=now))
             bucket.tokens = min(burst, bucket.tokens + (now - bucket.at) * rate / 60)
