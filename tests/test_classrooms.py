@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from studio.projects import starter
+
 from .conftest import Browser, StudioServer
 
 pytestmark = pytest.mark.usefixtures("base_image", "celery_worker")
@@ -192,7 +194,7 @@ def test_handing_out_with_no_project_makes_a_starter_of_the_studios(lesson: dict
     files = ok(lesson["ana"].get(f"/api/projects/{copy['project']}/"))["files"]
     assert sorted(f["path"] for f in files) == ["Dockerfile", "app.py", "requirements.txt"]
     dockerfile = ok(lesson["ana"].get(f"/api/projects/{copy['project']}/files/Dockerfile"))["content"]
-    assert dockerfile.startswith("FROM busybox") and "COPY requirements.txt ." in dockerfile
+    assert dockerfile == starter.DOCKERFILE
 
 
 def test_a_bad_exercise_is_refused_naming_the_check(lesson: dict[str, Any]) -> None:
