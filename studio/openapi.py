@@ -386,6 +386,12 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "first_divergence": {"type": ["integer", "null"], "description": "a row index"},
+                    "parting": {
+                        "type": ["object", "null"],
+                        "description": "why the builds part at that row, said between the two builds: "
+                        "`row`, `code` (only_in_a, only_in_b, instruction_differs, moved, failed, not_run, "
+                        "base_differs, files_differ, no_cache, build_args_differ, inputs_differ), `message`",
+                    },
                     "rows": {"type": "object", "description": "rows of each kind"},
                     "duration_delta_ms": {"type": ["integer", "null"]},
                     "image_size_delta": {"type": ["integer", "null"]},

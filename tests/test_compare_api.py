@@ -117,6 +117,10 @@ def test_the_comparison_marks_the_copy_of_the_edited_file_as_where_the_builds_pa
     assert [row["b"]["status"] for row in rows[1:4]] == ["cached", "cached", "cached"]
     assert [row["parted"] for row in rows] == [False, False, False, False, True, True, False]
     assert first["size_delta"] == len("print('hello, world')\n") - len("print('hello')\n")
+    # Between these two builds: the file differs.
+    parting = found["summary"]["parting"]
+    assert parting["row"] == first["index"] and parting["code"] == "files_differ"
+    assert parting["message"] == "The files it copies differ: app.py changed."
 
 
 def test_the_summary_counts_the_layers_both_images_share_and_the_bytes_that_saves(
@@ -202,6 +206,7 @@ def test_a_renamed_stage_and_a_new_failing_step_part_the_builds_at_that_step(ali
     assert (rows[0]["a"]["stage"], rows[0]["b"]["stage"]) == ("builder", "build")
     assert rows[6]["b"]["instruction"] == "COPY --from=build /src/size.txt /size.txt"
     assert found["summary"]["first_divergence"] == 2
+    assert found["summary"]["parting"]["message"] == "Only build B has this step."
     failed = rows[2]
     assert failed["a"] is None and failed["b"]["status"] == "failed"
     assert failed["b"]["instruction"] == "RUN test -s missing.txt"

@@ -118,7 +118,7 @@ def test_the_page_marks_the_copy_of_the_edited_file_as_the_first_divergence_and_
     reason = parted.locator(".side-b .cmp-reason").inner_text()
     assert "app.py was changed" in reason, reason
     callout = page.locator(".cmp-divergence").inner_text()
-    assert "COPY app.py ./" in callout and "app.py was changed" in callout
+    assert "COPY app.py ./" in callout and "The files it copies differ: app.py changed" in callout
     # Above it both builds shared the cache, and the page says so.
     above = page.locator(".cmp-row[data-row='2']")
     assert above.locator(".cmp-key").inner_text() == "="

@@ -16,6 +16,7 @@ from studio.models import Revision
 
 from . import align as alignment
 from .diff import FileFacts, LayerEntry, counts, files_diff, layers_diff, lines_diff, words_diff
+from .parting import READS_FILES, why_parted
 from .sources import ignore_file_names, line_ends, read_paths, step_reads
 
 MAX_FILE_DIFF_BYTES = 256 * 1024  # a context file bigger than this is compared, not shown line by line
@@ -72,6 +73,7 @@ def _side(step: dict[str, Any] | None) -> dict[str, Any] | None:
         "duration_ms",
         "size",
         "error",
+        "base",
     )
     return {key: step.get(key) for key in keep}
 
@@ -132,6 +134,9 @@ def build_comparison(a: Build, b: Build, *, store: Store) -> dict[str, Any]:
         _side_steps(b, line_ends(text_b, b.revision.dockerfile_path)),
     )
     first = alignment.first_parting(rows)
+    parting = None
+    if first is not None:
+        parting = {"row": first, **_why_parted(a, b, rows[first])}
     out_rows = [
         {
             "index": n,
@@ -154,6 +159,7 @@ def build_comparison(a: Build, b: Build, *, store: Store) -> dict[str, Any]:
         "dockerfiles": {"a": text_a, "b": text_b, "diff": lines_diff(text_a, text_b)},
         "summary": {
             "first_divergence": first,
+            "parting": parting,
             "rows": {
                 kind: sum(1 for r in rows if r.kind == kind)
                 for kind in ("same", "changed", "moved", "removed", "added")
@@ -169,6 +175,13 @@ def build_comparison(a: Build, b: Build, *, store: Store) -> dict[str, Any]:
             ),
         },
     }
+
+
+def _why_parted(a: Build, b: Build, row: alignment.Row) -> dict[str, Any]:
+    files: list[dict[str, Any]] = []
+    if row.a is not None and row.b is not None and str(row.b.get("keyword")).upper() in READS_FILES:
+        files = _context_diff(a, b, row.a, row.b).get("files", [])
+    return why_parted(row, files=files, args=(a.build_args, b.build_args), no_cache=(a.no_cache, b.no_cache))
 
 
 # -- one row, on demand ------------------------------------------------------------------------------

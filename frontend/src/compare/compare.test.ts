@@ -59,7 +59,7 @@ describe("the summary", () => {
       duration_ms: 500, cache: { hits: 4, misses: 1 }, image: { digest: "sha256:b", size: 3000, layers: 6 } },
     rows,
     dockerfiles: { a: "", b: "", diff: { lines, truncated: false } },
-    summary: { first_divergence: 2, duration_delta_ms: -1500, image_size_delta: 0,
+    summary: { first_divergence: 2, parting: null, duration_delta_ms: -1500, image_size_delta: 0,
       shared_layers: { count: 4, bytes: 2048, a_layers: 6, b_layers: 6 } },
   };
 

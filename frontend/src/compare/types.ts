@@ -68,6 +68,8 @@ export interface Comparison {
   dockerfiles: { a: string; b: string; diff: { lines: DiffLine[]; truncated: boolean } };
   summary: {
     first_divergence: number | null;
+    // Why the builds part there, said between the two builds.
+    parting: { row: number; code: string; message: string } | null;
     duration_delta_ms: number | null;
     image_size_delta: number | null;
     shared_layers: SharedLayers | null;

@@ -60,8 +60,8 @@ export class ComparisonView {
     }
     const step = row.b ?? row.a;
     box.append(el("strong", "", "The builds part at "), el("code", "", step?.instruction ?? ""));
-    const why = row.b?.reason?.message ?? row.a?.reason?.message;
-    if (why) box.append(el("span", "cmp-divergence-why", ` — B: ${why}`));
+    const why = this.data.summary.parting?.message;
+    if (why) box.append(el("span", "cmp-divergence-why", ` — ${why}`));
     box.addEventListener("click", () => this.select(row.index, { open: true, scroll: true }));
     return box;
   }
