@@ -5,6 +5,8 @@ these tests push there first."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import json
 import os
 import shutil
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 from dxf import DXF
 
 from builds.engine.builder import BuildOptions, build
@@ -23,7 +26,7 @@ from builds.engine.registry.client import RegistryError
 from builds.engine.registry.pull import pull
 from builds.engine.registry.push import push
 from builds.engine.registry.settings import Platform, RegistrySettings
-from builds.engine.store import Image, Store
+from builds.engine.store import Image, Store, canonical_json
 from tests.engine.registry_server import (  # noqa: F401 (fixtures)
     PASSWORD,
     USER,
@@ -178,6 +181,37 @@ class TestPull:
                 settings=RegistrySettings(platform=Platform.parse("linux/s390x")),
             )
 
+    def test_a_zstd_layer_is_pulled_and_checked_against_its_diff_id(
+        self, store: Store, registry: RegistryServer, tmp_path: Path
+    ) -> None:
+        base = store.get_image(BASE)
+        tar = io.BytesIO()
+        diff_id = store.write_layer_tar(base.layers[0], tar)
+        blob = zstandard.ZstdCompressor().compress(tar.getvalue())
+        repo = DXF(registry.host, "zstd", insecure=True)
+
+        def publish(tag: str, said_diff_id: str) -> None:
+            config = canonical_json({**base.config, "rootfs": {"type": "layers", "diff_ids": [said_diff_id]}})
+            digests = [repo.push_blob(data=data, digest=_sha256(data)) for data in (blob, config)]
+            manifest = {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digests[1],
+                           "size": len(config)},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": digests[0],
+                            "size": len(blob)}],
+            }
+            repo.set_manifest(tag, json.dumps(manifest))
+
+        publish("good", diff_id)
+        publish("lying", "sha256:" + "1" * 64)
+        pulled = pull(Store(tmp_path / "a"), f"{registry.host}/zstd:good", settings=LOOPBACK)
+        assert pulled.image.digest == base.digest
+        lied_to = Store(tmp_path / "b")
+        with pytest.raises(RegistryError, match=f"unpacks to {diff_id}, but the image config says sha256:1"):
+            pull(lied_to, f"{registry.host}/zstd:lying", settings=LOOPBACK)
+        assert lied_to.tags() == {}
+
     def test_a_pull_by_digest_checks_the_manifest_and_finds_it_again(
         self, store: Store, registry: RegistryServer, tmp_path: Path
     ) -> None:
@@ -231,6 +265,10 @@ class TestPull:
         assert {e["type"] for e in events} == {"image.pull"}
         assert all(set(e) >= {"image", "layer", "current", "total", "status"} for e in events)
         assert events[-1]["status"] == "done" and events[-1]["layer"] is None
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _manifest(registry: RegistryServer, digest: str) -> bytes:

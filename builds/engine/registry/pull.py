@@ -245,15 +245,21 @@ class _Hashing(io.RawIOBase):
 @contextlib.contextmanager
 def _uncompressed(blob: IO[bytes], digest: str) -> Iterator[tuple[IO[bytes], Any]]:
     """The layer to unpack, and a function giving the digest of its uncompressed tar once
-    unpacked: a plain tar's is its blob digest (already checked), a gzip one's is counted on
-    the way; None for compressions the store unpacks by itself (zstd, xz, bzip2)."""
-    head = blob.read(2)
+    unpacked: a plain tar's is its blob digest (already checked), a gzip or zstd one's is
+    counted on the way; None for the rarer xz and bzip2, which the store unpacks by itself."""
+    head = blob.read(4)
     blob.seek(0)
-    if head == b"\x1f\x8b":
+    if head.startswith(b"\x1f\x8b"):
         with gzip.GzipFile(fileobj=blob) as unzipped:
             hashing = _Hashing(unzipped)  # type: ignore[arg-type]
             yield io.BufferedReader(hashing, CHUNK), hashing.finish
-    elif head[:1] in (b"\x28", b"B", b"\xfd"):
+    elif head == b"\x28\xb5\x2f\xfd":
+        import zstandard
+
+        with zstandard.ZstdDecompressor().stream_reader(blob, read_size=CHUNK) as unzipped:
+            hashing = _Hashing(unzipped)  # type: ignore[arg-type]
+            yield io.BufferedReader(hashing, CHUNK), hashing.finish
+    elif head.startswith((b"BZh", b"\xfd7zX")):
         yield blob, lambda: None
     else:
         yield blob, lambda: digest
