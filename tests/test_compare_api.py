@@ -165,6 +165,23 @@ def test_a_row_shows_the_edited_file_line_by_line_and_the_layers_file_that_chang
     assert {f["change"] for f in untouched["layer"]["files"]} == {"same"}
 
 
+def test_a_long_layer_diff_lists_what_differs_first_and_counts_everything(
+    alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from builds.compare import report
+
+    project = alice.project(dockerfile="FROM busybox:latest\nCOPY . /src\n")
+    first = alice.build(project)
+    project_file_put(project=project, path="app.py", data=b"print('changed')\n")
+    second = alice.build(project)
+    monkeypatch.setattr(report, "MAX_LAYER_FILES", 2)
+    layer = alice.get(f"/api/compare/{first.id}/{second.id}/row/?a=2&b=2").json()["layer"]
+    assert layer["truncated"] is True
+    assert [(f["path"], f["change"]) for f in layer["files"]][:1] == [("src/app.py", "changed")]
+    assert len(layer["files"]) == 2
+    assert layer["counts"]["changed"] == 1 and sum(layer["counts"].values()) > 2
+
+
 def test_a_row_with_a_gap_diffs_against_nothing_and_a_missing_step_is_a_404(
     alice: Person, edited_twice: tuple[Build, Build]
 ) -> None:

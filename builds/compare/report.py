@@ -21,6 +21,7 @@ from .sources import ignore_file_names, line_ends, read_paths, step_reads
 
 MAX_FILE_DIFF_BYTES = 256 * 1024  # a context file bigger than this is compared, not shown line by line
 MAX_FILE_DIFFS = 20  # changed files shown line by line per step
+MAX_LAYER_FILES = 1000  # a layer diff's entries listed (all are counted)
 
 
 def _dockerfile_text(revision: Revision) -> str:
@@ -280,13 +281,16 @@ def _layer_diff(store: Store, step_a: dict[str, Any] | None, step_b: dict[str, A
             return False
 
     found = layers_diff(entries(layer_a), entries(layer_b), same_content)
+    # What differs first: a layer of thousands of files (a package install) stays readable.
+    shown = sorted(found, key=lambda entry: entry["change"] == "same")[:MAX_LAYER_FILES]
     return {
         "layers": True,
         "same_layer": id_a == id_b,
         "a": layer_a.summary() if layer_a else None,
         "b": layer_b.summary() if layer_b else None,
-        "files": found,
+        "files": shown,
         "counts": counts(found),
+        "truncated": len(found) > len(shown),
     }
 
 

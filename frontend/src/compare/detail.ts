@@ -80,8 +80,10 @@ function render(detail: RowDetail): HTMLElement[] {
       ? el("p", "cmp-error", detail.layer.error)
       : detail.layer.same_layer
         ? el("p", "cmp-note", "The same layer on both sides: nothing differs.")
-        : fileTable(detail.layer.files ?? [], false);
-    parts.push(section("Layer files", body));
+        : fileTable(detail.layer.files ?? [], false, detail.layer.counts?.same);
+    const part = section("Layer files", body);
+    if (detail.layer.truncated) part.append(el("p", "cmp-note", "More files than these differ; the list stops here."));
+    parts.push(part);
   }
   return parts;
 }
@@ -92,7 +94,9 @@ function section(title: string, body: HTMLElement): HTMLElement {
   return box;
 }
 
-function fileTable(files: FileEntry[], showDiffs: boolean): HTMLElement {
+/** Files that differ (all of them when none does), with "and N unchanged" below; `unchanged`
+ * counts the unchanged ones when the list does not hold them all. */
+function fileTable(files: FileEntry[], showDiffs: boolean, unchanged?: number): HTMLElement {
   if (files.length === 0) return el("p", "cmp-note", "No files.");
   const table = el("table", "cmp-files");
   const head = table.createTHead().insertRow();
@@ -117,7 +121,7 @@ function fileTable(files: FileEntry[], showDiffs: boolean): HTMLElement {
       body.insertRow().append(cell);
     }
   }
-  const same = files.length - differing.length;
+  const same = unchanged ?? files.length - differing.length;
   if (differing.length && same) {
     const cell = el("td", "cmp-note", `and ${same} unchanged`);
     cell.colSpan = 5;

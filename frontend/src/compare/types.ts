@@ -99,7 +99,16 @@ export interface RowDetail {
         b: { sources: string[]; from: string | null; heredoc: boolean } | null;
         files: FileEntry[];
       };
-  layer: { layers: false } | { layers: true; error?: string; same_layer?: boolean; files?: FileEntry[] };
+  layer:
+    | { layers: false }
+    | {
+        layers: true;
+        error?: string;
+        same_layer?: boolean;
+        files?: FileEntry[];
+        counts?: Record<FileEntry["change"], number>;
+        truncated?: boolean;
+      };
 }
 
 export class ComparisonError extends Error {}
