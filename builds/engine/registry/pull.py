@@ -4,7 +4,8 @@ The manifest is read first (a manifest list or OCI index is narrowed to the conf
 platform); every blob is checked against its digest as it arrives (dxf raises at the end of a
 blob that does not match), and every layer against its config's diff_id as it is unpacked.
 Layers the store already holds are not fetched. All blobs are downloaded and checked before
-any is imported, so a failed pull leaves nothing behind but temp files it removes.
+any is imported, so a failed download stores nothing; the image is stored and tagged only
+once every layer is in (a layer that contradicts its config's diff_id may stay, untagged).
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ from .transfer import IMAGE_PULL, Report, Transfer
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
-MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
-                  "application/vnd.docker.distribution.manifest.v2+json")
 CHUNK = 1 << 20
 
 
