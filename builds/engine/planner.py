@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import reasons
+from . import reasons, registry
 from .cachekey import base_key, step_key
 from .context import BuildContext, HashCache
 from .dockerfile import Dockerfile, Instruction, Stage, expand, parse, parse_arg
@@ -228,7 +228,7 @@ class BuildPlan:
     def _base_image(self, ref: str, stage: Stage, planned: PlannedStep) -> Image:
         """The stage's base image, from the store only (a build pulls a missing one; a
         prediction touches no network)."""
-        image = self.store.get_image(ref)
+        image = registry.local_image(self.store, ref)
         if image is None:
             raise ImageNotFound(
                 f"base image {ref!r} is not in the store yet: a build pulls it from its registry, "

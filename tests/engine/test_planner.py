@@ -136,6 +136,20 @@ class TestEditSequences:
         metadata = [r for r in by_env.steps if r["keyword"] in ("ARG", "ENV")]
         assert all(r["prediction"] == "cached" and r["metadata"] for r in metadata)
 
+    def test_a_base_named_by_the_manifest_digest_it_was_pulled_as_is_found(
+        self, project: Callable[..., Project], store: Store
+    ) -> None:
+        from builds.engine.registry.known import KnownBlobs
+
+        image = store.get_image(BASE)
+        assert image is not None
+        manifest = "sha256:" + "ab" * 32
+        KnownBlobs(store).remember_manifest(manifest, image.digest)
+        proj = project({"Dockerfile": f"FROM example.test/busybox@{manifest}\nRUN echo one > /one\n"})
+        foretell(proj)
+        predicted, _ = foretell(proj)
+        assert predicted.error is None and verdicts(predicted) == [("RUN echo one > /one", "cached", None)]
+
     def test_a_changed_base_image_is_foretold(
         self, project: Callable[..., Project], store: Store, busybox_tar: Path, tmp_path: Path
     ) -> None:
