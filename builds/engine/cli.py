@@ -5,7 +5,7 @@ starting Django (a fully cached rebuild must cost less than Django's start-up al
           [--no-cache] [--progress plain|json] [--dry-run]
     images import TARBALL NAME[:TAG]
     images export NAME[:TAG] FILE [--format docker|oci]
-    images pull NAME[:TAG|@DIGEST] [--progress plain|json]
+    images pull NAME[:TAG|@DIGEST] [--platform OS/ARCH] [--progress plain|json]
     images push NAME[:TAG] [DEST] [--gzip] [--progress plain|json]
     images seed
     images ls
@@ -18,6 +18,7 @@ a build would serve from the cache and what it would rebuild, and why (0, or 2 f
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -73,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
                               "host:5000/x:tag, x@sha256:...)")
     pull.add_argument("name")
     pull.add_argument("--progress", choices=("plain", "json"), default="plain")
+    pull.add_argument("--platform", help="OS/ARCH[/VARIANT] to take from a multi-platform image "
+                      "(default: STUDIO_PLATFORM, else linux/amd64)")
     push = actions.add_parser("push", help="push an image to a registry, uploading only the layers it lacks")
     push.add_argument("name")
     push.add_argument("dest", nargs="?", help="where to push it (default: NAME, which then names a registry)")
@@ -189,10 +192,14 @@ def _transfer(store: Any, args: argparse.Namespace) -> int:
     from .progress import PlainProgress
     from .registry.pull import pull
     from .registry.push import push
+    from .registry.settings import Platform, RegistrySettings
 
     emitter = Emitter(_json_sink if args.progress == "json" else PlainProgress(sys.stdout))
     if args.action == "pull":
-        pull(store, args.name, report=emitter.emit)
+        settings = RegistrySettings.from_env()
+        if args.platform:
+            settings = dataclasses.replace(settings, platform=Platform.parse(args.platform, "--platform"))
+        pull(store, args.name, settings=settings, report=emitter.emit)
         return 0
     result = push(store, args.name, args.dest, report=emitter.emit, compress=args.gzip)
     if args.progress == "plain":  # each skipped layer was named above, as it was skipped

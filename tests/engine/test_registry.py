@@ -169,9 +169,12 @@ class TestPull:
         amd = pull(Store(tmp_path / "a"), f"{registry.host}/multi", settings=LOOPBACK)
         assert amd.image.config["architecture"] == "amd64"
         assert amd.manifest_digest == pushed["amd64"].manifest_digest
-        arm_settings = RegistrySettings(platform=Platform.parse("linux/arm64"))
-        arm_pull = pull(Store(tmp_path / "b"), f"{registry.host}/multi:latest", settings=arm_settings)
-        assert arm_pull.image.config["architecture"] == "arm64"
+        arm_pull = manage("images", "pull", "--platform", "linux/arm64", f"{registry.host}/multi:latest",
+                          data=tmp_path / "b")
+        assert arm_pull.returncode == 0, arm_pull.stderr
+        assert Store(tmp_path / "b").get_image(f"{registry.host}/multi").config["architecture"] == "arm64"
+        bad = manage("images", "pull", "--platform", "arm64", f"{registry.host}/multi", data=tmp_path / "b")
+        assert bad.returncode == 2 and "--platform='arm64': expected OS/ARCH" in bad.stderr
         with pytest.raises(
             RegistryError, match=r"no image for linux/s390x \(it has: linux/arm64/v8, linux/amd64\)"
         ):

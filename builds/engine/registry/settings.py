@@ -38,10 +38,10 @@ class Platform:
         return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
 
     @classmethod
-    def parse(cls, text: str) -> Platform:
+    def parse(cls, text: str, source: str = "STUDIO_PLATFORM") -> Platform:
         parts = text.strip().split("/")
         if len(parts) not in (2, 3) or not all(parts):
-            raise InputError(f"STUDIO_PLATFORM={text!r}: expected OS/ARCH[/VARIANT], e.g. linux/amd64")
+            raise InputError(f"{source}={text!r}: expected OS/ARCH[/VARIANT], e.g. linux/amd64")
         return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
 
 
