@@ -276,6 +276,19 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     page.close()
 
 
+def _api(page, path: str, body: dict) -> dict:
+    """A POST to the API from inside the page, with its session and CSRF token."""
+    return page.evaluate(
+        """async ([path, body]) => {
+            const csrf = document.cookie.split("; ").find((c) => c.startsWith("csrftoken=")).slice(10);
+            const headers = {"Content-Type": "application/json", "X-CSRFToken": csrf};
+            const reply = await fetch(path, {method: "POST", body: JSON.stringify(body), headers});
+            return await reply.json();
+        }""",
+        [path, body],
+    )
+
+
 MULTI_STAGE = """\
 FROM busybox:latest AS builder
 WORKDIR /src
@@ -300,18 +313,7 @@ def test_a_multi_stage_build_shows_a_stack_per_stage_with_an_arrow_for_copy_from
     page.fill("#id_password2", "layer-cake-1984")
     page.get_by_role("button", name="Sign up").click()
     # Made through the API, as a script of hers would, with the page's own session.
-    project_id = page.evaluate(
-        """async (dockerfile) => {
-            const csrf = document.cookie.split("; ").find((c) => c.startsWith("csrftoken=")).slice(10);
-            const reply = await fetch("/api/projects/", {
-              method: "POST",
-              body: JSON.stringify({name: "two", dockerfile}),
-              headers: {"Content-Type": "application/json", "X-CSRFToken": csrf},
-            });
-            return (await reply.json()).id;
-        }""",
-        MULTI_STAGE,
-    )
+    project_id = _api(page, "/api/projects/", {"name": "two", "dockerfile": MULTI_STAGE})["id"]
     page.goto(f"{studio_server.url}/studio/{project_id}/?large=1")
     page.wait_for_selector("#project-studio[data-ready=true]")
     page.locator(".cm-content").click()
@@ -333,5 +335,43 @@ def test_a_multi_stage_build_shows_a_stack_per_stage_with_an_arrow_for_copy_from
     page.wait_for_selector(".cm-tooltip-lint", timeout=5_000)
     assert "DL3007" in page.locator(".cm-tooltip-lint").inner_text()
     page.screenshot(path=str(ARTIFACTS / "studio-multi-stage.png"), full_page=True)
+    build_id = page.locator("#project-studio").get_attribute("data-build")
+
+    # Shared by link: dave may look, stack and all, but not change or build.
+    token = _api(page, f"/api/projects/{project_id}/share/", {})["share_token"]
+    dave = browser.new_context(viewport={"width": 1440, "height": 900})
+    viewer = dave.new_page()
+    viewer.goto(f"{studio_server.url}/accounts/signup/")
+    viewer.fill("#id_username", f"dave-{uuid.uuid4().hex[:6]}")
+    viewer.fill("#id_password1", "layer-cake-1984")
+    viewer.fill("#id_password2", "layer-cake-1984")
+    viewer.get_by_role("button", name="Sign up").click()
+    refused_url = f"{studio_server.url}/studio/{project_id}/"
+    # Chromium logs the refusal below (and its plain 404 page's favicon) as console errors.
+    viewer.on(
+        "console",
+        lambda message: errors.append(message.text)
+        if message.type == "error"
+        and message.location.get("url") not in (refused_url, f"{studio_server.url}/favicon.ico")
+        else None,
+    )
+    assert viewer.goto(refused_url).status == 404
+    viewer.goto(f"{studio_server.url}/studio/{project_id}/?token={token}&build={build_id}")
+    viewer.wait_for_selector("#project-studio[data-build-status=succeeded]", timeout=30_000)
+    assert viewer.locator("#layer-stack .stack").count() == 2
+    assert viewer.locator("#build-button").is_disabled()
+    assert viewer.locator("#files").get_by_role("button", name="New file").count() == 0
+    dave.close()
+
+    # A long step can be stopped: Cancel ends the build, and the stack says so.
+    page.locator(".cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("RUN sleep 30\n")
+    page.locator("#build-button").click()
+    page.wait_for_selector('#layer-stack .band.status-running[data-step="7"]', timeout=30_000)
+    page.get_by_role("button", name="Cancel build").click()
+    page.wait_for_selector("#project-studio[data-build-status=cancelled]", timeout=20_000)
+    assert page.get_by_role("button", name="Cancel build").is_hidden()
+    assert "cancelled" in page.locator(".build-summary").inner_text()
     assert errors == []
     page.close()

@@ -47,6 +47,7 @@ export function startProject(root: HTMLElement): void {
 class ProjectStudio {
   private readonly api: Api;
   private readonly projectId: string;
+  private readonly shareToken: string;
   private readonly canEdit: boolean;
   private dockerfile = "Dockerfile";
   private readonly editor: StudioEditor;
@@ -61,6 +62,7 @@ class ProjectStudio {
   private readonly caption: HTMLElement;
   private readonly prediction: HTMLElement;
   private readonly buildButton: HTMLButtonElement;
+  private readonly cancelButton: HTMLButtonElement;
   private store: BuildStore | null = null;
   private stack: LayerStackView | null = null;
   private connection: { stop: () => void } | null = null;
@@ -75,12 +77,14 @@ class ProjectStudio {
   constructor(private readonly root: HTMLElement) {
     this.projectId = root.dataset["projectId"] ?? "";
     this.canEdit = root.dataset["canEdit"] === "true";
-    this.api = new Api(new URLSearchParams(location.search).get("token") ?? "");
+    this.shareToken = new URLSearchParams(location.search).get("token") ?? "";
+    this.api = new Api(this.shareToken);
     this.message = need(root, "#studio-message");
     this.buildMessage = need(root, "#build-message");
     this.caption = need(root, "#build-caption");
     this.prediction = need(root, "#prediction");
     this.buildButton = need<HTMLButtonElement>(root, "#build-button");
+    this.cancelButton = need<HTMLButtonElement>(root, "#cancel-button");
     this.stackRoot = need(root, "#layer-stack");
     const saveState = need(root, "#save-state");
     this.saver = new AutoSaver(
@@ -121,6 +125,7 @@ class ProjectStudio {
     setupLargeText(need<HTMLButtonElement>(this.root, "#large-text"));
     this.buildButton.addEventListener("click", () => void this.build());
     this.buildButton.disabled = !this.canEdit;
+    this.cancelButton.addEventListener("click", () => void this.cancel());
     window.addEventListener("beforeunload", (ev) => {
       if (this.saver.hasUnsaved()) ev.preventDefault();
     });
@@ -260,9 +265,11 @@ class ProjectStudio {
     this.caption.textContent = live ? `Build ${id} · queued` : `Build ${id}`;
     this.root.dataset["build"] = String(id);
     let announced = false;
+    this.cancelButton.hidden = !this.canEdit || !live;
     store.subscribe(() => {
       if (store !== this.store) return;
       const done = store.finished;
+      this.cancelButton.hidden = !this.canEdit || done !== null;
       this.caption.textContent = `Build ${id} · ${done ? done.status : store.plan.length ? "running" : "queued"}`;
       if (done && !announced) {
         announced = true;
@@ -274,12 +281,26 @@ class ProjectStudio {
     delete this.root.dataset["buildStatus"];
     this.connection = connectBuild(String(id), store, {
       location: window.location,
+      token: this.shareToken,
       onError: (error) => this.say(`A build event could not be read: ${String(error)}`, true),
     });
     this.history.setCurrent(id);
     const url = new URL(location.href);
     url.searchParams.set("build", String(id));
     history.replaceState(null, "", url);
+  }
+
+  /** Stops the build on show; its end arrives as its build.finished, like any other. */
+  private async cancel(): Promise<void> {
+    if (this.buildId === null) return;
+    this.cancelButton.disabled = true;
+    try {
+      await this.api.call("POST", `/api/builds/${this.buildId}/cancel/`);
+    } catch (error) {
+      this.buildMessage.textContent = `Could not cancel: ${error instanceof Error ? error.message : String(error)}`;
+    } finally {
+      this.cancelButton.disabled = false;
+    }
   }
 
   /** A band was chosen: light its lines in the Dockerfile and open the inspector on it. */

@@ -73,6 +73,7 @@ describe("connectBuild", () => {
   it("builds ws and wss URLs that ask for events after the last seq", () => {
     expect(buildSocketUrl({ protocol: "http:", host: "h:8000" }, "7", 0)).toBe("ws://h:8000/ws/builds/7/?after=0");
     expect(buildSocketUrl({ protocol: "https:", host: "h" }, "7", 12)).toBe("wss://h/ws/builds/7/?after=12");
+    expect(buildSocketUrl({ protocol: "http:", host: "h" }, "7", 0, "a b")).toBe("ws://h/ws/builds/7/?after=0&token=a%20b");
   });
 
   it("reconnects with growing delays and replays from the last seq it applied", () => {

@@ -158,11 +158,14 @@ export interface ConnectOptions {
   open?: (url: string) => SocketLike;
   setTimer?: (fn: () => void, ms: number) => unknown;
   onError?: (error: unknown) => void;
+  /** A share link's token, for someone the owner shared the project with. */
+  token?: string;
 }
 
-export function buildSocketUrl(location: { protocol: string; host: string }, buildId: string, after: number): string {
+export function buildSocketUrl(location: { protocol: string; host: string }, buildId: string, after: number, token = ""): string {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}/ws/builds/${encodeURIComponent(buildId)}/?after=${after}`;
+  const share = token ? `&token=${encodeURIComponent(token)}` : "";
+  return `${scheme}//${location.host}/ws/builds/${encodeURIComponent(buildId)}/?after=${after}${share}`;
 }
 
 /** Delay before reconnect attempt n (0-based): doubling from 500 ms, at most 15 s. */
@@ -182,7 +185,7 @@ export function connectBuild(buildId: string, store: BuildStore, options: Connec
   let socket: SocketLike | null = null;
 
   const connect = (): void => {
-    socket = open(buildSocketUrl(options.location, buildId, store.lastSeq));
+    socket = open(buildSocketUrl(options.location, buildId, store.lastSeq, options.token));
     socket.onopen = () => {
       attempt = 0;
     };
