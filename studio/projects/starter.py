@@ -12,7 +12,7 @@ from studio.models import Project, User
 from . import services
 
 DOCKERFILE = """\
-FROM studio/busybox:1.35
+FROM busybox:latest
 WORKDIR /app
 # The dependency list alone first: the install below is reused until this file changes.
 COPY requirements.txt .
