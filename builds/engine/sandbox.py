@@ -447,6 +447,24 @@ def reap():
             return
 
 
+def kill_orphans():
+    # bwrap's sandboxed child asks to die with bwrap a moment after it is cloned; when bwrap is
+    # killed inside that moment, the child lives on and, as we are its subreaper, becomes ours.
+    # Nothing of a step may outlive it, so whatever child is left once bwrap has gone is killed.
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as f:
+            orphans = [int(pid) for pid in f.read().split()]
+    except OSError:
+        return
+    for pid in orphans:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
 def receive():
     fds = array.array("i")
     msg, ancillary, _, _ = sock.recvmsg(1 << 21, socket.CMSG_SPACE(2 * fds.itemsize),
@@ -486,6 +504,7 @@ def wait(pid):
             os.kill(pid, 9)  # b"kill", or the owner is gone
             if not message:
                 os.waitpid(pid, 0)
+                kill_orphans()
                 sys.exit()
 
 
@@ -502,7 +521,9 @@ while True:
     except (OSError, ValueError) as e:
         sock.send(json.dumps({"error": str(e)}).encode())
         continue
-    sock.send(json.dumps({"status": wait(pid)}).encode())
+    status = wait(pid)
+    kill_orphans()
+    sock.send(json.dumps({"status": status}).encode())
 reap()
 """
 

@@ -359,6 +359,14 @@ def test_a_cancel_stops_the_step_at_once(step: Step) -> None:
     assert _eventually(lambda: not _processes_with("987652"))
 
 
+def test_a_kill_in_the_first_milliseconds_leaves_no_process_behind(step: Step) -> None:
+    # bwrap's sandboxed child arranges to die with bwrap only a moment after it is cloned: a kill
+    # inside that moment (a time limit hit at once, on a loaded machine) must still take it.
+    for tenths_ms in range(1, 30, 4):
+        step.run("sleep 987650", limits=Limits(timeout_s=tenths_ms / 10000))
+    assert _eventually(lambda: not _processes_with("987650")), _processes_with("987650")
+
+
 def test_steps_run_one_after_another_after_a_limit(step: Step, tmp_path: Path, busybox_rootfs: Path) -> None:
     step.run("f(){ f|f& }; f; sleep 10", limits=Limits(timeout_s=20, pids=16))
     after = Step([busybox_rootfs], _layer(tmp_path, "after", {}))
