@@ -3,11 +3,14 @@ printed, and the inputs its cache key was made from."""
 
 from __future__ import annotations
 
+import stat
 from typing import Any
 
 from django.conf import settings
 from django.http import Http404
 
+from builds.engine.cachekey import base_key
+from builds.engine.rootfs import RootFS
 from builds.engine.store import Store
 
 from .models import Build, BuildEvent, Step
@@ -48,16 +51,69 @@ def _files(store: Store, step: Step) -> tuple[list[dict[str, Any]], bool]:
         layer = store.layer(digest[7:23], changes=True)
     except (OSError, ValueError):
         return [], False
+    shown = layer.changes[:MAX_FILES]
+    below = _below(store, step) if any(c.change == "deleted" for c in shown) else None
     rows = [
         {
             "path": change.path,
             "change": change.change,
-            "kind": change.kind if change.kind in KINDS else "other",
+            "kind": _kind_below(below, change.path) if change.change == "deleted" else _kind(change.kind),
             "size": change.size,
         }
-        for change in layer.changes[:MAX_FILES]
+        for change in shown
     ]
     return rows, len(layer.changes) > MAX_FILES
+
+
+def _kind(kind: str) -> str:
+    return kind if kind in KINDS else "other"
+
+
+def _below(store: Store, step: Step) -> RootFS | None:
+    """The filesystem the step ran on: its parent's layers, found by following the cache records
+    from its key down to its stage's base (an image a FROM of this build named, or scratch).
+    None when the chain cannot be followed to the end."""
+    record = store.cache_get(step.cache_key) if step.cache_key else None
+    key = record.get("parent") if record else None
+    layers: list[str] = []
+    while key is not None and (parent := store.cache_get(key)) is not None:
+        if parent.get("layer"):
+            layers.append(parent["layer"])
+        key = parent.get("parent")
+    if key is None:
+        return None
+    if key != base_key(None):
+        digests = Step.objects.filter(build_id=step.build_id, keyword="FROM").values_list("extra", flat=True)
+        image = next(
+            (
+                store.get_image(extra["base"]["digest"])
+                for extra in digests
+                if (extra.get("base") or {}).get("digest", "").startswith("sha256:")
+                and base_key(extra["base"]["digest"]) == key
+            ),
+            None,
+        )
+        if image is None:
+            return None
+        layers.extend(reversed(image.layers))
+    return RootFS([store.layer_path(layer) for layer in reversed(layers)])
+
+
+def _kind_below(below: RootFS | None, path: str) -> str:
+    """What a deleted entry was, in the layers below the one that deleted it."""
+    found = below.resolve(path, follow=False) if below is not None else None
+    if found is None:
+        return "other"
+    mode = found.st.st_mode
+    return (
+        "dir"
+        if stat.S_ISDIR(mode)
+        else "symlink"
+        if stat.S_ISLNK(mode)
+        else "file"
+        if stat.S_ISREG(mode)
+        else "other"
+    )
 
 
 def _log(build: Build, number: int) -> tuple[list[dict[str, str]], bool]:

@@ -280,7 +280,8 @@ SCHEMAS: dict[str, Any] = {
                     "files": {
                         "type": "array",
                         "description": "what the step's layer added, modified and deleted (empty for a step "
-                        "with no layer); a deleted entry's kind is `other`",
+                        "with no layer); a deleted entry's kind is what it was in the layers below "
+                        "(`other` when that cannot be told)",
                         "items": {
                             "type": "object",
                             "properties": {

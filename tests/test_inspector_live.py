@@ -18,7 +18,7 @@ DOCKERFILE = """\
 FROM studio/busybox:1.35
 WORKDIR /{who}
 COPY notes.txt .
-RUN echo to-out && echo to-err >&2 && mkdir /data && echo x > /data/new && rm /etc/group
+RUN echo to-out && echo to-err >&2 && mkdir /data && echo x > /data/new && rm /etc/group && rm -r /root
 ENV MODE=test
 """
 
@@ -40,7 +40,9 @@ def test_alice_opens_a_layer_and_sees_its_files_its_log_and_its_key(browser: Bro
     changes = {f["path"]: (f["change"], f["kind"]) for f in run["files"]}
     assert changes["data"] == ("added", "dir")
     assert changes["data/new"] == ("added", "file")
-    assert changes["etc/group"] == ("deleted", "other")
+    # What a deleted entry was is read from the layers below the one that deleted it.
+    assert changes["etc/group"] == ("deleted", "file")
+    assert changes["root"] == ("deleted", "dir")
     assert run["files_truncated"] is False
     assert {"stream": "stdout", "text": "to-out\n"} in run["log"]
     assert {"stream": "stderr", "text": "to-err\n"} in run["log"]
@@ -84,3 +86,14 @@ def test_only_those_who_may_see_the_build_may_inspect_it(
     bob.sign_up("bob-inspect-3")
     assert bob.get(f"/api/builds/{build['id']}/steps/4/").status == 404
     assert inspect(bob, build["id"], 4, token)["files"]
+
+
+def test_what_a_step_deleted_is_named_across_stages(browser: Browser) -> None:
+    browser.sign_up("alice-inspect-4")
+    dockerfile = (
+        "FROM studio/busybox:1.35 AS base\nRUN mkdir /alice-inspect-4 && echo b > /alice-inspect-4/b\n"
+        "FROM base\nRUN rm -r /alice-inspect-4 /etc/passwd\n"
+    )
+    build = build_now(browser, project(browser, dockerfile))
+    removed = {f["path"]: (f["change"], f["kind"]) for f in inspect(browser, build["id"], 4)["files"]}
+    assert removed == {"alice-inspect-4": ("deleted", "dir"), "etc/passwd": ("deleted", "file")}
