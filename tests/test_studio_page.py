@@ -206,6 +206,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     assert "app.py" in copy.locator(".band-reason").inner_text()
     assert "first change" in copy.locator(".band-status").inner_text().lower()
     assert "3 cached, 1 rebuilt" in page.locator(".build-summary").inner_text()
+    assert page.locator("#build-caption").inner_text() == "Build #2 · succeeded"
 
     # The inspector: click the rebuilt band; its lines light up in the Dockerfile.
     copy.click()

@@ -149,6 +149,8 @@ export class StudioEditor {
   /** Forgets a closed, deleted or renamed file's state. */
   close(path: string): void {
     this.states.delete(path);
+    // Shown no more: the next open() must not keep its state under its old name.
+    if (path === this.path) this.path = "";
   }
 
   text(path: string): string | null {

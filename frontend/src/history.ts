@@ -48,6 +48,11 @@ export class HistoryView {
     this.render();
   }
 
+  /** The build's number within the project (#1, #2…), once the list has it. */
+  numberOf(id: number): number | null {
+    return this.builds.find((b) => b.id === id)?.number ?? null;
+  }
+
   setCurrent(id: number | null): void {
     this.current = id;
     this.render();

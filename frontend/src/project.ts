@@ -174,9 +174,12 @@ class ProjectStudio {
   }
 
   private closeTab(path: string): void {
+    // Saved first, so that opening it again reads what was typed.
+    void this.saver.flush().catch(() => undefined);
     const next = this.tabs.close(path);
     if (path !== this.dockerfile) this.editor.close(path);
-    if (next) void this.open(next);
+    // The editor never stands empty: with the last tab closed, the Dockerfile comes back.
+    void this.open(next ?? this.dockerfile);
   }
 
   private fileMoved(from: string, to: string | null): void {
@@ -228,7 +231,7 @@ class ProjectStudio {
     try {
       await this.saver.flush();
       const build = await this.api.call<BuildSummary>("POST", `/api/projects/${this.projectId}/builds/`, options);
-      this.showBuild(build.id, true);
+      this.showBuild(build.id, true, build.number);
       void this.history.refresh();
     } catch (error) {
       this.buildFailedToStart(error);
@@ -252,7 +255,7 @@ class ProjectStudio {
   }
 
   /** Shows a build's stack: live while it runs, replayed from its stored events once it ended. */
-  private showBuild(id: number, live: boolean): void {
+  private showBuild(id: number, live: boolean, number = this.history.numberOf(id)): void {
     this.connection?.stop();
     this.stack?.destroy();
     this.inspector.hide();
@@ -262,7 +265,8 @@ class ProjectStudio {
     this.store = store;
     this.buildId = id;
     this.stack = new LayerStackView(this.stackRoot, store, { onSelect: (step) => this.selectStep(step) });
-    this.caption.textContent = live ? `Build ${id} · queued` : `Build ${id}`;
+    const name = number === null ? `Build ${id}` : `Build #${number}`;
+    this.caption.textContent = live ? `${name} · queued` : name;
     this.root.dataset["build"] = String(id);
     let announced = false;
     this.cancelButton.hidden = !this.canEdit || !live;
@@ -270,7 +274,7 @@ class ProjectStudio {
       if (store !== this.store) return;
       const done = store.finished;
       this.cancelButton.hidden = !this.canEdit || done !== null;
-      this.caption.textContent = `Build ${id} · ${done ? done.status : store.plan.length ? "running" : "queued"}`;
+      this.caption.textContent = `${name} · ${done ? done.status : store.plan.length ? "running" : "queued"}`;
       if (done && !announced) {
         announced = true;
         this.root.dataset["buildStatus"] = done.status;
