@@ -159,7 +159,10 @@ class TestCommitLayer:
             write(upper / "b/two", "2")
             write(upper / "a", "1")
             os.symlink("/b/two", upper / "link")
-            os.utime(upper / "b", (5, 5))
+            # The same files at the same times: a tar records mtimes, and two calls a second
+            # apart would otherwise make two different layers.
+            for path in ("a", "b/two", "b", "link"):
+                os.utime(upper / path, (5, 5), follow_symlinks=False)
             layer = store.commit_layer(upper, [])
             assert layer is not None
             return layer
