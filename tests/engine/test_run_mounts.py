@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import io
 import tarfile
+import threading
+import time
 from collections.abc import Callable
+from contextlib import ExitStack
 
 import pytest
 
-from builds.engine.instructions.mounts import MountError, parse
+from builds.engine.instructions.mounts import MountError, MountSpec, cache_dir, parse
 from builds.engine.store import Store
 
 from .conftest import BASE, Built, Project
@@ -178,3 +181,40 @@ class TestForetold:
         assert "mounts files from stage tools" in run["reason"]["message"]
         # /tool came out the same: only the build could know the RUN stays cached.
         assert built.step("RUN --mount")["status"] == "cached"
+
+
+class TestCacheSharing:
+    def spec(self, sharing: str) -> MountSpec:
+        return parse(f"type=cache,target=/c,sharing={sharing}", workdir="/", expand=lambda word: word)
+
+    def test_a_private_cache_in_use_gives_the_next_step_a_directory_of_its_own(self, store: Store) -> None:
+        with ExitStack() as stack:
+            first = stack.enter_context(cache_dir(store, self.spec("private"), lambda spec: []))
+            second = stack.enter_context(cache_dir(store, self.spec("private"), lambda spec: []))
+            assert first != second and first.is_dir() and second.is_dir()
+        with cache_dir(store, self.spec("private"), lambda spec: []) as again:
+            assert again == first  # free again: the first directory is reused
+
+    def test_a_locked_cache_waits_for_the_step_using_it(self, store: Store) -> None:
+        order: list[str] = []
+        holding = threading.Event()
+
+        def other() -> None:
+            holding.wait(5)
+            with cache_dir(store, self.spec("locked"), lambda spec: []):
+                order.append("second")
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        with cache_dir(store, self.spec("locked"), lambda spec: []) as path:
+            holding.set()
+            time.sleep(0.3)
+            order.append("first")
+            assert path.is_dir()
+        thread.join(5)
+        assert order == ["first", "second"]
+
+    def test_a_shared_cache_is_one_directory_for_everyone(self, store: Store) -> None:
+        with cache_dir(store, self.spec("shared"), lambda spec: []) as one, \
+                cache_dir(store, self.spec("shared"), lambda spec: []) as two:
+            assert one == two

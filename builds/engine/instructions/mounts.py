@@ -185,7 +185,7 @@ def prepared(store: Store, specs: list[MountSpec], items: Callable[[MountSpec], 
             if spec.type == "tmpfs":
                 mounts.append(Mount("tmpfs", spec.target, size=spec.size))
             elif spec.type == "cache":
-                path = stack.enter_context(_cache_dir(store, spec, items))
+                path = stack.enter_context(cache_dir(store, spec, items))
                 mounts.append(Mount("bind", spec.target, path, readonly=spec.readonly))
             else:
                 work = store.work_dir("mount")
@@ -211,7 +211,7 @@ def cache_path(store: Store, spec: MountSpec, instance: int = 0) -> Path:
 
 
 @contextmanager
-def _cache_dir(store: Store, spec: MountSpec, items: Callable[[MountSpec], list[Item]]) -> Iterator[Path]:
+def cache_dir(store: Store, spec: MountSpec, items: Callable[[MountSpec], list[Item]]) -> Iterator[Path]:
     """The cache mount's directory, made on first use (seeded from `from`, with its owner and
     mode) and held as `sharing` says: shared by any number of steps, locked (one step at a
     time), or private (a step that finds it in use gets another directory of its own)."""
