@@ -262,7 +262,7 @@ def test_the_command_does_not_have_all_of_roots_capabilities(step: Step) -> None
 
 
 def test_it_runs_as_the_images_user(step: Step) -> None:
-    if sandbox._nsenter() is None:
+    if sandbox.nsenter() is None:
         pytest.skip("no static busybox to switch users with")
 
     result = step.run("id -u; id -g; touch /tmp/mine; touch /root/theirs 2>/dev/null || echo denied",
@@ -275,7 +275,7 @@ def test_it_runs_as_the_images_user(step: Step) -> None:
 
 
 def test_a_numeric_user_and_group_need_no_entry(step: Step) -> None:
-    if sandbox._nsenter() is None:
+    if sandbox.nsenter() is None:
         pytest.skip("no static busybox to switch users with")
 
     step.run("id -u; id -g", user="1234:nogroup")
