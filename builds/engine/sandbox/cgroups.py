@@ -13,8 +13,6 @@ from pathlib import Path
 
 from .model import DEVICE_RULES, Limits
 
-# -- cgroups ----------------------------------------------------------------------------------
-
 _cgroup_names = itertools.count(1)
 
 

@@ -11,8 +11,6 @@ from pathlib import Path
 
 from .model import MOUNTPOINTS
 
-# -- the layer --------------------------------------------------------------------------------
-
 
 def disk_usage(upper: Path) -> int:
     """Bytes the layer holds: file sizes (each hard-linked file once) and symlink lengths,

@@ -10,7 +10,6 @@ from ..rootfs import RootFS
 from ..seed import find_busybox
 from .model import SandboxError
 
-# -- USER -------------------------------------------------------------------------------------
 #
 # bwrap cannot switch to another uid here. As real root it does so only inside a user
 # namespace, whose one-uid mapping would make every file the command writes belong to host

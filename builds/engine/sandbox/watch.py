@@ -27,8 +27,6 @@ from .model import (
 from .spawner import Worker, forget_worker
 from .upper import disk_usage
 
-# -- running and watching ---------------------------------------------------------------------
-
 
 def execute(
     worker: Worker, args: list[str], rlimits: list[tuple[int, int]], limits: Limits, out: Output,
