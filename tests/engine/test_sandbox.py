@@ -390,3 +390,20 @@ def test_steps_in_different_threads_each_run(busybox_rootfs: Path, tmp_path: Pat
 
     assert [r.exit_code for r in results] == [0, 0, 0]
     assert sorted((tmp_path / f"u{i}/f").read_text() for i in range(3)) == ["0\n", "1\n", "2\n"]
+
+
+def test_the_spawner_kills_what_a_step_leaves_behind_when_it_ends() -> None:
+    # What a killed bwrap can leave (its init, before that armed its parent-death signal) is
+    # adopted by the spawner; here a process that outlives its parent stands in for it.
+    from builds.engine.sandbox.spawner import _Spawner
+
+    spawner = _Spawner()
+    try:
+        read, write = os.pipe()
+        spawner.spawn(["/bin/sh", "-c", "sleep 9876123 & exit 0"], [], write, write)
+        os.close(write)
+        assert spawner.status() == 0
+        os.close(read)
+        assert _eventually(lambda: not _processes_with("9876123"))
+    finally:
+        spawner.close()
