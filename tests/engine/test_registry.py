@@ -116,6 +116,28 @@ class TestPull:
         assert results[0].image.digest == results[1].image.digest == store.get_image(BASE).digest
         assert registry.blob_downloads() == 2
 
+    def test_layers_come_side_by_side_once_each_and_are_reported_from_the_pulling_thread(
+        self, store: Store, project: Any, registry: RegistryServer, tmp_path: Path
+    ) -> None:
+        app_image(project)
+        app = store.get_image("app:1")
+        base, top = app.layers
+        twice = Image(config={**app.config, "rootfs": {"type": "layers", "diff_ids": [
+            store.layer(layer).diff_id for layer in (base, top, base)]}}, layers=[base, top, base])
+        store.put_image(twice)
+        store.tag("twice:1", twice.digest)
+        push(store, "twice:1", f"{registry.host}/twice:1", settings=LOOPBACK)
+        threads: set[int] = set()
+
+        def report(type_: str, **fields: Any) -> None:
+            threads.add(threading.get_ident())
+
+        pulled = pull(Store(tmp_path / "fresh"), f"{registry.host}/twice:1", settings=LOOPBACK, report=report)
+        assert pulled.image.digest == twice.digest
+        assert pulled.fetched == store.layer_tar_size(base) + store.layer_tar_size(top)
+        assert registry.blob_downloads() == 3  # the config and each layer once
+        assert threads == {threading.get_ident()}
+
     def test_only_the_layers_the_store_lacks_are_fetched(
         self, store: Store, project: Any, registry: RegistryServer, tmp_path: Path, busybox_tar: Path
     ) -> None:

@@ -15,8 +15,12 @@ import gzip
 import hashlib
 import io
 import json
+import queue
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +37,8 @@ from .transfer import IMAGE_PULL, Report, Transfer
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
 CHUNK = 1 << 20
+PARALLEL_DOWNLOADS = 3
+PROGRESS_WAIT_S = 0.1
 
 
 @dataclass
@@ -77,7 +83,7 @@ def pull(store: Store, text: str, *, settings: RegistrySettings | None = None,
             image = _known_image(store, known, digests)
             fetched = 0
             if image is None:
-                image, fetched = _fetch(store, known, repo, ref, manifest, layers, transfer)
+                image, fetched = _fetch(store, known, repo, ref, settings, manifest, layers, transfer)
             else:
                 for layer in layers:
                     transfer.layer(layer.digest, "exists", layer.size, layer.size)
@@ -91,8 +97,8 @@ def pull(store: Store, text: str, *, settings: RegistrySettings | None = None,
                                "status": "pulled" if layer.download else "exists"} for layer in layers])
 
 
-def _fetch(store: Store, known: KnownBlobs, repo: DXF, ref: Reference, manifest: dict[str, Any],
-           layers: list[_Layer], transfer: Transfer) -> tuple[Image, int]:
+def _fetch(store: Store, known: KnownBlobs, repo: DXF, ref: Reference, settings: RegistrySettings,
+           manifest: dict[str, Any], layers: list[_Layer], transfer: Transfer) -> tuple[Image, int]:
     """Download what the store lacks, check it all, then import it: the image and the bytes
     fetched."""
     config = _json_blob(repo, manifest["config"]["digest"], ref)
@@ -101,20 +107,21 @@ def _fetch(store: Store, known: KnownBlobs, repo: DXF, ref: Reference, manifest:
         layer.stored = known.layer_for(layer.digest, layer.diff_id)
         status = "exists" if layer.stored else "waiting"
         transfer.layer(layer.digest, status, layer.size if layer.stored else 0, layer.size)
-    fetched = 0
+    missing: dict[str, _Layer] = {}
+    for layer in layers:
+        if layer.stored is None:
+            missing.setdefault(layer.digest, layer)
     with tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp) as tmp:
-        for layer in layers:
+        _download_all(lambda: open_repository(ref, settings), list(missing.values()), Path(tmp), transfer)
+        for layer in layers:  # a layer listed twice is downloaded and imported once
             if layer.stored is None:
-                layer.download = _download(repo, layer, Path(tmp), transfer)
-                fetched += layer.size
-        for layer in layers:
-            if layer.download is not None:
-                layer.stored = _import(store, known, ref, layer, transfer)
+                layer.stored = known.layer_for(layer.digest, layer.diff_id) or _import(
+                    store, known, ref, layer, transfer)
     stored = [layer.stored for layer in layers if layer.stored]
     config["rootfs"] = {"type": "layers", "diff_ids": [store.layer(layer_id).diff_id for layer_id in stored]}
     image = Image(config=config, layers=stored)
     store.put_image(image)
-    return image, fetched
+    return image, sum(layer.size for layer in missing.values())
 
 
 def _resolve(repo: DXF, ref: Reference, platform: Platform) -> tuple[dict[str, Any], list[str]]:
@@ -192,15 +199,50 @@ def _known_image(store: Store, known: KnownBlobs, digests: list[str]) -> Image |
     return None
 
 
-def _download(repo: DXF, layer: _Layer, tmp: Path, transfer: Transfer) -> Path:
-    path = tmp / layer.digest.removeprefix("sha256:")
-    done = 0
-    with open(path, "wb") as f:
-        for chunk in repo.pull_blob(layer.digest, chunk_size=CHUNK):
-            f.write(chunk)
-            done += len(chunk)
-            transfer.progress(layer.digest, "downloading", done, max(layer.size, done))
-    return path
+def _download_all(open_repo: Callable[[], AbstractContextManager[DXF]], missing: list[_Layer], tmp: Path,
+                  transfer: Transfer) -> None:
+    """Download the missing layers, PARALLEL_DOWNLOADS at a time (as Docker does), each on a
+    client of its own (an HTTP session is not for several threads). Their progress is reported
+    from this thread only, so whatever the report does (a build's sink writes to its database)
+    stays in the caller's thread; a report that raises (a cancelled build) stops them all."""
+    progress: queue.Queue[tuple[str, int, int]] = queue.Queue()
+    stop = threading.Event()
+
+    def download(layer: _Layer) -> None:
+        path = tmp / layer.digest.removeprefix("sha256:")
+        done = 0
+        with open_repo() as repo, open(path, "wb") as f:
+            for chunk in repo.pull_blob(layer.digest, chunk_size=CHUNK):
+                if stop.is_set():
+                    return
+                f.write(chunk)
+                done += len(chunk)
+                progress.put((layer.digest, done, max(layer.size, done)))
+        layer.download = path
+
+    with ThreadPoolExecutor(PARALLEL_DOWNLOADS, thread_name_prefix="pull") as pool:
+        running = [pool.submit(download, layer) for layer in missing]
+        try:
+            while running:
+                _, running_set = wait(running, timeout=PROGRESS_WAIT_S, return_when=FIRST_EXCEPTION)
+                _report_progress(progress, transfer)
+                for future in running:
+                    if future.done():
+                        future.result()  # raises a download's error here
+                running = list(running_set)
+            _report_progress(progress, transfer)
+        except BaseException:
+            stop.set()
+            raise
+
+
+def _report_progress(progress: queue.Queue[tuple[str, int, int]], transfer: Transfer) -> None:
+    while True:
+        try:
+            digest, done, total = progress.get_nowait()
+        except queue.Empty:
+            return
+        transfer.progress(digest, "downloading", done, total)
 
 
 def _import(store: Store, known: KnownBlobs, ref: Reference, layer: _Layer, transfer: Transfer) -> str:
