@@ -3,8 +3,8 @@
 The manifest is read first (a manifest list or OCI index is narrowed to the configured
 platform); every blob is checked against its digest as it arrives (dxf raises at the end of a
 blob that does not match), and every layer against its config's diff_id as it is unpacked.
-Layers the store already holds are not fetched. All blobs are downloaded and checked before
-any is imported, so a failed download stores nothing; the image is stored and tagged only
+Layers the store already holds are not fetched. All blobs are downloaded (three at a time)
+and checked before any is imported, so a failed download stores nothing; the image is stored and tagged only
 once every layer is in (a layer that contradicts its config's diff_id may stay, untagged).
 """
 
