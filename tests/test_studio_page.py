@@ -362,7 +362,6 @@ def test_a_multi_stage_build_shows_a_stack_per_stage_with_an_arrow_for_copy_from
     assert viewer.locator("#layer-stack .stack").count() == 2
     assert viewer.locator("#build-button").is_disabled()
     assert viewer.locator("#files").get_by_role("button", name="New file").count() == 0
-    dave.close()
 
     # A long step can be stopped: Cancel ends the build, and the stack says so.
     page.locator(".cm-content").click()
@@ -374,5 +373,9 @@ def test_a_multi_stage_build_shows_a_stack_per_stage_with_an_arrow_for_copy_from
     page.wait_for_selector("#project-studio[data-build-status=cancelled]", timeout=20_000)
     assert page.get_by_role("button", name="Cancel build").is_hidden()
     assert "cancelled" in page.locator(".build-summary").inner_text()
+    # Dave's page heard of carol's second build over the project's socket, without a reload.
+    viewer.wait_for_selector(".history-table tr[data-build] .badge-cancelled", timeout=15_000)
+    assert viewer.locator(".history-table tr[data-build]").count() == 2
+    dave.close()
     assert errors == []
     page.close()

@@ -1,6 +1,7 @@
 // The project's builds, newest first: status, how long, how much came from the cache, how big the
 // image is. Open one to see its stack as it was; tick two to compare them.
 import { Api } from "./api";
+import { backoffMs } from "./store";
 import { el, formatBytes, formatDuration } from "./format";
 
 export interface BuildSummary {
@@ -46,6 +47,33 @@ export class HistoryView {
     const data = await this.api.call<{ builds: BuildSummary[] }>("GET", `/api/projects/${this.projectId}/builds/?limit=50`);
     this.builds = data.builds;
     this.render();
+  }
+
+  /** Keeps the list current while the page is open: the project's socket says whenever any of
+   * its builds is queued or changes status, from this page or another. */
+  follow(location: { protocol: string; host: string }, token: string): void {
+    let attempt = 0;
+    let pending: ReturnType<typeof setTimeout> | null = null;
+    const connect = (): void => {
+      const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+      const share = token ? `?token=${encodeURIComponent(token)}` : "";
+      const socket = new WebSocket(`${scheme}//${location.host}/ws/projects/${encodeURIComponent(this.projectId)}/${share}`);
+      socket.onopen = () => {
+        attempt = 0;
+      };
+      socket.onmessage = () => {
+        // A build's changes come in bursts (queued, running, finished): one refresh for each burst.
+        if (pending !== null) clearTimeout(pending);
+        pending = setTimeout(() => {
+          pending = null;
+          void this.refresh().catch(() => undefined);
+        }, 250);
+      };
+      socket.onclose = () => {
+        setTimeout(connect, backoffMs(attempt++));
+      };
+    };
+    connect();
   }
 
   /** The build's number within the project (#1, #2…), once the list has it. */

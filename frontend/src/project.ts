@@ -142,6 +142,7 @@ class ProjectStudio {
     const wanted = Number(new URLSearchParams(location.search).get("build"));
     await this.history.refresh().catch((e: unknown) => this.say(String(e), true));
     if (wanted > 0) this.showBuild(wanted, false);
+    this.history.follow(window.location, this.shareToken);
     this.schedulePlan();
     this.root.dataset["ready"] = "true";
   }
