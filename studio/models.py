@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Lower
 
 
 class User(AbstractUser):
@@ -138,7 +140,11 @@ class Membership(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["classroom", "student"], name="membership_unique_per_class")
+            models.UniqueConstraint(fields=["classroom", "student"], name="membership_unique_per_class"),
+            # Names are told apart as people read them: "Ana" and "ana" are one name in a class.
+            models.UniqueConstraint(
+                F("classroom"), Lower("display_name"), name="membership_name_unique_per_class"
+            ),
         ]
         ordering = ["display_name", "id"]
 

@@ -101,14 +101,22 @@ def classroom_join(*, user: User, code: object, display_name: object) -> Members
         membership = existing
     else:
         name = _clean_text(display_name, "display_name", MAX_DISPLAY_NAME)
-        with transaction.atomic():
-            if Membership.objects.filter(classroom=classroom, display_name__iexact=name).exists():
-                raise Rejected(
-                    f"someone in this class is already called {name!r}; pick another name",
-                    field="display_name",
-                    kind="conflict",
-                )
-            membership = Membership.objects.create(classroom=classroom, student=user, display_name=name)
+        taken = Rejected(
+            f"someone in this class is already called {name!r}; pick another name",
+            field="display_name",
+            kind="conflict",
+        )
+        if Membership.objects.filter(classroom=classroom, display_name__iexact=name).exists():
+            raise taken
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(classroom=classroom, student=user, display_name=name)
+        except IntegrityError:
+            # Two joins at once: the database's constraints decided. The same account joining
+            # twice keeps its first membership; another account wanting the same name is refused.
+            membership = Membership.objects.filter(classroom=classroom, student=user).first()
+            if membership is None:
+                raise taken from None
     for exercise in Exercise.objects.filter(classroom=classroom).order_by("id"):
         assignment_create(exercise=exercise, membership=membership)
     return membership
