@@ -62,6 +62,20 @@ class TestExclude:
         assert proj.build().step("COPY")["status"] == "built"
 
 
+    def test_excludes_apply_to_files_from_an_earlier_stage_source_by_source(
+        self, project: Callable[..., Project]
+    ) -> None:
+        proj = project({"Dockerfile": (
+            f"FROM {BASE} AS build\nRUN mkdir -p /out/a /out/b && echo 1 > /out/a/x.o && echo 2 > /out/a/x.c"
+            " && echo 3 > /out/b/y.o\n"
+            f"FROM {BASE}\nCOPY --from=build --exclude=*.o /out/a /out/b /dist/\n"
+        )})
+        built = proj.build()
+        assert built.result.status == "succeeded", built.finished
+        files = layer_files(proj.store, built, "COPY --from")
+        assert {name for name in files if not name.endswith("dist")} == {"dist/x.c"}
+
+
 class TestParents:
     def test_sources_keep_their_directories_under_the_destination(
         self, project: Callable[..., Project]

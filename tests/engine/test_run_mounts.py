@@ -78,6 +78,15 @@ class TestCacheMounts:
         assert read(proj.store, built, "owner").strip() == "1000 1001 750"
 
 
+    def test_a_cache_from_a_stage_starts_with_its_files(self, project: Callable[..., Project]) -> None:
+        proj = project({"Dockerfile": f"FROM {BASE} AS seed\nRUN mkdir /data && echo warm > /data/hit\n"
+                                      f"FROM {BASE}\nRUN --mount=type=cache,target=/c,from=seed,source=/data "
+                                      "cat /c/hit > /out\n"})
+        built = proj.build()
+        assert built.result.status == "succeeded", built.finished
+        assert read(proj.store, built, "out") == "warm\n"
+
+
 class TestBindMounts:
     def test_a_context_directory_is_bound_read_only_and_keyed_by_its_content(
         self, project: Callable[..., Project]

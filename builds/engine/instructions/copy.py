@@ -198,7 +198,7 @@ class Copy(Step):
         everything: dict[str, str] = {}
         for founds in matched:
             per_source.append(tree_checksum(rootfs, founds, everything))
-        self._founds = (rootfs, matched)
+        self._founds = (rootfs, dict(zip(srcs, matched, strict=True)))
         return per_source, lambda: everything
 
     def _find(self, rootfs: RootFS, src: str) -> list[Found]:
@@ -302,8 +302,8 @@ class Copy(Step):
         out: list[Source] = []
         if self.ins.flag("from") is not None:
             rootfs, matched = self._founds
-            for founds in matched:
-                for found in founds:
+            for src in srcs:
+                for found in matched[src]:
                     out.append(
                         Source(
                             posixpath.basename(found.path),
