@@ -148,7 +148,13 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
         tar.addfile(info, io.BytesIO(data))
     files.locator("input[type=file][accept*='.zip']").set_input_files(str(archive))
     files.locator('li[data-path="docs/README.md"]').wait_for()
-    assert "Added 1 files from more.tar" in page.locator("#studio-message").inner_text()
+    assert "Added 1 file from more.tar" in page.locator("#studio-message").inner_text()
+    folder = tmp_path / "picked-folder"  # the folder chosen is the context: its name is not kept
+    (folder / "docs").mkdir(parents=True)
+    (folder / "docs" / "guide.md").write_text("# guide\n")
+    files.locator("input[type=file][webkitdirectory]").set_input_files(str(folder))
+    files.locator('li[data-path="docs/guide.md"]').wait_for()
+    assert "Uploaded 1 file." in page.locator("#studio-message").inner_text()
     files.get_by_role("button", name="Delete docs", exact=True).click()
     files.locator('li[data-path="docs"]').wait_for(state="detached")
     assert page.locator(".tab-name", has_text="todo.txt").count() == 0, "a deleted file's tab closes"

@@ -2,7 +2,7 @@
 // file or folder, delete, upload a folder or an archive. Every change goes to the API first and
 // the tree is redrawn from what the server answered, so it never shows a file that is not saved.
 import { Api, ApiError, filePath } from "./api";
-import { el, formatBytes } from "./format";
+import { el, formatBytes, plural } from "./format";
 import { buildTree, filesUnder, type TreeNode } from "./tree";
 
 export interface FileInfo {
@@ -163,7 +163,7 @@ export class FilePanel {
 
   private async remove(node: TreeNode<FileInfo>): Promise<void> {
     const doomed = node.item ? [node.path] : filesUnder(this.paths(), node.path);
-    const what = node.item ? node.path : `${node.path}/ and the ${doomed.length} files in it`;
+    const what = node.item ? node.path : `${node.path}/ and the ${plural(doomed.length, "file")} in it`;
     if (!window.confirm(`Delete ${what}?`)) return;
     try {
       for (const path of doomed) {
@@ -193,7 +193,7 @@ export class FilePanel {
         this.upsert(info);
         saved.push(info.path);
       }
-      this.hooks.message(`Uploaded ${saved.length} files.`);
+      this.hooks.message(`Uploaded ${plural(saved.length, "file")}.`);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.hooks.message(`Upload stopped after ${saved.length} of ${chosen.length} files: ${message}`, true);
@@ -210,7 +210,7 @@ export class FilePanel {
       const type = file.name.endsWith(".zip") ? "application/zip" : "application/x-tar";
       const done = await this.api.call<{ files: FileInfo[] }>("POST", `/api/projects/${this.projectId}/context/?replace=false`, { raw: file, type });
       for (const info of done.files) this.upsert(info);
-      this.hooks.message(`Added ${done.files.length} files from ${file.name}.`);
+      this.hooks.message(`Added ${plural(done.files.length, "file")} from ${file.name}.`);
       this.hooks.replaced(done.files.map((f) => f.path));
     } catch (error) {
       this.hooks.message(`${file.name}: ${error instanceof Error ? error.message : String(error)}`, true);

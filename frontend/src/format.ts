@@ -24,3 +24,8 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = ""
   if (text !== undefined) node.textContent = text;
   return node;
 }
+
+/** "1 file", "3 files". */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}

@@ -1,0 +1,16 @@
+import { describe, expect, it } from "vitest";
+import { formatBytes, plural } from "./format";
+
+describe("plural", () => {
+  it("counts one thing without an s", () => {
+    expect(plural(1, "file")).toBe("1 file");
+    expect(plural(3, "file")).toBe("3 files");
+  });
+});
+
+describe("formatBytes", () => {
+  it("keeps small sizes exact and rounds larger ones", () => {
+    expect(formatBytes(612)).toBe("612 B");
+    expect(formatBytes(1982365)).toBe("1.9 MB");
+  });
+});
