@@ -96,7 +96,9 @@ class ProjectStudio {
       },
       (state) => {
         saveState.textContent = saveStateText(state);
+        saveState.title = saveStateText(state);  // the bar may cut a long reason short
         saveState.dataset["state"] = state.kind;
+        if (state.kind === "error") this.say(saveStateText(state), true);
       },
     );
     this.editor = new StudioEditor(need(root, "#editor"), {
