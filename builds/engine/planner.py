@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -316,8 +316,11 @@ class BuildPlan:
         return reasons.first_build(after=f"line {parent.line} ({parent.text})")
 
     def _siblings(self, parent: str) -> list[dict[str, Any]]:
-        """The records of steps built on `parent`, oldest first: what a miss is compared with."""
-        return self.store.cache_children(parent)
+        """The records of steps earlier builds made on `parent`, oldest first: what a miss is
+        compared with. A step this build made on the same parent (another stage's first step on
+        the same base image) is no earlier build of this one, and comparing with it would tell
+        of an edit nobody made."""
+        return [r for r in self.store.cache_children(parent) if r.get("key") not in self.built_keys]
 
     def _load_manifest(self, digest: str) -> dict[str, str]:
         return self.store.get_json(digest)
@@ -394,38 +397,12 @@ def _error_json(exc: EngineError) -> dict[str, Any]:
 
 
 class _Predictor(BuildPlan):
-    """Walks the plan as the builder does, with every miss left unexecuted. What the builder would
-    add to the cache index on the way (a later miss on the same parent is compared with it) is
-    kept here instead."""
+    """Walks the plan as the builder does, with every miss left unexecuted: a miss's key is
+    remembered as built, so the steps after it are keyed and explained as the build would."""
 
     def __init__(self, store: Store, options: BuildOptions, hash_cache: HashCache) -> None:
         super().__init__(store, options, hash_cache)
         self.rows: dict[int, dict[str, Any]] = {}
-        self.children: dict[str, list[dict[str, Any]]] = {}  # parent key -> records of this build
-        self.manifests: dict[str, Callable[[], dict[str, str]]] = {}  # "step:<n>" -> the files read
-
-    def _siblings(self, parent: str) -> list[dict[str, Any]]:
-        return [*super()._siblings(parent), *self.children.get(parent, [])]
-
-    def _load_manifest(self, digest: str) -> dict[str, str]:
-        pending = self.manifests.get(digest)
-        return pending() if pending is not None else super()._load_manifest(digest)
-
-    def _remember(self, planned: PlannedStep, step: Step, plan: Planned, parent: str, key: str) -> None:
-        """The record the builder would write for this miss, its manifest read only if asked."""
-        notes = dict(plan.notes)
-        if plan.manifest is not None:
-            notes["manifest"] = f"step:{planned.number}"
-            self.manifests[notes["manifest"]] = plan.manifest
-        record = {
-            "key": key,
-            "parent": parent,
-            "keyword": step.keyword,
-            "instruction": planned.text,
-            "inputs": plan.inputs,
-            "notes": notes,
-        }
-        self.children.setdefault(parent, []).append(record)
 
     def run(self) -> Prediction:
         for planned in self.plan:
@@ -498,7 +475,6 @@ class _Predictor(BuildPlan):
         else:
             reason = self._reason(planned, step, plan, state)
             self.built_keys[key] = planned.number
-            self._remember(planned, step, plan, state.key, key)
         self._advance(state, planned, key, {}, rebuilt=True)
         self._row(planned, REBUILD, reason, cache_key=key)
 

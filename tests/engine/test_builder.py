@@ -129,6 +129,26 @@ class TestVerdicts:
         assert built.step("RUN echo unused")["reason"]["code"] == "not_needed"
         assert built.step("COPY --from=builder")["status"] == "built"
 
+    def test_a_stages_first_step_is_new_not_an_edit_of_another_stages_step_on_the_same_base(
+        self, project: Callable[..., Project]
+    ) -> None:
+        dockerfile = (
+            f"FROM {BASE} AS builder\nWORKDIR /src\nRUN echo app > app\n"
+            f"FROM {BASE}\nCOPY --from=builder /src/app /app\n"
+        )
+        proj = project({"Dockerfile": dockerfile})
+        built = proj.build()
+        assert built.step("COPY --from=builder")["reason"]["code"] == "first_build"
+        proj.write({"Dockerfile": dockerfile.replace("/app\n", "/srv/app\n")})
+        again = proj.build()
+        assert again.step("COPY --from=builder")["reason"] == {
+            "code": "instruction_changed",
+            "message": "Rebuilt because the instruction changed: it was "
+            "`COPY --from=builder /src/app /app`, now it is `COPY --from=builder /src/app /srv/app`.",
+            "old": "COPY --from=builder /src/app /app",
+            "new": "COPY --from=builder /src/app /srv/app",
+        }
+
     def test_copy_from_a_rebuilt_stage_stays_cached_when_the_file_is_the_same(
         self, project: Callable[..., Project]
     ) -> None:
