@@ -36,6 +36,14 @@ def test_the_projects_page_asks_a_stranger_to_log_in_first() -> None:
     assert reply.status_code == 302 and reply["Location"].startswith("/accounts/login/")
 
 
+def test_every_signed_in_page_leads_to_the_projects_comparisons_and_classrooms() -> None:
+    reader = person("reader")
+    links = ('href="/studio/">Projects<', 'href="/compare/">Compare<', 'href="/classrooms/">Classrooms<')
+    for path in ("/", "/studio/", "/compare/", "/classrooms/"):
+        html = reader.get(path).content.decode()
+        assert [link for link in links if link not in html] == [], path
+
+
 def test_creating_a_project_from_the_projects_page_gives_the_starter_and_opens_its_studio() -> None:
     alice = person("alice")
     reply = alice.post("/studio/", {"name": ""})
