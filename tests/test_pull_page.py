@@ -65,7 +65,11 @@ def test_a_build_that_pulls_its_base_shows_on_the_page_like_any_other(
                            timeout=60_000)
     band = page.locator('#layer-stack .band[data-step="2"]')
     assert word in band.locator(".band-log pre").text_content()
-    assert ref in page.locator('#layer-stack .band[data-step="1"]').inner_text()
+    base = page.locator('#layer-stack .band[data-step="1"]')
+    assert ref in base.inner_text()
+    # The base came from the registry, not from the cache, and the band says so.
+    assert base.locator(".band-status").inner_text().lower() == "pulled"
+    assert base.locator(".band-reason").inner_text().startswith("Pulled from its registry: 1 layer, ")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "studio-pulled-base.png"), full_page=True)
     assert errors == []

@@ -8,6 +8,7 @@ import { el, formatBytes, formatDuration } from "./format";
 import { hasDetails, reasonDetails } from "./reasons";
 import { drawArrows, type Arrow } from "./arrows";
 import { copyFromSource, resolveStage } from "./dockerlines";
+import { pullOf } from "./pull";
 
 const STATUS_TEXT: Record<StepView["state"], string> = {
   waiting: "waiting",
@@ -188,7 +189,8 @@ export class LayerStackView {
     // Known from the keyword before the step runs, so a thin band is thin from the start.
     const metadata = f ? f.metadata === true : METADATA_KEYWORDS.has(keyword);
     // Redraw a band only when what it shows changed, so an open <details> stays open.
-    const stamp = `${view.state}|${f?.seq ?? 0}|${view.log.length}|${isFirstMiss}|${largest}`;
+    const pull = keyword === "FROM" ? pullOf(this.store.transfers.values(), view.plan.step) : null;
+    const stamp = `${view.state}|${f?.seq ?? 0}|${view.log.length}|${isFirstMiss}|${largest}|${pull?.current}`;
     if (stamp === band.rendered) return;
     band.rendered = stamp;
 
@@ -208,13 +210,18 @@ export class LayerStackView {
         : "rebuilt · first change"
       : cause !== null
         ? `rebuilt · caused by step ${cause}`
-        : STATUS_TEXT[view.state];
+        : pull !== null && (view.state === "running" || view.state === "cached")
+          ? pull.done ? "pulled" : "pulling"
+          : STATUS_TEXT[view.state];
     band.duration.textContent = f ? formatDuration(f.duration_ms) : "";
 
     const size = sizeOf(view);
     band.bar.style.width = view.state === "running" ? "" : size > 0 ? `max(2px, ${((size / largest) * 100).toFixed(2)}%)` : "0";
     if (metadata) {
       band.size.textContent = "metadata only";
+      band.files.textContent = "";
+    } else if (pull !== null && !pull.done) {
+      band.size.textContent = `pulling ${pull.image} · ${formatBytes(pull.current)} of ${formatBytes(pull.total)}`;
       band.files.textContent = "";
     } else if (keyword === "FROM" && f?.base) {
       const ref = typeof f.base["ref"] === "string" ? f.base["ref"] : "base";
@@ -233,9 +240,12 @@ export class LayerStackView {
       ? reason.message
       : f?.error
         ? String(f.error["message"] ?? "")
-        : f?.status === "cached"
-          ? "Reused from the cache: nothing this step depends on changed."
-          : "";
+        : pull !== null && f?.status === "cached"
+          ? `Pulled from its registry: ${pull.layers === 1 ? "1 layer" : `${pull.layers} layers`}, ` +
+            `${formatBytes(pull.total)} the store lacked.`
+          : f?.status === "cached"
+            ? "Reused from the cache: nothing this step depends on changed."
+            : "";
     // The sentence may be clamped to keep bands one height; the whole of it stays a tooltip away.
     band.reason.title = band.reason.textContent;
     band.more.replaceChildren(...this.details(reason, view));
