@@ -335,6 +335,7 @@ class _Build(BuildPlan):
             "layer": layer.id if layer else None,
             "layer_info": layer_info,
             "created": time.time(),
+            "history": self.history_id,  # whose build made it: reasons compare within one history
         }
         self.store.cache_put(key, record, parent=state.key)
         self.built_keys[key] = planned.number

@@ -316,11 +316,17 @@ class BuildPlan:
         return reasons.first_build(after=f"line {parent.line} ({parent.text})")
 
     def _siblings(self, parent: str) -> list[dict[str, Any]]:
-        """The records of steps earlier builds made on `parent`, oldest first: what a miss is
-        compared with. A step this build made on the same parent (another stage's first step on
-        the same base image) is no earlier build of this one, and comparing with it would tell
-        of an edit nobody made."""
-        return [r for r in self.store.cache_children(parent) if r.get("key") not in self.built_keys]
+        """The records of steps earlier builds of this Dockerfile (or project) made on `parent`,
+        oldest first: what a miss is compared with. The store is shared, so someone else's step on
+        the same base is no earlier build of this one, and neither is a step this build made on
+        the same parent (another stage's first step on the same base image): comparing with
+        either would tell of an edit nobody made. Records from before histories were kept count
+        as this history's."""
+        return [
+            r
+            for r in self.store.cache_children(parent)
+            if r.get("key") not in self.built_keys and r.get("history", self.history_id) == self.history_id
+        ]
 
     def _load_manifest(self, digest: str) -> dict[str, str]:
         return self.store.get_json(digest)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from builds.engine.store import Store
 
@@ -148,6 +149,25 @@ class TestVerdicts:
             "old": "COPY --from=builder /src/app /app",
             "new": "COPY --from=builder /src/app /srv/app",
         }
+
+    def test_a_miss_is_explained_by_this_dockerfiles_own_builds_not_another_on_the_same_base(
+        self, project: Callable[..., Project], tmp_path: Path
+    ) -> None:
+        mine = project({"Dockerfile": f"FROM {BASE}\nRUN echo one > /n\n"})
+        mine.build()
+        # Someone else's Dockerfile, built into the same store on the same base.
+        theirs = tmp_path / "theirs"
+        theirs.mkdir()
+        (theirs / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo something else > /s\n")
+        Project(theirs, mine.store).build()
+        mine.write({"Dockerfile": f"FROM {BASE}\nRUN echo two > /n\n"})
+        reason = mine.build().step("RUN echo two")["reason"]
+        assert (reason["code"], reason["old"]) == ("instruction_changed", "RUN echo one > /n")
+
+        fresh = tmp_path / "fresh"
+        fresh.mkdir()
+        (fresh / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo new > /x\n")
+        assert Project(fresh, mine.store).build().step("RUN echo new")["reason"]["code"] == "first_build"
 
     def test_copy_from_a_rebuilt_stage_stays_cached_when_the_file_is_the_same(
         self, project: Callable[..., Project]
