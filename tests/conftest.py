@@ -303,3 +303,19 @@ def no_redis_in_this_process(settings: Any) -> None:
     `build.1` must not reach someone's page), and not the tests' own, which the served studio uses."""
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     settings.REDIS_URL = "redis://127.0.0.1:9/0"  # the discard port: refused at once
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, driven by Playwright, for one module of page tests (Playwright's
+    synchronous API keeps an event loop of its own while it runs, so it is not kept open beside
+    the other modules' asyncio tests)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from .pages import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()

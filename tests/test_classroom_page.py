@@ -7,35 +7,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import PASSWORD
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-ARTIFACTS = PROJECT_DIR / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-]
+from .pages import ARTIFACTS, page_marks, sign_up
 
 sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
-    pytest.mark.skipif(
-        not (PROJECT_DIR / "frontend" / "dist" / "classroom.js").exists(), reason="the frontend is not built"
-    ),
-    pytest.mark.usefixtures("base_image", "celery_worker"),
-]
+pytestmark = [*page_marks("classroom.js"), pytest.mark.usefixtures("base_image", "celery_worker")]
 
 STARTER = """\
 FROM studio/busybox:1.35
@@ -67,11 +47,7 @@ class Person:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.goto(f"{base}/accounts/signup/")
-        self.page.fill("#id_username", self.username)
-        self.page.fill("#id_password1", PASSWORD)
-        self.page.fill("#id_password2", PASSWORD)
-        self.page.get_by_role("button", name="Sign up").click()
+        sign_up(self.page, base, self.username)
         self.page.wait_for_selector(f"text=Signed in as {self.username}")
 
     def api(self, method: str, path: str, payload: Any = None) -> Any:
@@ -91,16 +67,6 @@ class Person:
 
     def build(self, project: int) -> int:
         return int(self.ok("POST", f"/api/projects/{project}/builds/", {})["id"])
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def test_a_lesson_with_a_teacher_and_three_students(studio_server: Any, chromium: Any) -> None:

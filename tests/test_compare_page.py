@@ -4,37 +4,16 @@ the second one parted from the first, down to the file."""
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .conftest import Browser, StudioServer
+from .pages import ARTIFACTS, page_marks
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-ARTIFACTS = PROJECT_DIR / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [
-    pytest.mark.usefixtures("base_image", "celery_worker"),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
-    pytest.mark.skipif(
-        not (PROJECT_DIR / "frontend" / "dist" / "compare.js").exists(), reason="the frontend is not built"
-    ),
-]
+pytest.importorskip("playwright.sync_api")
+pytestmark = [pytest.mark.usefixtures("base_image", "celery_worker"), *page_marks("compare.js")]
 
 DOCKERFILE = """\
 FROM studio/busybox:1.35
@@ -46,16 +25,6 @@ RUN wc -c app.py > size.txt
 CMD ["cat", "app.py"]
 """
 WITH_TESTS = DOCKERFILE.replace("CMD [", "RUN grep -q print app.py && echo ok > tested.txt\nCMD [")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def put(browser: Browser, project_id: int, path: str, content: str) -> None:

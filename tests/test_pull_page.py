@@ -5,23 +5,17 @@ a registry: the pull's events arrive with the build's, and the page takes them i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.engine.registry_server import RegistryServer, registry  # noqa: F401
 
+from .pages import page_marks, screenshot, sign_up, watch_errors
 from .test_pull_live import pushed_image
-from .test_studio_page import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PROJECT_DIR
 
-sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
-    pytest.mark.skipif(
-        not (PROJECT_DIR / "frontend" / "dist" / "studio.js").exists(), reason="the frontend is not built"
-    ),
-]
+pytest.importorskip("playwright.sync_api")
+pytestmark = page_marks("studio.js")
 
 CREATE = """async ([name, dockerfile]) => {
   const token = document.cookie.split('; ').find((c) => c.startsWith('csrftoken=')).split('=')[1];
@@ -31,30 +25,14 @@ CREATE = """async ([name, dockerfile]) => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def test_a_build_that_pulls_its_base_shows_on_the_page_like_any_other(
     studio_server, celery_worker, base_image, chromium, registry: RegistryServer, tmp_path: Path
 ) -> None:
     word = f"w{uuid.uuid4().hex[:8]}"
     ref = pushed_image(registry, tmp_path, word)
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{studio_server.url}/accounts/signup/")
-    page.fill("#id_username", f"alice-{word}")
-    page.fill("#id_password1", "layer-cake-1984")
-    page.fill("#id_password2", "layer-cake-1984")
-    page.get_by_role("button", name="Sign up").click()
+    errors = watch_errors(page)
+    sign_up(page, studio_server.url, f"alice-{word}")
     page.goto(f"{studio_server.url}/studio/")
     project_id = page.evaluate(CREATE, [f"pull-{word}", f"FROM {ref}\nRUN cat /word\n"])
     page.goto(f"{studio_server.url}/studio/{project_id}/")
@@ -70,6 +48,5 @@ def test_a_build_that_pulls_its_base_shows_on_the_page_like_any_other(
     # The base came from the registry, not from the cache, and the band says so.
     assert base.locator(".band-status").inner_text().lower() == "pulled"
     assert base.locator(".band-reason").inner_text().startswith("Pulled from its registry: 1 layer, ")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "studio-pulled-base.png"), full_page=True)
+    screenshot(page, "studio-pulled-base.png", full_page=True)
     assert errors == []

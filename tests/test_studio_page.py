@@ -5,60 +5,28 @@ reads, band by band, what the cache kept and why the rest was rebuilt. And the r
 from __future__ import annotations
 
 import io
-import shutil
 import tarfile
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from studio.projects import starter
 from tests.conftest import UPLOAD_MAX_BYTES
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-ARTIFACTS = PROJECT_DIR / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from .pages import page_marks, screenshot, sign_up, watch_errors
 
-sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
-    pytest.mark.skipif(
-        not (PROJECT_DIR / "frontend" / "dist" / "studio.js").exists(), reason="the frontend is not built"
-    ),
-]
+pytest.importorskip("playwright.sync_api")
+pytestmark = page_marks("studio.js")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def test_a_replayed_rebuild_shows_cached_bands_and_why_copy_was_rebuilt(studio_server, browser) -> None:
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
+def test_a_replayed_rebuild_shows_cached_bands_and_why_copy_was_rebuilt(studio_server, chromium) -> None:
+    page = chromium.new_page(viewport={"width": 1100, "height": 900})
+    errors = watch_errors(page)
 
     page.goto(f"{studio_server.url}/studio/demo/")
     page.get_by_role("button", name="Replay demo").click()
     page.wait_for_selector("#studio[data-replay=done]", timeout=30_000)
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "studio-replay.png"), full_page=True)
+    screenshot(page, "studio-replay.png", full_page=True)
 
     bands = page.locator(".band[data-step]")
     assert bands.count() == 4, "a band for every planned step"
@@ -76,7 +44,7 @@ def test_a_replayed_rebuild_shows_cached_bands_and_why_copy_was_rebuilt(studio_s
     assert "1 cached, 2 rebuilt" in page.locator(".build-summary").inner_text()
 
     page.get_by_role("button", name="Large text").click()
-    page.screenshot(path=str(ARTIFACTS / "studio-replay-large.png"), full_page=True)
+    screenshot(page, "studio-replay-large.png", full_page=True)
     assert errors == []
     page.close()
 
@@ -106,21 +74,13 @@ def _wait_build(page, number: int) -> None:
 
 
 def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt(
-    studio_server, celery_worker, base_image, browser, tmp_path
+    studio_server, celery_worker, base_image, chromium, tmp_path
 ) -> None:
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    page = chromium.new_page(viewport={"width": 1440, "height": 1000})
+    errors = watch_errors(page)
     page.on("dialog", lambda dialog: dialog.accept())
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"studio-{name}.png"), full_page=True)  # noqa: E731
 
-    page.goto(f"{studio_server.url}/accounts/signup/")
-    page.fill("#id_username", f"alice-{uuid.uuid4().hex[:6]}")  # the live database is shared
-    page.fill("#id_password1", "layer-cake-1984")
-    page.fill("#id_password2", "layer-cake-1984")
-    page.get_by_role("button", name="Sign up").click()
+    sign_up(page, studio_server.url, f"alice-{uuid.uuid4().hex[:6]}")  # the live database is shared
     page.goto(f"{studio_server.url}/studio/")
     page.get_by_role("button", name="Create project").click()
     page.wait_for_selector("#project-studio[data-ready=true]")
@@ -128,7 +88,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     assert "COPY requirements.txt ." in page.locator(".cm-content").inner_text()
     tree = page.locator("#files .file-tree").inner_text()
     assert "app.py" in tree and "requirements.txt" in tree
-    shot("1-starter")
+    screenshot(page, "studio-1-starter.png", full_page=True)
 
     # Files: make one, move it into a folder, add more from an archive, delete the folder.
     files = page.locator("#files")
@@ -174,7 +134,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     page.keyboard.insert_text("x" * (UPLOAD_MAX_BYTES + 1000))  # a paste over the request limit
     page.wait_for_selector("#save-state[data-state=error]", timeout=15_000)
     assert page.locator("#save-state").inner_text().startswith("Not saved: big.txt: ")
-    shot("1b-not-saved")
+    screenshot(page, "studio-1b-not-saved.png", full_page=True)
     page.keyboard.press("Control+a")
     page.keyboard.insert_text("small now\n")
     _wait_saved(page)
@@ -193,14 +153,14 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     page.wait_for_selector('#layer-stack .band[data-step="6"]', timeout=30_000)
     boxes_at_start = [_band(page, n).bounding_box() for n in range(1, 7)]
     page.wait_for_selector("#layer-stack .band.status-running", timeout=30_000)
-    shot("2-building")
+    screenshot(page, "studio-2-building.png", full_page=True)
     _wait_build(page, 1)
     assert page.locator("#project-studio").get_attribute("data-build-status") == "succeeded"
     boxes_at_end = [_band(page, n).bounding_box() for n in range(1, 7)]
     assert boxes_at_end == boxes_at_start, f"the bands moved: {boxes_at_start} -> {boxes_at_end}"
     assert "metadata only" in _band(page, 6).inner_text()
     assert "installing gunicorn" in _band(page, 4).locator(".band-log pre").text_content()
-    shot("3-first-build")
+    screenshot(page, "studio-3-first-build.png", full_page=True)
 
     # Just built, so the gutter foretells every step from the cache.
     page.wait_for_function("document.querySelector('#prediction').textContent.includes('all 6 steps')")
@@ -214,13 +174,13 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     mark = page.locator('.predict-rebuild.predict-first[data-step="5"]')
     assert "app.py" in mark.get_attribute("title")
     assert page.locator(".predict-cached.predict-first").count() == 5
-    shot("4a-prediction")
+    screenshot(page, "studio-4a-prediction.png", full_page=True)
     page.locator(".tab-name", has_text="app.py").click()
     page.locator(".cm-content").click()
     page.keyboard.press("Control+Enter")
     page.wait_for_function("document.querySelector('#project-studio').dataset.buildStatus === undefined")
     _wait_build(page, 2)
-    shot("4b-rebuild")
+    screenshot(page, "studio-4b-rebuild.png", full_page=True)
 
     for step in (1, 2, 3, 4):
         assert "status-cached" in _band(page, step).get_attribute("class"), f"step {step} is reused"
@@ -241,8 +201,8 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     assert page.locator(".tab-name[aria-selected=true]").inner_text() == "Dockerfile"
     assert page.locator(".cm-step-lines").inner_text() == "COPY . ."
     page.wait_for_function("document.querySelector('#prediction').textContent.includes('all 6 steps')")
-    shot("5-inspector")
-    page.screenshot(path=str(ARTIFACTS / "studio-readme.png"))
+    screenshot(page, "studio-5-inspector.png", full_page=True)
+    screenshot(page, "studio-readme.png")
 
     # The cursor in the editor picks the band of its step.
     page.locator(".cm-line", has_text="WORKDIR /app").click()
@@ -294,10 +254,10 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     page.wait_for_selector(".cm-error-line")
     page.wait_for_selector(".cm-lint-marker-error")  # the linter says so in the gutter too
     assert "FROBNICATE" in page.locator(".cm-error-line").inner_text()
-    shot("6-parse-error")
+    screenshot(page, "studio-6-parse-error.png", full_page=True)
 
     page.get_by_role("button", name="Large text").click()
-    shot("7-large")
+    screenshot(page, "studio-7-large.png", full_page=True)
     assert [e for e in errors if "status of 400" not in e] == []
     page.close()
 
@@ -327,17 +287,11 @@ CMD ["cat", "/app.bin"]
 
 
 def test_a_multi_stage_build_shows_a_stack_per_stage_with_an_arrow_for_copy_from(
-    studio_server, celery_worker, base_image, browser
+    studio_server, celery_worker, base_image, chromium
 ) -> None:
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{studio_server.url}/accounts/signup/")
-    page.fill("#id_username", f"carol-{uuid.uuid4().hex[:6]}")
-    page.fill("#id_password1", "layer-cake-1984")
-    page.fill("#id_password2", "layer-cake-1984")
-    page.get_by_role("button", name="Sign up").click()
+    page = chromium.new_page(viewport={"width": 1440, "height": 900})
+    errors = watch_errors(page)
+    sign_up(page, studio_server.url, f"carol-{uuid.uuid4().hex[:6]}")
     # Made through the API, as a script of hers would, with the page's own session.
     project_id = _api(page, "/api/projects/", {"name": "two", "dockerfile": MULTI_STAGE})["id"]
     page.goto(f"{studio_server.url}/studio/{project_id}/?large=1")
@@ -350,7 +304,7 @@ def test_a_multi_stage_build_shows_a_stack_per_stage_with_an_arrow_for_copy_from
     assert stacks.count() == 2
     assert [stacks.nth(i).get_attribute("data-stage") for i in range(2)] == ["builder", "1"]
     builder_box, final_box = stacks.nth(0).bounding_box(), stacks.nth(1).bounding_box()
-    page.screenshot(path=str(ARTIFACTS / "studio-multi-stage.png"), full_page=True)
+    screenshot(page, "studio-multi-stage.png", full_page=True)
     assert builder_box["x"] + builder_box["width"] <= final_box["x"], "the stages stand side by side"
     arrow = page.locator('.stage-arrows path.stage-arrow[data-to="5"]')
     assert arrow.count() == 1, "COPY --from=builder gets its arrow"
@@ -360,18 +314,14 @@ def test_a_multi_stage_build_shows_a_stack_per_stage_with_an_arrow_for_copy_from
     page.locator(".cm-lintRange-warning").first.hover()
     page.wait_for_selector(".cm-tooltip-lint", timeout=5_000)
     assert "DL3007" in page.locator(".cm-tooltip-lint").inner_text()
-    page.screenshot(path=str(ARTIFACTS / "studio-multi-stage.png"), full_page=True)
+    screenshot(page, "studio-multi-stage.png", full_page=True)
     build_id = page.locator("#project-studio").get_attribute("data-build")
 
     # Shared by link: dave may look, stack and all, but not change or build.
     token = _api(page, f"/api/projects/{project_id}/share/", {})["share_token"]
-    dave = browser.new_context(viewport={"width": 1440, "height": 900})
+    dave = chromium.new_context(viewport={"width": 1440, "height": 900})
     viewer = dave.new_page()
-    viewer.goto(f"{studio_server.url}/accounts/signup/")
-    viewer.fill("#id_username", f"dave-{uuid.uuid4().hex[:6]}")
-    viewer.fill("#id_password1", "layer-cake-1984")
-    viewer.fill("#id_password2", "layer-cake-1984")
-    viewer.get_by_role("button", name="Sign up").click()
+    sign_up(viewer, studio_server.url, f"dave-{uuid.uuid4().hex[:6]}")
     refused_url = f"{studio_server.url}/studio/{project_id}/"
     # Chromium logs the refusal below (and its plain 404 page's favicon) as console errors.
     viewer.on(
