@@ -13,27 +13,11 @@ from typing import Any
 import pytest
 
 from .pages import ARTIFACTS, page_marks, sign_up
+from .test_classrooms import FIXED, STARTER
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [*page_marks("classroom.js"), pytest.mark.usefixtures("base_image", "celery_worker")]
 
-STARTER = """\
-FROM studio/busybox:1.35
-WORKDIR /app
-COPY . .
-RUN mkdir -p /opt/compiler && echo cc > /opt/compiler/cc && echo installing > deps.txt
-RUN cat app.py > out.txt
-CMD ["cat", "/app/out.txt"]
-"""
-FIXED = """\
-FROM studio/busybox:1.35
-WORKDIR /app
-COPY requirements.txt .
-RUN mkdir -p /opt/compiler && echo cc > /opt/compiler/cc && echo installing > deps.txt
-COPY app.py .
-RUN cat app.py > out.txt && rm -rf /opt/compiler
-CMD ["cat", "/app/out.txt"]
-"""
 BROKEN = STARTER.replace("RUN cat app.py > out.txt", "RUN cat missing.py > out.txt")
 
 
