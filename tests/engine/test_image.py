@@ -8,8 +8,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
-import subprocess
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -179,38 +177,6 @@ class TestExport:
         with tarfile.open(path) as tar:
             tar.extractall(layout, filter="data")
         assert images.import_any(Store(tmp_path / "other"), layout, "app").digest == image.digest
-
-    def test_docker_load_accepts_the_archive(self, store: Store, busybox: Image, tmp_path: Path) -> None:
-        reason = _docker_unavailable()
-        if reason:
-            pytest.skip(reason)
-        image = with_a_layer(store, busybox)
-        path = tmp_path / "app.tar"
-        tag = f"studio-export-test:{image.digest[7:19]}"
-        images.export_docker_archive(store, image, path, [tag])
-        try:
-            loaded = subprocess.run(["docker", "load", "-i", str(path)], capture_output=True, text=True,
-                                    timeout=120)
-            assert loaded.returncode == 0, loaded.stderr
-            inspect = subprocess.run(["docker", "image", "inspect", tag, "--format", "{{json .Config.Cmd}}"],
-                                     capture_output=True, text=True, timeout=60)
-            assert inspect.returncode == 0, inspect.stderr
-            assert '["cat","/hello"]' in inspect.stdout
-        finally:
-            subprocess.run(["docker", "image", "rm", tag], capture_output=True, timeout=60)
-
-
-def _docker_unavailable() -> str | None:
-    if shutil.which("docker") is None:
-        return "no docker command on this machine"
-    try:
-        info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                              text=True, timeout=15)
-    except subprocess.TimeoutExpired:
-        return "the Docker daemon does not answer"
-    if info.returncode != 0 or not info.stdout.strip():
-        return "no Docker daemon is reachable (this test does not start one)"
-    return None
 
 
 class TestForeignArchives:
