@@ -1,4 +1,5 @@
 """`manage.py build --dry-run`: what a build would do, printed without building anything."""
+# ruff: noqa: F811 (the data fixture is imported, then named as an argument)
 
 from __future__ import annotations
 
@@ -7,17 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from .test_cli import manage
+from .test_cli import data, manage  # noqa: F401 (data: the store with the base image, a fixture)
 
 DOCKERFILE = "FROM studio/busybox:1.35\nCOPY app.txt /app.txt\nENV MODE=x\nRUN cat /app.txt\n"
-
-
-@pytest.fixture
-def data(tmp_path: Path, busybox_tar: Path) -> Path:
-    store = tmp_path / "store"
-    done = manage("images", "import", str(busybox_tar), "studio/busybox:1.35", data=store)
-    assert done.returncode == 0, done.stderr
-    return store
 
 
 @pytest.fixture
