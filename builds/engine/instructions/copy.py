@@ -8,7 +8,6 @@ import hashlib
 import os
 import posixpath
 import stat
-import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -335,16 +334,19 @@ class Add(Copy):
     def _is_archive(self, source: Source) -> bool:
         if source.is_dir or source.entry is None or source.entry.kind != "file":
             return False
+        import tarfile  # only ADD needs it
+
         return tarfile.is_tarfile(self.build.context.root / source.entry.path)
 
     def _extract(self, source: Source, upper: Path, rootfs: RootFS, dest: str) -> None:
         target = ensure_dir(upper, rootfs, dest)
         assert source.entry is not None
         archive = self.build.context.root / source.entry.path
+        from ..store.unpack import UnsafeLayer, extract_archive
+
         try:
-            with tarfile.open(archive) as tar:
-                tar.extractall(target, filter="tar")
-        except (tarfile.TarError, OSError) as exc:
+            extract_archive(str(archive), str(target))
+        except (UnsafeLayer, OSError) as exc:
             raise self.error(f"ADD {source.entry.path}: cannot extract the archive: {exc}") from None
 
 

@@ -1,4 +1,5 @@
-"""Unpack a layer tar into a directory that overlayfs can use as a lower layer.
+"""Unpack a layer tar into a directory that overlayfs can use as a lower layer, and extract
+the archives ADD is given.
 
 OCI whiteouts become overlay ones (`.wh.x` -> char device 0/0 at x, `.wh..wh..opq` -> the
 opaque xattrs on its directory). Owners, modes, devices, hard links and xattrs are kept (we
@@ -9,6 +10,9 @@ run as root), which is why `tarfile`'s `data` filter cannot be used; its safety 
 - a hard link must name an entry already inside the layer.
 Symlink *targets* are kept as written, absolute or not: they mean something only inside the
 container, and are never followed here.
+
+ADD extracts an archive the same way, but as Docker does: `.wh.` names are ordinary files
+there, and the directory it extracts into keeps its own mode.
 """
 
 from __future__ import annotations
@@ -99,8 +103,9 @@ def clean_name(name: str) -> str:
 
 
 class Unpacker:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, layer: bool = True) -> None:
         self.root = root
+        self.layer = layer  # a layer tar: whiteouts are deletions, and the root is 0755
         self.dirs: set[str] = {""}  # real directories in this tree (never symlinks), relative
         self.dir_times: dict[str, int] = {}  # directory -> mtime (ns), set once all is written
         self.as_root = os.geteuid() == 0
@@ -111,7 +116,8 @@ class Unpacker:
             self.entry(tar, member)
         for rel, mtime in self.dir_times.items():
             os.utime(self.path(rel), ns=(mtime, mtime), follow_symlinks=False)
-        os.chmod(self.root, 0o755)
+        if self.layer:
+            os.chmod(self.root, 0o755)
 
     def path(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root
@@ -122,7 +128,7 @@ class Unpacker:
             return  # the root directory itself: its metadata is not part of a layer
         parent, _, base = rel.rpartition("/")
         self.parent_dir(parent, create=True)
-        if base.startswith(WHITEOUT_PREFIX):
+        if self.layer and base.startswith(WHITEOUT_PREFIX):
             self.whiteout(parent, base)
         elif m.isdir():
             self.directory(rel, m)
@@ -269,3 +275,13 @@ def unpack(fileobj: IO[bytes], root: str) -> None:
             Unpacker(root).run(tar)
     except tarfile.TarError as exc:
         raise UnsafeLayer(f"not a readable layer tar: {exc}") from None
+
+
+def extract_archive(path: str, root: str) -> None:
+    """Extract the archive at `path` (plain, gzip, bzip2, xz or zstd) into the directory `root`,
+    over what is there already, as ADD does: owners, modes and times as the archive has them."""
+    try:
+        with open(path, "rb") as fileobj, open_layer_tar(fileobj) as tar:
+            Unpacker(root, layer=False).run(tar)
+    except tarfile.TarError as exc:
+        raise UnsafeLayer(f"not a readable archive: {exc}") from None
