@@ -23,7 +23,7 @@ app.autodiscover_tasks()
 def sandbox_status(state: Any) -> dict[str, Any]:
     """Whether this worker can run build steps: asked by /healthz, since only the workers run the
     sandbox (a web server in an unprivileged container could not, and need not)."""
-    from builds.engine.sandbox import available
+    from builds.engine.sandbox.runner import available
 
     try:
         ok, detail = available()

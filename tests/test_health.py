@@ -42,16 +42,16 @@ def test_healthz_is_503_and_names_redis_when_redis_is_down(client: Client, setti
 def test_a_worker_reports_its_sandbox_and_says_why_when_it_cannot_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from builds.engine import sandbox
+    from builds.engine.sandbox import runner
     from studio.celery import sandbox_status
 
-    monkeypatch.setattr(sandbox, "available", lambda: (False, "user namespaces are disabled"))
+    monkeypatch.setattr(runner, "available", lambda: (False, "user namespaces are disabled"))
     assert sandbox_status(None) == {"ok": False, "detail": "user namespaces are disabled"}
 
     def broken() -> tuple[bool, str]:
         raise OSError("no /proc")
 
-    monkeypatch.setattr(sandbox, "available", broken)
+    monkeypatch.setattr(runner, "available", broken)
     report = sandbox_status(None)
     assert report["ok"] is False and "no /proc" in report["detail"]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -307,11 +306,11 @@ class _Build(BuildPlan):
             step.execute(state, upper)
             layer = self.store.commit_layer(upper, state.layers)
         except EngineError as exc:
-            shutil.rmtree(upper, ignore_errors=True)
+            self.store.discard(upper)
             exc.details["reason"] = reason
             raise
         except BaseException:
-            shutil.rmtree(upper, ignore_errors=True)
+            self.store.discard(upper)
             raise
         finally:
             self.env.on_output = None

@@ -36,7 +36,10 @@ def data_dir() -> Path:
     return Path(configured) if configured else PROJECT_DIR / "var" / "store"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser for `argv`. A `build` gets no `images` actions: every parser argparse makes
+    asks gettext for its messages, which looks for catalogues on disk each time, and a cached
+    rebuild should not pay for eight of them."""
     parser = argparse.ArgumentParser(prog="manage.py", description="Dockerfile Studio's layer engine")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -58,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     images = commands.add_parser("images", help="manage images in the store")
+    if argv[:1] == ["build"]:
+        return parser
     actions = images.add_subparsers(dest="action", required=True)
     imp = actions.add_parser("import", help="import a rootfs tarball, docker save or OCI archive")
     imp.add_argument("tarball", type=Path)
@@ -89,7 +94,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = _parser(argv).parse_args(argv)
     try:
         if args.command == "build":
             return _build(args)

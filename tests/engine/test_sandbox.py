@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import tarfile
 import threading
 import time
 from collections.abc import Callable
@@ -14,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from builds.engine import sandbox
-from builds.engine.sandbox import Limits, RunResult
+from builds.engine.sandbox import SHORT_DIR, Limits, RunResult, runner
+from builds.engine.sandbox.users import nsenter
+from builds.engine.store.unpack import unpack
 
 LIMITS = Limits(timeout_s=20, memory_bytes=128 << 20, pids=64, output_bytes=1 << 20, disk_bytes=64 << 20)
 SMALL_DISK = Limits(timeout_s=20, disk_bytes=8 << 20)
@@ -25,14 +25,14 @@ PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 @pytest.fixture(scope="module")
 def busybox_rootfs(busybox_tar: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("busybox-rootfs")
-    with tarfile.open(busybox_tar) as tar:
-        tar.extractall(root, filter="fully_trusted")  # ours; "tar" would drop /tmp's mode 1777
+    with busybox_tar.open("rb") as tar:
+        unpack(tar, str(root))  # the store's own unpacking: modes such as /tmp's 1777 kept
     return root
 
 
 @pytest.fixture(autouse=True)
 def _sandbox_available() -> None:
-    ok, why = sandbox.available()
+    ok, why = runner.available()
     if not ok:
         pytest.fail(f"the sandbox cannot run here: {why}")
 
@@ -49,7 +49,7 @@ class Step:
         options.setdefault("env", {"PATH": PATH})
         options.setdefault("cwd", "/")
         options.setdefault("limits", LIMITS)
-        self.result = sandbox.run(["/bin/sh", "-c", script], lower=self.lower, upper=self.upper,
+        self.result = runner.run(["/bin/sh", "-c", script], lower=self.lower, upper=self.upper,
                                   on_output=lambda stream, text: self.output.append((stream, text)),
                                   **options)  # type: ignore[arg-type]
         return self.result
@@ -145,7 +145,7 @@ def test_a_failing_command_gives_its_exit_code_and_the_last_twenty_lines(step: S
 
 
 def test_a_missing_program_is_the_commands_failure(busybox_rootfs: Path, tmp_path: Path) -> None:
-    result = sandbox.run(["/no/such/program"], lower=[busybox_rootfs], upper=tmp_path, env={}, cwd="/")
+    result = runner.run(["/no/such/program"], lower=[busybox_rootfs], upper=tmp_path, env={}, cwd="/")
 
     assert result.exit_code not in (0, None)
     assert result.message == "the command could not be started: /no/such/program: No such file or directory"
@@ -213,7 +213,7 @@ def test_a_stack_of_a_hundred_layers_with_long_paths_runs(tmp_path: Path, busybo
     assert step.printed("stdout") == "99\n100\n"
     assert step.layer() == {"new"}
     mounts = Path("/proc/mounts").read_text()
-    assert str(tmp_path) not in mounts and sandbox.SHORT_DIR not in mounts
+    assert str(tmp_path) not in mounts and SHORT_DIR not in mounts
 
 
 def test_the_working_directory_is_created_when_missing(step: Step) -> None:
@@ -262,7 +262,7 @@ def test_the_command_does_not_have_all_of_roots_capabilities(step: Step) -> None
 
 
 def test_it_runs_as_the_images_user(step: Step) -> None:
-    if sandbox.nsenter() is None:
+    if nsenter() is None:
         pytest.skip("no static busybox to switch users with")
 
     result = step.run("id -u; id -g; touch /tmp/mine; touch /root/theirs 2>/dev/null || echo denied",
@@ -275,7 +275,7 @@ def test_it_runs_as_the_images_user(step: Step) -> None:
 
 
 def test_a_numeric_user_and_group_need_no_entry(step: Step) -> None:
-    if sandbox.nsenter() is None:
+    if nsenter() is None:
         pytest.skip("no static busybox to switch users with")
 
     step.run("id -u; id -g", user="1234:nogroup")

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import sandbox
 from ..errors import ContextError, StepFailed
 from . import mounts
 from .base import Planned, StageState, Step
@@ -108,9 +107,11 @@ class Run(Step):
             found = bound[id(spec)]
             return found.items() if found is not None else []
 
+        from ..sandbox.runner import run  # only a step that runs loads the machinery
+
         try:
             with mounts.prepared(store, [spec for spec, _ in self._mounts], items) as mounted:
-                result = sandbox.run(
+                result = run(
                     self.argv(state),
                     lower=lower,
                     upper=upper,

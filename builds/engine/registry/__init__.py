@@ -12,7 +12,6 @@ builds) does not pay for loading one.
 from __future__ import annotations
 
 from ..store import Image, Store
-from .known import KnownBlobs
 from .transfer import Report
 
 
@@ -20,6 +19,8 @@ def local_image(store: Store, text: str) -> Image | None:
     """The stored image `text` names: by name and tag, by config digest, or (for
     "name@sha256:...") by the manifest digest it was pulled or pushed as."""
     if "@" in text:
+        from .known import KnownBlobs
+
         image_digest = KnownBlobs(store).image_for_manifest(text.rsplit("@", 1)[1])
         if image_digest is not None:
             return store.get_image(image_digest)

@@ -22,114 +22,14 @@ How a run is put together, and why:
 The modules: `model` (what a run is given and gives back), `bwrap` (the command line, mount
 points, deep stacks), `users` (USER), `spawner` (the per-thread process that starts bwrap),
 `cgroups` (the limits), `watch` (running and watching a step, its result), `upper` (the layer
-left behind). This one puts them together in `run`.
+left behind), and `runner`, which puts them together in `run`.
+
+This package's own namespace holds only the model: a build that every step of which is cached
+(most rebuilds) never loads the machinery that starts processes.
 """
 
 from __future__ import annotations
 
-import functools
-import shutil
-import subprocess
-import tempfile
-import threading
-import time
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-
-from .bwrap import (
-    bwrap_args,
-    bwrap_path,
-    inside_path,
-    mount_stubs,
-    mountpoints_layer,
-    options_too_long,
-    overlay_problem,
-)
-from .cgroups import cgroup_base
 from .model import DEFAULT_LIMITS, SHORT_DIR, Limits, Mount, OutputCallback, RunResult, SandboxError
-from .spawner import step_rlimits, thread_worker
-from .upper import disk_usage, remove_work, tidy_upper
-from .users import nsenter, resolve_user
-from .watch import Output, classify, execute, limit_message, ms_since, outcome
 
-__all__ = [
-    "SHORT_DIR", "Limits", "Mount", "OutputCallback", "RunResult", "SandboxError", "available", "bwrap_path",
-    "disk_usage", "limit_message", "nsenter", "resolve_user", "run",
-]
-
-# -- the entry points -------------------------------------------------------------------------
-
-
-def run(
-    argv: list[str],
-    *,
-    lower: list[Path],
-    upper: Path,
-    env: Mapping[str, str],
-    cwd: str,
-    user: str | None = None,
-    network: bool = False,
-    limits: Limits = DEFAULT_LIMITS,
-    on_output: OutputCallback | None = None,
-    cancel: threading.Event | None = None,
-    mounts: Sequence[Mount] = (),
-) -> RunResult:
-    """Run `argv` as the step's process. `lower` are the parent layers' directories, bottom
-    first (the base image's first); `upper` an empty directory that receives the writes; `cwd`
-    the working directory inside (created when missing, as BuildKit does); `user` the USER
-    ("name", "uid", "uid:gid", "name:group", resolved against the image's /etc/passwd and
-    /etc/group). Own PID, IPC, UTS, network (unless `network`) and mount namespaces; the
-    process dies with its parent. Output streams to `on_output` as it arrives, line-buffered
-    where possible. `mounts` go over the overlay, in order. Never raises for the command's own
-    failure: the result says what happened."""
-    started = time.monotonic()
-    out = Output(limits.output_bytes, on_output)
-    # The overlay's work directory: empty, and on the upper's filesystem as overlayfs requires.
-    work = Path(tempfile.mkdtemp(prefix=".sandbox-work-", dir=upper.parent))
-    stubs: Path | None = None
-    try:
-        ids = resolve_user(user, lower)
-        layers = [str(mountpoints_layer()), *(str(p) for p in lower)]
-        if mounts:
-            stubs = Path(tempfile.mkdtemp(prefix=".sandbox-stubs-", dir=upper.parent))
-            if mount_stubs(mounts, lower, stubs):
-                layers.append(str(stubs))
-        deep = options_too_long(layers, upper, work)
-        # Not the step's: the spawner, bwrap (twice for a deep stack) and its init.
-        worker = thread_worker(limits, sandbox_processes=4 if deep else 3)
-        devices = "devices" in worker.cgroups.dirs
-        args = bwrap_args(argv, layers, deep, upper, work, env, inside_path(cwd), ids, network, devices,
-                           mounts)
-        exit_code, reason = execute(worker, args, step_rlimits(limits, worker.cgroups), limits, out,
-                                     upper, cancel, started)
-        reason = classify(exit_code, reason, worker.cgroups, upper, limits)
-    except SandboxError as e:
-        return RunResult(None, None, str(e), out.tail(), ms_since(started))
-    finally:
-        remove_work(work)
-        if stubs is not None:
-            shutil.rmtree(stubs, ignore_errors=True)  # a few empty entries
-        tidy_upper(upper, lower)
-    return outcome(exit_code, reason, limits, out, started)
-
-
-@functools.cache
-def available() -> tuple[bool, str]:
-    """Whether the sandbox can run here, and if not, why (for /healthz)."""
-    try:
-        version = subprocess.run([bwrap_path(), "--version"], capture_output=True, text=True,
-                                 timeout=10, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError) as e:
-        return False, f"bubblewrap does not run: {e}"
-    problem = overlay_problem()
-    if problem:
-        return False, problem
-    notes = [f"{version} with overlayfs"]
-    missing = [c for c in ("memory", "pids", "devices") if cgroup_base(c) is None]
-    if missing:
-        notes.append(f"no usable {'/'.join(missing)} cgroup: those limits fall back to rlimits, "
-                     "which are weaker (a fork bomb as root is only stopped by the timeout)")
-    if nsenter() is None:
-        notes.append("no static busybox: steps after a non-root USER cannot run")
-    return True, "; ".join(notes)
-
+__all__ = ["DEFAULT_LIMITS", "SHORT_DIR", "Limits", "Mount", "OutputCallback", "RunResult", "SandboxError"]

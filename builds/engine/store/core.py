@@ -10,7 +10,6 @@ import itertools
 import json
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +20,6 @@ from ..errors import InputError
 from .contents import FileBlobs
 from .objects import FileChange, Image, Layer, canonical_json
 from .tarstream import OPAQUE_XATTRS, LayerFormatError, Walked, walk_layer
-from .unpack import UnsafeLayer, unpack
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -91,10 +89,16 @@ class Store:
     # -- work space -------------------------------------------------------------------------
     def work_dir(self, prefix: str) -> Path:
         """A fresh empty directory under tmp/ (same filesystem as l/, so it can be renamed in)."""
-        path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=self.tmp))
-        # mkdtemp makes it 0700; as an upper directory that would become the image's root mode.
-        path.chmod(0o755)
-        return path
+        while True:
+            path = self.tmp / f"{prefix}-{os.getpid()}-{next(_temp_ids)}"
+            try:
+                path.mkdir(0o755)
+            except FileExistsError:  # left by an earlier process with our pid
+                continue
+            # mkdir's mode passes through the umask; as an upper directory this mode becomes
+            # the image's root directory's.
+            path.chmod(0o755)
+            return path
 
     def discard(self, path: Path) -> None:
         """Move `path` into the trash: deleting a large tree here would stall later writes
@@ -214,6 +218,8 @@ class Store:
 
     def import_layer(self, tar: IO[bytes]) -> Layer:
         """Unpack a layer tar (plain, gzip or zstd), turning OCI whiteouts into overlay ones."""
+        from .unpack import UnsafeLayer, unpack  # tarfile and friends: not for a build's path
+
         work = self.work_dir("import")
         try:
             unpack(tar, str(work))
