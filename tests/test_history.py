@@ -3,6 +3,7 @@ as for one."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from builds import services
 from builds.models import Build
 from studio.models import Project, User
 from studio.projects.services import project_create, revision_snapshot
@@ -67,8 +69,12 @@ def test_each_build_says_how_much_of_it_came_from_the_cache(alice: tuple[User, C
 
 
 def test_the_list_costs_the_same_queries_for_fifty_builds_as_for_one(
-    alice: tuple[User, Client, Project],
+    alice: tuple[User, Client, Project], settings: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Looking at builds also reaps stale ones, at most once a heartbeat: keep that out of both
+    # counts, or the first request pays for it whenever the clock says so.
+    settings.BUILD_HEARTBEAT_S = 3600
+    monkeypatch.setattr(services, "_last_reap", time.monotonic())
     user, client, project = alice
     finished(user, project, 1, hits=1, misses=1)
     with CaptureQueriesContext(connection) as one:
