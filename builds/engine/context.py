@@ -31,6 +31,7 @@ from itertools import islice
 from pathlib import Path
 
 from .errors import ContextError
+from .parallel import in_threads
 
 GLOB_CHARS = "*?["
 MAX_SYMLINK_HOPS = 40  # as Linux's own limit on links followed while resolving one path
@@ -56,6 +57,7 @@ HASH_CACHE_MAX_ENTRIES = 250_000  # the oldest entries go first; ~50 MB of marsh
 # file is this fresh is used once but not remembered (git's "racy clean" problem). Two seconds
 # covers the coarsest timestamps in use (FAT); kernels tick in milliseconds.
 RACY_WINDOW_NS = 2_000_000_000
+READ_CHUNK = 1 << 20
 
 
 class HashCache:
@@ -71,19 +73,39 @@ class HashCache:
         self.entries: dict[str, tuple[int, int, int, int, int, str]] = {}
         self.dirty = False
         self._used: set[str] = set()  # looked up or added since loading: kept first when trimming
+        self._ahead: dict[str, tuple[tuple[int, ...], str]] = {}  # hashed by prefetch(), not yet asked for
         if path is not None:
             self.entries = _load_hash_cache(path)
 
-    def file_digest(self, abspath: str, st: os.stat_result) -> str:
-        """sha256 hex of the file's content, from the cache when the stat matches."""
-        sig = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    def _known(self, abspath: str, sig: tuple[int, ...]) -> str | None:
         cached = self.entries.get(abspath)
         # A loaded file may hold anything marshal can: check the shape before trusting it.
         if type(cached) is tuple and len(cached) == 6 and cached[:5] == sig:
-            self._used.add(abspath)
             return cached[5]
-        with open(abspath, "rb") as f:
-            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        return None
+
+    def prefetch(self, files: list[tuple[str, os.stat_result]]) -> None:
+        """Hash, a few files at a time (see `parallel`), those of `files` (absolute path, stat)
+        that the cache does not know, for file_digest to find. Only saves time: a file that
+        cannot be read is left for file_digest to report."""
+        todo = [(path, sig) for path, sig in ((p, _signature(st)) for p, st in files)
+                if self._known(path, sig) is None]
+
+        def take(path: str, sig: tuple[int, ...]) -> None:
+            with contextlib.suppress(OSError):
+                self._ahead[path] = (sig, sha256_file(path))
+
+        in_threads(take, todo)
+
+    def file_digest(self, abspath: str, st: os.stat_result) -> str:
+        """sha256 hex of the file's content, from the cache when the stat matches."""
+        sig = _signature(st)
+        digest = self._known(abspath, sig)
+        if digest is not None:
+            self._used.add(abspath)
+            return digest
+        ahead = self._ahead.pop(abspath, None)
+        digest = ahead[1] if ahead is not None and ahead[0] == sig else sha256_file(abspath)
         if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) >= self.racy_window_ns:
             self.entries[abspath] = (*sig, digest)
             self._used.add(abspath)
@@ -118,6 +140,23 @@ class HashCache:
         except OSError:
             return
         self.dirty = False
+
+
+def _signature(st: os.stat_result) -> tuple[int, ...]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def sha256_file(path: str) -> str:
+    """sha256 hex of a file's content (os.read: a third cheaper than hashlib.file_digest on a
+    context's many small files, which it opens through io)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, READ_CHUNK):
+            digest.update(chunk)
+        return digest.hexdigest()
+    finally:
+        os.close(fd)
 
 
 def _load_hash_cache(path: Path) -> dict[str, tuple[int, int, int, int, int, str]]:
@@ -608,7 +647,7 @@ class BuildContext:
         excluded, info = self._dir_info(rel) if self.patterns else (False, None)
         if not excluded or (self.has_exceptions and self._may_reinclude(rel)):
             try:
-                with os.scandir(self._abs(rel)) as it:
+                with os.scandir(self.path(rel)) as it:
                     self._fill(rel, it, info, items, subdirs)
             except (FileNotFoundError, NotADirectoryError):
                 pass
@@ -686,8 +725,10 @@ class BuildContext:
         return names
 
     # -- entries -----------------------------------------------------------------------------------
-    def _abs(self, rel: str) -> str:
+    def path(self, rel: str) -> str:
+        """Where the context's `rel` is on this machine ("" is the root)."""
         return f"{self._root}/{rel}" if rel else self._root
+
 
     def entry(self, rel: str) -> Entry | None:
         """The visible entry at `rel` (no symlink followed), or None."""
@@ -762,6 +803,7 @@ class BuildContext:
     def _tree_entry(self, top: str) -> Entry | None:
         """The directory `top` with every entry below it, children before parents, without
         recursion (a context can nest deeper than Python's stack)."""
+        self._prefetch_digests(top)
         stack = [top]
         while stack:
             rel = stack[-1]
@@ -783,6 +825,28 @@ class BuildContext:
             stack.pop()
             self._entries[rel] = self._dir_entry(rel, names, listing)
         return self._entries[top]
+
+    def _prefetch_digests(self, top: str) -> None:
+        """Have the hash cache take, several at a time, the digests of the files below `top`
+        that making its entry asks for one by one."""
+        files: list[tuple[str, os.stat_result]] = []
+        stack = [top]
+        while stack:
+            rel = stack.pop()
+            prefix = rel + "/" if rel else ""
+            for name, (item, excluded) in self._listing(rel).items():
+                child = prefix + name
+                if child in self._entries or child in self._leaves:
+                    continue
+                try:
+                    if item.is_dir(follow_symlinks=False):
+                        if not excluded or self._visible_below(child):
+                            stack.append(child)
+                    elif item.is_file(follow_symlinks=False):
+                        files.append((item.path, item.stat(follow_symlinks=False)))
+                except OSError:
+                    continue  # _leaf meets it again and says what is wrong
+        self.hash_cache.prefetch(files)
 
     def _dir_entry(self, rel: str, names: list[str], listing: Listing) -> Entry:
         """A directory whose subdirectories are done. Its contents' text is one record per
@@ -904,7 +968,7 @@ class BuildContext:
                 f'is not in the build context: the symbolic link "{link}" points to "{target}", '
                 "which the context does not hold"
             )
-        if rel and self.ignored(rel) and os.path.lexists(self._abs(rel)):
+        if rel and self.ignored(rel) and os.path.lexists(self.path(rel)):
             return where.error(f"is excluded by {self.ignore_file}, so it is not in the build context")
         return where.error("not found in the build context")
 

@@ -5,15 +5,17 @@ carries), so the rules here are Docker's, case for case."""
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import posixpath
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from builds.engine import context as context_module
+from builds.engine import parallel
 from builds.engine.context import (
     BadPattern,
     BuildContext,
@@ -566,13 +568,13 @@ def test_sockets_and_fifos_are_not_part_of_the_context(tmp_path: Path) -> None:
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The files whose content was hashed."""
     seen: list[str] = []
-    real = hashlib.file_digest
+    real = context_module.sha256_file
 
-    def counting(f: object, digest: str) -> object:
-        seen.append(f.name)  # type: ignore[attr-defined]
-        return real(f, digest)  # type: ignore[arg-type]
+    def counting(path: str) -> str:
+        seen.append(path)
+        return real(path)
 
-    monkeypatch.setattr(hashlib, "file_digest", counting)
+    monkeypatch.setattr(context_module, "sha256_file", counting)
     return seen
 
 
@@ -591,6 +593,29 @@ def test_a_rebuild_in_a_new_process_reads_no_unchanged_file(tmp_path: Path, read
     again = cached_context(tmp_path / "ctx", tmp_path / "hashcache")
     assert again.checksum(again.resolve(".")) != before
     assert reads == [str(tmp_path / "ctx/src/7.py")]
+
+
+def test_a_big_context_is_hashed_a_few_files_at_a_time_each_file_once(
+    tmp_path: Path, reads: list[str]
+) -> None:
+    files = {f"d{i % 7}/{i}.txt": f"file {i}\n" * (i % 5) for i in range(300)}
+    make(tmp_path / "ctx", files)
+    expected = sum_of(tmp_path / "ctx")
+    reads.clear()
+    threads: set[str] = set()
+    real = context_module.sha256_file
+
+    def noting(path: str) -> str:
+        threads.add(threading.current_thread().name)
+        return real(path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parallel, "THREADS", 2)  # as on a 2-core machine, whatever this one has
+        patch.setattr(context_module, "sha256_file", noting)
+        context = cached_context(tmp_path / "ctx", tmp_path / "hashcache")
+        assert context.checksum(context.resolve(".")) == expected
+    assert len(threads) > 1
+    assert sorted(reads) == sorted(str(tmp_path / "ctx" / name) for name in files)
 
 
 def test_a_file_written_just_now_is_hashed_again_next_time(tmp_path: Path, reads: list[str]) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from builds.engine import image as images
+from builds.engine import parallel
 from builds.engine.store import FileMeta, SourceChanged, Store
 
 from .conftest import BASE, Built, Project, busybox_tarball
@@ -73,6 +74,27 @@ class TestLinkedLayers:
             assert member.isreg() and member.size == len("same bytes\n")
             assert (member.mode, member.uid, member.gid, member.mtime) == (0o644, 0, 0, 1_700_000_000)
         same = hashlib.sha256(b"same bytes\n").hexdigest()
+        assert len([blob for blob in blobs(proj.store) if blob.name.startswith(same)]) == 1
+
+    def test_many_files_placed_by_several_threads_read_exactly_as_one_thread_places_them(
+        self, project: Callable[..., Project], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Enough files for the threads, in several directories, a tenth of them with the same
+        # bytes (one blob, linked once, the rest copied from it) and some empty.
+        files = {f"d{i % 9}/f{i}.txt": "same\n" if i % 10 == 0 else f"{i}\n" * (i % 4) for i in range(400)}
+        proj = project({"Dockerfile": f"FROM {BASE}\nCOPY . /app\n", **files})
+        for name in files:
+            os.utime(proj.root / name, ns=(1_700_000_000 * 10**9, 1_700_000_000 * 10**9))
+        monkeypatch.setattr(parallel, "THREADS", 2)
+        threaded = proj.build()
+        monkeypatch.setattr(parallel, "THREADS", 1)
+        other = Store(tmp_path / "other")
+        images.import_any(other, busybox_tarball(), BASE)
+        alone = Project(proj.root, other).build()
+        entries = tar_entries(proj.store, layer_of(threaded, "COPY"))
+        assert entries == tar_entries(other, layer_of(alone, "COPY"))
+        assert len([e for e in entries if e[1] == tarfile.REGTYPE]) == 401  # the Dockerfile too
+        same = hashlib.sha256(b"same\n").hexdigest()
         assert len([blob for blob in blobs(proj.store) if blob.name.startswith(same)]) == 1
 
     def test_chmod_and_chown_make_their_own_blobs(self, project: Callable[..., Project]) -> None:
@@ -147,9 +169,10 @@ class TestFileBlobs:
         digest = hashlib.sha256(b"one\n").hexdigest()
         source.write_text("two, longer\n")
         meta = FileMeta(0o644, 0, 0, hashed.st_mtime_ns)
+        blob = store.files.path(digest, meta)
         with pytest.raises(SourceChanged, match=r'"f\.txt" changed while the build was reading it'):
-            store.files.place(tmp_path / "dest", digest, meta, str(source), hashed, name="f.txt")
-        assert not store.files.path(digest, meta).exists()
+            store.files.place(str(tmp_path / "dest"), blob, meta, str(source), hashed, name="f.txt")
+        assert not os.path.exists(blob)
 
     def test_a_placed_file_becomes_the_blob_with_the_metadata_asked_for(
         self, store: Store, tmp_path: Path
@@ -159,11 +182,12 @@ class TestFileBlobs:
         os.chmod(source, 0o600)
         digest = hashlib.sha256(b"one\n").hexdigest()
         meta = FileMeta(0o4755, 12, 34, 1_600_000_000_123_456_789)
-        blob = store.files.place(tmp_path / "dest", digest, meta, str(source), os.stat(source), name="f.txt")
+        blob = store.files.path(digest, meta)
+        store.files.place(str(tmp_path / "dest"), blob, meta, str(source), os.stat(source), name="f.txt")
         st = os.stat(blob)
         assert (st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_mtime_ns) == (
             0o4755, 12, 34, 1_600_000_000_123_456_789)
         assert st.st_ino == os.stat(tmp_path / "dest").st_ino
         assert os.stat(source).st_mode & 0o7777 == 0o600  # the source is not the store's to change
-        again = store.files.place(tmp_path / "dest2", digest, meta, str(source), os.stat(source), name="f")
-        assert again == blob and os.stat(tmp_path / "dest2").st_ino == st.st_ino
+        store.files.place(str(tmp_path / "dest2"), blob, meta, str(source), os.stat(source), name="f")
+        assert os.stat(tmp_path / "dest2").st_ino == st.st_ino

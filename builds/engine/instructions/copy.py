@@ -12,7 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..context import BadPattern, BuildContext, Entry, MatchInfo, Pattern, compile_pattern, match_path
+from ..context import (
+    BadPattern,
+    BuildContext,
+    Entry,
+    MatchInfo,
+    Pattern,
+    compile_pattern,
+    match_path,
+    sha256_file,
+)
 from ..dockerfile import Heredoc, expand_heredoc
 from ..errors import ContextError, DockerfileError
 from ..rootfs import Found, RootFS
@@ -276,7 +285,7 @@ class Copy(Step):
                 for i in range(1, len(parts)):
                     inside = "/".join(parts[:i])
                     real = posixpath.join(base, inside) if base else inside
-                    parents.append(Item(inside, context.root / real, context.stat(real)))
+                    parents.append(Item(inside, context.path(real), context.stat(real)))
                 copy_tree(parents, target, owner=owner, mode=None, placer=placer)
                 items = source.items or []
                 if source.is_dir:
@@ -355,8 +364,7 @@ def found_digest(found: Found) -> str:
     st = found.st
     head = f"{stat.S_IFMT(st.st_mode)}:{stat.S_IMODE(st.st_mode):o}:{st.st_uid}:{st.st_gid}"
     if stat.S_ISREG(st.st_mode):
-        with open(found.real, "rb") as f:
-            body = hashlib.file_digest(f, "sha256").hexdigest()
+        body = sha256_file(str(found.real))
     elif stat.S_ISLNK(st.st_mode):
         body = os.readlink(found.real)
     else:
@@ -382,7 +390,7 @@ def context_items(context: BuildContext, entry: Entry) -> list[Item]:
     prefix = len(entry.path) + 1 if entry.path else 0
     items = []
     for sub in context.walk(entry):
-        real = context.root / sub.path if sub.path else context.root
+        real = context.path(sub.path)
         rel = sub.path[prefix:] if sub.path != entry.path else ""
         digest = context.content_digest(sub.path) if sub.kind == "file" else ""
         items.append(Item(rel, real, context.stat(sub.path), digest, sub.path))
@@ -418,11 +426,7 @@ def _item_digest(item: Item) -> str:
     st = item.st
     body = ""
     if stat.S_ISREG(st.st_mode):
-        if item.digest:
-            body = item.digest
-        else:
-            with open(item.real, "rb") as f:
-                body = hashlib.file_digest(f, "sha256").hexdigest()
+        body = item.digest or sha256_file(item.real)
     elif stat.S_ISLNK(st.st_mode):
         body = os.readlink(item.real)
     text = f"{stat.S_IFMT(st.st_mode)}:{stat.S_IMODE(st.st_mode):o}\0{body}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from ..parallel import in_threads
 from ..rootfs import Found, RootFS, split
 from ..store import FileBlobs, FileMeta, copy_file
 
@@ -85,7 +87,7 @@ class Item(NamedTuple):
     layer as a hard link to the store's blob of it) and its path in the context."""
 
     rel: str
-    real: Path
+    real: str
     st: os.stat_result
     digest: str = ""
     name: str = ""
@@ -101,22 +103,37 @@ class Placer:
     def __init__(self, blobs: FileBlobs | None, *, adopt: bool = False) -> None:
         self.blobs = blobs
         self.adopt = adopt
-        self.linked: set[Path] = set()
+        self.linked: set[str] = set()
 
-    def regular(self, item: Item, dest: Path, meta: FileMeta) -> None:
-        if self.blobs is None or not item.digest:
-            copy_file(item.real, dest, meta)
+    def regular_files(self, files: list[tuple[Item, str, FileMeta]]) -> None:
+        """Place (item, destination, metadata) for each file, in a few threads (see
+        `parallel`); destinations are new paths in directories that exist. Files whose blob is
+        linked already, here or by an earlier call, are copied from it once every blob is in
+        place."""
+        first: list[tuple[Item, str, FileMeta, str]] = []
+        again: list[tuple[str, str, FileMeta]] = []
+        for item, dest, meta in files:
+            blob = self.blobs.path(item.digest, meta) if self.blobs is not None and item.digest else ""
+            if not blob:
+                first.append((item, dest, meta, ""))
+            elif blob in self.linked:
+                again.append((blob, dest, meta))
+            else:
+                self.linked.add(blob)
+                first.append((item, dest, meta, blob))
+        in_threads(self._place, first)
+        for blob, dest, meta in again:
+            _replacing(dest, functools.partial(copy_file, blob, dest, meta))
+
+    def _place(self, item: Item, dest: str, meta: FileMeta, blob: str) -> None:
+        if not blob or self.blobs is None:
+            _replacing(dest, functools.partial(copy_file, item.real, dest, meta))
             return
-        blob = self.blobs.path(item.digest, meta)
-        if blob in self.linked:
-            copy_file(blob, dest, meta)
-            return
-        self.blobs.place(dest, item.digest, meta, str(item.real), item.st, name=item.name or item.rel,
-                         adopt=self.adopt)
-        self.linked.add(blob)
+        _replacing(dest, functools.partial(self.blobs.place, dest, blob, meta, item.real, item.st,
+                                           name=item.name or item.rel, adopt=self.adopt))
 
 
-def _replacing(dest: Path, make: Callable[[], object]) -> None:
+def _replacing(dest: str, make: Callable[[], object]) -> None:
     """Make a new entry at `dest`, replacing what an earlier source of the same step put there
     (unlinked, never written through: it may be a blob)."""
     try:
@@ -126,49 +143,52 @@ def _replacing(dest: Path, make: Callable[[], object]) -> None:
         make()
 
 
-def copy_entry(
-    item: Item, dest: Path, *, owner: tuple[int, int] | None, mode: int | None, placer: Placer
-) -> None:
-    """Copy one file, symlink or directory (itself only) to `dest`, keeping its mtime; owner
-    and mode override the source's when given (COPY's default owner is root). Whatever is at
-    `dest` already, unless a directory, is replaced, never written through: it may be a blob."""
+def copy_entry(item: Item, dest: str, *, owner: tuple[int, int] | None, mode: int | None) -> None:
+    """Copy one symlink or directory (itself only) to `dest`, keeping its mtime; owner and mode
+    override the source's when given (COPY's default owner is root). Whatever is at `dest`
+    already, unless a directory, is replaced, never written through: it may be a blob."""
     st = item.st
     uid, gid = owner if owner is not None else (0, 0)
     if stat.S_ISDIR(st.st_mode):
-        if not dest.is_dir():
+        if not os.path.isdir(dest):
             os.mkdir(dest)
         os.chown(dest, uid, gid)
         os.chmod(dest, mode if mode is not None else stat.S_IMODE(st.st_mode))
         os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
-        return
-    if not (stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode)):
-        return  # devices, sockets and fifos are not copied, as BuildKit's copy skips them
-    if stat.S_ISLNK(st.st_mode):
+    elif stat.S_ISLNK(st.st_mode):
         target = os.readlink(item.real)
         _replacing(dest, lambda: os.symlink(target, dest))
         os.chown(dest, uid, gid, follow_symlinks=False)
         os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
-        return
-    meta = FileMeta(mode if mode is not None else stat.S_IMODE(st.st_mode), uid, gid, st.st_mtime_ns)
-    _replacing(dest, lambda: placer.regular(item, dest, meta))
+    # Devices, sockets and fifos are not copied, as BuildKit's copy skips them.
 
 
 def copy_tree(
     items: list[Item],
-    dest: Path,
+    dest: str | Path,
     *,
     owner: tuple[int, int] | None,
     mode: int | None,
     placer: Placer,
 ) -> None:
-    """Copy items, parents first, under `dest`. Directories' times are set again at the end,
+    """Copy items, parents first, under `dest`: directories and symlinks in order, then the
+    regular files (see Placer.regular_files). Directories' times are set again at the end,
     since writing into them moved their mtime."""
-    dirs: list[tuple[Path, os.stat_result]] = []
+    base = os.fspath(dest)
+    dirs: list[tuple[str, os.stat_result]] = []
+    files: list[tuple[Item, str, FileMeta]] = []
     for item in items:
-        target = dest / item.rel if item.rel else dest
-        copy_entry(item, target, owner=owner, mode=mode, placer=placer)
-        if stat.S_ISDIR(item.st.st_mode):
-            dirs.append((target, item.st))
+        target = f"{base}/{item.rel}" if item.rel else base
+        st = item.st
+        if stat.S_ISREG(st.st_mode):
+            uid, gid = owner if owner is not None else (0, 0)
+            meta = FileMeta(mode if mode is not None else stat.S_IMODE(st.st_mode), uid, gid, st.st_mtime_ns)
+            files.append((item, target, meta))
+            continue
+        copy_entry(item, target, owner=owner, mode=mode)
+        if stat.S_ISDIR(st.st_mode):
+            dirs.append((target, st))
+    placer.regular_files(files)
     for target, st in reversed(dirs):
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 
@@ -176,4 +196,5 @@ def copy_tree(
 def found_items(rootfs: RootFS, found: Found) -> list[Item]:
     """Everything under `found` in an image, as copy_tree items relative to it."""
     prefix = len(found.path) + 1 if found.path else 0
-    return [Item(f.path[prefix:] if f.path != found.path else "", f.real, f.st) for f in rootfs.walk(found)]
+    return [Item(f.path[prefix:] if f.path != found.path else "", str(f.real), f.st)
+            for f in rootfs.walk(found)]

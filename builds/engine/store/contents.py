@@ -59,40 +59,39 @@ class FileBlobs:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def path(self, digest: str, meta: FileMeta) -> Path:
+    def path(self, digest: str, meta: FileMeta) -> str:
+        """The blob of content `digest` (sha256, hex or "sha256:hex") with `meta`."""
         hex_ = digest.removeprefix("sha256:")
-        return self.root / hex_[:2] / f"{hex_}-{meta.mode:o}-{meta.uid}-{meta.gid}-{meta.mtime_ns}"
+        return f"{self.root}/{hex_[:2]}/{hex_}-{meta.mode:o}-{meta.uid}-{meta.gid}-{meta.mtime_ns}"
 
-    def place(self, dest: Path, digest: str, meta: FileMeta, source: str, hashed: os.stat_result, *,
-              name: str, adopt: bool = False) -> Path:
-        """Put `source`'s content (sha256 `digest`, as hashed when its stat was `hashed`) with
-        `meta` at the new path `dest`, as the store's blob of it, and return the blob's path:
-        `dest` and the blob are one inode. `name` is how errors call the file. Raises
-        SourceChanged when `source` is no longer what was hashed."""
-        blob = self.path(digest, meta)
+    def place(self, dest: str, blob: str, meta: FileMeta, source: str, hashed: os.stat_result, *,
+              name: str, adopt: bool = False) -> None:
+        """Put `source`'s content, as hashed when its stat was `hashed`, at the new path `dest`
+        as `blob` (its `path()` for that content and `meta`): `dest` and the blob are then one
+        inode. `name` is how errors call the file. Raises SourceChanged when `source` is no
+        longer what was hashed."""
         try:
             os.link(blob, dest)
-            return blob
+            return
         except FileNotFoundError:
             pass
         if adopt and _adoptable(source, hashed, meta, name):
             # The file is complete and its metadata set: linking it in is atomic.
             _link_blob(source, blob)
             os.link(blob, dest)
-            return blob
+            return
         # Copied straight to `dest`, which then becomes the blob: a blob is only ever linked in
         # once complete. (Should another writer have put the same blob in place meanwhile,
         # `dest` stays a file of its own with the same bytes and metadata.)
         _copy(source, hashed, meta, dest, name, owned=adopt)
         _link_blob(dest, blob)
-        return blob
 
 
-def _link_blob(source: str | Path, blob: Path) -> None:
+def _link_blob(source: str, blob: str) -> None:
     try:
         os.link(source, blob, follow_symlinks=False)
     except FileNotFoundError:
-        blob.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(blob), exist_ok=True)
         os.link(source, blob, follow_symlinks=False)
     except FileExistsError:
         pass
@@ -110,7 +109,7 @@ def _adoptable(source: str, hashed: os.stat_result, meta: FileMeta, name: str) -
     return True
 
 
-def _copy(source: str, hashed: os.stat_result, meta: FileMeta, dest: Path, name: str, *, owned: bool) -> None:
+def _copy(source: str, hashed: os.stat_result, meta: FileMeta, dest: str, name: str, *, owned: bool) -> None:
     fd_in = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         def unchanged() -> None:
@@ -122,7 +121,7 @@ def _copy(source: str, hashed: os.stat_result, meta: FileMeta, dest: Path, name:
         os.close(fd_in)
 
 
-def copy_file(source: str | Path, dest: Path, meta: FileMeta) -> None:
+def copy_file(source: str | Path, dest: str | Path, meta: FileMeta) -> None:
     """Copy a file the store holds (a blob, a layer's file) to the new path `dest`, with `meta`."""
     fd_in = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
@@ -131,8 +130,8 @@ def copy_file(source: str | Path, dest: Path, meta: FileMeta) -> None:
         os.close(fd_in)
 
 
-def write_file(fd_in: int, size: int, dest: Path, meta: FileMeta, *, check: Callable[[], None] | None = None
-               ) -> None:
+def write_file(fd_in: int, size: int, dest: str | Path, meta: FileMeta, *,
+               check: Callable[[], None] | None = None) -> None:
     """`size` bytes of `fd_in` into the new file `dest` (FileExistsError if there is one: what is
     there may be a blob, and is never written through), then its metadata."""
     fd_out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
