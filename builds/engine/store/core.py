@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import InputError
+from ..parallel import Sha256Behind
 from .contents import FileBlobs
 from .objects import FileChange, Image, Layer, canonical_json
 from .tarstream import OPAQUE_XATTRS, LayerFormatError, Walked, walk_layer
@@ -206,15 +207,17 @@ class Store:
         writing it, then renames `upper` to l/<id> (or drops it when that layer already
         exists). Returns None, and removes `upper`, when it holds no change at all."""
         lowers = [self.layer_path(layer_id) for layer_id in reversed(lower)]
-        digest = hashlib.sha256()
+        digest = Sha256Behind()  # hashes on the other core while the walk reads the tree
         try:
             walked = walk_layer(upper, digest.update, lowers)
         except LayerFormatError as exc:
             raise LayerError(str(exc)) from None
+        finally:
+            diff_id = "sha256:" + digest.hexdigest()  # which also ends its thread
         if not walked.changes:
             self.discard(upper)
             return None
-        return self._keep_layer(upper, _layer(digest, walked), walked.opaque_dirs)
+        return self._keep_layer(upper, _layer(diff_id, walked), walked.opaque_dirs)
 
     def import_layer(self, tar: IO[bytes]) -> Layer:
         """Unpack a layer tar (plain, gzip or zstd), turning OCI whiteouts into overlay ones."""
@@ -231,7 +234,7 @@ class Store:
         except BaseException:
             self.discard(work)
             raise
-        return self._keep_layer(work, _layer(digest, walked), walked.opaque_dirs)
+        return self._keep_layer(work, _layer("sha256:" + digest.hexdigest(), walked), walked.opaque_dirs)
 
     def _keep_layer(self, tree: Path, layer: Layer, opaque_dirs: list[bytes]) -> Layer:
         """Move `tree` in as l/<id> unless that layer is there already. The facts go first, so
@@ -391,11 +394,10 @@ class Store:
             os.close(fd)  # closing releases the lock
 
 
-def _layer(digest: hashlib._Hash, walked: Walked) -> Layer:
+def _layer(diff_id: str, walked: Walked) -> Layer:
     counts = {"added": 0, "modified": 0, "deleted": 0}
     for change in walked.changes:
         counts[change.change] += 1
-    diff_id = "sha256:" + digest.hexdigest()
     return Layer(id=diff_id[7:23], diff_id=diff_id, size=walked.size, changes=walked.changes,
                  tar_size=walked.tar_size, **counts)
 
