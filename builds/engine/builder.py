@@ -7,6 +7,7 @@ pass their own sink.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -197,24 +198,32 @@ class _Build(BuildPlan):
         return state
 
     def _base_image(self, ref: str, stage: Stage, planned: PlannedStep) -> Image:
-        """The stage's base image from the store, pulled from its registry when missing (the
-        pull's progress goes out as image.pull events of the FROM step)."""
+        """The stage's base image from the store, pulled from its registry when missing."""
+        try:
+            return self._find_or_pull(ref, planned, stage.line)
+        except ImageNotFound as exc:
+            raise ImageNotFound(
+                f"base image {ref!r} is not in the store, and {exc.message}", file=self.dockerfile_name,
+                line=stage.line,
+            ).with_details(step=planned.number) from None
+
+    def _find_or_pull(self, ref: str, planned: PlannedStep, line: int) -> Image:
+        """The image `ref` from the store, pulled from its registry when missing: for a FROM,
+        and for a `--from` that names no stage. The pull's progress goes out as image.pull
+        events of the step `planned`."""
         def report(type_: str, **fields: Any) -> None:
             # A cancel stops a pull at its next report: nothing is stored until it is all checked.
             if self.options.cancel is not None and self.options.cancel.is_set():
                 raise StepFailed(
-                    "the build was cancelled", file=self.dockerfile_name, line=stage.line
+                    "the build was cancelled", file=self.dockerfile_name, line=line
                 ).with_details(limit="cancelled", step=planned.number)
             self.emitter.emit(type_, step=planned.number, **fields)
 
         try:
             return registry.find_or_pull(self.store, ref, report=report)
         except InputError as exc:
-            raise ImageNotFound(
-                f"base image {ref!r} is not in the store, and pulling it failed: {exc.message}",
-                file=self.dockerfile_name,
-                line=stage.line,
-            ).with_details(step=planned.number) from None
+            raise ImageNotFound(f"pulling it failed: {exc.message}", file=self.dockerfile_name,
+                                line=line).with_details(step=planned.number) from None
 
     def _base_summary(self, base: dict[str, str], state: StageState) -> dict[str, Any]:
         size = sum(self.store.layer(layer).size for layer in state.layers)
@@ -226,6 +235,7 @@ class _Build(BuildPlan):
         t0 = time.monotonic()
         self.emitter.emit(STEP_STARTED, step=planned.number)
         step = STEPS[ins.keyword](ins, self.env)
+        self.env.find_image = functools.partial(self._find_or_pull, planned=planned, line=ins.line)
         try:
             step.apply(state)
             if not step.writes_files(state):

@@ -21,6 +21,7 @@ import pytest
 import zstandard
 from dxf import DXF
 
+from builds.engine import image as images
 from builds.engine.builder import BuildOptions, build
 from builds.engine.registry.client import RegistryError
 from builds.engine.registry.pull import pull
@@ -37,7 +38,7 @@ from tests.engine.registry_server import (  # noqa: F401 (fixtures)
     token_registry,
 )
 
-from .conftest import BASE, Project
+from .conftest import BASE, Project, busybox_tarball
 
 PROJECT = Path(__file__).resolve().parents[2]
 LOOPBACK = RegistrySettings()
@@ -141,8 +142,6 @@ class TestPull:
     def test_only_the_layers_the_store_lacks_are_fetched(
         self, store: Store, project: Any, registry: RegistryServer, tmp_path: Path, busybox_tar: Path
     ) -> None:
-        from builds.engine import image as images
-
         app_image(project)
         push(store, "app:1", f"{registry.host}/app:1", settings=LOOPBACK)
         fresh = Store(tmp_path / "fresh")
@@ -462,3 +461,40 @@ class TestFromPulls:
             f"failed: {registry.host}/nothing:1 was not found on {registry.host}"
         ) in done.stdout
         assert Store(tmp_path / "s").tags() == {}
+
+    def test_a_copy_from_naming_a_registry_image_pulls_it_and_copies_its_files(
+        self, project: Any, registry: RegistryServer, tmp_path: Path
+    ) -> None:
+        tools = app_image(project)
+        push(tools.store, "app:1", f"{registry.host}/tools:1", settings=LOOPBACK)
+        context = tmp_path / "ctx2"
+        context.mkdir()
+        (context / "Dockerfile").write_text(
+            f"FROM {BASE}\nCOPY --from={registry.host}/tools:1 /msg /copied\nRUN cat /copied\n")
+        fresh = Store(tmp_path / "fresh")
+        images.import_any(fresh, busybox_tarball(), BASE)
+        events: list[dict[str, Any]] = []
+        result = build(fresh, BuildOptions(context=context), events.append)
+        assert result.status == "succeeded", result.error
+        pulls = [e for e in events if e["type"] == "image.pull"]
+        assert pulls and all(e["step"] == 2 for e in pulls) and pulls[-1]["status"] == "done"
+        assert "made-by-run\n" in [e["text"] for e in events if e["type"] == "step.log"]
+        # The pulled image stays in the store under its name, as a FROM's does.
+        assert fresh.get_image(f"{registry.host}/tools:1") is not None
+
+    def test_a_copy_from_that_names_neither_a_stage_nor_a_pullable_image_says_both(
+        self, registry: RegistryServer, tmp_path: Path
+    ) -> None:
+        context = tmp_path / "ctx"
+        context.mkdir()
+        (context / "Dockerfile").write_text(
+            f"FROM {BASE}\nCOPY --from={registry.host}/nothing:1 /x /x\n")
+        fresh = Store(tmp_path / "fresh")
+        images.import_any(fresh, busybox_tarball(), BASE)
+        events: list[dict[str, Any]] = []
+        assert build(fresh, BuildOptions(context=context), events.append).status == "failed"
+        error = events[-1]["error"]
+        assert error["line"] == 2
+        assert error["message"] == (
+            f"COPY --from={registry.host}/nothing:1: no earlier stage or stored image of that name, and "
+            f"pulling it failed: {registry.host}/nothing:1 was not found on {registry.host}")

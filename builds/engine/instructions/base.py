@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .. import registry
 from ..dockerfile import Instruction, expand
 from ..errors import DockerfileError, ImageNotFound
 from ..rootfs import RootFS
@@ -21,7 +22,7 @@ from ..sandbox import Limits
 
 if TYPE_CHECKING:
     from ..context import BuildContext
-    from ..store import Store
+    from ..store import Image, Store
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHELL = ("/bin/sh", "-c")
@@ -83,6 +84,10 @@ class BuildEnv:
     # The context is the build's own (written for it, deleted after, changed by nobody):
     # COPY may take its files over as store blobs instead of copying them.
     context_owned: bool = False
+    # An image a `--from` names, by reference: a build's pulls one the store lacks (reporting
+    # on the current step) and raises ImageNotFound saying why it could not; None (a
+    # prediction) looks in the store alone.
+    find_image: Callable[[str], Image] | None = None
 
 
 @dataclass
@@ -123,10 +128,20 @@ class Step:
         stage = self.build.stage_states.get(ref.lower())
         if stage is not None:
             return RootFS([store.layer_path(layer) for layer in stage.layers])
-        image = store.get_image(ref)
-        if image is None:
-            raise ImageNotFound(f"{what}={ref}: no earlier stage or image of that name",
-                                file=self.build.dockerfile_name, line=self.ins.line)
+        if self.build.find_image is not None:
+            try:
+                image = self.build.find_image(ref)
+            except ImageNotFound as exc:
+                raise ImageNotFound(f"{what}={ref}: no earlier stage or stored image of that name, and "
+                                    f"{exc.message}",
+                                    file=self.build.dockerfile_name, line=self.ins.line) from None
+        else:
+            found = registry.local_image(store, ref)
+            if found is None:
+                raise ImageNotFound(f"{what}={ref}: no earlier stage or image of that name in the store "
+                                    "(a build pulls a missing image)",
+                                    file=self.build.dockerfile_name, line=self.ins.line)
+            image = found
         return RootFS([store.layer_path(layer) for layer in image.layers])
 
     def history(self, state: StageState, created_by: str, *, empty_layer: bool) -> None:
