@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -316,11 +317,11 @@ class _Build(BuildPlan):
             step.execute(state, upper)
             layer = self.store.commit_layer(upper, state.layers)
         except EngineError as exc:
-            self.store.discard(upper)
+            shutil.rmtree(upper, ignore_errors=True)
             exc.details["reason"] = reason
             raise
         except BaseException:
-            self.store.discard(upper)
+            shutil.rmtree(upper, ignore_errors=True)
             raise
         finally:
             self.env.on_output = None
