@@ -22,7 +22,7 @@ import zstandard
 from dxf import DXF
 
 from builds.engine import image as images
-from builds.engine.builder import BuildOptions, build
+from builds.engine.builder import BuildOptions, BuildResult, build
 from builds.engine.registry.client import RegistryError
 from builds.engine.registry.pull import pull
 from builds.engine.registry.push import push
@@ -58,6 +58,17 @@ def app_image(project: Any) -> Project:
     proj = project({"Dockerfile": f'FROM {BASE}\nRUN echo made-by-run > /msg\nCMD ["cat", "/msg"]\n'})
     assert proj.build(tag="app:1").result.status == "succeeded"
     return proj
+
+
+def build_fresh(tmp_path: Path, dockerfile: str) -> tuple[Store, BuildResult, list[dict[str, Any]]]:
+    """Build `dockerfile` into a new store holding only the base image."""
+    context = tmp_path / "fresh-ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text(dockerfile)
+    fresh = Store(tmp_path / "fresh")
+    images.import_any(fresh, busybox_tarball(), BASE)
+    events: list[dict[str, Any]] = []
+    return fresh, build(fresh, BuildOptions(context=context), events.append), events
 
 
 def layer_dirs(store: Store) -> list[str]:
@@ -467,14 +478,8 @@ class TestFromPulls:
     ) -> None:
         tools = app_image(project)
         push(tools.store, "app:1", f"{registry.host}/tools:1", settings=LOOPBACK)
-        context = tmp_path / "ctx2"
-        context.mkdir()
-        (context / "Dockerfile").write_text(
-            f"FROM {BASE}\nCOPY --from={registry.host}/tools:1 /msg /copied\nRUN cat /copied\n")
-        fresh = Store(tmp_path / "fresh")
-        images.import_any(fresh, busybox_tarball(), BASE)
-        events: list[dict[str, Any]] = []
-        result = build(fresh, BuildOptions(context=context), events.append)
+        fresh, result, events = build_fresh(
+            tmp_path, f"FROM {BASE}\nCOPY --from={registry.host}/tools:1 /msg /copied\nRUN cat /copied\n")
         assert result.status == "succeeded", result.error
         pulls = [e for e in events if e["type"] == "image.pull"]
         assert pulls and all(e["step"] == 2 for e in pulls) and pulls[-1]["status"] == "done"
@@ -485,14 +490,9 @@ class TestFromPulls:
     def test_a_copy_from_that_names_neither_a_stage_nor_a_pullable_image_says_both(
         self, registry: RegistryServer, tmp_path: Path
     ) -> None:
-        context = tmp_path / "ctx"
-        context.mkdir()
-        (context / "Dockerfile").write_text(
-            f"FROM {BASE}\nCOPY --from={registry.host}/nothing:1 /x /x\n")
-        fresh = Store(tmp_path / "fresh")
-        images.import_any(fresh, busybox_tarball(), BASE)
-        events: list[dict[str, Any]] = []
-        assert build(fresh, BuildOptions(context=context), events.append).status == "failed"
+        _, result, events = build_fresh(tmp_path,
+                                        f"FROM {BASE}\nCOPY --from={registry.host}/nothing:1 /x /x\n")
+        assert result.status == "failed"
         error = events[-1]["error"]
         assert error["line"] == 2
         assert error["message"] == (
