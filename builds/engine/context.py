@@ -729,7 +729,6 @@ class BuildContext:
         """Where the context's `rel` is on this machine ("" is the root)."""
         return f"{self._root}/{rel}" if rel else self._root
 
-
     def entry(self, rel: str) -> Entry | None:
         """The visible entry at `rel` (no symlink followed), or None."""
         if rel in self._entries:
