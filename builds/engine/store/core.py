@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -90,16 +91,10 @@ class Store:
     # -- work space -------------------------------------------------------------------------
     def work_dir(self, prefix: str) -> Path:
         """A fresh empty directory under tmp/ (same filesystem as l/, so it can be renamed in)."""
-        while True:
-            path = self.tmp / f"{prefix}-{os.getpid()}-{next(_temp_ids)}"
-            try:
-                path.mkdir(0o755)
-            except FileExistsError:  # left by an earlier process with our pid
-                continue
-            # mkdir's mode passes through the umask; as an upper directory this mode becomes
-            # the image's root directory's.
-            path.chmod(0o755)
-            return path
+        path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=self.tmp))
+        # mkdtemp makes it 0700; as an upper directory that would become the image's root mode.
+        path.chmod(0o755)
+        return path
 
     def discard(self, path: Path) -> None:
         """Move `path` into the trash: deleting a large tree here would stall later writes
