@@ -187,6 +187,8 @@ def test_no_mount_outlives_the_step(step: Step, tmp_path: Path) -> None:
     step.run("echo hi > /f")
 
     assert str(tmp_path) not in Path("/proc/mounts").read_text()
+    spawners = _processes_with("studio-sandbox-spawner")  # which mount steps' overlays
+    assert spawners and all(str(tmp_path) not in Path(f"/proc/{pid}/mounts").read_text() for pid in spawners)
     assert list(tmp_path.iterdir()) == [step.upper]  # the overlay's work directory is gone
 
 
@@ -198,6 +200,28 @@ def test_the_topmost_layer_wins(tmp_path: Path, busybox_rootfs: Path) -> None:
     step.run("cat /which /only-middle")
 
     assert step.printed("stdout") == "top\nm\n"
+
+
+def test_layers_whose_paths_hold_commas_and_colons_stack(tmp_path: Path, busybox_rootfs: Path) -> None:
+    odd = tmp_path / "a,b:c\\d"
+    odd.mkdir()
+    step = Step([busybox_rootfs, _layer(odd, "top", {"which": "top\n"})], _layer(odd, "upper:e,f", {}))
+
+    result = step.run("cat /which; echo new > /new")
+
+    assert result.exit_code == 0, result
+    assert step.printed("stdout") == "top\n"
+    assert step.layer() == {"new"}
+
+
+def test_the_overlay_is_volatile_so_leaving_a_step_waits_for_no_disk_flush(step: Step) -> None:
+    # Unmounting an overlay that is not volatile syncs the whole disk under it: each step then
+    # waited for every byte the build had written so far (a big COPY's) to reach the disk.
+    step.run("grep '^overlay / ' /proc/mounts")
+
+    options = step.printed("stdout").split()[3].split(",")
+    assert {"volatile", "fsync=volatile"} & set(options), options  # Linux 6.6 renamed it
+    assert "userxattr" in options
 
 
 def test_a_stack_of_a_hundred_layers_with_long_paths_runs(tmp_path: Path, busybox_rootfs: Path) -> None:

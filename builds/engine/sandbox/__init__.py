@@ -8,9 +8,11 @@ the layer holds only what the command wrote.
 How a run is put together, and why:
 
 - bwrap runs as real root without a user namespace, so files keep their real owners in the
-  layer. It mounts the overlay itself, always with `userxattr`: opaque directories it makes
-  carry `user.overlay.opaque`, and that is the xattr it honours in the lower layers too.
-  The last `--overlay-src` is the topmost layer.
+  layer. The overlay is always mounted with `userxattr`: opaque directories it makes carry
+  `user.overlay.opaque`, and that is the xattr it honours in the lower layers too. The
+  spawner (below) mounts it, `volatile`, in a mount namespace of its own, and bwrap binds it
+  as the root; without the rights for that, or for a stack too deep for overlay's options,
+  bwrap mounts it itself (the last `--overlay-src` is the topmost layer).
 - The command gets Docker's default capability set, not all of root's, and (where the devices
   cgroup exists) Docker's device rules.
 - Limits use cgroup v1 controllers (memory, pids, devices) nested under this process's own

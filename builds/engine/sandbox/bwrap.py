@@ -39,8 +39,10 @@ def bwrap_args(
     argv: list[str], layers: list[str], deep: bool, upper: Path, work: Path,
     env: Mapping[str, str], cwd: str, ids: tuple[int, int], network: bool, devices: bool,
     mounts: Sequence[Mount] = (),
+    root: str | None = None,
 ) -> list[str]:
-    """bwrap's command line. `layers` bottom first; `deep`: too long for overlay's options."""
+    """bwrap's command line. `layers` bottom first; `deep`: too long for overlay's options;
+    `root`: where the overlay of the layers is mounted already (then bwrap only binds it)."""
     outer: list[str] = []
     if deep:
         shortened = [f"{SHORT_DIR}/{i}" for i in range(len(layers))]
@@ -53,9 +55,15 @@ def bwrap_args(
     if not network:
         args.append("--unshare-net")
     args += _capabilities(devices)
-    for layer in layers:
-        args += ["--overlay-src", layer]
-    args += ["--overlay", str(upper), str(work), "/", "--proc", "/proc", "--dev", "/dev"]
+    if root is not None:
+        # bwrap's binds are always nosuid, which changes nothing here: bwrap sets no_new_privs,
+        # so set-id bits never took effect in a step. `--dev-bind` keeps the image's devices.
+        args += ["--dev-bind", root, "/"]
+    else:
+        for layer in layers:
+            args += ["--overlay-src", layer]
+        args += ["--overlay", str(upper), str(work), "/"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
     for mount in mounts:
         if mount.kind == "tmpfs":
             args += [*(["--size", str(mount.size)] if mount.size else []), "--tmpfs", mount.target]
@@ -180,6 +188,17 @@ def options_too_long(layers: list[str], upper: Path, work: Path) -> bool:
     if _options_length(paths) <= limit // 2:
         return False  # only symlinks make real paths longer; spare every step resolving them
     return _options_length([os.path.realpath(p) for p in paths]) > limit
+
+
+def overlay_options(layers: list[str], upper: Path, work: Path) -> str:
+    """The mount options of the overlay of `layers` (bottom first) over `upper`, as bwrap gives
+    them, `userxattr` included."""
+    lower = ":".join(_escaped(layer) for layer in reversed(layers))
+    return f"lowerdir={lower},upperdir={_escaped(str(upper))},workdir={_escaped(str(work))},userxattr"
+
+
+def _escaped(path: str) -> str:
+    return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
 
 
 def _options_length(paths: list[str]) -> int:

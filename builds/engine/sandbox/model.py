@@ -58,6 +58,14 @@ MOUNTPOINTS = ("dev", "proc")  # bwrap mounts on these, making them when missing
 MOUNTPOINTS_LAYER = "studio-sandbox-mountpoints"
 
 
+@dataclass(frozen=True)
+class Overlay:
+    """A step's overlay, for the spawner to mount at `target` (an empty directory) itself."""
+
+    target: str
+    options: str
+
+
 class SandboxError(Exception):
     """The sandbox itself could not run the step (not the command's failure)."""
 

@@ -3,7 +3,9 @@ and `available` says whether it can run on this machine."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import shutil
 import subprocess
 import tempfile
@@ -19,10 +21,11 @@ from .bwrap import (
     mount_stubs,
     mountpoints_layer,
     options_too_long,
+    overlay_options,
     overlay_problem,
 )
 from .cgroups import cgroup_base
-from .model import DEFAULT_LIMITS, Limits, Mount, OutputCallback, RunResult, SandboxError
+from .model import DEFAULT_LIMITS, Limits, Mount, OutputCallback, Overlay, RunResult, SandboxError
 from .spawner import step_rlimits, thread_worker
 from .upper import remove_work, tidy_upper
 from .users import nsenter, resolve_user
@@ -58,6 +61,7 @@ def run(
     # The overlay's work directory: empty, and on the upper's filesystem as overlayfs requires.
     work = Path(tempfile.mkdtemp(prefix=".sandbox-work-", dir=upper.parent))
     stubs: Path | None = None
+    root: str | None = None
     try:
         ids = resolve_user(user, lower)
         layers = [str(mountpoints_layer()), *(str(p) for p in lower)]
@@ -69,15 +73,22 @@ def run(
         # Not the step's: the spawner, bwrap (twice for a deep stack) and its init.
         worker = thread_worker(limits, sandbox_processes=4 if deep else 3)
         devices = "devices" in worker.cgroups.dirs
+        overlay: Overlay | None = None
+        if worker.spawner.mounts and not deep:
+            root = tempfile.mkdtemp(prefix=".sandbox-root-", dir=upper.parent)
+            overlay = Overlay(root, overlay_options(layers, upper, work))
         args = bwrap_args(argv, layers, deep, upper, work, env, inside_path(cwd), ids, network, devices,
-                           mounts)
+                          mounts, root)
         exit_code, reason = execute(worker, args, step_rlimits(limits, worker.cgroups), limits, out,
-                                     upper, cancel, started)
+                                    upper, cancel, started, overlay)
         reason = classify(exit_code, reason, worker.cgroups, upper, limits)
     except SandboxError as e:
         return RunResult(None, None, str(e), out.tail(), ms_since(started))
     finally:
         remove_work(work)
+        if root is not None:
+            with contextlib.suppress(OSError):
+                os.rmdir(root)  # a mount point, now empty
         if stubs is not None:
             shutil.rmtree(stubs, ignore_errors=True)  # a few empty entries
         tidy_upper(upper, lower)

@@ -22,6 +22,7 @@ from .model import (
     TAIL_LINES,
     Limits,
     OutputCallback,
+    Overlay,
     RunResult,
 )
 from .spawner import Worker, forget_worker
@@ -30,14 +31,15 @@ from .upper import disk_usage
 
 def execute(
     worker: Worker, args: list[str], rlimits: list[tuple[int, int]], limits: Limits, out: Output,
-    upper: Path, cancel: threading.Event | None, started: float,
+    upper: Path, cancel: threading.Event | None, started: float, overlay: Overlay | None = None,
 ) -> tuple[int | None, str | None]:
-    """Start bwrap and watch it. Returns (exit code, the limit that stopped it or None)."""
+    """Start bwrap (the spawner mounting `overlay` first, when given) and watch it. Returns
+    (exit code, the limit that stopped it or None)."""
     stdout_r, stdout_w = os.pipe()
     stderr_r, stderr_w = os.pipe()
     try:
         try:
-            worker.spawner.spawn(args, rlimits, stdout_w, stderr_w)
+            worker.spawner.spawn(args, rlimits, stdout_w, stderr_w, overlay)
         finally:
             os.close(stdout_w)
             os.close(stderr_w)
