@@ -202,7 +202,7 @@ def _escaped(path: str) -> str:
 
 
 def _options_length(paths: list[str]) -> int:
-    escaped = sum(len(p) + sum(p.count(c) for c in ",:\\") for p in paths)
+    escaped = sum(len(_escaped(p)) for p in paths)
     return escaped + len(paths) * len(",/oldroot") + len("upperdir=workdir=lowerdir=,userxattr")
 
 
