@@ -169,16 +169,18 @@ def _run_engine(claimed: Build, run: BuildRun) -> None:
 
 
 def store_tidy() -> int:
-    """Delete what builds set aside in the store's trash, while no build is queued or running:
-    deleting large trees stalls the disk's writes, so a build must never wait for it. Stops as
-    soon as a build comes; the rest waits for the next idle moment. Returns how many trash
-    entries went."""
+    """Delete what builds set aside in the store's trash, and what builds of processes that
+    died left in its tmp/ (Store.reclaim), while no build is queued or running: deleting large
+    trees stalls the disk's writes, so a build must never wait for it. Stops as soon as a build
+    comes; the rest waits for the next idle moment. Returns how many trash entries went."""
     def busy() -> bool:
         return Build.objects.filter(status__in=Build.ACTIVE).exists()
 
     if busy():
         return 0
-    return Store(settings.STUDIO_DATA_DIR).empty_trash(stop=busy)
+    store = Store(settings.STUDIO_DATA_DIR)
+    store.reclaim()
+    return store.empty_trash(stop=busy)
 
 
 @task_postrun.connect(sender=run_build)
@@ -194,7 +196,7 @@ def tidy_after_build(**kwargs: Any) -> None:
 def reap_on_start(sender: Any = None, **kwargs: Any) -> None:
     """Builds this worker's previous life left running are failed now; other workers' dead builds
     are reaped too, so a studio restarted after a crash shows no build running forever. Then,
-    while nothing is queued, the store's trash is emptied."""
+    while nothing is queued, the store is tidied (store_tidy)."""
     hostname = getattr(sender, "hostname", "") or ""
     try:
         if hostname:
@@ -205,6 +207,6 @@ def reap_on_start(sender: Any = None, **kwargs: Any) -> None:
     try:
         store_tidy()
     except Exception:
-        log.exception("emptying the store's trash at start-up failed")
+        log.exception("tidying the store at start-up failed")
     finally:
         connections.close_all()

@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -258,13 +259,18 @@ def test_one_projects_builds_take_turns_while_another_projects_build_runs_beside
 
 
 def test_a_build_whose_worker_is_killed_ends_failed_and_says_so(
-    browser: Browser, celery_worker: Worker
+    browser: Browser, celery_worker: Worker, studio_env: dict[str, str]
 ) -> None:
     browser.sign_up("alice-live-8")
     project_id = project(browser, "FROM studio/busybox:1.35\nRUN sleep 30\n")
     build = start(browser, project_id, no_cache=True)
+    tmp = Path(studio_env["STUDIO_DATA_DIR"]) / "tmp"
     with browser.websocket(f"/ws/builds/{build['id']}/") as ws:
         events_until(ws, lambda e: e["type"] == "step.started" and e["step"] == 2)
+        deadline = time.monotonic() + 10
+        while not (running := {p.name for p in tmp.iterdir() if p.name.startswith("step-")}):
+            assert time.monotonic() < deadline, "the step's upper directory never appeared"
+            time.sleep(0.05)
         celery_worker.kill()
         killed = time.monotonic()
         # Nobody but the web server is left to notice: looking at the build is what reaps it.
@@ -277,10 +283,12 @@ def test_a_build_whose_worker_is_killed_ends_failed_and_says_so(
     seqs = [e["seq"] for e in stored_events(browser, build["id"])]
     assert seqs == list(range(1, len(seqs) + 1))
 
-    # A worker started again builds as before.
+    # A worker started again builds as before, and the dead build's half-made layer is gone
+    # from the store's work space.
     celery_worker.start()
     after = start(browser, project(browser, "FROM studio/busybox:1.35\nRUN echo back\n"))
     assert wait_for_status(browser, after["id"], {"succeeded", "failed"}, 20)["status"] == "succeeded"
+    assert not running & {p.name for p in tmp.iterdir()}
 
 
 def test_a_build_outlives_a_redis_restart_and_keeps_every_event(

@@ -299,8 +299,6 @@ DEBIAN_NAME = "debian:bookworm"
 
 def _seed_debian(store: Any) -> int:
     """Import a minimal Debian bookworm made with debootstrap as debian:bookworm, once."""
-    import tempfile
-
     from . import image as images
     from .seed import debian_rootfs
 
@@ -308,9 +306,12 @@ def _seed_debian(store: Any) -> int:
         print(f"seed: {DEBIAN_NAME} is already in the store")
         return 0
     print(f"seed: making {DEBIAN_NAME} with debootstrap (a few minutes)", flush=True)
-    with tempfile.TemporaryDirectory(dir=store.tmp) as tmp:
+    tmp = store.work_dir("seed")
+    try:
         mirror = os.environ.get("STUDIO_DEBIAN_MIRROR")
-        tar = debian_rootfs(Path(tmp) / "debian.tar", Path(tmp), mirror=mirror)
+        tar = debian_rootfs(tmp / "debian.tar", tmp, mirror=mirror)
         image = images.import_any(store, tar, DEBIAN_NAME)
+    finally:
+        store.discard(tmp)
     print(f"seed: imported {DEBIAN_NAME} ({image.digest[:19]})")
     return 0

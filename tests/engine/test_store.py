@@ -10,7 +10,10 @@ import io
 import json
 import multiprocessing
 import os
+import signal
 import stat
+import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -501,3 +504,52 @@ class TestTrash:
         assert list(store.trash.iterdir()) != []
         assert store.empty_trash() >= 1
         assert list(store.trash.iterdir()) == []
+
+
+# A process that starts a step in the store and waits: its upper directory, a half-written
+# temp file, and the overlay work directory the sandbox makes beside the upper.
+_WORKING = """
+import sys, time
+from builds.engine.store import Store
+store = Store(sys.argv[1])
+upper = store.work_dir("step")
+(upper / "half-written").write_bytes(b"x" * 4096)
+(upper.parent / f".sandbox-work-{upper.name}-abc").mkdir()
+store._temp_path("config.json").write_bytes(b"{")
+print(upper.name, flush=True)
+time.sleep(60)
+"""
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+class TestLeftovers:
+    def _working(self, store: Store) -> tuple[subprocess.Popen[str], str]:
+        process = subprocess.Popen([sys.executable, "-c", _WORKING, str(store.root)], cwd=PROJECT,
+                                   stdout=subprocess.PIPE, text=True)
+        assert process.stdout is not None
+        return process, process.stdout.readline().strip()
+
+    def test_what_a_killed_process_left_in_tmp_goes_to_the_trash(self, store: Store) -> None:
+        process, upper = self._working(store)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        left = sorted(p.name for p in store.tmp.iterdir() if p.name != "trash")
+        assert len(left) == 3 and upper in left
+        assert store.reclaim() == 3
+        assert [p.name for p in store.tmp.iterdir()] == ["trash"]
+        assert not [p for p in store.locks.iterdir() if p.name.startswith("holder-")]
+        assert store.empty_trash() == 3
+        assert list(store.trash.iterdir()) == []
+
+    def test_a_live_process_keeps_what_it_is_working_on(self, store: Store) -> None:
+        process, upper = self._working(store)
+        try:
+            mine = store.work_dir("step")
+            (store.tmp / "not-the-store's").mkdir()  # no token: nobody's to take
+            assert store.reclaim() == 0
+            assert {upper, mine.name, "not-the-store's"} <= {p.name for p in store.tmp.iterdir()}
+        finally:
+            process.kill()
+            process.wait()
+        assert store.reclaim() == 3
+        assert mine.is_dir() and (store.tmp / "not-the-store's").is_dir()

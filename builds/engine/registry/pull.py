@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import queue
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -111,12 +110,15 @@ def _fetch(store: Store, known: KnownBlobs, repo: DXF, ref: Reference, settings:
     for layer in layers:
         if layer.stored is None:
             missing.setdefault(layer.digest, layer)
-    with tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp) as tmp:
-        _download_all(lambda: open_repository(ref, settings), list(missing.values()), Path(tmp), transfer)
+    tmp = store.work_dir("pull")
+    try:
+        _download_all(lambda: open_repository(ref, settings), list(missing.values()), tmp, transfer)
         for layer in layers:  # a layer listed twice is downloaded and imported once
             if layer.stored is None:
                 layer.stored = known.layer_for(layer.digest, layer.diff_id) or _import(
                     store, known, ref, layer, transfer)
+    finally:
+        store.discard(tmp)  # the downloaded tarballs: deleted later, out of the build's way
     stored = [layer.stored for layer in layers if layer.stored]
     config["rootfs"] = {"type": "layers", "diff_ids": [store.layer(layer_id).diff_id for layer_id in stored]}
     image = Image(config=config, layers=stored)

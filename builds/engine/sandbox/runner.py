@@ -59,14 +59,16 @@ def run(
     started = time.monotonic()
     out = Output(limits.output_bytes, on_output)
     # The overlay's work directory: empty, and on the upper's filesystem as overlayfs requires.
-    work = Path(tempfile.mkdtemp(prefix=".sandbox-work-", dir=upper.parent))
+    # Beside the upper and named after it, so whoever reclaims a dead build's upper (see
+    # Store.reclaim) takes these too.
+    work = Path(tempfile.mkdtemp(prefix=f".sandbox-work-{upper.name}-", dir=upper.parent))
     stubs: Path | None = None
     root: str | None = None
     try:
         ids = resolve_user(user, lower)
         layers = [str(mountpoints_layer()), *(str(p) for p in lower)]
         if mounts:
-            stubs = Path(tempfile.mkdtemp(prefix=".sandbox-stubs-", dir=upper.parent))
+            stubs = Path(tempfile.mkdtemp(prefix=f".sandbox-stubs-{upper.name}-", dir=upper.parent))
             if mount_stubs(mounts, lower, stubs):
                 layers.append(str(stubs))
         deep = options_too_long(layers, upper, work)
@@ -75,7 +77,7 @@ def run(
         devices = "devices" in worker.cgroups.dirs
         overlay: Overlay | None = None
         if worker.spawner.mounts and not deep:
-            root = tempfile.mkdtemp(prefix=".sandbox-root-", dir=upper.parent)
+            root = tempfile.mkdtemp(prefix=f".sandbox-root-{upper.name}-", dir=upper.parent)
             overlay = Overlay(root, overlay_options(layers, upper, work))
         args = bwrap_args(argv, layers, deep, upper, work, env, inside_path(cwd), ids, network, devices,
                           mounts, root)

@@ -21,9 +21,11 @@ half-written object, and two processes writing the same object leave one good co
     cache/<k[:2]>/<key>.json  the cache index: a step's cache key -> its record
     children/<parent>.jsonl   the records built on top of a parent key (one JSON per line),
                               for finding the nearest earlier build of a step
-    tmp/                      work directories (same filesystem as everything else)
+    tmp/                      work directories and temp files (same filesystem as everything
+                              else), each named with the token of the process that made it
     tmp/trash/                what was discarded, deleted later by Store.empty_trash()
-    locks/                    lock files
+    locks/                    lock files; holder-<token> is held by a live process that has
+                              things in tmp/: Store.reclaim() moves a dead one's to the trash
 
 Stored objects are never changed. The same layer committed on two different parents is one
 directory; its facts are those of the first commit (the returned Layer has each commit's own).

@@ -10,7 +10,7 @@ import itertools
 import json
 import os
 import re
-import tempfile
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +26,12 @@ from .tarstream import OPAQUE_XATTRS, LayerFormatError, Walked, walk_layer
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _temp_ids = itertools.count()
+# A process that puts anything in a store's tmp/ first takes locks/holder-<token> (flock,
+# held until it exits) and puts the token in every name it makes there; what is in tmp/
+# under a token whose lock is free was left by a process that died, and reclaim() takes it.
+_TOKEN = re.compile(r"~([0-9a-f]{16})(?![0-9a-f])")
+_holders: dict[tuple[int, str], tuple[str, int]] = {}  # (pid, locks dir) -> (token, lock fd)
+_holders_lock = threading.Lock()
 DEFAULT_TAG = "latest"
 
 
@@ -89,12 +95,64 @@ class Store:
                 path.mkdir(parents=True, exist_ok=True)
 
     # -- work space -------------------------------------------------------------------------
+    def token(self) -> str:
+        """This process's mark on what it puts in tmp/ ("~" and 16 hex), its lock taken."""
+        key = (os.getpid(), str(self.locks))
+        held = _holders.get(key)
+        if held is None:
+            with _holders_lock:
+                held = _holders.get(key)
+                if held is None:
+                    _forget_gone_holders()
+                    token = "~" + secrets.token_hex(8)
+                    lock = self.locks / f"holder-{token[1:]}"
+                    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # released when this process ends
+                    held = _holders[key] = (token, fd)
+        return held[0]
+
     def work_dir(self, prefix: str) -> Path:
         """A fresh empty directory under tmp/ (same filesystem as l/, so it can be renamed in)."""
-        path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=self.tmp))
-        # mkdtemp makes it 0700; as an upper directory that would become the image's root mode.
-        path.chmod(0o755)
+        path = self.tmp / f"{prefix}-{self.token()}-{next(_temp_ids)}"
+        path.mkdir(0o755)
+        path.chmod(0o755)  # whatever the umask: as an upper directory it is the image's root mode
         return path
+
+    def reclaim(self) -> int:
+        """Move into the trash what processes that died mid-build left in tmp/ (a worker killed
+        during a step leaves its upper directory there). Only names carrying a token whose
+        lock is free: a live process holds its own. Returns how many entries went."""
+        left: dict[str, list[str]] = {}
+        with os.scandir(self.tmp) as entries:
+            for entry in entries:
+                found = _TOKEN.search(entry.name)
+                if found is not None and entry.name != "trash":
+                    left.setdefault(found.group(1), []).append(entry.path)
+        own = _holders.get((os.getpid(), str(self.locks)))
+        moved = 0
+        for token, paths in left.items():
+            if own is not None and own[0] == "~" + token:
+                continue
+            lock = self.locks / f"holder-{token}"
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                fd = -1  # its lock already gone: another reclaim is moving these, or died doing it
+            try:
+                if fd >= 0:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue  # alive
+                for path in paths:
+                    self.discard(Path(path))
+                    moved += 1
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(lock)
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+        return moved
 
     def discard(self, path: Path) -> None:
         """Move `path` into the trash: deleting a large tree here would stall later writes
@@ -135,9 +193,9 @@ class Store:
         return count
 
     def _temp_path(self, hint: str) -> Path:
-        # pid, thread and a counter make the name unique among live writers without the
+        # token, thread and a counter make the name unique among live writers without the
         # random-name retries of tempfile.
-        return self.tmp / f".{hint}.{os.getpid()}.{threading.get_ident()}.{next(_temp_ids)}"
+        return self.tmp / f".{hint}.{self.token()}.{threading.get_ident()}.{next(_temp_ids)}"
 
     def _write_atomic(self, path: Path, data: bytes, *, exclusive: bool = False) -> bool:
         """Write `data` to `path` through a temp file and a rename, so readers see the whole
@@ -387,6 +445,20 @@ class Store:
             yield
         finally:
             os.close(fd)  # closing releases the lock
+
+
+def _forget_gone_holders() -> None:
+    """Close the locks of stores whose lock file is gone (a test's store, deleted), so a
+    process that opens many stores does not keep a descriptor for each."""
+    for key, (_token, fd) in list(_holders.items()):
+        try:
+            gone = os.fstat(fd).st_nlink == 0
+        except OSError:
+            gone = True
+        if gone:
+            del _holders[key]
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _layer(diff_id: str, walked: Walked) -> Layer:
