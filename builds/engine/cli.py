@@ -106,6 +106,17 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    finally:
+        _tidy_later()
+
+
+def _tidy_later() -> None:
+    """Have the store tidied in the background once this command is done (see tidy.py)."""
+    from .store import Store
+    from .tidy import start_if_needed
+
+    if data_dir().is_dir():
+        start_if_needed(Store(data_dir()))
 
 
 def _build_args(pairs: list[str]) -> dict[str, str]:
@@ -169,7 +180,6 @@ def _dry_run(args: argparse.Namespace) -> int:
 
 def _json_sink(event: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
 
 
 def _images(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,16 @@ def test_export_writes_an_archive_with_the_image_manifest(data: Path, context: P
     assert manifest[0]["RepoTags"] == ["app:1"] and len(manifest[0]["Layers"]) == 2
     missing = manage("images", "export", "nope:1", str(out), data=data)
     assert missing.returncode == 2 and "nope:1" in missing.stderr
+
+
+def test_the_trash_a_build_leaves_is_emptied_after_the_command_returns(data: Path, context: Path) -> None:
+    assert manage("build", str(context), data=data).returncode == 0
+    # Built again from scratch, every layer is one the store has: the new copies are set
+    # aside in the trash, for a background tidy to delete once the command is done.
+    assert manage("build", str(context), "--no-cache", data=data).returncode == 0
+    trash = data / "tmp" / "trash"
+    deadline = time.monotonic() + 20
+    while list(trash.iterdir()):
+        assert time.monotonic() < deadline, f"still in the trash: {sorted(p.name for p in trash.iterdir())}"
+        time.sleep(0.05)
+    assert [p.name for p in (data / "tmp").iterdir()] == ["trash"]

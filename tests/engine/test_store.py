@@ -553,3 +553,22 @@ class TestLeftovers:
             process.wait()
         assert store.reclaim() == 3
         assert mine.is_dir() and (store.tmp / "not-the-store's").is_dir()
+
+    def test_tidying_waits_while_another_process_is_at_work_in_the_store(self, store: Store) -> None:
+        (store.trash / "from-an-earlier-build").mkdir()
+
+        def tidy() -> None:
+            subprocess.run([sys.executable, "-m", "builds.engine.tidy", str(store.root)], cwd=PROJECT,
+                           check=True, timeout=60)
+
+        process, upper = self._working(store)
+        try:
+            tidy()
+            assert (store.trash / "from-an-earlier-build").is_dir()
+            assert (store.tmp / upper).is_dir()
+        finally:
+            process.kill()
+            process.wait()
+        tidy()
+        assert [p.name for p in store.tmp.iterdir()] == ["trash"]
+        assert list(store.trash.iterdir()) == []

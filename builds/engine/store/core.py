@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import fcntl
@@ -118,40 +119,71 @@ class Store:
         path.chmod(0o755)  # whatever the umask: as an upper directory it is the image's root mode
         return path
 
+    def own_token(self) -> str | None:
+        """This process's token in this store, if it has put anything in tmp/."""
+        held = _holders.get((os.getpid(), str(self.locks)))
+        return held[0] if held is not None else None
+
+    @staticmethod
+    def token_of(name: str) -> str | None:
+        """The token in a name in tmp/, if it has one."""
+        found = _TOKEN.search(name)
+        return "~" + found.group(1) if found is not None else None
+
+    def _holder_tokens(self) -> set[str]:
+        with os.scandir(self.locks) as entries:
+            return {"~" + entry.name[7:] for entry in entries if entry.name.startswith("holder-")}
+
+    @contextmanager
+    def _if_dead(self, token: str) -> Iterator[bool]:
+        """Whether the process of `token` is gone (its lock taken here meanwhile, so that it
+        is this caller's alone to clear away)."""
+        try:
+            fd = os.open(self.locks / f"holder-{token[1:]}", os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            yield True  # another reclaim cleared it, or died doing so
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    def others_at_work(self) -> bool:
+        """Whether another live process has things in this store's tmp/ (a build, probably)."""
+        own = self.own_token()
+        for token in self._holder_tokens() - {own}:
+            with self._if_dead(token) as dead:
+                if not dead:
+                    return True
+        return False
+
     def reclaim(self) -> int:
-        """Move into the trash what processes that died mid-build left in tmp/ (a worker killed
-        during a step leaves its upper directory there). Only names carrying a token whose
-        lock is free: a live process holds its own. Returns how many entries went."""
-        left: dict[str, list[str]] = {}
+        """Move into the trash what processes that died left in tmp/ (a worker killed during a
+        step leaves its upper directory there), and drop their locks. Only names carrying a
+        token whose lock is free: a live process holds its own. Returns how many entries of
+        tmp/ went."""
+        left: dict[str, list[str]] = {token: [] for token in self._holder_tokens()}
         with os.scandir(self.tmp) as entries:
             for entry in entries:
-                found = _TOKEN.search(entry.name)
-                if found is not None and entry.name != "trash":
-                    left.setdefault(found.group(1), []).append(entry.path)
-        own = _holders.get((os.getpid(), str(self.locks)))
+                token = self.token_of(entry.name)
+                if token is not None and entry.name != "trash":
+                    left.setdefault(token, []).append(entry.path)
+        left.pop(self.own_token(), None)  # type: ignore[arg-type]
         moved = 0
         for token, paths in left.items():
-            if own is not None and own[0] == "~" + token:
-                continue
-            lock = self.locks / f"holder-{token}"
-            try:
-                fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
-            except FileNotFoundError:
-                fd = -1  # its lock already gone: another reclaim is moving these, or died doing it
-            try:
-                if fd >= 0:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        continue  # alive
+            with self._if_dead(token) as dead:
+                if not dead:
+                    continue
                 for path in paths:
                     self.discard(Path(path))
                     moved += 1
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(lock)
-            finally:
-                if fd >= 0:
-                    os.close(fd)
+                    os.unlink(self.locks / f"holder-{token[1:]}")
         return moved
 
     def discard(self, path: Path) -> None:
@@ -436,6 +468,20 @@ class Store:
 
     # -- locks ------------------------------------------------------------------------------
     @contextmanager
+    def lock_if_free(self, name: str) -> Iterator[bool]:
+        """The lock `name` if no other process holds it (True), else nothing (False)."""
+        fd = os.open(self.locks / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    @contextmanager
     def lock(self, name: str) -> Iterator[None]:
         """An exclusive inter-process lock (flock on locks/<name>)."""
         file_name = name if _SAFE_NAME.fullmatch(name) else key_file_name(name)
@@ -445,6 +491,17 @@ class Store:
             yield
         finally:
             os.close(fd)  # closing releases the lock
+
+
+@atexit.register
+def _drop_holders() -> None:
+    """A process that ends normally has cleared its things from tmp/: its locks go too."""
+    for (pid, locks), (token, fd) in list(_holders.items()):
+        if pid == os.getpid():
+            with contextlib.suppress(OSError):
+                os.unlink(f"{locks}/holder-{token[1:]}")
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _forget_gone_holders() -> None:
