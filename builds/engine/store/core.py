@@ -137,21 +137,10 @@ class Store:
     @contextmanager
     def _if_dead(self, token: str) -> Iterator[bool]:
         """Whether the process of `token` is gone (its lock taken here meanwhile, so that it
-        is this caller's alone to clear away)."""
-        try:
-            fd = os.open(self.locks / f"holder-{token[1:]}", os.O_RDWR | os.O_CLOEXEC)
-        except FileNotFoundError:
-            yield True  # another reclaim cleared it, or died doing so
-            return
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)
+        is this caller's alone to clear away). No lock file: another reclaim cleared it, or
+        died doing so."""
+        with _flock_if_free(self.locks / f"holder-{token[1:]}", create=False) as taken:
+            yield taken is not False
 
     def others_at_work(self) -> bool:
         """Whether another live process has things in this store's tmp/ (a build, probably)."""
@@ -470,16 +459,8 @@ class Store:
     @contextmanager
     def lock_if_free(self, name: str) -> Iterator[bool]:
         """The lock `name` if no other process holds it (True), else nothing (False)."""
-        fd = os.open(self.locks / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)
+        with _flock_if_free(self.locks / name, create=True) as taken:
+            yield bool(taken)
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
@@ -491,6 +472,26 @@ class Store:
             yield
         finally:
             os.close(fd)  # closing releases the lock
+
+
+@contextmanager
+def _flock_if_free(path: Path, *, create: bool) -> Iterator[bool | None]:
+    """flock `path` unless another process holds it: True when taken (until the block ends),
+    False when held elsewhere, None when there is no such file and `create` is false."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0), 0o644)
+    except FileNotFoundError:
+        yield None
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 @atexit.register
