@@ -40,11 +40,13 @@ def needed(store: Store) -> bool:
 
 def start_if_needed(store: Store) -> None:
     """Start `tidy` on `store` in a process of its own, left running, when there is something
-    to tidy. Never raises: tidying only saves disk space."""
+    to tidy; for a process that is done with the store. Never raises: tidying only saves disk
+    space."""
     if os.environ.get("STUDIO_TIDY") == "0":
         return
     with contextlib.suppress(OSError):
         if needed(store):
+            store.release()  # or the tidy would find this process still at work
             subprocess.Popen(
                 [sys.executable, "-m", "builds.engine.tidy", str(store.root)],
                 cwd=PROJECT_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

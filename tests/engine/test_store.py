@@ -556,19 +556,28 @@ class TestLeftovers:
 
     def test_tidying_waits_while_another_process_is_at_work_in_the_store(self, store: Store) -> None:
         (store.trash / "from-an-earlier-build").mkdir()
-
-        def tidy() -> None:
-            subprocess.run([sys.executable, "-m", "builds.engine.tidy", str(store.root)], cwd=PROJECT,
-                           check=True, timeout=60)
-
         process, upper = self._working(store)
         try:
-            tidy()
+            self._tidy(store)
             assert (store.trash / "from-an-earlier-build").is_dir()
             assert (store.tmp / upper).is_dir()
         finally:
             process.kill()
             process.wait()
-        tidy()
+        self._tidy(store)
         assert [p.name for p in store.tmp.iterdir()] == ["trash"]
         assert list(store.trash.iterdir()) == []
+
+    def test_a_process_done_with_the_store_lets_tidying_start(self, store: Store) -> None:
+        store.discard(store.work_dir("step"))
+        self._tidy(store)
+        assert len(list(store.trash.iterdir())) == 1  # this process is still at work
+        store.release()
+        self._tidy(store)
+        assert list(store.trash.iterdir()) == []
+        assert not [p for p in store.locks.iterdir() if p.name.startswith("holder-")]
+
+    @staticmethod
+    def _tidy(store: Store) -> None:
+        subprocess.run([sys.executable, "-m", "builds.engine.tidy", str(store.root)], cwd=PROJECT,
+                       check=True, timeout=60)

@@ -124,6 +124,12 @@ class Store:
         held = _holders.get((os.getpid(), str(self.locks)))
         return held[0] if held is not None else None
 
+    def release(self) -> None:
+        """This process is done with tmp/: its token and lock go (whatever it left there is
+        then for reclaim() to take). A later work_dir() takes a new token."""
+        with _holders_lock:
+            _drop_holder((os.getpid(), str(self.locks)))
+
     @staticmethod
     def token_of(name: str) -> str | None:
         """The token in a name in tmp/, if it has one."""
@@ -494,15 +500,21 @@ def _flock_if_free(path: Path, *, create: bool) -> Iterator[bool | None]:
         os.close(fd)
 
 
+def _drop_holder(key: tuple[int, str]) -> None:
+    held = _holders.pop(key, None)
+    if held is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(f"{key[1]}/holder-{held[0][1:]}")
+        with contextlib.suppress(OSError):
+            os.close(held[1])
+
+
 @atexit.register
 def _drop_holders() -> None:
     """A process that ends normally has cleared its things from tmp/: its locks go too."""
-    for (pid, locks), (token, fd) in list(_holders.items()):
-        if pid == os.getpid():
-            with contextlib.suppress(OSError):
-                os.unlink(f"{locks}/holder-{token[1:]}")
-            with contextlib.suppress(OSError):
-                os.close(fd)
+    for key in list(_holders):
+        if key[0] == os.getpid():
+            _drop_holder(key)
 
 
 def _forget_gone_holders() -> None:
