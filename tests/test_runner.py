@@ -8,10 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 
-from studio.runner import Service, free_port, stop, wait_for_port
+from studio.runner import Service, free_port, stop
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -73,8 +74,21 @@ def test_the_studio_starts_serves_and_ctrl_c_leaves_no_process_behind(tmp_path: 
         start_new_session=True,
     )
     services: dict[int, str] = {}
+    lines: list[str] = []
+    announced = threading.Event()
+
+    def read() -> None:  # the runner's output, as its user reads it
+        assert runner.stdout is not None
+        for line in iter(runner.stdout.readline, b""):
+            lines.append(line.decode())
+            if f"running at http://127.0.0.1:{port}/" in lines[-1]:
+                announced.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        wait_for_port("127.0.0.1", port, Service("studio.runner", runner), timeout_s=60)
+        # What the user waits for; Ctrl-C before it would find the studio still starting.
+        assert announced.wait(60), "".join(lines)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as reply:
             assert reply.status == 200
             assert b"Dockerfile Studio" in reply.read()
@@ -84,7 +98,9 @@ def test_the_studio_starts_serves_and_ctrl_c_leaves_no_process_behind(tmp_path: 
             assert service in running
 
         os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
-        output = runner.communicate(timeout=60)[0].decode()
+        runner.wait(timeout=60)
+        reader.join(timeout=10)
+        output = "".join(lines)
     finally:
         stop([Service("studio.runner", runner)])
         for pid in survivors(services):  # a failed run must not leak processes either
