@@ -168,7 +168,7 @@ class Store:
                 token = self.token_of(entry.name)
                 if token is not None and entry.name != "trash":
                     left.setdefault(token, []).append(entry.path)
-        left.pop(self.own_token(), None)  # type: ignore[arg-type]
+        left.pop(self.own_token() or "", None)
         moved = 0
         for token, paths in left.items():
             with self._if_dead(token) as dead:
