@@ -180,6 +180,7 @@ def _dry_run(args: argparse.Namespace) -> int:
 
 def _json_sink(event: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
 
 
 def _images(args: argparse.Namespace) -> int:

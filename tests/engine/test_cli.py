@@ -151,3 +151,24 @@ def test_the_trash_a_build_leaves_is_emptied_after_the_command_returns(data: Pat
         assert time.monotonic() < deadline, f"still in the trash: {sorted(p.name for p in trash.iterdir())}"
         time.sleep(0.05)
     assert [p.name for p in (data / "tmp").iterdir()] == ["trash"]
+
+
+def test_json_events_reach_a_pipe_while_the_build_runs(data: Path, tmp_path: Path) -> None:
+    ctx = tmp_path / "slow"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM studio/busybox:1.35\nRUN echo started && sleep 4\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"} | {"STUDIO_DATA_DIR": str(data)}
+    argv = [sys.executable, str(PROJECT / "manage.py"), "build", str(ctx), "--progress", "json"]
+    build = subprocess.Popen(argv, cwd=PROJECT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert build.stdout is not None
+        seen = []
+        while not any(e["type"] == "step.log" for e in seen):
+            seen.append(json.loads(build.stdout.readline()))
+        heard = time.monotonic()
+        assert build.wait(timeout=60) == 0
+        # The step's output came while the step still had its sleep ahead of it.
+        assert time.monotonic() - heard > 2
+    finally:
+        build.kill()
+        build.wait()
