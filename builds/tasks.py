@@ -32,13 +32,9 @@ WORKER_STARTED: datetime = timezone.now()
 
 
 def sandbox_limits() -> Limits:
-    return Limits(
-        timeout_s=float(settings.BUILD_STEP_TIMEOUT_S),
-        memory_bytes=settings.BUILD_MEMORY_MB << 20,
-        pids=settings.BUILD_PIDS,
-        output_bytes=settings.BUILD_OUTPUT_MB << 20,
-        disk_bytes=settings.BUILD_DISK_MB << 20,
-    )
+    """Every web build's limits: the STUDIO_BUILD_* settings (builds.engine.limits)."""
+    limits: Limits = settings.BUILD_LIMITS
+    return limits
 
 
 @dataclass

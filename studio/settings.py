@@ -17,6 +17,9 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 
+from builds.engine.limits import LimitSettingError as _LimitSettingError
+from builds.engine.limits import read_limits as _read_build_limits
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -238,12 +241,12 @@ BUILD_STALE_AFTER_S = envint("STUDIO_BUILD_STALE_AFTER_S", 30, minimum=2)
 BUILD_REQUEUE_AFTER_S = envint("STUDIO_BUILD_REQUEUE_AFTER_S", 300, minimum=10)
 # Predictions and lint runs one person may ask for a minute, each (the page asks as they type).
 EDITOR_RATE_PER_MINUTE = envint("STUDIO_EDITOR_RATE_PER_MINUTE", 120, minimum=1)
-# The sandbox's limits for every RUN step.
-BUILD_STEP_TIMEOUT_S = envint("STUDIO_BUILD_STEP_TIMEOUT_S", 600, minimum=1)
-BUILD_MEMORY_MB = envint("STUDIO_BUILD_MEMORY_MB", 1024, minimum=16)
-BUILD_PIDS = envint("STUDIO_BUILD_PIDS", 256, minimum=8)
-BUILD_OUTPUT_MB = envint("STUDIO_BUILD_OUTPUT_MB", 8, minimum=1)
-BUILD_DISK_MB = envint("STUDIO_BUILD_DISK_MB", 4096, minimum=1)
+# Every build's limits (STUDIO_BUILD_STEP_TIMEOUT_S, _MEMORY_MB, _DISK_MB, _DOCKERFILE_KB, ...),
+# read by the engine's own reader, which `manage.py build` uses too.
+try:
+    BUILD_LIMITS = _read_build_limits()
+except _LimitSettingError as exc:
+    raise ImproperlyConfigured(exc.message) from None
 
 # A project's files: how many, how big, how deep. An upload (a tar or zip of the context, or any
 # request body) may be no larger than UPLOAD_MAX_BYTES.

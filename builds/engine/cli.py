@@ -3,6 +3,8 @@ starting Django (a fully cached rebuild must cost less than Django's start-up al
 
     build CONTEXT [-f DOCKERFILE] [-t NAME[:TAG]] [--target STAGE] [--build-arg K=V]...
           [--no-cache] [--progress plain|json] [--dry-run]
+          [--timeout S] [--memory MIB] [--disk MIB] [--files N] [--pids N] [--output-limit MIB]
+          [--max-dockerfile KIB] [--max-steps N] [--max-word KIB]
     images import TARBALL NAME[:TAG]
     images export NAME[:TAG] FILE [--format docker|oci]
     images pull NAME[:TAG|@DIGEST] [--platform OS/ARCH] [--progress plain|json]
@@ -60,6 +62,8 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
         "with --progress json, one JSON document",
     )
 
+    _limit_flags(build)
+
     images = commands.add_parser("images", help="manage images in the store")
     if argv[:1] == ["build"]:
         return parser
@@ -91,6 +95,27 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     df = actions.add_parser("df", help="every layer's size, the images sharing it, and what sharing saves")
     df.add_argument("--json", action="store_true", help="print it as one JSON document")
     return parser
+
+
+def _limit_flags(build: argparse.ArgumentParser) -> None:
+    """One flag for each STUDIO_BUILD_* limit; a flag given wins over the environment."""
+    from .limits import SETTINGS
+
+    group = build.add_argument_group(
+        "limits (default: the STUDIO_BUILD_* variable, else the studio's default)")
+    for setting in SETTINGS:
+        if setting.flag is None:
+            continue
+        unit = f" {setting.unit}" if setting.unit else ""
+        group.add_argument(setting.flag, dest=f"limit_{setting.field}", metavar="N",
+                           help=f"{setting.env} (default {setting.default}{unit})")
+
+
+def _limits(args: argparse.Namespace) -> Any:
+    from .limits import SETTINGS, read_limits
+
+    overrides = {s.env: getattr(args, f"limit_{s.field}", None) for s in SETTINGS}
+    return read_limits(os.environ, overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,6 +169,7 @@ def _build(args: argparse.Namespace) -> int:
         target=args.target,
         build_args=_build_args(args.build_arg),
         no_cache=args.no_cache,
+        limits=_limits(args),
     )
     sink = _json_sink if args.progress == "json" else PlainProgress(sys.stdout)
     result = build(Store(data_dir()), options, sink)
@@ -165,6 +191,7 @@ def _dry_run(args: argparse.Namespace) -> int:
         target=args.target,
         build_args=_build_args(args.build_arg),
         no_cache=args.no_cache,
+        limits=_limits(args),
     )
     found = predict(store, options, hash_cache=HashCache(store.root / "hashcache"))
     if args.progress == "json":

@@ -566,6 +566,54 @@ class _Where:
         return error
 
 
+class EscapesContext(ContextError):
+    """A file that must come from inside the build context is a link leading out of it."""
+
+
+def _lexically_inside(root: Path, path: Path) -> bool:
+    """Whether `path`, as written (links not followed), names something in the context `root`
+    (given resolved; a context reached through a link counts by its own name too)."""
+    spelled = Path(os.path.abspath(path))
+    bases = (root, Path(os.path.abspath(root)))
+    return any(spelled == base or spelled.is_relative_to(base) for base in bases)
+
+
+def read_inside(root: Path, path: Path, *, limit: int, what: str) -> bytes:
+    """The bytes of the file `path`, read as BuildKit reads the Dockerfile and .dockerignore:
+    a path inside the context `root` (resolved) is read only when it stays inside it through
+    every link (EscapesContext otherwise, before anything of the target is read); a path outside
+    the context (`-f` on the command line, as `docker build` allows) is read as named. Only a
+    regular file of at most `limit` bytes is read (ContextError naming `what`);
+    FileNotFoundError when there is none."""
+    real = Path(os.path.realpath(path))
+    if _lexically_inside(root, path) and not (real == root or real.is_relative_to(root)):
+        raise EscapesContext(f"{what} is a symbolic link leading outside the build context: it is read "
+                             "only from inside the context", file=what)
+    # O_NONBLOCK: a FIFO must not hold the build up at open(); it is refused just below.
+    fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ContextError(f"{what} is not a regular file", file=what)
+        if st.st_size > limit:
+            raise too_large(what, limit)
+        data = os.read(fd, limit + 1)  # a regular file: one read gives all that is there
+        while len(data) <= limit and (more := os.read(fd, limit + 1 - len(data))):
+            data += more
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise too_large(what, limit)
+    return data
+
+
+def too_large(what: str, limit: int) -> ContextError:
+    from .limits import describe_size  # limits imports the sandbox package: only when needed
+
+    env = "STUDIO_BUILD_DOCKERFILE_KB"
+    return ContextError(f"{what} is larger than {describe_size(limit)} (the limit {env} sets)", file=what)
+
+
 class BuildContext:
     """A directory sent as the build context. Reads `.dockerignore` at its root (or, when
     `dockerfile` is given and `<dockerfile>.dockerignore` exists beside it, that one, as
@@ -574,10 +622,12 @@ class BuildContext:
     root: Path
 
     def __init__(
-        self, root: Path | str, *, hash_cache: HashCache | None = None, dockerfile: Path | None = None
+        self, root: Path | str, *, hash_cache: HashCache | None = None, dockerfile: Path | None = None,
+        ignore_limit: int = 256 << 10,
     ) -> None:
         self.root = Path(root).resolve()
         self._root = str(self.root)
+        self.ignore_limit = ignore_limit  # the largest .dockerignore read
         self.hash_cache = hash_cache if hash_cache is not None else HashCache()
         self.ignore_file, text = self._read_ignore_file(dockerfile)
         self.patterns = parse_dockerignore(text, file=self.ignore_file)
@@ -600,13 +650,13 @@ class BuildContext:
         if dockerfile is not None:
             candidates.insert(0, Path(dockerfile).with_name(Path(dockerfile).name + ".dockerignore"))
         for path in candidates:
-            real = os.path.realpath(path)
-            if path.parent == self.root and not real.startswith(self._root + os.sep):
-                continue  # a link out of the context: its text is not the user's to show
             try:
-                return path.name, Path(real).read_bytes().decode("utf-8", "surrogateescape")
+                data = read_inside(self.root, path, limit=self.ignore_limit, what=path.name)
+            except EscapesContext:
+                continue  # a link out of the context: its text is not the user's to show
             except OSError:
                 continue
+            return path.name, data.decode("utf-8", "surrogateescape")
         return ".dockerignore", ""
 
     # -- .dockerignore -----------------------------------------------------------------------------

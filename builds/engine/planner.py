@@ -25,9 +25,9 @@ from typing import Any
 
 from . import reasons, registry
 from .cachekey import base_key, step_key
-from .context import BuildContext, HashCache
+from .context import BuildContext, HashCache, read_inside, too_large
 from .dockerfile import Dockerfile, Instruction, Stage, expand, parse, parse_arg
-from .errors import EngineError, ImageNotFound, InputError
+from .errors import DockerfileError, EngineError, ImageNotFound, InputError
 from .instructions import STEPS, BuildEnv, Planned, StageState, Step
 from .instructions.mounts import from_names as mount_sources
 from .sandbox import Limits
@@ -111,7 +111,8 @@ class BuildPlan:
             raise InputError(f"build context {str(context_dir)!r} is not a directory")
         self.hash_cache = hash_cache
         # `<Dockerfile>.dockerignore` beside the Dockerfile wins over the context's .dockerignore.
-        self.context = BuildContext(context_dir, hash_cache=self.hash_cache, dockerfile=dockerfile_path)
+        self.context = BuildContext(context_dir, hash_cache=self.hash_cache, dockerfile=dockerfile_path,
+                                    ignore_limit=options.limits.dockerfile_bytes)
         self.history_id = options.history_id or str(dockerfile_path.resolve())
         self.env = BuildEnv(
             store=store,
@@ -130,15 +131,18 @@ class BuildPlan:
 
     # -- planning ------------------------------------------------------------------------------
     def _parse(self, path: Path) -> Dockerfile:
+        """The Dockerfile, refused before it is parsed when it is too large, and before anything
+        is planned when it has too many instructions."""
+        limits = self.options.limits
         text = self.options.dockerfile_text
         if text is None:
-            try:
-                text = path.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                raise InputError(f"no Dockerfile at {path}") from None
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InputError(f"cannot read the Dockerfile: {exc}", file=path.name) from None
-        return parse(text, filename=self.dockerfile_name)
+            text = read_dockerfile(self.options.context, path, self.dockerfile_name, limits.dockerfile_bytes)
+        elif len(text) > limits.dockerfile_bytes or len(text.encode("utf-8", "surrogatepass")) > \
+                limits.dockerfile_bytes:
+            raise too_large(self.dockerfile_name, limits.dockerfile_bytes)
+        df = parse(text, filename=self.dockerfile_name)
+        check_step_count(df, limits.steps)
+        return df
 
     def _meta_args(self) -> dict[str, str | None]:
         values: dict[str, str | None] = {}
@@ -514,6 +518,39 @@ class _Predictor(BuildPlan):
             }
         self._advance(state, planned, UNKNOWN_KEY, {}, rebuilt=True)
         self._row(planned, REBUILD, reason, cache_key=None, certain=certain)
+
+
+def read_dockerfile(context: Path, path: Path, name: str, limit: int) -> str:
+    """The Dockerfile's text: from inside the context only (a link out of it is refused before
+    its target is read), at most `limit` bytes, UTF-8."""
+    try:
+        data = read_inside(Path(context).resolve(), path, limit=limit, what=name)
+    except FileNotFoundError:
+        raise InputError(f"no Dockerfile at {path}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read the Dockerfile: {exc.strerror}", file=name) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DockerfileError("the Dockerfile is not valid UTF-8 text", file=name, line=line) from None
+
+
+def check_step_count(df: Dockerfile, limit: int) -> None:
+    """Refuse a Dockerfile with more than `limit` instructions (FROMs and ARGs before the first
+    FROM included), naming the first one past the limit."""
+    count = len(df.meta_args)
+    for stage in df.stages:
+        count += 1 + len(stage.instructions)
+    if count <= limit:
+        return
+    lines = sorted([ins.line for ins in df.meta_args] + [line for stage in df.stages for line in
+                   (stage.line, *(ins.line for ins in stage.instructions))])
+    raise DockerfileError(
+        f"the Dockerfile has {count} instructions, more than the {limit} a build may have "
+        "(the limit STUDIO_BUILD_STEPS sets); this is the first one past it",
+        file=df.filename, line=lines[limit],
+    )
 
 
 def read_sources(ins: Instruction) -> list[str]:

@@ -14,6 +14,11 @@ class Limits:
     pids: int = 256  # processes and threads at once
     output_bytes: int = 8 << 20  # stdout + stderr together; the step fails past it
     disk_bytes: int = 4 << 30  # bytes written into the layer (the upper directory)
+    # Bounds on what a build is given rather than what it runs (see builds/engine/limits.py).
+    files: int = 100_000  # entries one COPY/ADD may write into its layer
+    dockerfile_bytes: int = 256 << 10
+    steps: int = 500  # instructions in the Dockerfile, FROMs included
+    word_bytes: int = 128 << 10  # one expanded ARG/ENV value or word
 
 
 DEFAULT_LIMITS = Limits()
