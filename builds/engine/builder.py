@@ -18,7 +18,7 @@ from typing import Any
 from . import image as images
 from . import registry
 from .context import HashCache
-from .dockerfile import Stage
+from .dockerfile import Stage, expansion_budget
 from .errors import EngineError, ImageNotFound, InputError, StepFailed
 from .events import (
     BUILD_FINISHED,
@@ -34,7 +34,7 @@ from .events import (
     Sink,
 )
 from .instructions import STEPS, Planned, StageState, Step
-from .planner import BuildOptions, BuildPlan, PlannedStep
+from .planner import BuildOptions, BuildPlan, PlannedStep, check_environment
 from .store import Image, Store
 
 __all__ = ["BuildOptions", "BuildResult", "build"]
@@ -238,13 +238,15 @@ class _Build(BuildPlan):
         step = STEPS[ins.keyword](ins, self.env)
         self.env.find_image = functools.partial(self._find_or_pull, planned=planned, line=ins.line)
         try:
-            step.apply(state)
-            if not step.writes_files(state):
-                if not step.metadata_only:
-                    step.history(state, ins.original, empty_layer=True)
-                self._finished(planned, t0, status=CACHED, cached=True, metadata=True)
-                return
-            self._filesystem_step(planned, step, state, t0)
+            with expansion_budget(self.options.limits.word_bytes):
+                step.apply(state)
+                check_environment(state, self.options.limits.word_bytes)
+                if not step.writes_files(state):
+                    if not step.metadata_only:
+                        step.history(state, ins.original, empty_layer=True)
+                    self._finished(planned, t0, status=CACHED, cached=True, metadata=True)
+                    return
+                self._filesystem_step(planned, step, state, t0)
         except EngineError as exc:
             exc.details.setdefault("step", planned.number)
             if exc.line is None:

@@ -26,7 +26,8 @@ from typing import Any
 from . import reasons, registry
 from .cachekey import base_key, step_key
 from .context import BuildContext, HashCache, read_inside, too_large
-from .dockerfile import Dockerfile, Instruction, Stage, expand, parse, parse_arg
+from .dockerfile import Dockerfile, Instruction, Stage, expand, expansion_budget, parse, parse_arg
+from .dockerfile.words import INSTRUCTION_SHARES
 from .errors import DockerfileError, EngineError, ImageNotFound, InputError
 from .instructions import STEPS, BuildEnv, Planned, StageState, Step
 from .instructions.mounts import from_names as mount_sources
@@ -148,8 +149,14 @@ class BuildPlan:
         values: dict[str, str | None] = {}
         for ins in self.df.meta_args:
             env = {k: v for k, v in values.items() if v is not None}
-            for name, default in parse_arg(ins, env, escape=self.df.escape):
-                values[name] = self.options.build_args.get(name, default)
+            try:
+                with expansion_budget(self.options.limits.word_bytes):
+                    for name, default in parse_arg(ins, env, escape=self.df.escape):
+                        values[name] = self.options.build_args.get(name, default)
+                _check_total(values, self.options.limits.word_bytes)
+            except EngineError as exc:
+                exc.file, exc.line = exc.file or self.dockerfile_name, exc.line or ins.line
+                raise
         return values
 
     def _meta_env(self) -> dict[str, str]:
@@ -461,8 +468,14 @@ class _Predictor(BuildPlan):
 
     def _step(self, planned: PlannedStep, state: StageState) -> None:
         assert planned.instruction is not None
+        with expansion_budget(self.options.limits.word_bytes):
+            self._predict_step(planned, state)
+
+    def _predict_step(self, planned: PlannedStep, state: StageState) -> None:
+        assert planned.instruction is not None
         step = STEPS[planned.instruction.keyword](planned.instruction, self.env)
         step.apply(state)
+        check_environment(state, self.options.limits.word_bytes)
         if not step.writes_files(state):
             self._row(planned, CACHED, None, metadata=True)
             return
@@ -534,6 +547,20 @@ def read_dockerfile(context: Path, path: Path, name: str, limit: int) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise DockerfileError("the Dockerfile is not valid UTF-8 text", file=name, line=line) from None
+
+
+def check_environment(state: StageState, word_bytes: int) -> None:
+    """Refuse a stage whose ENV and ARG values together outgrow what one instruction may expand
+    to (each step adds at most that much; this keeps five hundred of them from adding up)."""
+    _check_total({**state.args, **state.env}, word_bytes)
+
+
+def _check_total(values: dict[str, str | None], word_bytes: int) -> None:
+    limit = word_bytes * INSTRUCTION_SHARES
+    total = sum(len(name) + len(value or "") for name, value in values.items())
+    if total > limit:
+        raise DockerfileError(f"the stage's ENV and ARG values add up to more than {limit >> 10} KiB "
+                              "(eight times the limit STUDIO_BUILD_WORD_KB sets)")
 
 
 def check_step_count(df: Dockerfile, limit: int) -> None:

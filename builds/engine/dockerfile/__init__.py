@@ -20,11 +20,11 @@ from .helpers import Invalid, go_quote
 from .heredocs import read_heredocs
 from .lines import GO_SPACE, escape_directive, failure_line, parse_alone, physical_lines
 from .model import Dockerfile, Heredoc, Instruction, Stage
-from .words import expand, expand_heredoc, expand_words, parse_arg, parse_key_values
+from .words import expand, expand_heredoc, expand_words, expansion_budget, parse_arg, parse_key_values
 
 __all__ = [
-    "Dockerfile", "Heredoc", "Instruction", "Stage", "expand", "expand_heredoc", "expand_words", "parse",
-    "parse_arg", "parse_key_values",
+    "Dockerfile", "Heredoc", "Instruction", "Stage", "expand", "expand_heredoc", "expand_words",
+    "expansion_budget", "parse", "parse_arg", "parse_key_values",
 ]
 
 # --- parse ----------------------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from ..errors import DockerfileError
 from .helpers import go_quote
@@ -12,6 +15,45 @@ from .model import Instruction
 
 class LexError(Exception):
     pass
+
+
+# -- bounds ----------------------------------------------------------------------------------------
+# `ARG A=$A$A` forty times doubles a value forty times: every variable's text a word takes in is
+# charged, and the expansion stops as soon as one word, or one instruction's words together, take
+# in more than their share, before the text is built.
+DEFAULT_WORD_BYTES = 128 << 10
+INSTRUCTION_SHARES = 8  # one instruction's words may take in this many words' worth together
+
+
+@dataclass
+class Budget:
+    word: int  # the variable text one word may take in
+    left: int  # what the current instruction's words may still take in, together
+
+
+_budget: ContextVar[Budget | None] = ContextVar("expansion_budget", default=None)
+
+
+@contextlib.contextmanager
+def expansion_budget(word_bytes: int) -> Iterator[Budget]:
+    """Bound the expansions made inside the block (one instruction's): each word to `word_bytes`
+    of variable text, all of them to INSTRUCTION_SHARES times that."""
+    budget = Budget(word_bytes, word_bytes * INSTRUCTION_SHARES)
+    token = _budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _budget.reset(token)
+
+
+class ExpansionTooLarge(LexError):
+    pass
+
+
+def _limit_message(limit: int, what: str) -> str:
+    shown = f"{limit >> 10} KiB" if limit >= 1 << 10 else f"{limit} bytes"
+    return (f"{what} expands to more than {shown} (the limit STUDIO_BUILD_WORD_KB sets): "
+            "a variable that doubles itself, or too many copies of a long one")
 
 
 def is_space(ch: str) -> bool:
@@ -73,6 +115,20 @@ class Lexer:
         self.raw_quotes = raw_quotes
         self.raw_escapes = raw_escapes
         self.skip_unset = skip_unset
+        self.budget = _budget.get()
+        self.left = self.budget.word if self.budget is not None else DEFAULT_WORD_BYTES
+
+    def charge(self, size: int) -> None:
+        """Count `size` characters of variable text into this word (and the instruction)."""
+        self.left -= size
+        if self.left < 0:
+            word = self.budget.word if self.budget is not None else DEFAULT_WORD_BYTES
+            raise ExpansionTooLarge(_limit_message(word, "a word"))
+        if self.budget is not None:
+            self.budget.left -= size
+            if self.budget.left < 0:
+                raise ExpansionTooLarge(_limit_message(self.budget.word * INSTRUCTION_SHARES,
+                                                       "the instruction"))
 
     def peek(self) -> str | None:
         return self.text[self.pos] if self.pos < len(self.text) else None
@@ -198,7 +254,10 @@ class Lexer:
 
     def lookup(self, name: str) -> tuple[str, bool]:
         value = self.env.get(name)
-        return (value, True) if value is not None else ("", False)
+        if value is None:
+            return "", False
+        self.charge(len(value))
+        return value, True
 
     def dollar(self) -> str:
         self.pos += 1  # the $
@@ -277,7 +336,9 @@ class Lexer:
         if self.skip_unset and not found:
             return "${" + name + "/" + pattern + "/" + replacement + "}"
         regex = _pattern_regex(pattern, greedy=True, anchored=False)
-        return _go_replace(regex, value, replacement, every=every)
+        replaced = _go_replace(regex, value, replacement, every=every, limit=self.left + len(value))
+        self.charge(max(0, len(replaced) - len(value)))
+        return replaced
 
 
 def _pattern_regex(pattern: str, *, greedy: bool, anchored: bool) -> re.Pattern[str]:
@@ -322,14 +383,14 @@ def _trim_suffix(pattern: str, value: str, greedy: bool) -> str:
     return _trim_prefix("".join(reversed(units)), value[::-1], greedy)[::-1]
 
 
-def _go_replace(regex: re.Pattern[str], value: str, replacement: str, *, every: bool) -> str:
+def _go_replace(regex: re.Pattern[str], value: str, replacement: str, *, every: bool, limit: int) -> str:
     """${name/...} replaces the first match literally; ${name//...} is Go's ReplaceAllString:
     `$0` templates, and no empty match right after a previous match (re.sub differs on both)."""
     if not every:
         first = regex.search(value)
         return value[:first.start()] + replacement + value[first.end():] if first else value
     out: list[str] = []
-    last_end = search = 0
+    last_end = search = size = 0
     while search <= len(value):
         match = regex.search(value, search)
         if match is None:
@@ -337,6 +398,9 @@ def _go_replace(regex: re.Pattern[str], value: str, replacement: str, *, every: 
         out.append(value[last_end:match.start()])
         if match.end() > last_end or match.start() == 0:
             out.append(_go_template(replacement, match))
+            size += len(out[-1]) + match.start() - last_end
+            if size > limit:  # `${A//?/$0$0$0}` multiplies a value: stop before it is built
+                raise ExpansionTooLarge(_limit_message(limit, "a replacement"))
         last_end = match.end()
         search = search + 1 if match.end() <= search else match.end()
     out.append(value[last_end:])
@@ -356,6 +420,8 @@ def _go_template(template: str, match: re.Match[str]) -> str:
 def _lex(word: str, env: Mapping[str, str], escape: str) -> tuple[str, list[str]]:
     try:
         return Lexer(word, env, escape).run()
+    except ExpansionTooLarge as exc:
+        raise DockerfileError(str(exc)) from None
     except LexError as exc:
         raise DockerfileError(f"failed to process {go_quote(word)}: {exc}") from None
 
@@ -372,6 +438,8 @@ def expand_heredoc(text: str, env: Mapping[str, str], *, escape: str = "\\") -> 
     variables expanded and escapes processed, quotes kept (single-quoted text is not expanded)."""
     try:
         return Lexer(text, env, escape, raw_quotes=True).run()[0]
+    except ExpansionTooLarge as exc:
+        raise DockerfileError(str(exc)) from None
     except LexError as exc:
         raise DockerfileError(f"failed to expand the heredoc: {exc}") from None
 
