@@ -23,8 +23,9 @@ from ..context import (
     sha256_file,
 )
 from ..dockerfile import Heredoc, expand_heredoc
-from ..errors import ContextError, DockerfileError
+from ..errors import ContextError, DockerfileError, StepFailed
 from ..rootfs import Found, RootFS
+from ..store.budget import LayerBudget, LayerLimit, UnsafeLayer
 from .base import Planned, StageState, Step
 from .fs import Item, Placer, copy_tree, ensure_dir, found_items, resolve_owner
 
@@ -249,10 +250,12 @@ class Copy(Step):
                 "the destination must be a directory and end with a /"
             )
         placer = Placer(self.build.store.files, adopt=self.build.context_owned)
+        budget = LayerBudget(self.build.limits.disk_bytes, self.build.limits.files)
         for source in sources:
             if self.keyword == "ADD" and source.entry is not None and self._is_archive(source):
-                self._extract(source, upper, rootfs, dest)
+                self._extract(source, upper, rootfs, dest, budget)
                 continue
+            self._charge(budget, source.items or [])
             if source.is_dir:
                 # A directory's contents are copied; the destination keeps its own metadata.
                 target = ensure_dir(upper, rootfs, dest, owner=owner or (0, 0))
@@ -264,6 +267,20 @@ class Copy(Step):
             copy_tree(source.items or [], parent / posixpath.basename(path), owner=owner, mode=mode,
                       placer=placer)
 
+    def _charge(self, budget: LayerBudget, items: list[Item]) -> None:
+        """Count what is about to be copied against the layer's limits, before copying any of it."""
+        try:
+            for item in items:
+                size = item.st.st_size if stat.S_ISREG(item.st.st_mode) else 0
+                budget.charge(size, item.name or item.rel)
+        except LayerLimit as exc:
+            raise self.limit_error(exc) from None
+
+    def limit_error(self, exc: LayerLimit, what: str = "") -> StepFailed:
+        error = StepFailed(f"{self.keyword}{' ' + what if what else ''}: {exc}",
+                           file=self.build.dockerfile_name, line=self.ins.line)
+        return error.with_details(limit=exc.limit)  # type: ignore[return-value]
+
     def _copy_with_parents(self, srcs: list[str], dest: str, upper: Path, rootfs: RootFS,
                            owner: tuple[int, int] | None, mode: int | None) -> None:
         """--parents: each source lands at its own path under the destination, its parent
@@ -274,9 +291,11 @@ class Copy(Step):
         placer = Placer(self.build.store.files, adopt=self.build.context_owned)
         target = ensure_dir(upper, rootfs, dest, owner=owner or (0, 0))
         patterns = self._excludes()
+        budget = LayerBudget(self.build.limits.disk_bytes, self.build.limits.files)
         for src in srcs:
             sources = self._filtered(src, patterns) if patterns else self._sources([src])
             for source in sources:
+                self._charge(budget, source.items or [])
                 rel = self._parent_path(src, source)
                 assert source.entry is not None
                 base = source.entry.path[:len(source.entry.path) - len(rel)].rstrip("/")
@@ -331,7 +350,7 @@ class Copy(Step):
     def _is_archive(self, source: Source) -> bool:
         return False
 
-    def _extract(self, source: Source, upper: Path, rootfs: RootFS, dest: str) -> None:
+    def _extract(self, source: Source, upper: Path, rootfs: RootFS, dest: str, budget: LayerBudget) -> None:
         raise NotImplementedError
 
 
@@ -343,18 +362,20 @@ class Add(Copy):
     def _is_archive(self, source: Source) -> bool:
         if source.is_dir or source.entry is None or source.entry.kind != "file":
             return False
-        import tarfile  # only ADD needs it
+        from ..store.unpack import is_archive  # only ADD needs tarfile
 
-        return tarfile.is_tarfile(self.build.context.root / source.entry.path)
+        return is_archive(str(self.build.context.root / source.entry.path))
 
-    def _extract(self, source: Source, upper: Path, rootfs: RootFS, dest: str) -> None:
+    def _extract(self, source: Source, upper: Path, rootfs: RootFS, dest: str, budget: LayerBudget) -> None:
         target = ensure_dir(upper, rootfs, dest)
         assert source.entry is not None
         archive = self.build.context.root / source.entry.path
-        from ..store.unpack import UnsafeLayer, extract_archive
+        from ..store.unpack import extract_archive
 
         try:
-            extract_archive(str(archive), str(target))
+            extract_archive(str(archive), str(target), budget)
+        except LayerLimit as exc:
+            raise self.limit_error(exc, f"{source.entry.path} (extracting it)") from None
         except (UnsafeLayer, OSError) as exc:
             raise self.error(f"ADD {source.entry.path}: cannot extract the archive: {exc}") from None
 

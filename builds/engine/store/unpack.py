@@ -24,14 +24,26 @@ import stat
 import tarfile
 from typing import IO
 
+from .budget import LayerBudget, UnsafeLayer, size_text
 from .tarstream import CHUNK, OPAQUE_MARKER, OPAQUE_XATTRS, OVERLAY_XATTR_PREFIXES, WHITEOUT_PREFIX
 
 XATTR_PREFIX = "SCHILY.xattr."
 _GZIP, _BZIP2, _XZ, _ZSTD = b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd"
 
 
-class UnsafeLayer(ValueError):
-    """The tar is not a layer we can unpack safely or at all."""
+# A PAX or GNU long-name header is read into memory whole by tarfile: a real one is a few hundred
+# bytes, an archive's claim of gigabytes is a memory bomb.
+MAX_EXTENDED_HEADER = 1 << 20
+_EXTENDED_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                   tarfile.SOLARIS_XHDTYPE)
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    def _proc_member(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        if self.type in _EXTENDED_TYPES and self.size > MAX_EXTENDED_HEADER:
+            raise UnsafeLayer(f"an extended header of {size_text(self.size)} (at most "
+                              f"{size_text(MAX_EXTENDED_HEADER)} is read)")
+        return super()._proc_member(tarfile)  # type: ignore[misc]
 
 
 # -- opening ----------------------------------------------------------------------------------
@@ -66,13 +78,13 @@ def open_layer_tar(fileobj: IO[bytes]) -> tarfile.TarFile:
     head = fileobj.read(6)
     compressed = head.startswith((_GZIP, _BZIP2, _XZ))
     if head.startswith(_ZSTD):
-        return tarfile.open(fileobj=_zstd_reader(head, fileobj), mode="r|")
+        return tarfile.open(fileobj=_zstd_reader(head, fileobj), mode="r|", tarinfo=_BoundedTarInfo)
     if seekable and not compressed:
         # Random-access mode reads file content straight from the file, no stream buffering.
         fileobj.seek(start)
-        return tarfile.open(fileobj=fileobj, mode="r:")
+        return tarfile.open(fileobj=fileobj, mode="r:", tarinfo=_BoundedTarInfo)
     stream = io.BufferedReader(_Prefixed(head, fileobj), CHUNK)
-    return tarfile.open(fileobj=stream, mode="r|*")
+    return tarfile.open(fileobj=stream, mode="r|*", tarinfo=_BoundedTarInfo)
 
 
 def _zstd_reader(head: bytes, fileobj: IO[bytes]) -> IO[bytes]:
@@ -103,8 +115,9 @@ def clean_name(name: str) -> str:
 
 
 class Unpacker:
-    def __init__(self, root: str, *, layer: bool = True) -> None:
+    def __init__(self, root: str, *, layer: bool = True, budget: LayerBudget | None = None) -> None:
         self.root = root
+        self.budget = budget
         self.layer = layer  # a layer tar: whiteouts are deletions, and the root is 0755
         self.dirs: set[str] = {""}  # real directories in this tree (never symlinks), relative
         self.dir_times: dict[str, int] = {}  # directory -> mtime (ns), set once all is written
@@ -126,6 +139,8 @@ class Unpacker:
         rel = clean_name(m.name)
         if not rel:
             return  # the root directory itself: its metadata is not part of a layer
+        if self.budget is not None:
+            self.budget.charge(m.size if m.isreg() else 0, rel)
         parent, _, base = rel.rpartition("/")
         self.parent_dir(parent, create=True)
         if self.layer and base.startswith(WHITEOUT_PREFIX):
@@ -277,11 +292,25 @@ def unpack(fileobj: IO[bytes], root: str) -> None:
         raise UnsafeLayer(f"not a readable layer tar: {exc}") from None
 
 
-def extract_archive(path: str, root: str) -> None:
-    """Extract the archive at `path` (plain, gzip, bzip2, xz or zstd) into the directory `root`,
-    over what is there already, as ADD does: owners, modes and times as the archive has them."""
+def is_archive(path: str) -> bool:
+    """Whether ADD extracts the file at `path`: a tar, plain or compressed, whose first header
+    reads (tarfile.is_tarfile without its unbounded header reads)."""
     try:
         with open(path, "rb") as fileobj, open_layer_tar(fileobj) as tar:
-            Unpacker(root, layer=False).run(tar)
+            tar.next()
+            return True
+    except (tarfile.TarError, UnsafeLayer, EOFError, OSError, ValueError):
+        return False
+    except Exception:  # a decompressor's own error on a file that only looks compressed
+        return False
+
+
+def extract_archive(path: str, root: str, budget: LayerBudget | None = None) -> None:
+    """Extract the archive at `path` (plain, gzip, bzip2, xz or zstd) into the directory `root`,
+    over what is there already, as ADD does: owners, modes and times as the archive has them.
+    Stops with LayerLimit at the first entry past `budget`."""
+    try:
+        with open(path, "rb") as fileobj, open_layer_tar(fileobj) as tar:
+            Unpacker(root, layer=False, budget=budget).run(tar)
     except tarfile.TarError as exc:
         raise UnsafeLayer(f"not a readable archive: {exc}") from None
