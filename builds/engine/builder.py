@@ -32,6 +32,7 @@ from .events import (
     STEP_STARTED,
     Emitter,
     Sink,
+    printable,
 )
 from .instructions import STEPS, Planned, StageState, Step
 from .planner import BuildOptions, BuildPlan, PlannedStep, check_environment
@@ -329,7 +330,8 @@ class _Build(BuildPlan):
             self.env.on_output = None
         notes = dict(plan.notes)
         if plan.manifest is not None:
-            notes["manifest"] = self.store.put_json(plan.manifest())
+            # Names that are not UTF-8 as the events show them (`\xNN`), which JSON can hold.
+            notes["manifest"] = self.store.put_json(printable(plan.manifest()))
         layer_info = None
         if layer is not None:
             layer_info = {

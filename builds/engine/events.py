@@ -27,6 +27,23 @@ SKIPPED = "skipped"
 FAILED = "failed"
 
 
+def printable(value: Any) -> Any:
+    """`value` with every string made valid UTF-8: a file name that is not (read from the
+    filesystem as Python does, with its bytes as lone surrogates) gets `\\xNN` for each such
+    byte, as Go's %q writes it. JSON, the database and the channel layer then all take it."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return value
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [printable(v) for v in value]
+    return value
+
+
 class Emitter:
     """Numbers events and hands them to the sink. Thread-safe: a RUN step's output arrives on
     the sandbox's reader while the builder's thread may emit too."""
@@ -37,6 +54,7 @@ class Emitter:
         self._lock = threading.Lock()
 
     def emit(self, type_: str, **fields: Any) -> Event:
+        fields = {name: printable(value) for name, value in fields.items()}
         with self._lock:
             self._seq += 1
             event: Event = {"type": type_, "seq": self._seq, **fields}

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .events import printable
+
 Reason = dict[str, Any]
 MAX_NAMES = 20  # file names listed per kind of change; the counts are always complete
 
@@ -104,7 +106,7 @@ def _input_difference(miss: Miss, old: dict[str, Any]) -> Reason:
 
 
 def _files_changed(miss: Miss, old: dict[str, Any]) -> Reason:
-    new_files = miss.manifest() if miss.manifest else {}
+    new_files = printable(miss.manifest()) if miss.manifest else {}
     digest = old.get("notes", {}).get("manifest")
     old_files = miss.load_manifest(digest) if digest else {}
     added = sorted(set(new_files) - set(old_files))

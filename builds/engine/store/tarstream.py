@@ -213,6 +213,13 @@ def _merged_names(dirs: list[bytes]) -> set[bytes]:
     return shown
 
 
+def display_name(name: bytes) -> str:
+    """A file name as the change list and the page show it: as it is when it is UTF-8, else with
+    each byte that is not written `\\xNN`, as Go's %q (and so Docker's tools) writes it. The tar
+    itself keeps the name's bytes."""
+    return name.decode("utf-8", "backslashreplace")
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "dir"
@@ -235,7 +242,7 @@ class _Walk:
         self.out.tar_size += len(data)
 
     def note(self, rel: bytes, kind: str, size: int, change: str) -> None:
-        self.out.changes.append(FileChange(os.fsdecode(rel), kind, size, change))
+        self.out.changes.append(FileChange(display_name(rel), kind, size, change))
 
     def run(self, root: bytes) -> Walked:
         # An explicit stack, not recursion: a RUN can nest directories deeper than Python's
