@@ -160,6 +160,8 @@ def _run_engine(claimed: Build, run: BuildRun) -> None:
             # Written for this build alone and deleted after it: COPY takes its files over as
             # the store's blobs instead of copying their bytes.
             context_owned=True,
+            # A stranger's FROM must not reach the worker's own machine or network.
+            private_registries=False,
         )
         build(Store(settings.STUDIO_DATA_DIR), options, run.sink)
 

@@ -222,7 +222,8 @@ class _Build(BuildPlan):
             self.emitter.emit(type_, step=planned.number, **fields)
 
         try:
-            return registry.find_or_pull(self.store, ref, report=report)
+            return registry.find_or_pull(self.store, ref, report=report,
+                                         private_ok=self.options.private_registries)
         except InputError as exc:
             raise ImageNotFound(f"pulling it failed: {exc.message}", file=self.dockerfile_name,
                                 line=line).with_details(step=planned.number) from None

@@ -69,6 +69,9 @@ class BuildOptions:
     # The context directory was written for this build alone and nothing changes it until it is
     # deleted: its files can become the store's blobs without a copy.
     context_owned: bool = False
+    # Whether FROM may pull from registries on loopback, link-local and private addresses: yes
+    # on the command line, no for web builds (but for those the operator lists).
+    private_registries: bool = True
 
 
 @dataclass

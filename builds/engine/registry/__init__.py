@@ -27,12 +27,17 @@ def local_image(store: Store, text: str) -> Image | None:
     return store.get_image(text)
 
 
-def find_or_pull(store: Store, text: str, *, report: Report | None = None) -> Image:
+def find_or_pull(store: Store, text: str, *, report: Report | None = None, private_ok: bool = True) -> Image:
     """The stored image `text` names, pulled from its registry first when the store lacks it
-    (what `FROM` does)."""
+    (what `FROM` does). Without `private_ok` (web builds) only registries on public addresses,
+    and those the operator listed, are reached."""
     image = local_image(store, text)
     if image is not None:
         return image
-    from .pull import pull
+    import dataclasses
 
-    return pull(store, text, report=report).image
+    from .pull import pull
+    from .settings import RegistrySettings
+
+    settings = dataclasses.replace(RegistrySettings.from_env(), private_ok=private_ok)
+    return pull(store, text, report=report, settings=settings).image

@@ -26,11 +26,47 @@ class RegistryError(InputError):
     """A registry could not be reached, refused us, lacks the image, or sent bad content."""
 
 
+def guarded_session(settings: RegistrySettings, session: requests.Session | None = None) -> requests.Session:
+    """`session` (or a new one) with every connection it makes checked by the settings' address
+    policy: a token service or a redirect is no way around it."""
+    from .guard import GuardedAdapter
+
+    session = session if session is not None else requests.Session()
+    adapter = GuardedAdapter(settings.address_policy)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _check_address(ref: Reference, settings: RegistrySettings) -> None:
+    """Refuse a registry the settings may not reach before anything is sent to it, saying why."""
+    if settings.private_ok:
+        return
+    from .guard import check_host
+
+    name, port = _split_host(ref.host)
+    try:
+        check_host(name, port, settings.address_policy)
+    except ConnectionRefusedError as exc:
+        raise RegistryError(f"cannot pull {ref}: {exc}") from None
+    except OSError:
+        return  # not resolvable: the request itself says so, as for any registry
+
+
+def _split_host(host: str) -> tuple[str, int | None]:
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        return name, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+    name, _, port = host.partition(":")
+    return name, int(port) if port.isdigit() else None
+
+
 def _https_works(host: str, settings: RegistrySettings) -> bool:
     """Docker's way with a registry that may speak plain HTTP: try HTTPS, and fall back when
     the server does not speak TLS at all."""
     try:
-        requests.get(f"https://{host}/v2/", timeout=PING_TIMEOUT_S, verify=settings.ca_bundle or True)
+        with guarded_session(settings) as session:
+            session.get(f"https://{host}/v2/", timeout=PING_TIMEOUT_S, verify=settings.ca_bundle or True)
     except requests.exceptions.SSLError as exc:
         if "certificate verify failed" in str(exc).lower():
             raise  # it speaks TLS, with a certificate we do not trust: never fall back to HTTP
@@ -42,6 +78,7 @@ def _https_works(host: str, settings: RegistrySettings) -> bool:
 def open_repository(ref: Reference, settings: RegistrySettings) -> Iterator[DXF]:
     """A dxf client for `ref`'s repository, with one HTTP session for all its requests."""
     with registry_errors(ref):
+        _check_address(ref, settings)
         insecure = settings.allows_http(ref.host) and not _https_works(ref.host, settings)
         login = settings.login_for(ref.domain)
 
@@ -54,6 +91,8 @@ def open_repository(ref: Reference, settings: RegistrySettings) -> Iterator[DXF]
         repo = DXF(ref.host, ref.path, auth=authenticate, insecure=insecure,
                    tlsverify=settings.ca_bundle or True, timeout=settings.timeout_s)
         with repo:
+            # dxf made one session for all its requests (token service included): guard it.
+            guarded_session(settings, repo._sessions[0])  # type: ignore[arg-type]
             yield repo
 
 

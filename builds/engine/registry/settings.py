@@ -7,6 +7,10 @@
     STUDIO_REGISTRY_AUTH_FILE   a docker `config.json` with logins ("auths"); default
                                 $DOCKER_CONFIG/config.json, else ~/.docker/config.json
     STUDIO_PLATFORM             the platform picked from multi-platform images (linux/amd64)
+    STUDIO_REGISTRY_ALLOW_PRIVATE  hosts ("host[:port]", comma-separated) that web builds may pull
+                                from although they are on loopback, link-local or private
+                                addresses (those in STUDIO_INSECURE_REGISTRIES may too); the
+                                command line may reach any address
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ class RegistrySettings:
     logins: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # registry domain -> (user, password)
     platform: Platform = Platform("linux", "amd64")
     timeout_s: float = 60.0
+    # False for web builds: only public addresses, and the hosts in `allow_private`.
+    private_ok: bool = True
+    allow_private: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RegistrySettings:
@@ -60,8 +67,28 @@ class RegistrySettings:
         ca = environ.get("STUDIO_REGISTRY_CA") or None
         if ca is not None and not Path(ca).is_file():
             raise InputError(f"STUDIO_REGISTRY_CA={ca!r}: no such file")
+        allow = frozenset(h.strip() for h in environ.get("STUDIO_REGISTRY_ALLOW_PRIVATE", "").split(",")
+                          if h.strip())
         return cls(insecure=insecure, ca_bundle=ca, logins=_read_logins(_auth_file(environ)),
-                   platform=Platform.parse(environ.get("STUDIO_PLATFORM") or DEFAULT_PLATFORM))
+                   platform=Platform.parse(environ.get("STUDIO_PLATFORM") or DEFAULT_PLATFORM),
+                   allow_private=allow | insecure)
+
+    def address_policy(self, host: str, port: int | None,
+                       address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+        """Why this connection is refused, or None: web builds reach only public addresses,
+        and the hosts the operator listed."""
+        if self.private_ok:
+            return None
+        from .guard import forbidden
+
+        why = forbidden(address)
+        if why is None:
+            return None
+        spelled = {host, f"{host}:{port}", f"[{host}]:{port}"} if port else {host}
+        if spelled & self.allow_private:
+            return None
+        return (f"{host} is at {why}, which builds from the studio may not reach; an operator can "
+                "list it in STUDIO_REGISTRY_ALLOW_PRIVATE")
 
     def allows_http(self, host: str) -> bool:
         return host in self.insecure or _is_loopback(host)
