@@ -59,7 +59,9 @@ def test_the_operator_can_list_a_private_registry(
     assert proj.build(private_registries=False).result.status == "succeeded"
 
 
-def test_the_command_line_still_reaches_loopback(pushed: RegistryServer, project: Any, tmp_path: Path) -> None:
+def test_the_command_line_still_reaches_loopback(
+    pushed: RegistryServer, project: Any, tmp_path: Path
+) -> None:
     proj = project({"Dockerfile": f"FROM {pushed.host}/base:1\n"})
     proj.store = Store(tmp_path / "fresh")
     assert proj.build().result.status == "succeeded"
