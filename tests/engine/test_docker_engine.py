@@ -8,6 +8,7 @@ saying why, only where no daemon can start.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +80,31 @@ def test_docker_and_the_studio_take_each_others_pushes(
     ran = docker("run", "--rm", "--network=none", f"{registry.host}/derived:1")
     assert ran.stdout == "made-by-run\nmore\n"
     docker("rmi", f"{registry.host}/ours:1", f"{registry.host}/docker-made:1", f"{registry.host}/derived:1")
+
+
+def test_file_names_that_are_not_utf8_build_export_and_load(
+    docker: DockerDaemon, project: Any, tmp_path: Path
+) -> None:
+    """Any name a filesystem allows goes into the layer byte for byte, `docker load` takes the
+    image, and the change list shows each byte that is not UTF-8 as \\xNN."""
+    proj = project({"Dockerfile": f"FROM {BASE}\nCOPY odd /odd/\nCMD [\"ls\", \"/odd\"]\n"})
+    odd = proj.root / "odd"
+    odd.mkdir()
+    names = [b"caf\xe9", b"new\nline", b"tab\tname", b"\x1b[31mred", b"x" * 150 + b"\xff"]
+    for name in names:
+        (odd / os.fsdecode(name)).write_bytes(b"x")
+    built = proj.build(tag="studio-odd:1")
+    assert built.result.status == "succeeded", built.finished
+    layer = proj.store.layer(proj.store.get_image("studio-odd:1").layers[-1], changes=True)
+    shown = {c.path for c in layer.changes}
+    assert {"odd/caf\\xe9", "odd/new\nline", "odd/\x1b[31mred", "odd/" + "x" * 150 + "\\xff"} <= shown
+    archive = tmp_path / "odd.tar"
+    images.export_docker_archive(proj.store, proj.store.get_image("studio-odd:1"), archive, ["studio-odd:1"])
+    assert "studio-odd:1" in docker("load", "-i", str(archive)).stdout
+    # The names came through as bytes: the shell makes the same bytes and finds each file.
+    script = ('for n in "caf\\351" "new\\nline" "tab\\tname" "\\033[31mred" '
+              '"$(printf "%0150d" 0 | tr 0 x)\\377"; do test -f "/odd/$(printf "$n")" || exit 1; done; '
+              'set -- /odd/*; echo $#')
+    ran = docker("run", "--rm", "--network=none", "studio-odd:1", "sh", "-c", script)
+    assert ran.stdout.split() == ["5"]
+    docker("rmi", "studio-odd:1")
