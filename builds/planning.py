@@ -81,6 +81,7 @@ def project_predict(
             no_cache=no_cache,
             # Reasons compare with this project's earlier builds, as its real builds' do.
             history_id=f"project:{project.id}",
+            limits=settings.BUILD_LIMITS,
         )
         found = predict(Store(settings.STUDIO_DATA_DIR), options, hash_cache=HashCache(root / "hashcache"))
     return found.to_json()
