@@ -82,3 +82,16 @@ def test_the_secret_key_is_made_once_kept_private_and_reused(tmp_path: Path) -> 
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_or_create_secret(path) == first
     assert load_or_create_secret(tmp_path / "other") != first
+
+
+def test_web_builds_get_the_input_limits_from_the_environment(tmp_path: Path) -> None:
+    """The studio reads STUDIO_BUILD_* with the engine's own reader, the one `manage.py build`
+    uses, so a web build and a command-line build are bounded alike."""
+    env = {**os.environ, "STUDIO_VAR_DIR": str(tmp_path), "STUDIO_BUILD_DOCKERFILE_KB": "64",
+           "STUDIO_BUILD_STEPS": "40", "STUDIO_BUILD_DISK_MB": "100",
+           "DJANGO_SETTINGS_MODULE": "studio.settings"}
+    code = ("import django; django.setup(); from builds.tasks import sandbox_limits; l = sandbox_limits(); "
+            "print(l.dockerfile_bytes, l.steps, l.disk_bytes)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.split() == [str(64 << 10), "40", str(100 << 20)], done.stderr[-2000:]
