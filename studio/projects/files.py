@@ -148,17 +148,17 @@ def check_tree(paths: Iterable[str], *, beside: Iterable[str] = (), folders: Ite
             inside.setdefault("/".join(parts[:depth]), path)
     for path in sorted(files):
         if path in inside:
-            raise _clash(path, inside[path])
+            raise clash(path, inside[path])
         parts = path.split("/")
         for depth in range(1, len(parts)):
             parent = "/".join(parts[:depth])
             if parent in others:
-                raise _clash(parent, path)
+                raise clash(parent, path)
     for folder in sorted(set(folders) & everyone):
-        raise _clash(folder, f"{folder}/")
+        raise clash(folder, f"{folder}/")
 
 
-def _clash(file: str, inside: str) -> Rejected:
+def clash(file: str, inside: str) -> Rejected:
     return Rejected(
         f"{file} cannot be both a file and a folder (holding {inside}): rename or remove one of them",
         kind="conflict",
