@@ -303,7 +303,7 @@ class _Reader:
             raise Rejected(f"{path} is in the archive twice: keep one of them", file=path)
         check_file_size(path, size)
         check_totals(len(self.entries) + 1, self.total + size)
-        data = read.read(size + 1)
+        data = _read_at_most(read, size + 1)
         # A zip's sizes are the archive's word for it; what counts is what comes out.
         check_file_size(path, len(data))
         self.total += len(data)
@@ -457,6 +457,17 @@ def _check_zip_directory(data: bytes) -> None:
                 file=printable_name(name),
             )
         position += _CENTRAL.size + name_len + extra_len + comment_len
+
+
+def _read_at_most(read: IO[bytes], limit: int) -> bytes:
+    # In pieces: tarfile's stream joins whatever one read asks for, a copy or two more of it.
+    buffer = bytearray()
+    while len(buffer) < limit:
+        piece = read.read(min(1 << 16, limit - len(buffer)))
+        if not piece:
+            break
+        buffer += piece
+    return bytes(buffer)
 
 
 def _has_surrogates(text: str) -> bool:
