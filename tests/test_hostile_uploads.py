@@ -144,7 +144,7 @@ def test_a_member_name_that_is_not_utf8_is_refused_naming_it(alice: Api) -> None
     answer = alice.upload(alice.new_project(), archive)
     assert answer.status_code == 400, answer.content
     assert answer.json() == {
-        "error": "the name 'caf\\\\xe9.txt' is not UTF-8: rename it",
+        "error": "the name 'caf\\xe9.txt' is not UTF-8: rename it",
         "file": "caf\\xe9.txt",
     }
 

@@ -43,7 +43,7 @@ def clean_path(raw: object, *, field: str | None = None) -> str:
     if _has_surrogates(raw):
         shown = printable_name(raw)
         where = {"field": field} if field else {"file": shown}
-        raise Rejected(f"the path {shown!r} is not valid Unicode: it holds a lone surrogate", **where)
+        raise Rejected(f"the path '{shown}' is not valid Unicode: it holds a lone surrogate", **where)
     if "\x00" in raw:
         raise Rejected(f"the path {raw!r} contains a NUL character", **where)
     if "\\" in raw:
@@ -294,7 +294,7 @@ class _Reader:
         bad bytes are lone surrogates) is refused naming it."""
         if _has_surrogates(raw):
             shown = printable_name(raw)
-            raise Rejected(f"the name {shown!r} is not UTF-8: rename it", file=shown)
+            raise Rejected(f"the name '{shown}' is not UTF-8: rename it", file=shown)
         return clean_path(raw)
 
     def add(self, raw_name: str, size: int, read: IO[bytes], mode: int) -> None:
