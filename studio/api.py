@@ -6,11 +6,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import sys
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, Concatenate, ParamSpec
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import RequestDataTooBig
 from django.core.signals import got_request_exception
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -193,18 +193,29 @@ class JsonErrors:
     view expected, which is logged with its traceback and answered `{"error": ...}` with 500. The
     exception is still signalled as Django does, so the test client raises it rather than hide a bug."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    sync_capable = True
+    async_capable = True  # served by uvicorn: no thread hop of its own for every request
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if iscoroutinefunction(self):
+            return self._call_async(request)
+        return self._as_json(request, self.get_response(request))
+
+    async def _call_async(self, request: HttpRequest) -> HttpResponse:
+        return self._as_json(request, await self.get_response(request))
+
+    def _as_json(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if not _under_api(request) or response.status_code < 400:
             return response
         if response.get("Content-Type", "").startswith("application/json"):
             return response
         status = response.status_code
-        phrase = HTTPStatus(status).phrase.lower() if status in HTTPStatus._value2member_map_ else "error"
-        message = f"no API endpoint at {request.path}" if status == 404 else phrase
+        message = f"no API endpoint at {request.path}" if status == 404 else _phrase(status)
         replaced = JsonResponse({"error": message}, status=status)
         for header in ("Allow", "Retry-After"):
             if header in response:
@@ -215,10 +226,19 @@ class JsonErrors:
         if not _under_api(request) or isinstance(exception, Http404):
             return None
         log.error("unexpected error answering %s %s", request.method, request.path, exc_info=exception)
-        got_request_exception.send(sender=type(self), request=request, exc_info=sys.exc_info())
+        # From the exception itself: in an async studio this runs in another thread than raised it.
+        exc_info = (type(exception), exception, exception.__traceback__)
+        got_request_exception.send(sender=type(self), request=request, exc_info=exc_info)
         return JsonResponse(
             {"error": "the studio failed to answer this request; the error has been logged"}, status=500
         )
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return f"error {status}"
 
 
 def _under_api(request: HttpRequest) -> bool:

@@ -15,6 +15,7 @@ from studio.errors import Rejected
 from studio.models import Classroom, Project, User
 from studio.projects.services import project_file_put
 
+from .conftest import Browser
 from .test_projects import Api
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +147,18 @@ def test_an_unexpected_error_is_logged_and_answered_in_json(
     logged = [r for r in caplog.records if r.name == "studio.api"]
     assert logged and logged[0].exc_info and "a bug in the studio" in str(logged[0].exc_info[1])
     assert json.loads(answer.content)  # JSON, not an HTML page
+
+
+def test_the_served_studio_answers_bad_input_in_json(browser: Browser) -> None:
+    """The same through uvicorn, where the middleware runs in the async stack."""
+    missing = browser.api("GET", "/api/nothing-here/")
+    assert missing.status == 404 and missing.json() == {"error": "no API endpoint at /api/nothing-here/"}
+    browser.sign_up("mallory-json")
+    surrogate = browser.api(
+        "POST", "/api/projects/", body=b'{"name": "x\\ud800y"}', content_type="application/json"
+    )
+    assert surrogate.status == 400 and surrogate.json()["field"] == "name"
+    deep = browser.api("POST", "/api/projects/", body=b"[" * 50_000, content_type="application/json")
+    assert deep.status == 400 and deep.json()["limit"] == "json_depth"
+    not_allowed = browser.api("GET", "/api/ping/")
+    assert not_allowed.status == 405 and not_allowed.json() == {"error": "method not allowed"}
