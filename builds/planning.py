@@ -27,7 +27,7 @@ from builds.engine.planner import BuildOptions, predict
 from builds.engine.store import Store
 from studio.errors import Rejected
 from studio.models import Blob, Project, ProjectFile
-from studio.projects.files import check_file_size
+from studio.projects.files import check_file_size, check_tree
 
 from .services import _clean_options
 
@@ -65,7 +65,7 @@ def project_predict(
     root = plan_dir(project.id)
     with _locked(root):
         context = root / "context"
-        text = _sync(project, context, root / "files.json", override)
+        text = _sync_afresh_if_broken(project, context, root / "files.json", override)
         if text is None:
             return {"steps": [], "error": {"message": f"the project has no {path} yet", "line": None}}
         try:
@@ -111,6 +111,21 @@ def _locked(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _sync_afresh_if_broken(
+    project: Project, context: Path, record: Path, override: bytes | None
+) -> bytes | None:
+    """`_sync`, started again from an empty directory when the one on disk cannot be brought up to
+    date (changed behind the planner's back, or left by an older studio with a file where a
+    folder must go): the directory is only ever a cache of the database."""
+    try:
+        return _sync(project, context, record, override)
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            record.unlink()
+        shutil.rmtree(context, ignore_errors=True)
+        return _sync(project, context, record, override)
+
+
 def _sync(project: Project, context: Path, record: Path, override: bytes | None) -> bytes | None:
     """Make `context` hold the project's files (the Dockerfile's text replaced by `override`), and
     return the Dockerfile's content (None when the project has none). `record` lists what the
@@ -118,6 +133,7 @@ def _sync(project: Project, context: Path, record: Path, override: bytes | None)
     starts again from an empty directory rather than trust a half-done one."""
     rows = list(ProjectFile.objects.filter(project=project).values_list("path", "mode", "blob_id"))
     wanted: Files = {path: [blob, mode] for path, mode, blob in rows}
+    check_tree(wanted)  # a path both file and folder cannot be written: refused naming it
     dockerfile = project.dockerfile_path
     if override is not None:
         wanted[dockerfile] = [hashlib.sha256(override).hexdigest(), wanted.get(dockerfile, [None, 0o644])[1]]

@@ -32,7 +32,8 @@ from .signals import PROGRESS_EVENTS, build_changed, build_progressed, notify
 
 log = logging.getLogger(__name__)
 
-BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+BUILD_ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # matched whole: `$` would let "A\n" through
+MAX_BUILD_ARG_NAME = 128
 MAX_BUILD_ARGS = 64
 MAX_BUILD_ARG_CHARS = 4096
 FINAL_STATUSES = {Build.Status.SUCCEEDED, Build.Status.FAILED, Build.Status.CANCELLED}
@@ -67,7 +68,12 @@ def _clean_options(target: object, build_args: object, no_cache: object) -> tupl
     if len(build_args) > MAX_BUILD_ARGS:
         raise Rejected(f"at most {MAX_BUILD_ARGS} build args are allowed", field="build_args")
     for name, value in build_args.items():
-        if not BUILD_ARG_NAME.match(name):
+        if len(name) > MAX_BUILD_ARG_NAME:
+            raise Rejected(
+                f"build arg {name[:40]!r}… is too long a name (at most {MAX_BUILD_ARG_NAME} characters)",
+                field="build_args",
+            )
+        if not BUILD_ARG_NAME.fullmatch(name):
             raise Rejected(f"build arg {name!r} is not a valid name", field="build_args")
         if not isinstance(value, str) or len(value) > MAX_BUILD_ARG_CHARS:
             raise Rejected(

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any, Concatenate, ParamSpec
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import RequestDataTooBig
+from django.core.signals import got_request_exception
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.views.csrf import csrf_failure as html_csrf_failure
@@ -18,6 +22,13 @@ from .errors import Rejected
 
 P = ParamSpec("P")
 View = Callable[Concatenate[HttpRequest, P], HttpResponse]
+log = logging.getLogger("studio.api")
+
+# How deep a request's JSON may nest: the API's bodies need three levels; a deep one costs the
+# parser its stack. Numbers must fit in a database's integer (and a JavaScript number).
+MAX_JSON_DEPTH = 32
+MAX_JSON_INT = 2**53 - 1
+MAX_ID = 2**63 - 1  # an id in a URL past this is no row's: 404, not a database overflow
 
 
 class ApiError(Exception):
@@ -52,6 +63,8 @@ def api_view(
                     raise ApiError(f"{request.method} is not allowed here (allowed: {allowed})", status=405)
                 if login_required and not request.user.is_authenticated:
                     raise ApiError("log in first", status=401)
+                if any(isinstance(value, int) and value > MAX_ID for value in kwargs.values()):
+                    raise Http404("not found")
                 return view(request, *args, **kwargs)
             except ApiError as error:
                 response = error.response()
@@ -79,12 +92,65 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_not_json)
+    except RecursionError:
+        raise _too_deep() from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError("the body must be a JSON object")
+    for name, value in data.items():
+        if not _is_text(name):
+            raise ApiError("a field's name is not valid Unicode text (it holds a lone surrogate)")
+        _check_value(value, name, 1)
     return data
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _too_deep() -> ApiError:
+    return ApiError(f"the body nests deeper than {MAX_JSON_DEPTH} levels", limit="json_depth")
+
+
+def _is_text(value: str) -> bool:
+    """Valid Unicode: a JSON escape like \\ud800 gives Python a lone surrogate, which no database,
+    file name or UTF-8 encoder takes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_text(name: str) -> ApiError:
+    return ApiError(f"{name} is not valid Unicode text (it holds a lone surrogate)", field=name)
+
+
+def _check_value(value: Any, name: str, depth: int) -> None:
+    """Every string of the body valid Unicode, every number in range, no deeper than the bound;
+    a bad one is refused naming the top-level field it is in."""
+    stack = [(value, depth)]
+    while stack:
+        item, level = stack.pop()
+        if level > MAX_JSON_DEPTH:
+            raise _too_deep()
+        if isinstance(item, str):
+            if not _is_text(item):
+                raise _not_text(name)
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if abs(item) > MAX_JSON_INT:
+                raise ApiError(f"{name} holds a number out of range (at most {MAX_JSON_INT})", field=name)
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if not _is_text(key):
+                    raise _not_text(name)
+                stack.append((inner, level + 1))
+        elif isinstance(item, list):
+            stack.extend((inner, level + 1) for inner in item)
 
 
 def field(data: dict[str, Any], name: str, kind: type, *, default: Any = None, required: bool = False) -> Any:
@@ -119,6 +185,64 @@ def int_param(
     if value < minimum or (maximum is not None and value > maximum):
         raise ApiError(f"{name} must be between {minimum} and {maximum}", field=name)
     return value
+
+
+class JsonErrors:
+    """Every error under /api/ in JSON, whatever raised it: a URL no endpoint has (404), a method a
+    plain Django view refuses (405), a request Django itself refuses (400), and an exception no
+    view expected, which is logged with its traceback and answered `{"error": ...}` with 500. The
+    exception is still signalled as Django does, so the test client raises it rather than hide a bug."""
+
+    sync_capable = True
+    async_capable = True  # served by uvicorn: no thread hop of its own for every request
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if iscoroutinefunction(self):
+            return self._call_async(request)
+        return self._as_json(request, self.get_response(request))
+
+    async def _call_async(self, request: HttpRequest) -> HttpResponse:
+        return self._as_json(request, await self.get_response(request))
+
+    def _as_json(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if not _under_api(request) or response.status_code < 400:
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        status = response.status_code
+        message = f"no API endpoint at {request.path}" if status == 404 else _phrase(status)
+        replaced = JsonResponse({"error": message}, status=status)
+        for header in ("Allow", "Retry-After"):
+            if header in response:
+                replaced[header] = response[header]
+        return replaced
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not _under_api(request) or isinstance(exception, Http404):
+            return None
+        log.error("unexpected error answering %s %s", request.method, request.path, exc_info=exception)
+        # From the exception itself: in an async studio this runs in another thread than raised it.
+        exc_info = (type(exception), exception, exception.__traceback__)
+        got_request_exception.send(sender=type(self), request=request, exc_info=exc_info)
+        return JsonResponse(
+            {"error": "the studio failed to answer this request; the error has been logged"}, status=500
+        )
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return f"error {status}"
+
+
+def _under_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

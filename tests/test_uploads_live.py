@@ -1,5 +1,6 @@
 """A huge upload is refused by the served studio with a 413 that names the limit, before the
-whole body has to arrive (the tests' studio allows uploads of 1 MB)."""
+whole body has to arrive (the tests' studio allows uploads of 1 MB); a small one that declares a
+huge header costs the server's process no memory to speak of."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import contextlib
 import http.client
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from .conftest import UPLOAD_MAX_BYTES, Browser
+from .archives import header_bomb
+from .conftest import UPLOAD_MAX_BYTES, Browser, StudioServer
 
 
 def send(
@@ -53,3 +56,27 @@ def test_an_upload_larger_than_allowed_gets_a_413_naming_the_limit(browser: Brow
     assert status == 413 and body["limit"] == "upload_bytes"
     files = browser.get(f"/api/projects/{project_id}/files/").json()["files"]
     assert [f["path"] for f in files] == ["Dockerfile"]
+
+
+def memory_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def test_a_long_name_bomb_costs_the_server_no_memory(browser: Browser, studio_server: StudioServer) -> None:
+    """A 250 KB gzip whose GNU long-name record declares 256 MB took the web process +754 MB."""
+    browser.sign_up("mallory-bomb")
+    project_id = browser.api("POST", "/api/projects/", {"name": "bomb"}).json()["id"]
+    bomb = header_bomb(b"L", 256 << 20)
+    assert len(bomb) < 300_000
+
+    pid = studio_server.service.process.pid
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # the peak (VmHWM) starts again from now
+    before = memory_kb(pid, "VmRSS")
+    status, body = send(browser, f"/api/projects/{project_id}/context/", bomb, {})
+    grew_mb = (memory_kb(pid, "VmHWM") - before) / 1024
+
+    assert status == 413 and body["limit"] == "tar_header_bytes", body
+    assert grew_mb < 16, f"the server's peak memory grew {grew_mb:.0f} MB for a {len(bomb) >> 10} KB upload"

@@ -12,6 +12,7 @@ from django.utils import timezone
 from builds.models import Build
 from studio.errors import Rejected
 from studio.models import Assignment, Classroom, Exercise, Membership, Project, ProjectFile, User
+from studio.projects.files import check_tree
 from studio.projects.services import revision_snapshot
 from studio.projects.starter import starter_create
 
@@ -171,6 +172,8 @@ def assignment_create(*, exercise: Exercise, membership: Membership) -> Assignme
     starter = exercise.starter
     assert starter is not None
     student = membership.student
+    rows = list(starter.files.all())
+    check_tree(row.path for row in rows)  # a copy is a tree like any project, whatever its starter
     with transaction.atomic():
         if Project.objects.filter(owner=student).count() >= settings.PROJECTS_PER_USER:
             raise Rejected(
@@ -185,8 +188,7 @@ def assignment_create(*, exercise: Exercise, membership: Membership) -> Assignme
             dockerfile_path=starter.dockerfile_path,
         )
         ProjectFile.objects.bulk_create(
-            ProjectFile(project=project, path=row.path, blob_id=row.blob_id, mode=row.mode)
-            for row in starter.files.all()
+            ProjectFile(project=project, path=row.path, blob_id=row.blob_id, mode=row.mode) for row in rows
         )
         assignment = Assignment.objects.create(
             exercise=exercise,

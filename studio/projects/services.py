@@ -14,7 +14,7 @@ from django.db.models import Sum
 from studio.errors import Rejected
 from studio.models import Blob, Project, ProjectFile, Revision, RevisionFile, User
 
-from .files import Entry, check_file_size, check_totals, clean_path, file_mode
+from .files import Entry, check_file_size, check_totals, check_tree, clash, clean_path, file_mode
 
 STARTER_DOCKERFILE = """\
 FROM busybox:latest
@@ -129,6 +129,7 @@ def project_file_put(*, project: Project, path: object, data: bytes, mode: int |
     """Create or replace one file, within the project's limits."""
     path = clean_path(path, field="path")
     check_file_size(path, len(data))
+    _check_fits(project, path)
     count, size = _usage(project, without=[path])
     check_totals(count + 1, size + len(data))
     blob = blob_put(data=data)
@@ -145,6 +146,20 @@ def project_file_put(*, project: Project, path: object, data: bytes, mode: int |
     return existing
 
 
+def _check_fits(project: Project, path: str) -> None:
+    """Refuse (409) a file where the project has a folder, or inside one of its files: the files
+    are a tree, as the directory a build copies them into must be."""
+    parts = path.split("/")
+    ancestors = ["/".join(parts[:depth]) for depth in range(1, len(parts))]
+    mine = ProjectFile.objects.filter(project=project)
+    parent = mine.filter(path__in=ancestors).values_list("path", flat=True).first()
+    if parent is not None:
+        raise clash(parent, path)
+    inside = mine.filter(path__startswith=path + "/").values_list("path", flat=True).first()
+    if inside is not None:
+        raise clash(path, inside)
+
+
 def project_file_delete(*, project: Project, path: str) -> None:
     deleted, _ = ProjectFile.objects.filter(project=project, path=clean_path(path, field="path")).delete()
     if not deleted:
@@ -159,8 +174,11 @@ def project_files_upload(*, project: Project, entries: list[Entry], replace: boo
     uploaded = {entry.path for entry in entries}
     if replace:
         count, size = 0, 0
+        check_tree(uploaded)
     else:
         count, size = _usage(project, without=uploaded)
+        staying = ProjectFile.objects.filter(project=project).values_list("path", flat=True)
+        check_tree(uploaded, beside=staying)
     check_totals(count + len(entries), size + sum(len(entry.data) for entry in entries))
     if replace:
         ProjectFile.objects.filter(project=project).exclude(path__in=uploaded).delete()
@@ -192,6 +210,9 @@ def revision_snapshot(*, project: Project) -> Revision:
             field="dockerfile_path",
             file=project.dockerfile_path,
         )
+    # Files saved before the studio kept them a tree could hold a path as both file and folder;
+    # such a context cannot be written to a directory, so it is refused here, naming the path.
+    check_tree(path for path, _, _ in rows)
     digest = revision_digest(project.dockerfile_path, rows)
     revision, created = Revision.objects.get_or_create(
         project=project, digest=digest, defaults={"dockerfile_path": project.dockerfile_path}
