@@ -133,6 +133,9 @@ def studio_env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFacto
         "STUDIO_BUILD_HEARTBEAT_S": "1",
         "STUDIO_BUILD_STALE_AFTER_S": "6",
         "STUDIO_UPLOAD_MAX_BYTES": str(UPLOAD_MAX_BYTES),
+        # The tests' registries run on loopback, which web builds may reach only when listed;
+        # spelled `localhost`, they stay refused (test_pull_live).
+        "STUDIO_REGISTRY_ALLOW_PRIVATE": "127.0.0.1",
     }
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],

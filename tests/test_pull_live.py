@@ -70,3 +70,24 @@ def test_a_from_the_registry_lacks_fails_the_build_naming_the_image_and_line(
     assert events[-1]["status"] == "failed"
     assert error["line"] == 2
     assert f"{registry.host}/nowhere:1 was not found on {registry.host}" in error["message"]
+
+
+def test_a_from_on_a_loopback_registry_the_operator_did_not_list_is_refused(
+    browser: Browser, registry: RegistryServer, tmp_path: Path
+) -> None:
+    """The same registry spelled `localhost` (not in STUDIO_REGISTRY_ALLOW_PRIVATE): the worker
+    sends it nothing, and the build fails saying why."""
+    word = f"w{time.monotonic_ns()}"
+    ref = pushed_image(registry, tmp_path, word).replace("127.0.0.1", "localhost")
+    seen = registry.log.read_text().count("HTTP/1.1")
+    browser.sign_up(f"alice-private-{word}")
+    project_id = project(browser, f"FROM {ref}\nRUN cat /word\n")
+    started = start(browser, project_id)
+    with browser.websocket(f"/ws/builds/{started['id']}/") as ws:
+        events = events_until(ws, finished, timeout=60)
+
+    assert events[-1]["status"] == "failed"
+    error = events[-1]["error"]
+    assert error["line"] == 1 and "loopback address (127.0.0.1)" in error["message"], error
+    assert "STUDIO_REGISTRY_ALLOW_PRIVATE" in error["message"]
+    assert registry.log.read_text().count("HTTP/1.1") == seen

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -587,6 +588,20 @@ def test_replace_all_expands_dollar_zero_in_the_replacement() -> None:
     # The replacement keeps its escapes, and Go's ReplaceAllString reads $0 as the match.
     assert expand("${A//b/<\\$0>}", {"A": "abc"}) == "a<\\b>c"
     assert expand("${A/b/<\\$0>}", {"A": "abc"}) == "a<\\$0>c"  # one replacement is literal
+
+
+def test_a_wildcard_pattern_over_a_long_value_takes_linear_time_as_go_s_regexp_does() -> None:
+    # A backtracking matcher takes minutes over this; RE2, as BuildKit's Go regexp, milliseconds.
+    value = "a" * 100_000
+    started = time.monotonic()
+    assert expand("${A//*a*a*b/x}", {"A": value}) == value
+    assert expand("${A#*a*a*b}", {"A": value}) == value
+    assert time.monotonic() - started < 5
+
+
+def test_patterns_match_whole_characters_of_text_that_is_not_ascii() -> None:
+    assert expand("${A//?/x}", {"A": "héé"}) == "xxx"
+    assert expand("${A//é/e}", {"A": "héé"}) == "hee"
 
 
 def test_the_backtick_escape_escapes_and_the_backslash_is_plain() -> None:

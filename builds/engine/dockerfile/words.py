@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import DockerfileError
 from .helpers import go_quote
@@ -61,6 +62,10 @@ def is_space(ch: str) -> bool:
     return ch.isspace() and ch not in "\x1c\x1d\x1e\x1f"
 
 
+# Runs of what is_space calls a space: Python's \\s less the ASCII separators 0x1c-0x1f.
+_SPACE_RUN = re.compile(r"[^\S\x1c\x1d\x1e\x1f]+")
+
+
 def _is_name_char(ch: str) -> bool:
     return ch.isalpha() or ch.isdecimal() or ch == "_"
 
@@ -86,8 +91,15 @@ class _Words:
             self.add_raw(ch)
 
     def add_text(self, text: str) -> None:
-        for ch in text:
-            self.add_char(ch)
+        # A run at a time rather than a character at a time: a value can be 128 KiB.
+        start = 0
+        for gap in _SPACE_RUN.finditer(text):
+            if gap.start() > start:
+                self.add_raw(text[start:gap.start()])
+            self.add_char(" ")
+            start = gap.end()
+        if start < len(text):
+            self.add_raw(text[start:])
 
     def add_raw(self, text: str) -> None:
         # An empty quoted string marks a word as started without giving it any text: `""` alone
@@ -312,7 +324,11 @@ class Lexer:
         if trims:
             greedy = word.startswith(op)
             pattern = word[1:] if greedy else word
-            return _trim_suffix(pattern, value, greedy) if op == "%" else _trim_prefix(pattern, value, greedy)
+            try:
+                trim = _trim_suffix if op == "%" else _trim_prefix
+                return trim(pattern, value, greedy)
+            except UnicodeEncodeError:
+                raise LexError(f"{name}: a value that is not UTF-8 text cannot be matched") from None
         raise LexError(f"unsupported modifier ({spelled}) in substitution")
 
     def until_brace(self, *, raw_escapes: bool, stop: str = "}") -> str:
@@ -336,13 +352,18 @@ class Lexer:
         if self.skip_unset and not found:
             return "${" + name + "/" + pattern + "/" + replacement + "}"
         regex = _pattern_regex(pattern, greedy=True, anchored=False)
-        replaced = _go_replace(regex, value, replacement, every=every, limit=self.left + len(value))
+        try:
+            replaced = _go_replace(regex, value, replacement, every=every, limit=self.left + len(value))
+        except UnicodeEncodeError:
+            raise LexError(f"{name}: a value that is not UTF-8 text cannot be matched") from None
         self.charge(max(0, len(replaced) - len(value)))
         return replaced
 
 
-def _pattern_regex(pattern: str, *, greedy: bool, anchored: bool) -> re.Pattern[str]:
-    """A shell wildcard pattern (`*`, `?`, backslash escapes; no brackets) as a regex."""
+def _pattern_regex(pattern: str, *, greedy: bool, anchored: bool) -> Any:
+    """A shell wildcard pattern (`*`, `?`, backslash escapes; no brackets) as a regex, compiled
+    by RE2 as BuildKit's Go regexp is: matching takes time linear in the value, where Python's
+    backtracking `re` takes minutes over `${A//*a*a*b/x}` and a long value."""
     out = ["^"] if anchored else []
     i = 0
     while i < len(pattern):
@@ -364,12 +385,15 @@ def _pattern_regex(pattern: str, *, greedy: bool, anchored: bool) -> re.Pattern[
             out.append("\\" + ch)
         else:
             out.append(ch)
-    return re.compile("".join(out))
+    import re2  # google-re2; only substitutions with patterns need it
+
+    return re2.compile("".join(out).encode("utf-8"))
 
 
 def _trim_prefix(pattern: str, value: str, greedy: bool) -> str:
-    match = _pattern_regex(pattern, greedy=greedy, anchored=True).search(value)
-    return value[match.end():] if match else value
+    src = value.encode("utf-8")
+    match = _pattern_regex(pattern, greedy=greedy, anchored=True).search(src)
+    return src[match.end():].decode("utf-8") if match else value
 
 
 def _trim_suffix(pattern: str, value: str, greedy: bool) -> str:
@@ -383,36 +407,51 @@ def _trim_suffix(pattern: str, value: str, greedy: bool) -> str:
     return _trim_prefix("".join(reversed(units)), value[::-1], greedy)[::-1]
 
 
-def _go_replace(regex: re.Pattern[str], value: str, replacement: str, *, every: bool, limit: int) -> str:
+def _rune_width(src: bytes, at: int) -> int:
+    """The length of the UTF-8 character at `at` (1 at the end), as Go's DecodeRune steps."""
+    if at >= len(src):
+        return 1
+    lead = src[at]
+    return 1 if lead < 0xC0 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+
+
+def _go_replace(regex: Any, value: str, replacement: str, *, every: bool, limit: int) -> str:
     """${name/...} replaces the first match literally; ${name//...} is Go's ReplaceAllString:
-    `$0` templates, and no empty match right after a previous match (re.sub differs on both)."""
+    `$0` templates, and no empty match right after a previous match (re.sub differs on both).
+    Works on the value's UTF-8 bytes, as Go does: RE2 then searches from a position in
+    constant time instead of converting the whole value at every match."""
+    src = value.encode("utf-8")
     if not every:
-        first = regex.search(value)
-        return value[:first.start()] + replacement + value[first.end():] if first else value
-    out: list[str] = []
+        first = regex.search(src)
+        if first is None:
+            return value
+        return src[:first.start()].decode("utf-8") + replacement + src[first.end():].decode("utf-8")
+    out: list[bytes] = []
     last_end = search = size = 0
-    while search <= len(value):
-        match = regex.search(value, search)
+    while search <= len(src):
+        match = regex.search(src, search)
         if match is None:
             break
-        out.append(value[last_end:match.start()])
+        out.append(src[last_end:match.start()])
         if match.end() > last_end or match.start() == 0:
-            out.append(_go_template(replacement, match))
+            out.append(_go_template(replacement, match).encode("utf-8"))
             size += len(out[-1]) + match.start() - last_end
             if size > limit:  # `${A//?/$0$0$0}` multiplies a value: stop before it is built
                 raise ExpansionTooLarge(_limit_message(limit, "a replacement"))
         last_end = match.end()
-        search = search + 1 if match.end() <= search else match.end()
-    out.append(value[last_end:])
-    return "".join(out)
+        width = _rune_width(src, search)
+        search = search + width if match.end() < search + width else match.end()
+    out.append(src[last_end:])
+    return b"".join(out).decode("utf-8")
 
 
-def _go_template(template: str, match: re.Match[str]) -> str:
+def _go_template(template: str, match: Any) -> str:
     def group(found: re.Match[str]) -> str:
         if found.group(0) == "$$":
             return "$"
         name = found.group(1) or found.group(2)
-        return match.group(0) if name == "0" else ""  # the patterns have no groups of their own
+        # The patterns have no groups of their own.
+        return bytes(match.group(0)).decode("utf-8") if name == "0" else ""
 
     return re.sub(r"\$\$|\$\{(\w+)\}|\$(\w+)", group, template)
 
