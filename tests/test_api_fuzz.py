@@ -5,7 +5,10 @@ with an `error`. Bounded in examples so that it runs in seconds."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,8 +18,12 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from studio.errors import Rejected
 from studio.models import Classroom, User
+from studio.projects.files import read_archive
 from studio.projects.services import project_create
+
+from .archives import END, gzipped, tar_header
 
 pytestmark = pytest.mark.django_db
 
@@ -149,3 +156,48 @@ def test_no_form_to_the_account_pages_answers_5xx(
     }
     check(Client(raise_request_exception=False).post(page, sent), page)
     check(world["client"].post(page, sent), page)
+
+
+members = st.lists(
+    st.tuples(
+        st.one_of(
+            st.binary(min_size=1, max_size=100),
+            st.sampled_from([b"a", b"a/", b"a/b", b"../x", b"/x", b"\xff"]),
+        ),
+        st.one_of(st.integers(0, 2048), st.integers(0, 2**33)),
+        st.sampled_from(
+            [b"0", b"\0", b"1", b"2", b"3", b"5", b"6", b"7", b"L", b"K", b"x", b"g", b"X", b"S", b"V"]
+        ),
+        st.binary(max_size=1200),
+    ),
+    max_size=8,
+)
+
+
+@FUZZ
+@given(parts=members, compress=st.booleans(), end=st.booleans())
+def test_any_tar_is_read_or_refused_never_crashes(
+    parts: list[tuple[bytes, int, bytes, bytes]], compress: bool, end: bool
+) -> None:
+    archive = b"".join(
+        tar_header(name, size, kind) + data + b"\0" * (-len(data) % 512) for name, size, kind, data in parts
+    )
+    archive += END if end else b""
+    data = gzipped([archive]) if compress else archive
+    with contextlib.suppress(Rejected):  # refused is fine; any other exception would be a 500
+        read_archive(data)
+
+
+@FUZZ
+@given(flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=6))
+def test_any_damaged_zip_is_read_or_refused_never_crashes(flips: list[tuple[int, int]]) -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("Dockerfile", b"FROM busybox\n" * 20)
+        archive.writestr("src/", b"")
+        archive.writestr("src/app.py", b"print('hello')\n" * 50)
+    data = bytearray(out.getvalue())
+    for position, byte in flips:
+        data[position % len(data)] = byte
+    with contextlib.suppress(Rejected):
+        read_archive(bytes(data))

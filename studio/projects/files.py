@@ -189,6 +189,11 @@ ZIP_MAX_RATIO = 1000  # what deflate gives at best (about 1032:1); a bomb's memb
 ZIP_RATIO_FROM = 1 << 20  # only members that unpack to more than this are held to it
 
 
+# What reading a damaged archive raises from the standard library (a zip's negative offset is a
+# ValueError, a cut-off struct a struct.error): each means "cannot be read", a 400.
+_UNREADABLE = (OSError, EOFError, ValueError, RuntimeError, struct.error, zlib.error, lzma.LZMAError)
+
+
 class _BoundedInfo(tarfile.TarInfo):
     """A tar header whose extension headers are size-checked before tarfile reads them: tarfile
     itself reads a long-name or pax record whole, whatever size it declares."""
@@ -334,7 +339,7 @@ class _Reader:
                 while (member := tar.next()) is not None:
                     tar.members.clear()  # tarfile keeps every member it has read; nothing here needs them
                     self._tar_member(tar, member)
-        except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+        except (tarfile.TarError, *_UNREADABLE) as exc:
             raise Rejected(f"the upload is neither a tar nor a zip archive that can be read: {exc}") from None
 
     def _tar_member(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
@@ -353,23 +358,14 @@ class _Reader:
         self.add(member.name, member.size, extracted, member.mode)
 
     def read_zip(self, data: bytes) -> None:
-        _check_zip_directory(data)
         try:
+            _check_zip_directory(data)
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 infos = archive.infolist()
                 self._check_zip_sizes(infos)
                 for info in infos:
                     self._zip_member(archive, info)
-        except (
-            zipfile.BadZipFile,
-            zipfile.LargeZipFile,
-            OSError,
-            RuntimeError,
-            EOFError,
-            zlib.error,
-            lzma.LZMAError,
-            NotImplementedError,
-        ) as exc:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, *_UNREADABLE) as exc:
             raise Rejected(f"the upload is not a zip archive that can be read: {exc}") from None
 
     def _check_zip_sizes(self, infos: list[zipfile.ZipInfo]) -> None:
