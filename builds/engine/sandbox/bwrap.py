@@ -17,10 +17,14 @@ from ..rootfs import RootFS
 from .model import (
     DOCKER_CAPS,
     HOSTNAME,
+    MASKED_PATHS,
     MOUNTPOINTS,
     MOUNTPOINTS_LAYER,
     NSENTER_IN_SANDBOX,
+    READONLY_PATHS,
+    SECCOMP_FD,
     SHORT_DIR,
+    STEP_ROOT,
     Mount,
     SandboxError,
 )
@@ -42,7 +46,8 @@ def bwrap_args(
     root: str | None = None,
 ) -> list[str]:
     """bwrap's command line. `layers` bottom first; `deep`: too long for overlay's options;
-    `root`: where the overlay of the layers is mounted already (then bwrap only binds it)."""
+    `root`: where the spawner has mounted the step's root, its mounts included, inside the
+    step's user namespace (then bwrap only binds it, and is given no `mounts`)."""
     outer: list[str] = []
     if deep:
         shortened = [f"{SHORT_DIR}/{i}" for i in range(len(layers))]
@@ -56,15 +61,15 @@ def bwrap_args(
         args.append("--unshare-net")
     args += _capabilities(devices)
     if root is not None:
-        # bwrap's binds are always nosuid, which changes nothing here: bwrap sets no_new_privs,
-        # so set-id bits never took effect in a step. `--dev-bind` keeps the image's devices.
-        args += ["--dev-bind", root, "/"]
+        # Recursive, so the step's mounts come along. nodev and nosuid: a device node in a
+        # layer opens nothing, and no_new_privs (bwrap always sets it) voids set-id bits anyway.
+        args += ["--bind", root, "/"]
     else:
         for layer in layers:
             args += ["--overlay-src", layer]
         args += ["--overlay", str(upper), str(work), "/"]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    for mount in mounts:
+    args += ["--proc", "/proc", "--dev", "/dev", *_kernel_masks(), "--seccomp", str(SECCOMP_FD)]
+    for mount in mounts if root is None else ():
         if mount.kind == "tmpfs":
             args += [*(["--size", str(mount.size)] if mount.size else []), "--tmpfs", mount.target]
         else:
@@ -121,6 +126,23 @@ def mount_stubs(mounts: Sequence[Mount], lower: list[Path], stubs: Path) -> bool
     return made
 
 
+@functools.cache
+def _kernel_masks() -> tuple[str, ...]:
+    """Docker's masks over the fresh /proc. A read-only path is the host's own, bound read-only
+    (bwrap binds only from outside the sandbox; what these show depends on the reader's
+    namespaces, not on the procfs they are read through)."""
+    args: list[str] = []
+    for path in READONLY_PATHS:
+        if os.path.lexists(path):
+            args += ["--ro-bind", path, path]
+    for path in MASKED_PATHS:
+        if os.path.isdir(path):
+            args += ["--tmpfs", path, "--remount-ro", path]
+        elif os.path.lexists(path):
+            args += ["--ro-bind", "/dev/null", path]
+    return tuple(args)
+
+
 def _capabilities(devices: bool) -> list[str]:
     # Without the device rules, mknod is a way to a host disk: take it away instead.
     args = ["--cap-drop", "ALL"]
@@ -145,36 +167,50 @@ def inside_path(cwd: str) -> str:
 
 
 @functools.cache
+def step_root() -> Path:
+    """An empty directory, the host's root's, that each step's root is mounted on inside the
+    step's own mount namespace: so the host never sees the mount, and one serves every step."""
+    return _own_directory(STEP_ROOT, ())
+
+
+@functools.cache
 def mountpoints_layer() -> Path:
     """A layer under every stack holding empty dev/ and proc/, so bwrap finds its mount points
     in a lower layer instead of making them in the upper one, the new layer. A container always
     has them anyway, and each directory not made is a metadata write saved on every step.
     Shared by all processes; made whole, then renamed into place."""
-    path = Path(tempfile.gettempdir()) / MOUNTPOINTS_LAYER
-    if _is_mountpoints_layer(path):
+    return _own_directory(MOUNTPOINTS_LAYER, MOUNTPOINTS)
+
+
+def _own_directory(name: str, subdirectories: tuple[str, ...]) -> Path:
+    """<tmp>/<name> holding just `subdirectories`, ours and writable by us alone. Shared by all
+    processes; made whole, then renamed into place. Anything else found there is not used."""
+    path = Path(tempfile.gettempdir()) / name
+    if _is_own_directory(path, subdirectories):
         return path
-    fresh = Path(tempfile.mkdtemp(prefix=f"{MOUNTPOINTS_LAYER}-"))
-    for name in MOUNTPOINTS:
-        (fresh / name).mkdir(mode=0o755)
+    fresh = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    for sub in subdirectories:
+        (fresh / sub).mkdir(mode=0o755)
     fresh.chmod(0o755)
     try:
         fresh.rename(path)
     except OSError:  # another process was first (or something else is there)
-        if _is_mountpoints_layer(path):
+        if _is_own_directory(path, subdirectories):
             shutil.rmtree(fresh)
             return path
         return fresh
     return path
 
 
-def _is_mountpoints_layer(path: Path) -> bool:
+def _is_own_directory(path: Path, subdirectories: tuple[str, ...]) -> bool:
     try:
         st = path.lstat()
         entries = sorted(os.listdir(path))
     except OSError:
         return False
-    return (stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and entries == sorted(MOUNTPOINTS)
-            and all((path / name).is_dir() and not (path / name).is_symlink() for name in entries))
+    return (stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
+            and entries == sorted(subdirectories)
+            and all((path / sub).is_dir() and not (path / sub).is_symlink() for sub in entries))
 
 
 # Overlay takes its options in one page, and bwrap passes every layer as its real path behind

@@ -61,14 +61,30 @@ NSENTER_IN_SANDBOX = "/dev/.studio-nsenter"  # on bwrap's /dev tmpfs, so never i
 SHORT_DIR = "/tmp/.sl"  # where a deep stack's layers are bind-mounted under short names
 MOUNTPOINTS = ("dev", "proc")  # bwrap mounts on these, making them when missing
 MOUNTPOINTS_LAYER = "studio-sandbox-mountpoints"
+SECCOMP_FD = 3  # where bwrap finds the seccomp filter (the spawner puts it there)
+STEP_ROOT = "studio-sandbox-root"  # in the temporary directory: where each step's root is mounted
+# The host ids a step's ids 0, 1, ... are (see README, Security).
+SUBIDS_SETTING = "STUDIO_SANDBOX_SUBUIDS"
+DEFAULT_SUBIDS = "100000:65536"
+# What Docker masks in a container's /proc and /sys: files read as empty, directories empty,
+# and the kernel's controls read-only. A path the kernel lacks is left out.
+MASKED_PATHS = (
+    "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi",
+)
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 
 @dataclass(frozen=True)
 class Overlay:
-    """A step's overlay, for the spawner to mount at `target` (an empty directory) itself."""
+    """A step's root, for the spawner to make in the step's own mount namespace: `layers`
+    (bottom first) stacked under `upper`, with `work` beside it, and `mounts` over them."""
 
-    target: str
-    options: str
+    layers: tuple[str, ...]
+    upper: str
+    work: str
+    mounts: tuple[Mount, ...] = ()
 
 
 class SandboxError(Exception):

@@ -3,7 +3,6 @@ and `available` says whether it can run on this machine."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import shutil
@@ -21,8 +20,8 @@ from .bwrap import (
     mount_stubs,
     mountpoints_layer,
     options_too_long,
-    overlay_options,
     overlay_problem,
+    step_root,
 )
 from .cgroups import cgroup_base
 from .model import DEFAULT_LIMITS, Limits, Mount, OutputCallback, Overlay, RunResult, SandboxError
@@ -63,7 +62,6 @@ def run(
     # Store.reclaim) takes these too.
     work = Path(tempfile.mkdtemp(prefix=f".sandbox-work-{upper.name}-", dir=upper.parent))
     stubs: Path | None = None
-    root: str | None = None
     try:
         ids = resolve_user(user, lower)
         layers = [str(mountpoints_layer()), *(str(p) for p in lower)]
@@ -71,14 +69,19 @@ def run(
             stubs = Path(tempfile.mkdtemp(prefix=f".sandbox-stubs-{upper.name}-", dir=upper.parent))
             if mount_stubs(mounts, lower, stubs):
                 layers.append(str(stubs))
-        deep = options_too_long(layers, upper, work)
-        # Not the step's: the spawner, bwrap (twice for a deep stack) and its init.
-        worker = thread_worker(limits, sandbox_processes=4 if deep else 3)
+        # Not the step's: the spawner, bwrap and its init (and an outer bwrap for a deep stack).
+        worker = thread_worker(limits, sandbox_processes=4)
         devices = "devices" in worker.cgroups.dirs
         overlay: Overlay | None = None
-        if worker.spawner.mounts and not deep:
-            root = tempfile.mkdtemp(prefix=f".sandbox-root-{upper.name}-", dir=upper.parent)
-            overlay = Overlay(root, overlay_options(layers, upper, work))
+        root: str | None = None
+        deep = False
+        if worker.spawner.isolated:
+            # Layers are handed to overlayfs as descriptors: no options to outgrow, however deep.
+            root = str(step_root())
+            overlay = Overlay(tuple(os.path.abspath(layer) for layer in layers), os.path.abspath(upper),
+                              os.path.abspath(work), tuple(mounts))
+        else:
+            deep = options_too_long(layers, upper, work)
         args = bwrap_args(argv, layers, deep, upper, work, env, inside_path(cwd), ids, network, devices,
                           mounts, root)
         exit_code, reason = execute(worker, args, step_rlimits(limits, worker.cgroups), limits, out,
@@ -88,9 +91,6 @@ def run(
         return RunResult(None, None, str(e), out.tail(), ms_since(started))
     finally:
         remove_work(work)
-        if root is not None:
-            with contextlib.suppress(OSError):
-                os.rmdir(root)  # a mount point, now empty
         if stubs is not None:
             shutil.rmtree(stubs, ignore_errors=True)  # a few empty entries
         tidy_upper(upper, lower)

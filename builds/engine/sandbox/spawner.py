@@ -14,8 +14,10 @@ import sys
 import threading
 from dataclasses import dataclass, field
 
+from . import syscalls
+from .bwrap import step_root
 from .cgroups import Cgroups
-from .model import Limits, Overlay, SandboxError
+from .model import DEFAULT_SUBIDS, SUBIDS_SETTING, Limits, Overlay, SandboxError
 
 # -- the spawner ------------------------------------------------------------------------------
 #
@@ -35,33 +37,150 @@ from .model import Limits, Overlay, SandboxError
 # more durability than the rest of the store, which leaves flushing to the kernel.
 
 _SPAWNER = r"""
-import array, ctypes, json, os, resource, select, signal, socket, sys
+import array, ctypes, fcntl, json, os, resource, select, signal, socket, sys
 
 sock = socket.socket(fileno=int(sys.argv[2]))
 sock.set_inheritable(False)
+SUBIDS = tuple(int(n) for n in sys.argv[3].split(":"))  # (first host id, how many)
+SECCOMP = bytes.fromhex(sys.argv[4])
+ROOT = sys.argv[5]  # the mount point of each step's root, inside the step's own mount namespace
 libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
 # PR_SET_CHILD_SUBREAPER: when a step is killed, bwrap's orphaned init comes here to be reaped
 # (a zombie still counts against the pids cgroup).
 libc.prctl(36, 1, 0, 0, 0)
 
+CLONE_NEWNS, CLONE_NEWUSER = 0x20000, 0x10000000
+O_CLOEXEC, AT_FDCWD, AT_EMPTY_PATH = 0o2000000, -100, 0x1000
+OPEN_TREE_CLONE, MOVE_MOUNT_F_EMPTY_PATH, MOVE_MOUNT_T_EMPTY_PATH = 1, 0x4, 0x40
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_IDMAP = 0x1, 0x2, 0x4, 0x100000
+FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING, FSCONFIG_SET_FD, FSCONFIG_CMD_CREATE = 0, 1, 5, 6
+RESOLVE_NO_MAGICLINKS, RESOLVE_IN_ROOT = 0x2, 0x10
+SYS = {"open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
+       "openat2": 437, "mount_setattr": 442}
 
-def own_mounts():
-    # CLONE_NEWNS, then MS_REC | MS_SLAVE on /: mounts made here never reach the host, and they
-    # all go when this process and its steps have.
-    return libc.unshare(0x20000) == 0 and libc.mount(None, b"/", None, 0x4000 | 0x80000, None) == 0
+
+class MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
 
-def mount_overlay(target, options):
-    for extra in (",volatile", ""):  # volatile is Linux 5.10's
-        if libc.mount(b"overlay", target.encode(), b"overlay", 0, (options + extra).encode()) == 0:
-            return
+class OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def sys_(name, *args):
+    result = libc.syscall(SYS[name], *args)
+    if result < 0:
         error = ctypes.get_errno()
-    raise OSError(error, f"cannot mount the overlay: {os.strerror(error)}")
+        raise OSError(error, f"{name}: {os.strerror(error)}")
+    return result
 
 
-def unmount(overlay):
-    if overlay:
-        libc.umount2(overlay["target"].encode(), 2)  # MNT_DETACH
+def checked(result, what):
+    if result != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"{what}: {os.strerror(error)}")
+
+
+def isolate():
+    # A user namespace mapping the subordinate range (its uid 0 is an unprivileged host uid), and
+    # a mount namespace it owns, which this process (still the host's root) then joins: a tree
+    # cloned here belongs to the user namespace, so the step's root there can stack it.
+    # Mounts from the host keep reaching it (they come in as slaves) and none go back.
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(ready_r)
+        os.close(go_w)
+        ok = libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0
+        os.write(ready_w, b"1" if ok else b"0")
+        os.read(go_r, 1)
+        os._exit(0)
+    os.close(ready_w)
+    os.close(go_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise OSError("cannot make a user namespace")
+        for name in ("uid_map", "gid_map"):
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(f"0 {SUBIDS[0]} {SUBIDS[1]}\n")
+        userns = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | O_CLOEXEC)
+        mntns = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | O_CLOEXEC)
+    finally:
+        os.close(go_w)
+        os.close(ready_r)
+        os.waitpid(pid, 0)
+    checked(libc.setns(mntns, CLONE_NEWNS), "setns")
+    os.close(mntns)
+    return userns
+
+
+def idmapped(path, userns, readonly=False):
+    # A private copy of the tree at `path` whose on-disk ids 0..n show as the range's: the
+    # step's root (host uid first+0) writes files that are owned by 0 on disk.
+    fd = sys_("open_tree", AT_FDCWD, path.encode(), ctypes.c_uint(OPEN_TREE_CLONE | O_CLOEXEC))
+    attr = MountAttr(MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+                     | (MOUNT_ATTR_RDONLY if readonly else 0), 0, 0, userns)
+    sys_("mount_setattr", fd, b"", ctypes.c_uint(AT_EMPTY_PATH), ctypes.byref(attr), ctypes.c_size_t(32))
+    return fd
+
+
+def fsconfig(fs, command, key=None, value=None, aux=0):
+    sys_("fsconfig", fs, command, key and key.encode(), value, aux)
+
+
+def new_mount(fs):
+    fsconfig(fs, FSCONFIG_CMD_CREATE)
+    return sys_("fsmount", fs, 1, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
+
+
+def attach(tree, where, path=""):
+    sys_("move_mount", tree, b"", where, path.encode(),
+         MOVE_MOUNT_F_EMPTY_PATH | (MOVE_MOUNT_T_EMPTY_PATH if not path else 0))
+
+
+def inside(root, target):
+    # The target as the step would see it: symlinks resolve within the root, never onto the host.
+    how = OpenHow(os.O_PATH | O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    return sys_("openat2", root, target.encode(), ctypes.byref(how), ctypes.c_size_t(24))
+
+
+def mount_root(overlay, userns):
+    # In the forked child, as the host's root: the step's layers stacked, from inside the
+    # user namespace, on idmapped copies; then the step's own mounts over them.
+    lowers = [idmapped(layer, userns) for layer in overlay["layers"]]
+    parent = idmapped(os.path.dirname(overlay["upper"]), userns)  # upper and work share it
+    flags = os.O_PATH | os.O_DIRECTORY | O_CLOEXEC
+    upper = os.open(os.path.basename(overlay["upper"]), flags, dir_fd=parent)
+    work = os.open(os.path.basename(overlay["work"]), flags, dir_fd=parent)
+    binds = [idmapped(m["source"], userns, m["readonly"]) if m["kind"] == "bind" else None
+             for m in overlay["mounts"]]
+    checked(libc.setns(userns, CLONE_NEWUSER), "setns")
+    os.setgroups([])
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+    checked(libc.unshare(CLONE_NEWNS), "unshare")  # the step's own, gone when it is
+    fs = sys_("fsopen", b"overlay", 1)
+    fsconfig(fs, FSCONFIG_SET_STRING, "source", b"overlay")
+    for lower in reversed(lowers):  # topmost first
+        fsconfig(fs, FSCONFIG_SET_FD, "lowerdir+", None, lower)
+    fsconfig(fs, FSCONFIG_SET_FD, "upperdir", None, upper)
+    fsconfig(fs, FSCONFIG_SET_FD, "workdir", None, work)
+    fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr")
+    # Without volatile, leaving the step would sync the whole store's disk (see above).
+    fsconfig(fs, FSCONFIG_SET_FLAG, "volatile")
+    attach(new_mount(fs), AT_FDCWD, ROOT)
+    root = os.open(ROOT, os.O_PATH | os.O_DIRECTORY | O_CLOEXEC)
+    for mount, tree in zip(overlay["mounts"], binds):
+        if tree is None:  # a tmpfs, made here so that the step's root owns it
+            tree = sys_("fsopen", b"tmpfs", 1)
+            fsconfig(tree, FSCONFIG_SET_STRING, "mode", b"0755")
+            if mount.get("size"):
+                fsconfig(tree, FSCONFIG_SET_STRING, "size", str(mount["size"]).encode())
+            tree = new_mount(tree)
+        attach(tree, inside(root, mount["target"]))
 
 
 def reap():
@@ -100,23 +219,46 @@ def receive():
     return msg, list(fds)
 
 
-def spawn(request, fds):
+def child(request, fds, errors):
     overlay = request.get("overlay")
+    if overlay:
+        mount_root(overlay, userns)
+    seccomp = os.memfd_create("seccomp", 0)  # bwrap reads the filter from fd 3
+    os.write(seccomp, SECCOMP)
+    os.lseek(seccomp, 0, os.SEEK_SET)
+    null = os.open("/dev/null", os.O_RDONLY)
+    for fd, target in ((null, 0), (fds[0], 1), (fds[1], 2), (seccomp, 3)):
+        os.dup2(fd, target)
+    # Python ignores SIGPIPE and SIGXFSZ; a step must get the defaults back, or `yes | head`
+    # never ends (yes is no longer killed when head closes the pipe).
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    os.execv(request["argv"][0], request["argv"])
+
+
+def spawn(request, fds):
     try:
-        if overlay:
-            mount_overlay(overlay["target"], overlay["options"])
         for which, value in request["rlimits"]:
             if resource.getrlimit(which) != (value, value):
                 resource.setrlimit(which, (value, value))
-        actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-                   (os.POSIX_SPAWN_DUP2, fds[0], 1), (os.POSIX_SPAWN_DUP2, fds[1], 2)]
-        # Python ignores SIGPIPE and SIGXFSZ; a step must get the defaults back, or `yes | head`
-        # never ends (yes is no longer killed when head closes the pipe).
-        return os.posix_spawn(request["argv"][0], request["argv"], {}, file_actions=actions,
-                              setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
-    except BaseException:
-        unmount(overlay)
-        raise
+        read, write = os.pipe()
+        errors = fcntl.fcntl(write, fcntl.F_DUPFD_CLOEXEC, 10)  # clear of the fds 0-3 it sets up
+        os.close(write)
+        pid = os.fork()
+        if pid == 0:  # one thread here, so the child may do anything before exec
+            os.close(read)
+            try:
+                child(request, fds, errors)
+            except BaseException as e:
+                os.write(errors, str(e).encode()[:4096] or b"failed")
+            os._exit(127)
+        os.close(errors)
+        failure = os.read(read, 4096)
+        os.close(read)
+        if failure:  # the child never reached bwrap
+            os.waitpid(pid, 0)
+            raise OSError(failure.decode("utf-8", "replace"))
+        return pid
     finally:
         for fd in fds:
             os.close(fd)
@@ -140,8 +282,14 @@ def wait(pid):
                 sys.exit()
 
 
-mounts = os.getuid() == 0 and own_mounts()
-sock.send(b"ready mounts" if mounts else b"ready")
+userns = None
+if os.getuid() == 0:
+    try:
+        userns = isolate()
+    except OSError as e:
+        sock.send(b"failed " + str(e).encode()[:1000])
+        sys.exit()
+sock.send(b"ready isolated" if userns is not None else b"ready")
 while True:
     msg, fds = receive()
     if not msg:
@@ -157,7 +305,6 @@ while True:
         continue
     status = wait(pid)
     kill_orphans()
-    unmount(request.get("overlay"))
     sock.send(json.dumps({"status": status}).encode())
 reap()
 """
@@ -165,12 +312,15 @@ reap()
 
 class _Spawner:
     def __init__(self) -> None:
+        subids = subordinate_ids()
+        program = syscalls.bpf().hex()
+        root = str(step_root())
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             # The program comes on stdin, so `ps` shows a short line naming it.
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", "import sys; exec(sys.stdin.read())",
-                 "studio-sandbox-spawner", str(theirs.fileno())],
+                 "studio-sandbox-spawner", str(theirs.fileno()), f"{subids[0]}:{subids[1]}", program, root],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
             assert self.proc.stdin is not None
             self.proc.stdin.write(_SPAWNER.encode())
@@ -180,21 +330,30 @@ class _Spawner:
         self.sock = ours
         self.rlimits: dict[int, int] = {}  # what the spawner has set on itself
         self.sock.settimeout(30)
-        ready = self.sock.recv(16)
+        try:
+            ready = self.sock.recv(2048)
+        except OSError:
+            ready = b""
         self.sock.settimeout(None)
-        # Whether it mounts steps' overlays itself (see above), or leaves that to bwrap.
-        self.mounts = ready == b"ready mounts"
-        if ready not in (b"ready", b"ready mounts"):
+        # Whether it makes steps' roots in a user namespace (as root), or leaves that to bwrap.
+        self.isolated = ready == b"ready isolated"
+        if ready not in (b"ready", b"ready isolated"):
             self.close()
-            raise SandboxError("the sandbox's spawner did not start")
+            detail = ready.decode("utf-8", "replace").removeprefix("failed ") or "it did not start"
+            raise SandboxError(f"the sandbox cannot isolate steps here: {detail}")
 
     def spawn(self, argv: list[str], rlimits: list[tuple[int, int]], stdout: int, stderr: int,
               overlay: Overlay | None = None) -> None:
-        """Ask for bwrap to be started, after mounting `overlay` when given (only if `mounts`);
-        its status (or why it could not start) comes later."""
+        """Ask for bwrap to be started, after making the step's root from `overlay` when given
+        (only if `isolated`); its status (or why it could not start) comes later."""
         fields: dict[str, object] = {"argv": argv, "rlimits": rlimits}
         if overlay is not None:
-            fields["overlay"] = {"target": overlay.target, "options": overlay.options}
+            fields["overlay"] = {
+                "layers": list(overlay.layers), "upper": overlay.upper, "work": overlay.work,
+                "mounts": [{"kind": m.kind, "target": m.target, "readonly": m.readonly, "size": m.size,
+                            "source": str(m.source) if m.source is not None else None}
+                           for m in overlay.mounts],
+            }
         request = json.dumps(fields).encode()
         rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [stdout, stderr]))]
         try:
@@ -307,3 +466,19 @@ def step_rlimits(limits: Limits, cgroups: Cgroups) -> list[tuple[int, int]]:
         wanted.append((resource.RLIMIT_NPROC, limits.pids))
     return wanted
 
+
+
+def subordinate_ids() -> tuple[int, int]:
+    """(first host id, how many) that a step's ids 0, 1, ... are on the host, for uids and gids
+    alike: STUDIO_SANDBOX_SUBUIDS as "FIRST:COUNT", else 100000:65536."""
+    value = os.environ.get(SUBIDS_SETTING, "").strip() or DEFAULT_SUBIDS
+    first, _, count = value.partition(":")
+    if not (first.isdigit() and count.isdigit()):
+        raise SandboxError(f"{SUBIDS_SETTING} must be FIRST:COUNT (for example {DEFAULT_SUBIDS}), "
+                           f"not {value!r}")
+    start, size = int(first), int(count)
+    # Never the host's root, and inside the 32-bit id space (whose last id means "none").
+    if start < 1 or size < 1 or start + size > 0xFFFFFFFF:
+        raise SandboxError(f"{SUBIDS_SETTING}={value} is not a usable range of host ids "
+                           "(FIRST at least 1, COUNT at least 1, and below 4294967295 together)")
+    return start, size
