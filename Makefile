@@ -8,19 +8,22 @@ PYTHON ?= $(shell /usr/bin/python3.11 -c 'import ensurepip, venv' 2>/dev/null &&
 VENV := .venv
 PY := $(VENV)/bin/python
 REQUIREMENTS_STAMP := $(VENV)/.requirements-installed
-# Debian packages the tests need: busybox-static is the base image the builds start from;
-# chromium drives the studio page in the browser tests; docker-registry is the registry the
-# pull and push tests talk to (apache2-utils makes its logins, openssl its certificate), and
-# docker.io the Docker engine that loads and runs what the studio exports.
-DEBIAN_PACKAGES := busybox-static chromium docker-registry apache2-utils openssl docker.io
+# What the studio itself needs to build: busybox-static is the base image the builds start from
+# (and sets USER's ids), python3-seccomp compiles the sandbox's system-call filter.
+RUN_PACKAGES := busybox-static python3-seccomp
+# What the tests need besides: chromium drives the studio page in the browser tests;
+# docker-registry is the registry the pull and push tests talk to (apache2-utils makes its
+# logins, openssl its certificate), and docker.io the Docker engine that loads and runs what the
+# studio exports.
+DEBIAN_PACKAGES := $(RUN_PACKAGES) chromium docker-registry apache2-utils openssl docker.io
 ORACLE := ../shared/oracle/run_oracle.py
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune \
                       -o -type f ! -name .gitkeep -print 2>/dev/null)
 
-.PHONY: run test bench seed-debian test-debian setup bytecode requirements frontend debian-packages migrate seed test-python test-frontend oracle lint
+.PHONY: run run-packages test bench seed-debian test-debian setup bytecode requirements frontend debian-packages migrate seed test-python test-frontend oracle lint
 
-run: setup migrate seed
+run: setup run-packages migrate seed
 	$(PY) -m studio.runner
 
 test: lint test-python test-frontend oracle
@@ -52,6 +55,9 @@ frontend/node_modules/.installed: frontend/package.json $(wildcard frontend/pack
 frontend/dist/.built: frontend/node_modules/.installed $(FRONTEND_SOURCES)
 	cd frontend && npm run build
 	mkdir -p frontend/dist && touch $@
+
+run-packages:
+	@$(MAKE) --no-print-directory debian-packages DEBIAN_PACKAGES="$(RUN_PACKAGES)"
 
 debian-packages:
 	@missing=""; \
