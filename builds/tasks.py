@@ -11,8 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from billiard.einfo import ExceptionInfo
+from billiard.exceptions import WorkerLostError
 from celery import Task, shared_task
 from celery.signals import task_postrun, worker_ready
+from celery.worker.request import Request
 from django.conf import settings
 from django.db import DatabaseError, connections
 from django.utils import timezone
@@ -102,11 +105,48 @@ class Watch(threading.Thread):
             log.exception("reaping stale builds failed")
 
 
+class BuildRequest(Request):
+    """A build task as the worker's parent process sees it. When the pool kills the process
+    running a build (its time limit passed: that process may be stuck for good) or that process
+    dies, the build fails at once with a message, rather than when the reaper finds its heartbeat
+    silent. The pool starts a fresh process in its place."""
+
+    def on_timeout(self, soft: bool, timeout: float) -> None:
+        super().on_timeout(soft, timeout)
+        if not soft:
+            _fail_from_parent(self.args, f"the build took longer than {timeout:g} s "
+                              "(STUDIO_BUILD_TIME_LIMIT_S) and was stopped")
+
+    def on_failure(
+        self, exc_info: ExceptionInfo, send_failed_event: bool = True, return_ok: bool = False
+    ) -> None:
+        super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+        exc = getattr(exc_info.exception, "exc", exc_info.exception)  # ExceptionWithTraceback
+        if isinstance(exc, WorkerLostError):
+            message = f"the worker process running this build died ({exc}); build it again"
+            _fail_from_parent(self.args, message)
+
+
+def _fail_from_parent(args: Any, message: str) -> None:
+    # In the worker's parent: whatever happens here must not stop the pool.
+    try:
+        build_id = int(args[0])
+        if services.build_fail(build_id=build_id, message=message):
+            log.warning("build %s: %s", build_id, message)
+    except Exception:
+        log.exception("failing a build whose worker process was lost failed")
+    finally:
+        connections.close_all()  # nothing of the parent's for the next child it forks to inherit
+
+
 class BuildTask(Task):
     # The claim is a guarded update, so running a message twice is harmless; acknowledging late
     # means a worker that dies before it claimed the build leaves the message for another.
     acks_late = True
     reject_on_worker_lost = True
+    Request = BuildRequest
+    # Enforced by the pool, from outside the process running the build (BuildRequest.on_timeout).
+    time_limit = settings.BUILD_TIME_LIMIT_S
     # Only the claim can meet these (a database busy or briefly away); once claimed, every failure
     # is an outcome of the build, recorded and never retried. A bad Dockerfile is never retried.
     autoretry_for = (DatabaseError,)

@@ -249,6 +249,14 @@ try:
     BUILD_LIMITS = _read_build_limits()
 except _LimitSettingError as exc:
     raise ImproperlyConfigured(exc.message) from None
+# The longest a whole build may take, enforced from outside it: the worker's pool kills the
+# process running a build that outlasts it (and starts a fresh one), and the build fails at once.
+# By default six steps' worth of the step limit (an hour).
+BUILD_TIME_LIMIT_S = envint("STUDIO_BUILD_TIME_LIMIT_S", int(6 * BUILD_LIMITS.timeout_s), minimum=1)
+# How long BuildKit's parser may take over one Dockerfile; it runs in a process of its own, killed
+# when it takes longer. Read by the engine from the environment; checked here so that a bad value
+# stops the studio at start-up.
+PARSE_TIMEOUT_S = envint("STUDIO_PARSE_TIMEOUT_S", 10, minimum=1)
 
 # A project's files: how many, how big, how deep. An upload (a tar or zip of the context, or any
 # request body) may be no larger than UPLOAD_MAX_BYTES.

@@ -156,6 +156,9 @@ def _build_args(pairs: list[str]) -> dict[str, str]:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from .dockerfile import syntax
+
+    syntax.start()  # the parser loads in its own process while the engine loads in this one
     from .builder import BuildOptions, build
     from .progress import PlainProgress
     from .store import Store

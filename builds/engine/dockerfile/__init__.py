@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-import dockerfile as _syntax
-
 from ..errors import DockerfileError
+from . import syntax as _syntax
 from .checks import CHECKS, Command, check_unknown, stage_name
 from .helpers import Invalid, go_quote
 from .heredocs import read_heredocs
@@ -141,8 +140,13 @@ def parse(text: str, *, filename: str = "Dockerfile") -> Dockerfile:
     escape = escape_directive(lines, filename)
     try:
         commands = _syntax.parse_string(text)
+        rejected = None
     except _syntax.GoParseError as exc:
-        raise DockerfileError(str(exc), file=filename, line=failure_line(str(exc), lines, escape)) from None
+        rejected = str(exc)
+    except _syntax.ParseTimeout as exc:
+        raise _syntax.ParseTimeout(exc.message, file=filename) from None
+    if rejected is not None:
+        raise DockerfileError(rejected, file=filename, line=failure_line(rejected, lines, escape))
     builder = _Builder(filename, lines, escape)
     for found in commands:
         builder.add(found)

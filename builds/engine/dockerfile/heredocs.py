@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-import dockerfile as _syntax
-
+from . import syntax as _syntax
 from .model import Heredoc
 from .words import Lexer, LexError
 

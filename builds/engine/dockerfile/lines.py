@@ -6,9 +6,8 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 
-import dockerfile as _syntax
-
 from ..errors import DockerfileError
+from . import syntax as _syntax
 from .heredocs import heredoc_words
 from .model import Heredoc
 from .words import is_space
