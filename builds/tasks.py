@@ -111,6 +111,16 @@ class BuildRequest(Request):
     dies, the build fails at once with a message, rather than when the reaper finds its heartbeat
     silent. The pool starts a fresh process in its place."""
 
+    @property
+    def time_limits(self) -> tuple[float | None, float | None]:
+        # The worker that runs the build sets its deadline, never the message: Celery would take
+        # the limit the sending process (the web server) had in its settings.
+        return (settings.BUILD_TIME_LIMIT_S, None)
+
+    @time_limits.setter
+    def time_limits(self, sent: Any) -> None:
+        pass
+
     def on_timeout(self, soft: bool, timeout: float) -> None:
         super().on_timeout(soft, timeout)
         if not soft:

@@ -10,6 +10,7 @@ in time has its process killed (the next parse starts a fresh one) and fails wit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -91,7 +93,7 @@ class _Server:
         try:
             self.requests.write(HEADER.pack(len(data)) + data)
             self.requests.flush()
-        except (BrokenPipeError, OSError):
+        except (OSError, ValueError):  # ValueError: its pipe was closed already
             raise _Died() from None
         size = HEADER.unpack(self._read(HEADER.size, deadline))[0]
         answer: dict[str, Any] = json.loads(self._read(size, deadline))
@@ -117,7 +119,19 @@ class _Server:
     def close(self) -> None:
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
-                stream.close()
+                with contextlib.suppress(OSError):  # a dead process's pipe cannot take the flush
+                    stream.close()
+
+
+# The parse process dies with the thread that started it (PR_SET_PDEATHSIG follows threads, and
+# it must: a parser stuck inside Go holds the GIL, so it cannot watch for its parent itself). So it
+# is always started by one thread that lives as long as this process, never by a request's thread
+# that a web server's pool may end at any time.
+_keeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-keeper")
+
+
+def _new_server() -> _Server:
+    return _keeper.submit(_Server).result()
 
 
 _server: _Server | None = None
@@ -126,8 +140,9 @@ _lock = threading.Lock()
 
 def _forget_in_child() -> None:
     """A forked child must not talk to its parent's parse process: it starts its own."""
-    global _server, _lock
+    global _server, _lock, _keeper
     _lock = threading.Lock()
+    _keeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-keeper")
     if _server is not None:
         _server.close()
         _server.process.returncode = -1  # not this process's child: nothing to wait for
@@ -143,7 +158,7 @@ def start() -> None:
     global _server
     with _lock:
         if _server is None:
-            _server = _Server()
+            _server = _new_server()
 
 
 def parse_string(text: str) -> tuple[Command, ...]:
@@ -167,7 +182,7 @@ def _ask(data: bytes, deadline: float) -> dict[str, Any]:
     global _server
     for attempt in (1, 2):
         if _server is None:
-            _server = _Server()
+            _server = _new_server()
         try:
             return _server.ask(data, deadline)
         except TimeoutError:
@@ -175,8 +190,7 @@ def _ask(data: bytes, deadline: float) -> dict[str, Any]:
             _server = None
             raise _timeout(timeout_s()) from None
         except _Died:
-            # Killed from outside (its parent thread ended: PR_SET_PDEATHSIG follows threads) or
-            # crashed: once more with a fresh one, then give up.
+            # Killed from outside, or crashed: once more with a fresh one, then give up.
             _server.kill()
             _server = None
             if attempt == 2:
