@@ -67,10 +67,10 @@ def test_a_socket_whose_page_left_stops_and_logs_nothing_more(
     browser.sign_up("sockets-2")
     build = start(browser, project(browser, SLOW), no_cache=True)
     before = _log(studio_server).count(CATCH_UP_FAILED)
-    ws = browser.websocket(f"/ws/builds/{build['id']}/")
-    events_until(ws, lambda e: e["type"] == "step.log")
-    # Redis goes for a while the page is there, and the page goes without a word (a closed laptop).
-    redis_server.restart(down_s=3)
-    ws.close_socket()
+    with browser.websocket(f"/ws/builds/{build['id']}/") as ws:
+        events_until(ws, lambda e: e["type"] == "step.log")
+        # Redis goes for a while the page is there, and the page goes without a word (a closed laptop).
+        redis_server.restart(down_s=3)
+        ws.close_socket()
     time.sleep(3 * 2.0 + 1)
     assert _log(studio_server).count(CATCH_UP_FAILED) == before, _log(studio_server)[-3000:]
