@@ -5,7 +5,9 @@ once and in seq order. The consumer joins the build's group *before* reading the
 event is either already stored when it reads or arrives live afterwards (the publisher stores
 before it sends); seqs it has already sent are dropped. A live event that skips ahead (one was
 lost on the way) and a slow timer both make it read what it missed from the database, which is
-what carries a page through a Redis restart. `?after=<seq>` starts after what the page has.
+what carries a page through a short Redis outage; a longer one, or a Redis that restarted empty,
+closes the socket (studio/sockets.py) and the page reconnects. `?after=<seq>` starts after what the
+page has.
 
 `ws/projects/<id>/` announces the project's new builds and their status changes.
 
@@ -16,16 +18,15 @@ its share link as `?token=`); nobody signed out. asgi.py already refused other s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import Http404
 
 from studio.projects.selectors import project_get
+from studio.sockets import ClientGone, GroupConsumer
 
 from . import live, selectors
 
@@ -40,10 +41,7 @@ def _query(scope: dict[str, Any]) -> dict[str, str]:
     return {name: values[-1] for name, values in parsed.items()}
 
 
-class BuildConsumer(AsyncJsonWebsocketConsumer):
-    group: str | None = None
-    poller: asyncio.Task[None] | None = None
-
+class BuildConsumer(GroupConsumer):
     async def connect(self) -> None:
         user = self.scope["user"]
         query = _query(self.scope)
@@ -61,18 +59,11 @@ class BuildConsumer(AsyncJsonWebsocketConsumer):
         self.last_sent = int(after)
         self.finished = False
         self.lock = asyncio.Lock()
-        self.group = live.build_group(self.build_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        if not await self.join(live.build_group(self.build_id)):
+            return
         await self.accept()
         await self.catch_up()
-        self.poller = asyncio.create_task(self.keep_catching_up())
-
-    async def disconnect(self, code: int) -> None:
-        if self.poller is not None:
-            self.poller.cancel()
-        if self.group is not None:
-            with contextlib.suppress(Exception):  # Redis may be the reason for the disconnect
-                await self.channel_layer.group_discard(self.group, self.channel_name)
+        self.start_task(self.keep_catching_up())
 
     async def build_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
@@ -96,12 +87,20 @@ class BuildConsumer(AsyncJsonWebsocketConsumer):
                     return
 
     async def keep_catching_up(self) -> None:
-        while not self.finished:
+        failures = 0
+        while not self.finished and not self.closing:
             await asyncio.sleep(CATCH_UP_EVERY_S)
             try:
                 await self.catch_up()
+                failures = 0
+            except ClientGone:
+                return  # the page has gone: nobody is left to catch up for
             except Exception:  # the database busy for a moment: the next round tries again
-                log.warning("build %s: catching up from the database failed", self.build_id, exc_info=True)
+                failures += 1
+                if failures == 1:  # one message for an outage, not one every round
+                    log.warning(
+                        "build %s: catching up from the database failed", self.build_id, exc_info=True
+                    )
 
     async def _send(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
@@ -110,9 +109,7 @@ class BuildConsumer(AsyncJsonWebsocketConsumer):
             self.finished = True
 
 
-class ProjectConsumer(AsyncJsonWebsocketConsumer):
-    group: str | None = None
-
+class ProjectConsumer(GroupConsumer):
     async def connect(self) -> None:
         user = self.scope["user"]
         project_id = int(self.scope["url_route"]["kwargs"]["project_id"])
@@ -123,14 +120,8 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         if not allowed:
             await self.close()
             return
-        self.group = live.project_group(project_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            with contextlib.suppress(Exception):
-                await self.channel_layer.group_discard(self.group, self.channel_name)
+        if await self.join(live.project_group(project_id)):
+            await self.accept()
 
     async def project_build(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "build.status", "build": message["build"]})

@@ -38,6 +38,7 @@ MAX_BUILD_ARGS = 64
 MAX_BUILD_ARG_CHARS = 4096
 FINAL_STATUSES = {Build.Status.SUCCEEDED, Build.Status.FAILED, Build.Status.CANCELLED}
 WORKER_STOPPED = "the worker running this build stopped (no sign of life for {seconds} s); build it again"
+WORKER_RESTARTED = "the worker running this build restarted; build it again"
 # Fields of step.finished kept in their own columns; every other field goes to Step.extra.
 STEP_COLUMNS = {
     "step": "number",
@@ -409,10 +410,10 @@ def builds_reap_if_due() -> None:
         log.exception("reaping stale builds failed")
 
 
-def builds_reap_worker(*, worker: str, started: datetime) -> list[int]:
+def builds_reap_worker(*, worker: str, started: datetime, message: str = WORKER_RESTARTED) -> list[int]:
     """A worker that starts under a name cannot still be running builds it claimed under that name
-    before it started: those died with its previous life, so fail them now rather than waiting."""
-    message = "the worker running this build restarted; build it again"
+    before it started: those died with its previous life, so fail them now rather than waiting.
+    The supervisor of `make run` calls it too, as soon as it sees the worker die."""
     guard = Q(status=Build.Status.RUNNING, worker=worker, heartbeat_at__lt=started)
     found = Build.objects.filter(guard).values_list("id", flat=True)
     return [b for b in list(found) if _end_with(b, status=Build.Status.FAILED, message=message, guard=guard)]

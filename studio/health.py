@@ -1,10 +1,17 @@
 """/healthz: whether each part the studio needs answers, for people and for load balancers.
 
-200 when every check passes, 503 otherwise, with `failing` naming the parts that did not."""
+200 when every check passes, 503 otherwise. Anyone gets the status; what each check found (where
+Redis is, the workers' host names, the sandbox's version, the database) says much about the machine,
+so only staff and requests from the machine itself get `failing` and `checks`. Under `make run`
+the supervisor's view of its services (restarts, how each last ended) is one more check."""
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -80,6 +87,38 @@ def check_workers_and_sandbox() -> tuple[Check, Check]:
     return workers, Check(bool(report["ok"]), f"{name}: {report['detail']}")
 
 
+def check_services() -> Check | None:
+    """The `make run` supervisor's services, from the view it keeps in STUDIO_RUNNER_STATUS; None
+    when the studio runs without it (compose, or each process started by hand)."""
+    path = os.environ.get("STUDIO_RUNNER_STATUS", "").strip()
+    if not path:
+        return None
+    try:
+        services = json.loads(Path(path).read_text())["services"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return Check(False, f"the supervisor's status cannot be read: {exc}")
+    words = []
+    for name, service in services.items():
+        word = f"{name} {service['state']}"
+        if service["restarts"] or service["state"] != "running":
+            times = {0: "never", 1: "once"}.get(service["restarts"], f"{service['restarts']} times")
+            word += f" (restarted {times}; last it {service['last_exit']}"
+            word += f" at {service['last_exit_at']})"
+        words.append(word)
+    return Check(all(s["state"] == "running" for s in services.values()), "; ".join(words))
+
+
+def may_see_details(request: HttpRequest) -> bool:
+    """Staff, or a request from this machine (uvicorn puts a proxy's X-Forwarded-For client here
+    only when the proxy is on loopback, so a proxied stranger does not count as local)."""
+    if getattr(request.user, "is_staff", False):
+        return True
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+
+
 def _without_password(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
@@ -95,10 +134,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
     else:
         checks["workers"] = Check(False, "not checked: Redis does not answer")
         checks["sandbox"] = Check(False, "not checked: the workers, which run it, cannot be reached")
+    services = check_services()
+    if services is not None:
+        checks["services"] = services
     failing = [name for name, check in checks.items() if not check.ok]
-    body = {
-        "status": "failing" if failing else "ok",
-        "failing": failing,
-        "checks": {name: asdict(check) for name, check in checks.items()},
-    }
+    body: dict[str, Any] = {"status": "failing" if failing else "ok"}
+    if may_see_details(request):
+        body["failing"] = failing
+        body["checks"] = {name: asdict(check) for name, check in checks.items()}
     return JsonResponse(body, status=503 if failing else 200)

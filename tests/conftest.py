@@ -52,9 +52,11 @@ class RedisServer:
     directory: Path
     service: Service
 
-    def restart(self) -> None:
-        """Stop Redis and start it again on the same port, empty, as after a crash."""
+    def restart(self, down_s: float = 0) -> None:
+        """Stop Redis and start it again on the same port, empty, as after a crash; `down_s` is how
+        long it stays away in between."""
         stop([self.service], grace_s=0)
+        time.sleep(down_s)
         self.service = start_redis(self.port, self.directory, persist=False)
 
 

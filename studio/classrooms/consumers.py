@@ -8,14 +8,13 @@ stream does no harm, and none falls between them."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import Http404
 
 from builds.consumers import _query
+from studio.sockets import GroupConsumer
 
 from . import selectors
 from .live import classroom_group
@@ -29,8 +28,7 @@ def _dashboard_for_teacher(user: Any, classroom_id: int, exercise_id: int | None
         return None
 
 
-class ClassroomConsumer(AsyncJsonWebsocketConsumer):
-    group: str | None = None
+class ClassroomConsumer(GroupConsumer):
 
     async def connect(self) -> None:
         user = self.scope["user"]
@@ -46,17 +44,12 @@ class ClassroomConsumer(AsyncJsonWebsocketConsumer):
         ):
             await self.close()
             return
-        self.group = classroom_group(classroom_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        if not await self.join(classroom_group(classroom_id)):
+            return
         await self.accept()
         # Read again now that the group is joined: whatever changes from here on arrives live.
         snapshot = await database_sync_to_async(_dashboard_for_teacher)(user, classroom_id, exercise_id)
         await self.send_json({"type": "classroom.snapshot", **(snapshot or {})})
-
-    async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            with contextlib.suppress(Exception):  # Redis may be the reason for the disconnect
-                await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def classroom_row(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "student.row", "row": message["row"]})
