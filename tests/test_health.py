@@ -91,3 +91,17 @@ def test_healthz_is_503_and_names_the_sandbox_when_the_workers_cannot_run_builds
     assert reply.status_code == 503
     assert reply.json()["failing"] == failing
     assert reply.json()["checks"]["sandbox"] == {"ok": False, "detail": detail}
+
+
+@pytest.mark.django_db
+def test_a_stranger_s_healthz_says_only_the_status(client: Client, settings: Settings) -> None:
+    """Where Redis is, the workers' host names and the database say much about the machine: a
+    request from elsewhere, not signed in as staff, gets the status alone."""
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    reply = client.get("/healthz", REMOTE_ADDR="203.0.113.7")
+    assert reply.status_code == 503
+    assert reply.json() == {"status": "failing"}
+    assert "127.0.0.1" not in reply.content.decode()
+
+    local = client.get("/healthz", REMOTE_ADDR="127.0.0.1").json()
+    assert "redis" in local["failing"] and "checks" in local
