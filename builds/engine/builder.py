@@ -39,6 +39,8 @@ from .store import Image, Store
 
 __all__ = ["BuildOptions", "BuildResult", "build"]
 
+MAX_KEYS = 1000  # keys a history keeps of the builds it saw
+
 
 @dataclass
 class BuildResult:
@@ -87,6 +89,7 @@ class _Build(BuildPlan):
         self.hits = 0
         self.misses = 0
         self.finished_steps: set[int] = set()
+        self.used_keys: list[str] = []  # the keys of the steps this build built or was served
 
     # -- running -------------------------------------------------------------------------------
     def run(self, started: float) -> BuildResult:
@@ -134,6 +137,7 @@ class _Build(BuildPlan):
                         "message": f"Not run: the build stopped at the failed step on line {line}.",
                     },
                 )
+        self._save_history(bases=False)
         cancelled = exc.details.get("limit") == "cancelled"
         status = "cancelled" if cancelled else "failed"
         error = exc.to_json()
@@ -270,6 +274,7 @@ class _Build(BuildPlan):
 
     def _filesystem_step(self, planned: PlannedStep, step: Step, state: StageState, t0: float) -> None:
         plan, key, record = self._lookup(step, state)
+        self.used_keys.append(key)
         if record is not None and key not in self.built_keys:
             self.hits += 1
             self._advance(state, planned, key, record, rebuilt=False)
@@ -347,16 +352,23 @@ class _Build(BuildPlan):
             "created": time.time(),
             "history": self.history_id,  # whose build made it: reasons compare within one history
         }
-        self.store.cache_put(key, record, parent=state.key)
+        self.store.cache_put(key, record, parent=state.key, scope=self.scope)
         self.built_keys[key] = planned.number
         return record
 
     # -- history of earlier builds of the same Dockerfile -----------------------------------------
-    def _save_history(self) -> None:
+    def _save_history(self, *, bases: bool = True) -> None:
+        """Remember what this build saw, for the next one's reasons: each stage's base (after a
+        build that got through), and the keys it was built as or served from (a failed build's
+        too: its steps that ran are what its person last saw)."""
         path = self._history_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"bases": self.bases}))
+        kept = self.bases if bases else self.history.get("bases") or {}
+        keys = self.used_keys
+        if not bases:  # the steps it never reached: what the last build before it saw of them
+            keys = list(dict.fromkeys([*keys, *(self.history.get("keys") or [])]))[:MAX_KEYS]
+        tmp.write_text(json.dumps({"bases": kept, "keys": keys}))
         os.replace(tmp, path)
 
     # -- the image -----------------------------------------------------------------------------
