@@ -11,6 +11,7 @@ from studio.models import Project
 from studio.projects.selectors import AnyUser, project_can_view
 
 from .models import Build, BuildEvent, Step
+from .scopes import cache_scope_json
 
 MAX_EVENTS_PAGE = 1000
 
@@ -78,6 +79,7 @@ def build_summary(build: Build) -> dict[str, Any]:
         "target": build.target or None,
         "build_args": build.build_args,
         "no_cache": build.no_cache,
+        "cache_scope": cache_scope_json(build.cache_scope),
         "status": build.status,
         "queued_at": _iso(build.queued_at),
         "started_at": _iso(build.started_at),

@@ -28,6 +28,7 @@ from studio.projects.services import revision_snapshot
 
 from . import live
 from .models import Build, BuildEvent, Step
+from .scopes import cache_scope_for
 from .signals import PROGRESS_EVENTS, build_changed, build_progressed, notify
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ def build_create(
             target=target,
             build_args=args,
             no_cache=no_cache,
+            cache_scope=cache_scope_for(project=project, user=user),
             enqueued_at=now,
         )
         # Announced before it is sent: a worker's "running" must not overtake the "queued".

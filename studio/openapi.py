@@ -130,6 +130,16 @@ SCHEMAS: dict[str, Any] = {
             "target": {"type": ["string", "null"]},
             "build_args": {"type": "object", "additionalProperties": {"type": "string"}},
             "no_cache": {"type": "boolean"},
+            "cache_scope": {
+                "type": "object",
+                "description": "whose cache the build read and filled: a person's own (kind user), "
+                "a class's shared one (kind class), or the store's own (kind store: builds before scopes)",
+                "properties": {
+                    "kind": {"enum": ["user", "class", "store"]},
+                    "name": {"type": "string"},
+                    "label": {"type": "string"},
+                },
+            },
             "status": {"enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
             "queued_at": {"type": "string", "format": "date-time"},
             "started_at": {"type": ["string", "null"], "format": "date-time"},
