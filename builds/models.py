@@ -47,6 +47,8 @@ class Build(models.Model):
 
     cache_hits = models.PositiveIntegerField(default=0)
     cache_misses = models.PositiveIntegerField(default=0)
+    # How many steps ended with each verdict (builds.engine.verdicts.tally over its events).
+    counts = models.JSONField(default=dict, blank=True)
     image_digest = models.CharField(max_length=80, blank=True, default="")
     image_size = models.PositiveBigIntegerField(null=True, blank=True)
     image_layers = models.PositiveIntegerField(null=True, blank=True)

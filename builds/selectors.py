@@ -10,6 +10,7 @@ from django.http import Http404
 from studio.models import Project
 from studio.projects.selectors import AnyUser, project_can_view
 
+from .counts import build_counts
 from .models import Build, BuildEvent, Step
 from .scopes import cache_scope_json
 
@@ -85,6 +86,7 @@ def build_summary(build: Build) -> dict[str, Any]:
         "started_at": _iso(build.started_at),
         "finished_at": _iso(build.finished_at),
         "cache": {"hits": build.cache_hits, "misses": build.cache_misses},
+        "counts": build_counts(build),
         "hit_ratio": hit_ratio(build),
         "image": (
             {"digest": build.image_digest, "size": build.image_size, "layers": build.image_layers}

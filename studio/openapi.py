@@ -8,6 +8,8 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from builds.engine.verdicts import VERDICTS
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -148,6 +150,13 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "properties": {"hits": {"type": "integer"}, "misses": {"type": "integer"}},
             },
+            "counts": {
+                "type": "object",
+                "description": "how many steps ended with each verdict (a FROM is a base, not counted)",
+                "properties": {
+                    v: {"type": "integer"} for v in VERDICTS
+                },
+            },
             "hit_ratio": {
                 "type": ["number", "null"],
                 "description": "hits / (hits + misses), to 3 places; null while the build has no such steps",
@@ -192,7 +201,7 @@ SCHEMAS: dict[str, Any] = {
             "instruction": {"type": "string"},
             "line": {"type": "integer"},
             "keyword": {"type": "string"},
-            "status": {"enum": ["cached", "built", "skipped", "failed"]},
+            "status": {"enum": list(VERDICTS)},
             "cached": {"type": "boolean"},
             "cache_key": {"type": ["string", "null"]},
             "reason": {
@@ -244,7 +253,7 @@ SCHEMAS: dict[str, Any] = {
             "line": {"type": "integer"},
             "end_line": {"type": "integer", "description": "the last line of a continued instruction"},
             "keyword": {"type": "string"},
-            "prediction": {"enum": ["cached", "rebuild", "skipped"]},
+            "prediction": {"enum": ["cached", "rebuild", "metadata", "skipped"]},
             "reason": {
                 "type": ["object", "null"],
                 "description": "{code, message, ...} as the build would give it for a step it rebuilds or "
@@ -352,7 +361,7 @@ SCHEMAS: dict[str, Any] = {
             "line": {"type": "integer"},
             "end_line": {"type": "integer"},
             "keyword": {"type": "string"},
-            "status": {"enum": ["cached", "built", "skipped", "failed", "pending", "not_run"]},
+            "status": {"enum": [*VERDICTS, "pending", "not_run"]},
             "cached": {"type": "boolean"},
             "cache_key": {"type": ["string", "null"]},
             "reason": {"type": ["object", "null"]},

@@ -49,6 +49,7 @@ PLATFORM_ARGS = {
 CACHED = "cached"
 REBUILD = "rebuild"
 SKIPPED = "skipped"
+METADATA = "metadata"  # changes only the configuration: no layer, nothing to look up
 # The key of a state whose files depend on a step that has not run yet.
 UNKNOWN_KEY = "unknown"
 
@@ -493,7 +494,7 @@ class _Predictor(BuildPlan):
         step = STEPS[planned.instruction.keyword](planned.instruction, self.env)
         step.apply(state)
         if not step.writes_files(state):
-            self._row(planned, CACHED, None, metadata=True)
+            self._row(planned, METADATA, None, metadata=True)
             return
         if state.key == UNKNOWN_KEY or self._reads_unknown_stage(step, state):
             self._unknown(planned, step, state)

@@ -277,7 +277,8 @@ class ProjectStudio {
       if (store !== this.store) return;
       const done = store.finished;
       this.cancelButton.hidden = !this.canEdit || done !== null;
-      this.caption.textContent = `${name} · ${done ? done.status : store.plan.length ? "running" : "queued"}`;
+      const status = done ? done.status : store.plan.length ? "running" : "queued";
+      this.caption.textContent = `${name} · ${status}${this.history.sharedCacheNote(id)}`;
       if (done && !announced) {
         announced = true;
         this.root.dataset["buildStatus"] = done.status;
