@@ -60,6 +60,7 @@ def project_plan(request: HttpRequest, project_id: int) -> JsonResponse:
     with throttle.PREDICTIONS.turn(user.pk):
         found = planning.project_predict(
             project=project,
+            user=user,
             dockerfile=field(body, "dockerfile", str),
             target=field(body, "target", str, default=""),
             build_args=field(body, "build_args", dict, default={}),

@@ -37,7 +37,7 @@ def step_detail(*, build: Build, number: int) -> dict[str, Any]:
         "files_truncated": truncated,
         "log": log,
         "log_truncated": log_truncated,
-        "cache_inputs": _cache_inputs(store, step.cache_key),
+        "cache_inputs": _cache_inputs(store, step.cache_key, step.build.cache_scope),
     }
 
 
@@ -73,10 +73,11 @@ def _below(store: Store, step: Step) -> RootFS | None:
     """The filesystem the step ran on: its parent's layers, found by following the cache records
     from its key down to its stage's base (an image a FROM of this build named, or scratch).
     None when the chain cannot be followed to the end."""
-    record = store.cache_get(step.cache_key) if step.cache_key else None
+    scope = step.build.cache_scope
+    record = store.cache_get(step.cache_key, scope=scope) if step.cache_key else None
     key = record.get("parent") if record else None
     layers: list[str] = []
-    while key is not None and (parent := store.cache_get(key)) is not None:
+    while key is not None and (parent := store.cache_get(key, scope=scope)) is not None:
         if parent.get("layer"):
             layers.append(parent["layer"])
         key = parent.get("parent")
@@ -134,11 +135,12 @@ def _log(build: Build, number: int) -> tuple[list[dict[str, str]], bool]:
     return out, False
 
 
-def _cache_inputs(store: Store, key: str | None) -> dict[str, Any] | None:
-    """The document the step's key is the hash of: its parent's key and its inputs."""
+def _cache_inputs(store: Store, key: str | None, scope: str) -> dict[str, Any] | None:
+    """The document the step's key is the hash of: its parent's key and its inputs, as the
+    build's own cache scope holds it."""
     if not key:
         return None
-    record = store.cache_get(key)
+    record = store.cache_get(key, scope=scope)
     if record is None or not isinstance(record.get("inputs"), dict):
         return None
     return {**record["inputs"], "parent": record.get("parent")}

@@ -29,6 +29,10 @@ class Build(models.Model):
     target = models.CharField(max_length=128, blank=True, default="")
     build_args = models.JSONField(default=dict, blank=True)
     no_cache = models.BooleanField(default=False)
+    # Whose cache index and cache mounts the build used: "user:<id>" (the person's own, as their
+    # own Docker would be), "class:<id>" (a class whose teacher chose one shared cache), or ""
+    # (the store's own, which builds made before scopes existed used).
+    cache_scope = models.CharField(max_length=64, blank=True, default="")
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     queued_at = models.DateTimeField(auto_now_add=True)
@@ -43,6 +47,8 @@ class Build(models.Model):
 
     cache_hits = models.PositiveIntegerField(default=0)
     cache_misses = models.PositiveIntegerField(default=0)
+    # How many steps ended with each verdict (builds.engine.verdicts.tally over its events).
+    counts = models.JSONField(default=dict, blank=True)
     image_digest = models.CharField(max_length=80, blank=True, default="")
     image_size = models.PositiveBigIntegerField(null=True, blank=True)
     image_layers = models.PositiveIntegerField(null=True, blank=True)

@@ -26,9 +26,10 @@ from builds.engine.context import HashCache
 from builds.engine.planner import BuildOptions, predict
 from builds.engine.store import Store
 from studio.errors import Rejected
-from studio.models import Blob, Project, ProjectFile
+from studio.models import Blob, Project, ProjectFile, User
 from studio.projects.files import check_file_size, check_tree
 
+from .scopes import cache_scope_for
 from .services import _clean_options
 
 Files = dict[str, list[Any]]  # path -> [content sha256, mode]
@@ -47,6 +48,7 @@ def forget_project(sender: type[Project], instance: Project, **kwargs: Any) -> N
 def project_predict(
     *,
     project: Project,
+    user: User | None = None,
     dockerfile: str | None = None,
     target: object = "",
     build_args: object = None,
@@ -82,6 +84,8 @@ def project_predict(
             # Reasons compare with this project's earlier builds, as its real builds' do.
             history_id=f"project:{project.id}",
             limits=settings.BUILD_LIMITS,
+            # The cache a build by this person would use now: a prediction reads no other.
+            cache_scope=cache_scope_for(project=project, user=user or project.owner),
         )
         found = predict(Store(settings.STUDIO_DATA_DIR), options, hash_cache=HashCache(root / "hashcache"))
     return found.to_json()

@@ -10,7 +10,9 @@ from django.http import Http404
 from studio.models import Project
 from studio.projects.selectors import AnyUser, project_can_view
 
+from .counts import build_counts
 from .models import Build, BuildEvent, Step
+from .scopes import cache_scope_json
 
 MAX_EVENTS_PAGE = 1000
 
@@ -78,11 +80,13 @@ def build_summary(build: Build) -> dict[str, Any]:
         "target": build.target or None,
         "build_args": build.build_args,
         "no_cache": build.no_cache,
+        "cache_scope": cache_scope_json(build.cache_scope),
         "status": build.status,
         "queued_at": _iso(build.queued_at),
         "started_at": _iso(build.started_at),
         "finished_at": _iso(build.finished_at),
         "cache": {"hits": build.cache_hits, "misses": build.cache_misses},
+        "counts": build_counts(build),
         "hit_ratio": hit_ratio(build),
         "image": (
             {"digest": build.image_digest, "size": build.image_size, "layers": build.image_layers}

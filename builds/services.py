@@ -22,12 +22,14 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from builds.engine.errors import EngineError
+from builds.engine.verdicts import cache_counts, tally
 from studio.errors import Rejected
 from studio.models import Blob, Project, Revision, User
 from studio.projects.services import revision_snapshot
 
 from . import live
 from .models import Build, BuildEvent, Step
+from .scopes import cache_scope_for
 from .signals import PROGRESS_EVENTS, build_changed, build_progressed, notify
 
 log = logging.getLogger(__name__)
@@ -158,6 +160,7 @@ def build_create(
             target=target,
             build_args=args,
             no_cache=no_cache,
+            cache_scope=cache_scope_for(project=project, user=user),
             enqueued_at=now,
         )
         # Announced before it is sent: a worker's "running" must not overtake the "queued".
@@ -278,12 +281,20 @@ def build_finish(*, build_id: int, event: dict[str, Any]) -> bool:
     if status not in FINAL_STATUSES:
         status = Build.Status.FAILED
     image = event.get("image") or {}
-    cache = event.get("cache") or {}
+    # Counted from the stored steps by the one function every page counts with, whatever the
+    # closing event says (a build the studio closed itself says nothing of its steps).
+    counts = tally(
+        BuildEvent.objects.filter(build_id=build_id, type="step.finished").order_by("seq").values_list(
+            "data", flat=True
+        )
+    )
+    cache = cache_counts(counts)
     finished = Build.objects.filter(id=build_id, status=Build.Status.RUNNING).update(
         status=status,
         finished_at=timezone.now(),
-        cache_hits=int(cache.get("hits") or 0),
-        cache_misses=int(cache.get("misses") or 0),
+        cache_hits=cache["hits"],
+        cache_misses=cache["misses"],
+        counts=counts,
         image_digest=image.get("digest") or "",
         image_size=image.get("size"),
         image_layers=image.get("layers"),

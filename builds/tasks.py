@@ -205,6 +205,7 @@ def _run_engine(claimed: Build, run: BuildRun) -> None:
             no_cache=claimed.no_cache,
             # Reasons compare with this project's earlier builds, whatever directory they ran in.
             history_id=f"project:{claimed.project_id}",
+            cache_scope=claimed.cache_scope,
             limits=sandbox_limits(),
             cancel=run.cancel,
             # Written for this build alone and deleted after it: COPY takes its files over as

@@ -113,6 +113,9 @@ class Classroom(models.Model):
         Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The class's exercise copies build in one cache the whole class shares ("class:<id>"), for
+    # a lesson about shared caches and CI runners; otherwise each student builds in their own.
+    shared_cache = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -8,6 +8,8 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from builds.engine.verdicts import VERDICTS
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -130,6 +132,16 @@ SCHEMAS: dict[str, Any] = {
             "target": {"type": ["string", "null"]},
             "build_args": {"type": "object", "additionalProperties": {"type": "string"}},
             "no_cache": {"type": "boolean"},
+            "cache_scope": {
+                "type": "object",
+                "description": "whose cache the build read and filled: a person's own (kind user), "
+                "a class's shared one (kind class), or the store's own (kind store: builds before scopes)",
+                "properties": {
+                    "kind": {"enum": ["user", "class", "store"]},
+                    "name": {"type": "string"},
+                    "label": {"type": "string"},
+                },
+            },
             "status": {"enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
             "queued_at": {"type": "string", "format": "date-time"},
             "started_at": {"type": ["string", "null"], "format": "date-time"},
@@ -137,6 +149,13 @@ SCHEMAS: dict[str, Any] = {
             "cache": {
                 "type": "object",
                 "properties": {"hits": {"type": "integer"}, "misses": {"type": "integer"}},
+            },
+            "counts": {
+                "type": "object",
+                "description": "how many steps ended with each verdict (a FROM is a base, not counted)",
+                "properties": {
+                    v: {"type": "integer"} for v in VERDICTS
+                },
             },
             "hit_ratio": {
                 "type": ["number", "null"],
@@ -182,7 +201,7 @@ SCHEMAS: dict[str, Any] = {
             "instruction": {"type": "string"},
             "line": {"type": "integer"},
             "keyword": {"type": "string"},
-            "status": {"enum": ["cached", "built", "skipped", "failed"]},
+            "status": {"enum": list(VERDICTS)},
             "cached": {"type": "boolean"},
             "cache_key": {"type": ["string", "null"]},
             "reason": {
@@ -234,7 +253,7 @@ SCHEMAS: dict[str, Any] = {
             "line": {"type": "integer"},
             "end_line": {"type": "integer", "description": "the last line of a continued instruction"},
             "keyword": {"type": "string"},
-            "prediction": {"enum": ["cached", "rebuild", "skipped"]},
+            "prediction": {"enum": ["cached", "rebuild", "metadata", "skipped"]},
             "reason": {
                 "type": ["object", "null"],
                 "description": "{code, message, ...} as the build would give it for a step it rebuilds or "
@@ -342,7 +361,7 @@ SCHEMAS: dict[str, Any] = {
             "line": {"type": "integer"},
             "end_line": {"type": "integer"},
             "keyword": {"type": "string"},
-            "status": {"enum": ["cached", "built", "skipped", "failed", "pending", "not_run"]},
+            "status": {"enum": [*VERDICTS, "pending", "not_run"]},
             "cached": {"type": "boolean"},
             "cache_key": {"type": ["string", "null"]},
             "reason": {"type": ["object", "null"]},

@@ -41,12 +41,42 @@ def test_a_replayed_rebuild_shows_cached_bands_and_why_copy_was_rebuilt(studio_s
 
     run = page.locator('.band[data-step="4"]')
     assert "caused by step 3" in run.locator(".band-status").inner_text().lower()
-    assert "1 cached, 2 rebuilt" in page.locator(".build-summary").inner_text()
+    assert page.locator('.band[data-step="1"] .band-status').inner_text().lower() == "base"
+    assert "2 built, 1 cached" in page.locator(".build-summary").inner_text()
+    assert_summary_agrees_with_bands(page)
 
     page.get_by_role("button", name="Large text").click()
     screenshot(page, "studio-replay-large.png", full_page=True)
     assert errors == []
     page.close()
+
+
+# The editor's note once the last build is the Dockerfile as it stands (the CMD has no layer).
+ALL_FROM_CACHE = "document.querySelector('#prediction').textContent.includes('all 4 steps from the cache; 1 metadata only')"
+
+VERDICT_WORDS = {"built": "built", "cached": "cached", "metadata": "metadata only", "skipped": "skipped",
+                 "cancelled": "cancelled", "failed": "failed"}
+
+
+def assert_summary_agrees_with_bands(page) -> None:
+    """Every number in the build's summary is the number of bands reading that verdict (a FROM
+    band is the base, in no count), and no band reads a verdict the summary leaves out."""
+    summary = page.locator(".build-summary").inner_text()
+    said = dict.fromkeys(VERDICT_WORDS, 0)
+    for part in summary.split(" · ")[1].split(", "):
+        number, _, words = part.partition(" ")
+        verdict = next(v for v, w in VERDICT_WORDS.items() if w == words)
+        said[verdict] = int(number)
+    bands = page.locator("#layer-stack .band[data-step], .stacks .band[data-step]")
+    shown = dict.fromkeys(VERDICT_WORDS, 0)
+    for i in range(bands.count()):
+        band = bands.nth(i)
+        status = band.locator(".band-status").inner_text().lower()
+        if status == "base" or "band-base" in (band.get_attribute("class") or ""):
+            continue
+        shown[next(v for v in VERDICT_WORDS if f"status-{v}" in band.get_attribute("class"))] += 1
+        assert status.split(" · ")[0] in VERDICT_WORDS.values(), status
+    assert shown == said, f"{summary!r} beside bands {shown}"
 
 
 def _type_at_end(page, text: str) -> None:
@@ -163,7 +193,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     screenshot(page, "studio-3-first-build.png", full_page=True)
 
     # Just built, so the gutter foretells every step from the cache.
-    page.wait_for_function("document.querySelector('#prediction').textContent.includes('all 6 steps')")
+    page.wait_for_function(ALL_FROM_CACHE)
 
     # Edit app.py: once saved, the gutter says COPY . . will be rebuilt, and why.
     page.locator("#files").get_by_role("button", name="app.py", exact=True).click()
@@ -173,7 +203,8 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     page.locator(".tab-name", has_text="Dockerfile").click()
     mark = page.locator('.predict-rebuild.predict-first[data-step="5"]')
     assert "app.py" in mark.get_attribute("title")
-    assert page.locator(".predict-cached.predict-first").count() == 5
+    assert page.locator(".predict-cached.predict-first").count() == 4
+    assert page.locator(".predict-metadata.predict-first").count() == 1  # the CMD: nothing to cache
     screenshot(page, "studio-4a-prediction.png", full_page=True)
     page.locator(".tab-name", has_text="app.py").click()
     page.locator(".cm-content").click()
@@ -188,7 +219,8 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     assert "status-built" in copy.get_attribute("class")
     assert "app.py" in copy.locator(".band-reason").inner_text()
     assert "first change" in copy.locator(".band-status").inner_text().lower()
-    assert "3 cached, 1 rebuilt" in page.locator(".build-summary").inner_text()
+    assert "1 built, 3 cached, 1 metadata only" in page.locator(".build-summary").inner_text()
+    assert_summary_agrees_with_bands(page)
     assert page.locator("#build-caption").inner_text() == "Build #2 · succeeded"
 
     # The inspector: click the rebuilt band; its lines light up in the Dockerfile.
@@ -200,7 +232,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     assert "app.py" in inspector.locator(".layer-files").inner_text()
     assert page.locator(".tab-name[aria-selected=true]").inner_text() == "Dockerfile"
     assert page.locator(".cm-step-lines").inner_text() == "COPY . ."
-    page.wait_for_function("document.querySelector('#prediction').textContent.includes('all 6 steps')")
+    page.wait_for_function(ALL_FROM_CACHE)
     screenshot(page, "studio-5-inspector.png", full_page=True)
     screenshot(page, "studio-readme.png")
 
@@ -234,7 +266,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     errors.clear()
     # The gutter follows the typing: a new RUN at the end is foretold as built.
     page.locator(".tab-name", has_text="Dockerfile").click()
-    page.wait_for_function("document.querySelector('#prediction').textContent.includes('all 6 steps')")
+    page.wait_for_function(ALL_FROM_CACHE)
     _type_at_end(page, "RUN echo one more\n")
     # COPY . . copies the Dockerfile too, so it is foretold rebuilt as well, naming it.
     page.wait_for_selector("#prediction[data-rebuild='5,7']", timeout=15_000)

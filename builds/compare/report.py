@@ -79,8 +79,8 @@ def _side(step: dict[str, Any] | None) -> dict[str, Any] | None:
     return {key: step.get(key) for key in keep}
 
 
-RAN = {"cached", "built", "failed"}  # statuses whose time means something
-MADE = {"cached", "built"}  # statuses whose layer (or lack of one) is the step's outcome
+RAN = {"cached", "built", "metadata", "failed", "cancelled"}  # statuses whose time means something
+MADE = {"cached", "built", "metadata"}  # statuses whose layer (or lack of one) is the step's outcome
 
 
 def _delta(row: alignment.Row, field: str, statuses: set[str]) -> int | None:

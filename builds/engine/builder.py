@@ -25,7 +25,9 @@ from .events import (
     BUILD_STARTED,
     BUILT,
     CACHED,
+    CANCELLED,
     FAILED,
+    METADATA,
     SKIPPED,
     STEP_FINISHED,
     STEP_LOG,
@@ -37,8 +39,11 @@ from .events import (
 from .instructions import STEPS, Planned, StageState, Step
 from .planner import BuildOptions, BuildPlan, PlannedStep, check_environment
 from .store import Image, Store
+from .verdicts import cache_counts, tally
 
 __all__ = ["BuildOptions", "BuildResult", "build"]
+
+MAX_KEYS = 1000  # keys a history keeps of the builds it saw
 
 
 @dataclass
@@ -68,6 +73,7 @@ def build(store: Store, options: BuildOptions, sink: Sink | None = None) -> Buil
             status="failed",
             image=None,
             cache={"hits": 0, "misses": 0},
+            counts=tally([]),
             duration_ms=_ms(started),
             error=exc.to_json(),
         )
@@ -85,9 +91,9 @@ class _Build(BuildPlan):
     def __init__(self, store: Store, options: BuildOptions, emitter: Emitter) -> None:
         super().__init__(store, options, HashCache(store.root / "hashcache"))
         self.emitter = emitter
-        self.hits = 0
-        self.misses = 0
         self.finished_steps: set[int] = set()
+        self.reported: list[dict[str, Any]] = []  # every step.finished, for the counts
+        self.used_keys: list[str] = []  # the keys of the steps this build built or was served
 
     # -- running -------------------------------------------------------------------------------
     def run(self, started: float) -> BuildResult:
@@ -118,7 +124,7 @@ class _Build(BuildPlan):
             BUILD_FINISHED,
             status="succeeded",
             image=self._image_summary(image),
-            cache={"hits": self.hits, "misses": self.misses},
+            **self._counts(),
             duration_ms=_ms(started),
         )
         return BuildResult("succeeded", image=image, events=self.emitter._seq)
@@ -126,16 +132,13 @@ class _Build(BuildPlan):
     def _failed(self, exc: EngineError, started: float) -> BuildResult:
         failed_step = exc.details.get("step")
         line = exc.line
+        cancelled = exc.details.get("limit") == "cancelled"
+        stopped = f"the build was cancelled at line {line}" if cancelled else \
+            f"the build stopped at the failed step on line {line}"
         for planned in self.plan:
             if planned.number not in self.finished_steps:
-                self._skip(
-                    planned,
-                    {
-                        "code": "not_run",
-                        "message": f"Not run: the build stopped at the failed step on line {line}.",
-                    },
-                )
-        cancelled = exc.details.get("limit") == "cancelled"
+                self._skip(planned, {"code": "not_run", "message": f"Not run: {stopped}."})
+        self._save_history(bases=False)
         status = "cancelled" if cancelled else "failed"
         error = exc.to_json()
         error["step"] = failed_step
@@ -143,15 +146,20 @@ class _Build(BuildPlan):
             BUILD_FINISHED,
             status=status,
             image=None,
-            cache={"hits": self.hits, "misses": self.misses},
+            **self._counts(),
             duration_ms=_ms(started),
             error=error,
         )
         return BuildResult(status, error=exc, events=self.emitter._seq)
 
+    def _counts(self) -> dict[str, Any]:
+        """build.finished's counts, made by the one function every page uses on the events."""
+        counts = tally(self.reported)
+        return {"cache": cache_counts(counts), "counts": counts}
+
     def _skip(self, planned: PlannedStep, reason: dict[str, Any]) -> None:
         self.finished_steps.add(planned.number)
-        self.emitter.emit(
+        self.reported.append(self.emitter.emit(
             STEP_FINISHED,
             **planned.describe(),
             keyword=self._keyword(planned),
@@ -161,7 +169,7 @@ class _Build(BuildPlan):
             reason=reason,
             layer=None,
             duration_ms=0,
-        )
+        ))
 
     @staticmethod
     def _keyword(planned: PlannedStep) -> str:
@@ -185,7 +193,7 @@ class _Build(BuildPlan):
         self.emitter.emit(STEP_STARTED, step=planned.number)
         state, base = self._base_state(stage, planned)
         self.finished_steps.add(planned.number)
-        self.emitter.emit(
+        self.reported.append(self.emitter.emit(
             STEP_FINISHED,
             **planned.describe(),
             keyword="FROM",
@@ -196,7 +204,7 @@ class _Build(BuildPlan):
             layer=None,
             base=self._base_summary(base, state),
             duration_ms=_ms(t0),
-        )
+        ))
         return state
 
     def _base_image(self, ref: str, stage: Stage, planned: PlannedStep) -> Image:
@@ -246,7 +254,8 @@ class _Build(BuildPlan):
                 if not step.writes_files(state):
                     if not step.metadata_only:
                         step.history(state, ins.original, empty_layer=True)
-                    self._finished(planned, t0, status=CACHED, cached=True, metadata=True)
+                    # No layer and nothing to look up: BuildKit neither counts nor caches it.
+                    self._finished(planned, t0, status=METADATA, cached=False, metadata=True)
                     return
                 self._filesystem_step(planned, step, state, t0)
         except EngineError as exc:
@@ -256,7 +265,7 @@ class _Build(BuildPlan):
             self._finished(
                 planned,
                 t0,
-                status=FAILED,
+                status=CANCELLED if exc.details.get("limit") == "cancelled" else FAILED,
                 cached=False,
                 error=exc.to_json(),
                 reason=exc.details.pop("reason", None),
@@ -268,20 +277,19 @@ class _Build(BuildPlan):
         fields.setdefault("cache_key", None)
         fields.setdefault("reason", None)
         fields.setdefault("layer", None)
-        self.emitter.emit(
+        self.reported.append(self.emitter.emit(
             STEP_FINISHED, **planned.describe(), keyword=self._keyword(planned), duration_ms=_ms(t0), **fields
-        )
+        ))
 
     def _filesystem_step(self, planned: PlannedStep, step: Step, state: StageState, t0: float) -> None:
         plan, key, record = self._lookup(step, state)
+        self.used_keys.append(key)
         if record is not None and key not in self.built_keys:
-            self.hits += 1
             self._advance(state, planned, key, record, rebuilt=False)
             self._finished(
                 planned, t0, status=CACHED, cached=True, cache_key=key, layer=record.get("layer_info")
             )
             return
-        self.misses += 1
         if record is not None:
             # The same step on the same parent already ran earlier in this build (two stages
             # share it); BuildKit runs it once and reports both as one rebuilt vertex.
@@ -352,16 +360,23 @@ class _Build(BuildPlan):
             "created": time.time(),
             "history": self.history_id,  # whose build made it: reasons compare within one history
         }
-        self.store.cache_put(key, record, parent=state.key)
+        self.store.cache_put(key, record, parent=state.key, scope=self.scope)
         self.built_keys[key] = planned.number
         return record
 
     # -- history of earlier builds of the same Dockerfile -----------------------------------------
-    def _save_history(self) -> None:
+    def _save_history(self, *, bases: bool = True) -> None:
+        """Remember what this build saw, for the next one's reasons: each stage's base (after a
+        build that got through), and the keys it was built as or served from (a failed build's
+        too: its steps that ran are what its person last saw)."""
         path = self._history_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"bases": self.bases}))
+        kept = self.bases if bases else self.history.get("bases") or {}
+        keys = self.used_keys
+        if not bases:  # the steps it never reached: what the last build before it saw of them
+            keys = list(dict.fromkeys([*keys, *(self.history.get("keys") or [])]))[:MAX_KEYS]
+        tmp.write_text(json.dumps({"bases": kept, "keys": keys}))
         os.replace(tmp, path)
 
     # -- the image -----------------------------------------------------------------------------

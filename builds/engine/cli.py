@@ -54,6 +54,10 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     build.add_argument("--target", help="build up to this stage")
     build.add_argument("--build-arg", action="append", default=[], metavar="K=V", help="set a build argument")
     build.add_argument("--no-cache", action="store_true", help="rebuild every step")
+    build.add_argument(
+        "--cache-scope", default="", metavar="NAME",
+        help="use (and fill) the cache index and cache mounts named NAME; default: the store's own",
+    )
     build.add_argument("--progress", choices=("plain", "json"), default="plain")
     build.add_argument(
         "--dry-run",
@@ -173,6 +177,7 @@ def _build(args: argparse.Namespace) -> int:
         build_args=_build_args(args.build_arg),
         no_cache=args.no_cache,
         limits=_limits(args),
+        cache_scope=args.cache_scope,
     )
     sink = _json_sink if args.progress == "json" else PlainProgress(sys.stdout)
     result = build(Store(data_dir()), options, sink)
@@ -195,6 +200,7 @@ def _dry_run(args: argparse.Namespace) -> int:
         build_args=_build_args(args.build_arg),
         no_cache=args.no_cache,
         limits=_limits(args),
+        cache_scope=args.cache_scope,
     )
     found = predict(store, options, hash_cache=HashCache(store.root / "hashcache"))
     if args.progress == "json":

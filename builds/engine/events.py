@@ -20,10 +20,12 @@ STEP_LOG = "step.log"
 STEP_FINISHED = "step.finished"
 BUILD_FINISHED = "build.finished"
 
-# A step's status in `step.finished`.
+# A step's status in `step.finished` (its verdict: see verdicts.py).
 CACHED = "cached"
 BUILT = "built"
+METADATA = "metadata"
 SKIPPED = "skipped"
+CANCELLED = "cancelled"
 FAILED = "failed"
 
 

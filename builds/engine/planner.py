@@ -32,7 +32,7 @@ from .errors import DockerfileError, EngineError, ImageNotFound, InputError
 from .instructions import STEPS, BuildEnv, Planned, StageState, Step
 from .instructions.mounts import from_names as mount_sources
 from .sandbox import Limits
-from .store import Image, Store
+from .store import DEFAULT_SCOPE, Image, Store
 
 # Values BuildKit gives its automatic platform ARGs on this machine.
 PLATFORM_ARGS = {
@@ -50,6 +50,7 @@ PLATFORM_ARGS = {
 CACHED = "cached"
 REBUILD = "rebuild"
 SKIPPED = "skipped"
+METADATA = "metadata"  # changes only the configuration: no layer, nothing to look up
 # The key of a state whose files depend on a step that has not run yet.
 UNKNOWN_KEY = "unknown"
 
@@ -64,6 +65,9 @@ class BuildOptions:
     build_args: dict[str, str] = field(default_factory=dict)
     no_cache: bool = False
     history_id: str | None = None  # whose earlier builds to compare with (default: the Dockerfile's path)
+    # Whose cache index (and cache mounts) this build reads and writes: "" the store's own (the
+    # command line's), "user:7" a person's, "class:3" a class's shared one. Layers are shared.
+    cache_scope: str = DEFAULT_SCOPE
     limits: Limits = field(default_factory=Limits)
     cancel: threading.Event | None = None
     # The context directory was written for this build alone and nothing changes it until it is
@@ -118,6 +122,8 @@ class BuildPlan:
         self.context = BuildContext(context_dir, hash_cache=self.hash_cache, dockerfile=dockerfile_path,
                                     ignore_limit=options.limits.dockerfile_bytes)
         self.history_id = options.history_id or str(dockerfile_path.resolve())
+        self.scope = check_scope(options.cache_scope)
+        self.history = self._load_history()
         self.env = BuildEnv(
             store=store,
             context=self.context,
@@ -129,6 +135,7 @@ class BuildPlan:
             limits=options.limits,
             cancel=options.cancel,
             context_owned=options.context_owned,
+            cache_scope=self.scope,
         )
         self.built_keys: dict[str, int] = {}  # keys built in this build -> the step that built them
         self.bases: dict[str, dict[str, str]] = {}  # stage label -> the base it used, for history
@@ -261,7 +268,7 @@ class BuildPlan:
         use it (not with --no-cache, not when its layer has gone)."""
         plan = step.plan(state)
         key = step_key(state.key, plan.inputs)
-        record = None if self.options.no_cache else self.store.cache_get(key)
+        record = None if self.options.no_cache else self.store.cache_get(key, scope=self.scope)
         if record is not None and not self._layer_present(record):
             record = None
         return plan, key, record
@@ -317,6 +324,8 @@ class BuildPlan:
             manifest=plan.manifest,
             siblings=self._siblings(state.key),
             load_manifest=self._load_manifest,
+            later=[p.text for p in self.plan[planned.number:] if p.stage is planned.stage],
+            children=self._siblings,
         )
         found = reasons.compare(miss)
         if found is not None:
@@ -330,16 +339,19 @@ class BuildPlan:
         return reasons.first_build(after=f"line {parent.line} ({parent.text})")
 
     def _siblings(self, parent: str) -> list[dict[str, Any]]:
-        """The records of steps earlier builds of this Dockerfile (or project) made on `parent`,
-        oldest first: what a miss is compared with. The store is shared, so someone else's step on
-        the same base is no earlier build of this one, and neither is a step this build made on
-        the same parent (another stage's first step on the same base image): comparing with
-        either would tell of an edit nobody made. Records from before histories were kept count
-        as this history's."""
+        """The records of this scope's earlier builds of this Dockerfile (or project) made on
+        `parent`, oldest first: what a miss is compared with. Those are the steps its own builds
+        ran and the records its last build was served from (in a shared scope, a classmate's).
+        Another Dockerfile's step on the same base is no earlier build of this one, and neither
+        is a step this build made on the same parent (another stage's first step on the same
+        base image): comparing with either would tell of an edit nobody made. Records from
+        before histories were kept count as this history's."""
+        seen = set(self.history.get("keys") or ())
         return [
             r
-            for r in self.store.cache_children(parent)
-            if r.get("key") not in self.built_keys and r.get("history", self.history_id) == self.history_id
+            for r in self.store.cache_children(parent, scope=self.scope)
+            if r.get("key") not in self.built_keys
+            and (r.get("history", self.history_id) == self.history_id or r.get("key") in seen)
         ]
 
     def _load_manifest(self, digest: str) -> dict[str, str]:
@@ -350,16 +362,38 @@ class BuildPlan:
 
     # -- history of earlier builds of the same Dockerfile -----------------------------------------
     def _history_path(self) -> Path:
-        name = hashlib.sha256(self.history_id.encode()).hexdigest()[:32]
+        # Per scope too: the keys a build used mean something only in the index they came from.
+        name = hashlib.sha256(f"{self.scope}\0{self.history_id}".encode() if self.scope
+                              else self.history_id.encode()).hexdigest()[:32]
         return self.store.root / "history" / f"{name}.json"
 
-    def _previous_base(self, label: str) -> dict[str, str] | None:
+    def _load_history(self) -> dict[str, Any]:
+        """What the last build of this history left: each stage's base, and the cache keys its
+        steps were built as or served from."""
         try:
             data = json.loads(self._history_path().read_text())
         except (OSError, ValueError):
-            return None
-        base = data.get("bases", {}).get(label)
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _previous_base(self, label: str) -> dict[str, str] | None:
+        bases = self.history.get("bases")
+        base = bases.get(label) if isinstance(bases, dict) else None
         return base if isinstance(base, dict) else None
+
+
+MAX_SCOPE = 200
+
+
+def check_scope(scope: str) -> str:
+    """A cache scope's name, as given: any printable text up to MAX_SCOPE characters (it names
+    a directory only through a hash)."""
+    if len(scope) > MAX_SCOPE or not scope.isprintable() or scope != scope.strip():
+        raise InputError(
+            f"cache scope {scope[:40]!r}: expected up to {MAX_SCOPE} printable characters, "
+            "without spaces at either end"
+        )
+    return scope
 
 
 def state_from_image(label: str, image: Image) -> StageState:
@@ -480,7 +514,7 @@ class _Predictor(BuildPlan):
         step.apply(state)
         check_environment(state, self.options.limits.word_bytes)
         if not step.writes_files(state):
-            self._row(planned, CACHED, None, metadata=True)
+            self._row(planned, METADATA, None, metadata=True)
             return
         if state.key == UNKNOWN_KEY or self._reads_unknown_stage(step, state):
             self._unknown(planned, step, state)

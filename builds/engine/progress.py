@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from .verdicts import VERDICT_WORDS, VERDICTS, tally
+
 
 class PlainProgress:
     """A sink that prints events as they come."""
@@ -40,11 +42,14 @@ class PlainProgress:
 
     def _step_finished(self, event: dict[str, Any]) -> None:
         number, status = event["step"], event["status"]
-        if status == "skipped":
-            return
+        if status in ("skipped", "metadata"):
+            return  # BuildKit prints neither a step that did not run nor a configuration change
         if status == "cached":
-            if event.get("keyword") not in ("FROM",) and not event.get("metadata"):
+            if event.get("keyword") not in ("FROM",):
                 self._print(f"#{number} CACHED")
+            return
+        if status == "cancelled":
+            self._print(f"#{number} CANCELED")
             return
         reason = event.get("reason") or {}
         if reason.get("message"):
@@ -58,9 +63,8 @@ class PlainProgress:
         self._print(f"#{number} DONE {event['duration_ms'] / 1000:.1f}s{size}")
 
     def _build_finished(self, event: dict[str, Any]) -> None:
-        cache = event.get("cache") or {}
         seconds = event["duration_ms"] / 1000
-        summary = f"{cache.get('hits', 0)} cached, {cache.get('misses', 0)} rebuilt, {seconds:.2f}s"
+        summary = f"{counts_text(event.get('counts') or tally([]))}, {seconds:.2f}s"
         if event["status"] == "succeeded":
             image = event["image"]
             tag = f" tagged {image['tag']}" if image.get("tag") else ""
@@ -108,6 +112,13 @@ def _size(n: int) -> str:
     return f"{n}B"
 
 
+def counts_text(counts: dict[str, int]) -> str:
+    """ "4 built, 1 cached, 2 metadata only": the verdicts a build had, in one order everywhere
+    (frontend/src/verdicts.ts says it the same way)."""
+    said = [f"{counts.get(v, 0)} {VERDICT_WORDS[v]}" for v in VERDICTS if counts.get(v, 0)]
+    return ", ".join(said) or "no steps"
+
+
 def print_prediction(plan: dict[str, Any], out: TextIO) -> None:
     """`build --dry-run`: each step as a build would print it, with what the build would do."""
     steps = plan["steps"]
@@ -122,9 +133,9 @@ def print_prediction(plan: dict[str, Any], out: TextIO) -> None:
             out.write(f"#{number} WOULD REBUILD{maybe}: {reason}\n")
         elif prediction == "skipped":
             out.write(f"#{number} SKIPPED: {reason}\n")
-        elif step["keyword"] != "FROM" and not step.get("metadata"):
+        elif prediction == "cached" and step["keyword"] != "FROM":
             out.write(f"#{number} CACHED\n")
-        if step["keyword"] != "FROM" and not step.get("metadata"):
+        if step["keyword"] != "FROM" and prediction in counts:
             counts[prediction] += 1
     out.write(
         f"dry run, nothing built: {counts['cached']} cached, {counts['rebuild']} would be rebuilt, "

@@ -6,7 +6,7 @@ same step on the same parent.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .events import printable
@@ -27,6 +27,9 @@ class Miss:
     manifest: Callable[[], dict[str, str]] | None
     siblings: list[dict[str, Any]]  # earlier records built on the same parent, oldest first
     load_manifest: Callable[[str], dict[str, str]]
+    later: list[str] = field(default_factory=list)  # the texts of the steps after it in its stage
+    # The earlier records built on a key (as `siblings` are on the parent's).
+    children: Callable[[str], list[dict[str, Any]]] = lambda key: []
 
 
 def no_cache() -> Reason:
@@ -75,6 +78,9 @@ def compare(miss: Miss) -> Reason | None:
         return None
     same_text = [r for r in miss.siblings if r.get("instruction") == miss.instruction]
     if not same_text:
+        shifted = _inserted_or_removed(miss)
+        if shifted is not None:
+            return shifted
         old = miss.siblings[-1]
         same_kind = [r for r in miss.siblings if r.get("keyword") == miss.keyword]
         old = same_kind[-1] if same_kind else old
@@ -86,6 +92,34 @@ def compare(miss: Miss) -> Reason | None:
             "new": miss.instruction,
         }
     return _input_difference(miss, same_text[-1])
+
+
+def _inserted_or_removed(miss: Miss) -> Reason | None:
+    """A step added or taken out below where the earlier build went on. BuildKit keys a step by
+    its parent's key, so after either the steps above rebuild; an inserted step is new, and
+    the step that now sits where a removed one was rebuilds on a different layer."""
+    old = miss.siblings[-1]
+    old_text = old.get("instruction")
+    if old_text is None:
+        return None
+    after_old = miss.children(str(old.get("key")))
+    went_on_to_this = any(r.get("instruction") == miss.instruction for r in after_old)
+    comes_later = old_text in miss.later
+    if comes_later and not went_on_to_this:
+        return {
+            "code": "step_inserted",
+            "message": "Built because it is a new step inserted here: the earlier build went "
+            f"straight on to `{old_text}`.",
+            "next": old_text,
+        }
+    if went_on_to_this and not comes_later:
+        return {
+            "code": "step_removed",
+            "message": f"Rebuilt because the step below it changed: `{old_text}` was removed, so "
+            "this step now sits on a different layer, and a layer is cached only on the same one.",
+            "removed": old_text,
+        }
+    return None  # moved, or edited: the instruction changed
 
 
 def _input_difference(miss: Miss, old: dict[str, Any]) -> Reason:

@@ -1,7 +1,7 @@
 // Where each step sits in the Dockerfile's text, so a band can light up its lines, the cursor can
 // find its band, and the gutter can mark a prediction on every line of a step.
 
-export type Prediction = "cached" | "rebuild" | "skipped";
+export type Prediction = "cached" | "rebuild" | "metadata" | "skipped";
 
 export interface PlanStep {
   step: number;
@@ -9,6 +9,7 @@ export interface PlanStep {
   instruction: string;
   line: number;
   end_line?: number;
+  keyword?: string;
   prediction: Prediction;
   /** False when the planner cannot be sure (a RUN mounting a stage that will be rebuilt). */
   certain?: boolean;
@@ -56,7 +57,9 @@ export function lineMarks(steps: readonly PlanStep[], text: string): Map<number,
         ? `Step ${s.step} will come from the cache.`
         : s.prediction === "rebuild"
           ? `Step ${s.step} ${s.certain === false ? "may be" : "will be"} rebuilt. ${s.reason?.message ?? ""}`.trim()
-          : `Step ${s.step} will be skipped: the target does not need it.`;
+          : s.prediction === "metadata"
+            ? `Step ${s.step} changes only the image's configuration: no layer, nothing to cache.`
+            : `Step ${s.step} will be skipped: the target does not need it.`;
     for (let n = s.line; n <= end; n++) marks.set(n, { step: s.step, prediction: s.prediction, certain: s.certain !== false, title, first: n === s.line });
   }
   return marks;

@@ -3,6 +3,8 @@
 import { Api } from "./api";
 import { backoffMs } from "./store";
 import { el, formatBytes, formatDuration } from "./format";
+import { cacheShare, countsText, type Counts } from "./verdicts";
+import type { CacheScope } from "./compare/types";
 
 export interface BuildSummary {
   id: number;
@@ -11,17 +13,22 @@ export interface BuildSummary {
   queued_at: string;
   duration_ms: number | null;
   cache: { hits: number; misses: number };
+  counts?: Counts;
+  cache_scope?: CacheScope;
   image: { size: number } | null;
   hit_ratio?: number | null;
   no_cache?: boolean;
   target?: string | null;
 }
 
-/** The share of steps served from the cache, as the API gives it or from the counts. */
+/** A build's counts (from its events), or from its cache hits and misses for an older one. */
+export function countsOf(build: BuildSummary): Partial<Counts> {
+  return build.counts ?? { cached: build.cache.hits, built: build.cache.misses };
+}
+
+/** The share of steps that could come from the cache which did: cached / (cached + built). */
 export function hitRatio(build: BuildSummary): number | null {
-  if (typeof build.hit_ratio === "number") return build.hit_ratio;
-  const total = build.cache.hits + build.cache.misses;
-  return total > 0 ? build.cache.hits / total : null;
+  return cacheShare(countsOf(build)).ratio;
 }
 
 export class HistoryView {
@@ -81,6 +88,12 @@ export class HistoryView {
     return this.builds.find((b) => b.id === id)?.number ?? null;
   }
 
+  /** " · cache shared by the class …" for a build a class's shared cache served, else "". */
+  sharedCacheNote(id: number): string {
+    const scope = this.builds.find((b) => b.id === id)?.cache_scope;
+    return scope?.kind === "class" ? ` · ${scope.label}` : "";
+  }
+
   setCurrent(id: number | null): void {
     this.current = id;
     this.render();
@@ -112,7 +125,7 @@ export class HistoryView {
         open,
         statusBadge(b.status),
         b.duration_ms === null ? "–" : formatDuration(b.duration_ms),
-        ratio === null ? "–" : `${Math.round(ratio * 100)}% (${b.cache.hits}/${b.cache.hits + b.cache.misses})`,
+        ratio === null ? "–" : hitText(b, ratio),
         b.image ? formatBytes(b.image.size) : "–",
       ];
       for (const cell of cells) {
@@ -142,4 +155,12 @@ export class HistoryView {
 
 function statusBadge(status: string): HTMLElement {
   return el("span", `badge badge-${status}`, status);
+}
+
+/** "60% (3/5)", every verdict's count and whose cache it was a hover away. */
+function hitText(b: BuildSummary, ratio: number): HTMLElement {
+  const share = cacheShare(countsOf(b));
+  const span = el("span", b.cache_scope?.kind === "class" ? "hits shared-cache" : "hits", `${Math.round(ratio * 100)}% (${share.hits}/${share.total})`);
+  span.title = `${countsText(countsOf(b))}${b.cache_scope ? ` · ${b.cache_scope.label}` : ""}`;
+  return span;
 }

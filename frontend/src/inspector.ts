@@ -6,6 +6,7 @@ import { el, formatBytes, formatDuration } from "./format";
 import type { StepView } from "./store";
 import { buildTree, type TreeNode } from "./tree";
 import { reasonDetails } from "./reasons";
+import { VERDICT_WORDS, verdictOf } from "./verdicts";
 
 export interface LayerFile {
   path: string;
@@ -54,7 +55,7 @@ export class Inspector {
     head.append(heading, close);
     const body = el("div", "inspector-body");
     body.append(el("pre", "inspector-instruction", view.plan.instruction));
-    const facts = [f ? `${f.status === "built" ? "rebuilt" : f.status}` : view.state];
+    const facts = [f ? (verdictOf(f) === null ? "base" : VERDICT_WORDS[f.status]) : view.state];
     if (f) facts.push(formatDuration(f.duration_ms));
     if (f?.layer) facts.push(`layer ${formatBytes(f.layer.size)}`);
     if (f?.metadata) facts.push("metadata only: no files changed");

@@ -2,21 +2,20 @@
 // above it, and the container's writable layer dotted on top. Every planned step gets its band
 // when the build starts and the band fills in as events arrive, so nothing moves while it builds.
 // A multi-stage build gets one stack per stage, side by side, with an arrow for each COPY --from.
-import type { Reason } from "./protocol";
+import type { BuildFinished, Reason } from "./protocol";
 import type { BuildStore, StepView } from "./store";
 import { el, formatBytes, formatDuration } from "./format";
 import { hasDetails, reasonDetails } from "./reasons";
 import { drawArrows, type Arrow } from "./arrows";
 import { copyFromSource, resolveStage } from "./dockerlines";
 import { pullOf } from "./pull";
+import { countsText, tally, VERDICT_WORDS, verdictOf } from "./verdicts";
 
+// A finished band says its verdict in the words every page uses (verdicts.ts).
 const STATUS_TEXT: Record<StepView["state"], string> = {
   waiting: "waiting",
   running: "running",
-  cached: "cached",
-  built: "rebuilt",
-  skipped: "skipped",
-  failed: "failed",
+  ...VERDICT_WORDS,
 };
 
 interface Band {
@@ -207,12 +206,12 @@ export class LayerStackView {
     band.status.textContent = isFirstMiss
       ? isNew
         ? "built · first time"
-        : "rebuilt · first change"
+        : "built · first change"
       : cause !== null
-        ? `rebuilt · caused by step ${cause}`
+        ? `built · caused by step ${cause}`
         : pull !== null && (view.state === "running" || view.state === "cached")
           ? pull.done ? "pulled" : "pulling"
-          : STATUS_TEXT[view.state];
+          : bandVerdict(view); // a FROM is its stage's base, not a step the cache served
     band.duration.textContent = f ? formatDuration(f.duration_ms) : "";
 
     const size = sizeOf(view);
@@ -243,9 +242,11 @@ export class LayerStackView {
         : pull !== null && f?.status === "cached"
           ? `Pulled from its registry: ${pull.layers === 1 ? "1 layer" : `${pull.layers} layers`}, ` +
             `${formatBytes(pull.total)} the store lacked.`
-          : f?.status === "cached"
+          : f?.status === "cached" && keyword !== "FROM"
             ? "Reused from the cache: nothing this step depends on changed."
-            : "";
+            : f?.status === "metadata"
+              ? "Changes only the image's configuration: no layer, nothing to cache."
+              : "";
     // The sentence may be clamped to keep bands one height; the whole of it stays a tooltip away.
     band.reason.title = band.reason.textContent;
     band.more.replaceChildren(...this.details(reason, view));
@@ -282,12 +283,7 @@ export class LayerStackView {
   private summaryText(): string {
     const done = this.store.finished;
     const total = this.store.steps.size;
-    if (done) {
-      const cache = done.cache ? ` · ${done.cache.hits} cached, ${done.cache.misses} rebuilt` : "";
-      const size = done.image ? ` · image ${formatBytes(done.image.size)}` : "";
-      const error = done.error && typeof done.error["message"] === "string" ? ` · ${done.error["message"]}` : "";
-      return `Build ${done.status} in ${formatDuration(done.duration_ms)}${cache}${size}${error}`;
-    }
+    if (done) return finishedSummary(done, this.store.steps.values());
     if (total === 0) return "No build yet.";
     const finished = [...this.store.steps.values()].filter((v) => v.finished).length;
     return `Building… ${finished} of ${total} steps done`;
@@ -296,6 +292,24 @@ export class LayerStackView {
 
 // Instructions that only change the image's configuration, never its files.
 const METADATA_KEYWORDS = new Set(["CMD", "ENTRYPOINT", "ENV", "ARG", "LABEL", "EXPOSE", "USER", "STOPSIGNAL", "HEALTHCHECK", "SHELL", "VOLUME", "ONBUILD", "MAINTAINER"]);
+
+/** A finished build's summary line: its outcome, time, the count of every verdict (counted from
+ * the steps' events by the one function every page uses), its image, its error. */
+export function finishedSummary(done: BuildFinished, steps: Iterable<StepView>): string {
+  const finished = [...steps].flatMap((v) => (v.finished ? [v.finished] : []));
+  const counts = ` · ${countsText(tally(finished))}`;
+  const size = done.image ? ` · image ${formatBytes(done.image.size)}` : "";
+  const error = done.error && typeof done.error["message"] === "string" ? ` · ${done.error["message"]}` : "";
+  return `Build ${done.status} in ${formatDuration(done.duration_ms)}${counts}${size}${error}`;
+}
+
+/** The words a finished band's status line starts with: its verdict, or "base" for a FROM. */
+export function bandVerdict(view: StepView): string {
+  const f = view.finished;
+  if (!f) return STATUS_TEXT[view.state];
+  // A FROM is never counted: its band says it is the base, greyed when its stage is not needed.
+  return verdictOf(f) === null && f.keyword === "FROM" ? "base" : STATUS_TEXT[view.state];
+}
 
 /** "2 added · 1 modified", leaving out the kinds of change that did not happen. */
 export function filesText(files: { added: number; modified: number; deleted: number }): string {

@@ -277,7 +277,8 @@ class ProjectStudio {
       if (store !== this.store) return;
       const done = store.finished;
       this.cancelButton.hidden = !this.canEdit || done !== null;
-      this.caption.textContent = `${name} · ${done ? done.status : store.plan.length ? "running" : "queued"}`;
+      const status = done ? done.status : store.plan.length ? "running" : "queued";
+      this.caption.textContent = `${name} · ${status}${this.history.sharedCacheNote(id)}`;
       if (done && !announced) {
         announced = true;
         this.root.dataset["buildStatus"] = done.status;
@@ -386,14 +387,19 @@ class ProjectStudio {
     this.lastPlan = steps;
     this.editor.setPredictions(this.dockerfile, lineMarks(steps, text));
     const rebuild = steps.filter((s) => s.prediction === "rebuild");
+    // Counted as a build's verdicts are (verdicts.ts): a FROM is the base, a metadata-only step
+    // no step the cache could serve.
+    const cached = steps.filter((s) => s.prediction === "cached" && s.keyword !== "FROM").length;
+    const metadata = steps.filter((s) => s.prediction === "metadata").length;
+    const also = metadata ? `; ${metadata} metadata only` : "";
     const note = this.prediction;
     if (plan.error) {
       note.textContent = `Cannot predict: ${plan.error.message}${plan.error.line ? ` (line ${plan.error.line})` : ""}`;
     } else if (rebuild.length === 0) {
-      note.textContent = `Next build: all ${steps.length} steps from the cache.`;
+      note.textContent = `Next build: all ${cached} steps from the cache${also}.`;
     } else {
       const first = rebuild[0]!;
-      note.textContent = `Next build: ${steps.length - rebuild.length} of ${steps.length} steps from the cache; from line ${first.line} on, ${rebuild.length} rebuilt.`;
+      note.textContent = `Next build: ${cached} of ${cached + rebuild.length} steps from the cache; from line ${first.line} on, ${rebuild.length} rebuilt${also}.`;
     }
     note.dataset["rebuild"] = rebuild.map((s) => s.step).join(",");
     note.dataset["changed"] = changed.join(",");

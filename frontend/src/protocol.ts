@@ -1,7 +1,9 @@
 // The build events as the server sends them (DESIGN.md, "Events"). Everything that arrives over
 // the wire goes through parseEvent once; the rest of the frontend trusts these types.
 
-export type StepStatus = "cached" | "built" | "skipped" | "failed";
+import { parseCounts, VERDICTS, type Counts, type Verdict } from "./verdicts";
+
+export type StepStatus = Verdict;
 
 export interface PlannedStep {
   step: number;
@@ -68,6 +70,8 @@ export interface BuildFinished {
   status: string;
   image: { digest: string; size: number; layers: number; tag: string | null } | null;
   cache: { hits: number; misses: number } | null;
+  /** How many steps ended with each verdict, as the engine counted them (verdicts.tally). */
+  counts: Counts | null;
   duration_ms: number;
   error: Record<string, unknown> | null;
 }
@@ -114,7 +118,7 @@ function objOrNull(o: Obj, key: string): Obj | null {
   return v;
 }
 
-const STATUSES: readonly StepStatus[] = ["cached", "built", "skipped", "failed"];
+const STATUSES: readonly StepStatus[] = VERDICTS;
 
 function parseReason(o: Obj): Reason | null {
   const r = objOrNull(o, "reason");
@@ -193,6 +197,7 @@ export function parseEvent(raw: unknown): BuildEvent {
           tag: typeof image["tag"] === "string" ? image["tag"] : null,
         },
         cache: cache && { hits: num(cache, "hits"), misses: num(cache, "misses") },
+        counts: parseCounts(o["counts"]),
         duration_ms: typeof o["duration_ms"] === "number" ? o["duration_ms"] : 0,
         error: objOrNull(o, "error"),
       };

@@ -43,6 +43,7 @@ def teacher_json(request: HttpRequest, classroom: Classroom) -> dict[str, Any]:
         "join_url": join_url(request, classroom),
         "closed": classroom.closed,
         "shared_project": shared_json(classroom),
+        "shared_cache": classroom.shared_cache,
         "students": [
             {
                 "id": m.id,
@@ -65,6 +66,7 @@ def student_json(classroom: Classroom, membership: Membership) -> dict[str, Any]
         "teacher": classroom.teacher.username,
         "closed": classroom.closed,
         "shared_project": shared_json(classroom),
+        "shared_cache": classroom.shared_cache,
         "me": {"id": membership.id, "name": membership.display_name},
         "exercises": [
             {
@@ -118,6 +120,7 @@ def classroom(request: HttpRequest, classroom_id: int) -> JsonResponse:
             name=body.get("name"),
             closed=body.get("closed"),
             shared_project=body.get("shared_project", ...),
+            shared_cache=body.get("shared_cache"),
         )
     if role == TEACHER:
         return JsonResponse(teacher_json(request, found))

@@ -80,6 +80,10 @@ SCHEMAS: dict[str, Any] = {
             "teacher": {"type": "string"},
             "me": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
             "shared_project": {"type": ["object", "null"]},
+            "shared_cache": {
+                "type": "boolean",
+                "description": "the class's exercise copies build in one cache the class shares",
+            },
             "students": {"type": "array", "items": {"type": "object"}},
             "exercises": {"type": "array", "items": _ref("Exercise")},
         },
@@ -143,6 +147,7 @@ PATHS: dict[str, Any] = {
                         "name": {"type": "string"},
                         "closed": {"type": "boolean"},
                         "shared_project": {"type": ["integer", "null"]},
+                        "shared_cache": {"type": "boolean"},
                     },
                 }
             ),

@@ -8,7 +8,9 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
 
+from builds.counts import build_counts
 from builds.models import Build, BuildEvent, Step
+from builds.scopes import cache_scope_json
 from studio.models import Assignment, Classroom, Exercise, Membership, Project, User
 
 from . import checks
@@ -135,6 +137,8 @@ def build_brief(build: Build) -> dict[str, Any]:
         "queued_at": _iso(build.queued_at),
         "finished_at": _iso(build.finished_at),
         "cache": {"hits": build.cache_hits, "misses": build.cache_misses},
+        "cache_scope": cache_scope_json(build.cache_scope),
+        "counts": build_counts(build),
         "hit_ratio": round(build.cache_hits / total, 3) if total and build.finished else None,
         "image_size": build.image_size,
         "image_layers": build.image_layers,

@@ -58,10 +58,12 @@ def classroom_create(*, teacher: User, name: object) -> Classroom:
 
 @transaction.atomic
 def classroom_update(
-    *, classroom: Classroom, name: object = None, closed: object = None, shared_project: object = ...
+    *, classroom: Classroom, name: object = None, closed: object = None, shared_project: object = ...,
+    shared_cache: object = None,
 ) -> Classroom:
-    """Rename the class, close or reopen it, or choose the project of the teacher's its students
-    may look at (None to share none)."""
+    """Rename the class, close or reopen it, choose the project of the teacher's its students
+    may look at (None to share none), or give its exercise copies one shared cache (their
+    builds from then on read and fill the class's cache instead of each student's own)."""
     if name is not None:
         classroom.name = _clean_text(name, "name", MAX_NAME)
     if closed is not None:
@@ -69,6 +71,10 @@ def classroom_update(
             raise Rejected("closed must be true or false", field="closed")
         if closed != classroom.closed:
             classroom.closed_at = timezone.now() if closed else None
+    if shared_cache is not None:
+        if not isinstance(shared_cache, bool):
+            raise Rejected("shared_cache must be true or false", field="shared_cache")
+        classroom.shared_cache = shared_cache
     if shared_project is not ...:
         if shared_project is None:
             classroom.shared_project = None

@@ -172,3 +172,14 @@ def test_json_events_reach_a_pipe_while_the_build_runs(data: Path, tmp_path: Pat
     finally:
         build.kill()
         build.wait()
+
+
+def test_cache_scope_gives_a_build_a_cache_of_its_own(data: Path, context: Path) -> None:
+    first = manage("build", str(context), "--progress", "json", data=data)
+    assert first.returncode == 0, first.stderr
+    scoped = manage("build", str(context), "--progress", "json", "--cache-scope", "ci-runner", data=data)
+    events = [json.loads(line) for line in scoped.stdout.splitlines()]
+    assert [e["status"] for e in events if e["type"] == "step.finished" and e["keyword"] != "FROM"] == [
+        "built", "built"]
+    bad = manage("build", str(context), "--cache-scope", " spaced ", data=data)
+    assert bad.returncode == 2 and "cache scope" in bad.stderr + bad.stdout

@@ -88,6 +88,8 @@ class BuildEnv:
     # on the current step) and raises ImageNotFound saying why it could not; None (a
     # prediction) looks in the store alone.
     find_image: Callable[[str], Image] | None = None
+    # The cache scope the build reads and writes: its RUN --mount=type=cache directories are its own.
+    cache_scope: str = ""
 
 
 @dataclass

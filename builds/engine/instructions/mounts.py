@@ -3,8 +3,9 @@
 Keyed as BuildKit keys an exec's mounts: every mount's type, target and read-only flag; a bind
 mount by the content of what it binds (so a rebuilt stage whose files came out the same keeps
 the RUN cached); a cache mount by its id, sharing and the owner and mode it is made with, never
-by what it holds; a tmpfs by its size. A cache mount is a directory in the store (mounts/),
-shared by every build that names the same id, and never part of a layer. Binds are read-only
+by what it holds; a tmpfs by its size. A cache mount is a directory of the build's cache scope
+(the store's mounts/, or scopes/<h>/mounts/), shared by every build of that scope that names
+the same id, never by another scope's, and never part of a layer. Binds are read-only
 unless `rw`, and then what the command writes there is thrown away, as in BuildKit.
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..sandbox import Mount
+from ..store.core import DEFAULT_SCOPE
 from .fs import Item, Placer, copy_tree
 
 if TYPE_CHECKING:
@@ -175,17 +177,17 @@ def key_inputs(spec: MountSpec, content: str | None) -> dict[str, Any]:
 
 
 @contextmanager
-def prepared(store: Store, specs: list[MountSpec], items: Callable[[MountSpec], list[Item]]
-             ) -> Iterator[list[Mount]]:
+def prepared(store: Store, specs: list[MountSpec], items: Callable[[MountSpec], list[Item]],
+             *, scope: str = DEFAULT_SCOPE) -> Iterator[list[Mount]]:
     """The sandbox mounts for `specs`, for as long as the step runs. `items(spec)` lists what a
-    bind mount (or a cache mount's seed) reads."""
+    bind mount (or a cache mount's seed) reads; a cache mount is `scope`'s own."""
     with ExitStack() as stack:
         mounts: list[Mount] = []
         for spec in specs:
             if spec.type == "tmpfs":
                 mounts.append(Mount("tmpfs", spec.target, size=spec.size))
             elif spec.type == "cache":
-                path = stack.enter_context(cache_dir(store, spec, items))
+                path = stack.enter_context(cache_dir(store, spec, items, scope=scope))
                 mounts.append(Mount("bind", spec.target, path, readonly=spec.readonly))
             else:
                 work = store.work_dir("mount")
@@ -205,20 +207,23 @@ def _lay_out(store: Store, spec: MountSpec, items: list[Item], work: Path) -> Pa
     return top
 
 
-def cache_path(store: Store, spec: MountSpec, instance: int = 0) -> Path:
+def cache_path(store: Store, spec: MountSpec, instance: int = 0, *, scope: str = DEFAULT_SCOPE) -> Path:
+    """Where `scope`'s cache mount `spec.id` lives: one scope never sees another's, as one
+    person's Docker never sees another's (BuildKit keys them by id within one builder)."""
     name = hashlib.sha256(spec.id.encode()).hexdigest()[:32]
-    return store.root / "mounts" / (f"{name}.{instance}" if instance else name)
+    return store.scope_root(scope) / "mounts" / (f"{name}.{instance}" if instance else name)
 
 
 @contextmanager
-def cache_dir(store: Store, spec: MountSpec, items: Callable[[MountSpec], list[Item]]) -> Iterator[Path]:
-    """The cache mount's directory, made on first use (seeded from `from`, with its owner and
-    mode) and held as `sharing` says: shared by any number of steps, locked (one step at a
+def cache_dir(store: Store, spec: MountSpec, items: Callable[[MountSpec], list[Item]],
+              *, scope: str = DEFAULT_SCOPE) -> Iterator[Path]:
+    """`scope`'s cache mount directory, made on first use (seeded from `from`, with its owner
+    and mode) and held as `sharing` says: shared by any number of steps, locked (one step at a
     time), or private (a step that finds it in use gets another directory of its own)."""
     with ExitStack() as stack:
         instance = 0
         while spec.sharing != "shared":
-            held = cache_path(store, spec, instance)
+            held = cache_path(store, spec, instance, scope=scope)
             lock = held.with_name(held.name + ".lock")
             lock.parent.mkdir(exist_ok=True)
             fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -230,7 +235,7 @@ def cache_dir(store: Store, spec: MountSpec, items: Callable[[MountSpec], list[I
                 continue
             stack.callback(os.close, fd)  # closing releases the lock
             break
-        path = cache_path(store, spec, instance)
+        path = cache_path(store, spec, instance, scope=scope)
         if not path.is_dir():
             with store.lock(f"mount-{path.name}"):
                 if not path.is_dir():

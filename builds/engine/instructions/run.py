@@ -110,7 +110,8 @@ class Run(Step):
         from ..sandbox.runner import run  # only a step that runs loads the machinery
 
         try:
-            with mounts.prepared(store, [spec for spec, _ in self._mounts], items) as mounted:
+            with mounts.prepared(store, [spec for spec, _ in self._mounts], items,
+                                scope=self.build.cache_scope) as mounted:
                 result = run(
                     self.argv(state),
                     lower=lower,

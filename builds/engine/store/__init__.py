@@ -21,6 +21,12 @@ half-written object, and two processes writing the same object leave one good co
     cache/<k[:2]>/<key>.json  the cache index: a step's cache key -> its record
     children/<parent>.jsonl   the records built on top of a parent key (one JSON per line),
                               for finding the nearest earlier build of a step
+    mounts/<id>               RUN --mount=type=cache directories
+                              (cache/, children/ and mounts/ at the root are the store's own
+                              scope, the command line's default)
+    scopes/<h>/               another scope's cache/, children/ and mounts/, <h> a hash of the
+                              scope's name ("user:7", "class:3"), which scope.txt holds. Layers
+                              and blobs are shared by every scope; a scope's index is not.
     tmp/                      work directories and temp files (same filesystem as everything
                               else), each named with the token of the process that made it
     tmp/trash/                what was discarded, deleted later by Store.empty_trash()
@@ -34,10 +40,10 @@ directory; its facts are those of the first commit (the returned Layer has each 
 from __future__ import annotations
 
 from .contents import FileBlobs, FileMeta, SourceChanged, copy_file
-from .core import LayerError, Store, key_file_name, parse_ref
+from .core import DEFAULT_SCOPE, LayerError, Store, key_file_name, parse_ref
 from .objects import FileChange, Image, Layer, canonical_json
 
 __all__ = [
-    "FileBlobs", "FileChange", "FileMeta", "Image", "Layer", "LayerError", "SourceChanged", "Store",
-    "canonical_json", "copy_file", "key_file_name", "parse_ref",
+    "DEFAULT_SCOPE", "FileBlobs", "FileChange", "FileMeta", "Image", "Layer", "LayerError", "SourceChanged",
+    "Store", "canonical_json", "copy_file", "key_file_name", "parse_ref",
 ]

@@ -34,6 +34,8 @@ _TOKEN = re.compile(r"~([0-9a-f]{16})(?![0-9a-f])")
 _holders: dict[tuple[int, str], tuple[str, int]] = {}  # (pid, locks dir) -> (token, lock fd)
 _holders_lock = threading.Lock()
 DEFAULT_TAG = "latest"
+# The scope of the cache index a store had before scopes existed: the command line's default.
+DEFAULT_SCOPE = ""
 
 
 class LayerError(InputError):
@@ -414,27 +416,48 @@ class Store:
             return {}
 
     # -- cache index ------------------------------------------------------------------------
-    def _cache_path(self, key: str) -> Path:
-        name = key_file_name(key)
-        return self.cache / name[:2] / f"{name}.json"
+    # The index is kept per scope; the layers it points at are shared by every scope. The
+    # store's own scope (DEFAULT_SCOPE, the command line's) is cache/ and children/ at the
+    # root, where the one index a store had before scopes existed already is.
+    def scope_root(self, scope: str) -> Path:
+        """The directory of `scope`'s cache index and cache mounts."""
+        if scope == DEFAULT_SCOPE:
+            return self.root
+        return self.root / "scopes" / hashlib.sha256(scope.encode()).hexdigest()[:32]
 
-    def cache_get(self, key: str) -> dict[str, Any] | None:
+    def _cache_path(self, key: str, scope: str) -> Path:
+        name = key_file_name(key)
+        return self.scope_root(scope) / "cache" / name[:2] / f"{name}.json"
+
+    def cache_get(self, key: str, *, scope: str = DEFAULT_SCOPE) -> dict[str, Any] | None:
+        """The record `scope`'s index holds for `key`; never another scope's."""
         try:
-            with open(self._cache_path(key), "rb") as f:
+            with open(self._cache_path(key, scope), "rb") as f:
                 return json.loads(f.read())
         except FileNotFoundError:
             return None
 
-    def cache_put(self, key: str, record: dict[str, Any], *, parent: str) -> None:
-        """Record a built step under its key, and append it to children/<parent>."""
+    def cache_put(self, key: str, record: dict[str, Any], *, parent: str, scope: str = DEFAULT_SCOPE) -> None:
+        """Record a built step under its key in `scope`'s index, and append it to the scope's
+        children/<parent>."""
         data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
-        path = self._cache_path(key)
+        path = self._cache_path(key, scope)
         try:
             self._write_atomic(path, data)
         except FileNotFoundError:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._write_atomic(path, data)
-        self._append(self.children / f"{key_file_name(parent)}.jsonl", data + b"\n")
+            self._name_scope(scope)
+        children = self.scope_root(scope) / "children"
+        children.mkdir(parents=True, exist_ok=True)
+        self._append(children / f"{key_file_name(parent)}.jsonl", data + b"\n")
+
+    def _name_scope(self, scope: str) -> None:
+        # A scope's directory is named by a hash; its name is written beside it for people.
+        if scope != DEFAULT_SCOPE:
+            name = self.scope_root(scope) / "scope.txt"
+            if not name.exists():
+                self._write_atomic(name, scope.encode())
 
     @staticmethod
     def _append(path: Path, line: bytes) -> None:
@@ -447,10 +470,10 @@ class Store:
         finally:
             os.close(fd)
 
-    def cache_children(self, parent: str) -> list[dict[str, Any]]:
-        """Records built on `parent`, oldest first."""
+    def cache_children(self, parent: str, *, scope: str = DEFAULT_SCOPE) -> list[dict[str, Any]]:
+        """Records `scope`'s builds made on `parent`, oldest first."""
         try:
-            data = (self.children / f"{key_file_name(parent)}.jsonl").read_bytes()
+            data = (self.scope_root(scope) / "children" / f"{key_file_name(parent)}.jsonl").read_bytes()
         except FileNotFoundError:
             return []
         records = []

@@ -1,5 +1,7 @@
 // What the classroom's socket (ws/classrooms/<id>/) sends, checked once here at the boundary.
 import type { StepStatus } from "../protocol";
+import type { Counts } from "../verdicts";
+import type { CacheScope } from "../compare/types";
 
 /** A grid cell: a step's status in the student's latest build, or where that build is at. */
 export type CellStatus = StepStatus | "running" | "pending";
@@ -20,6 +22,8 @@ export interface BuildBrief {
   queued_at: string | null;
   finished_at: string | null;
   cache: { hits: number; misses: number };
+  counts?: Counts;
+  cache_scope?: CacheScope;
   hit_ratio: number | null;
   image_size: number | null;
   image_layers: number | null;

@@ -3,7 +3,8 @@
 // "compare these two" link.
 import { el, formatBytes } from "../format";
 import { compareUrl, keyword, studioUrl, type GridState } from "./grid";
-import type { StudentRow } from "./messages";
+import type { BuildBrief, Cell, StudentRow } from "./messages";
+import { cacheShare, countsText, VERDICT_WORDS, isVerdict } from "../verdicts";
 
 const BUILD_WORDS: Record<string, string> = {
   queued: "queued",
@@ -60,22 +61,52 @@ function renderRow(row: StudentRow, columns: number, picked: Set<number>, now: n
   const steps = row.build?.steps ?? [];
   for (let i = 0; i < columns; i++) {
     const step = steps[i];
-    const td = el("td", step ? `cell status-${step.status}` : "cell empty", step ? keyword(step.instruction) : "");
+    const status = step === undefined ? "" : cellStatus(step);
+    const td = el("td", step ? `cell status-${status}` : "cell empty", step ? keyword(step.instruction) : "");
     if (step) {
       td.dataset.step = String(step.step);
-      td.title = `${step.step}. ${step.instruction} — ${step.status}`;
+      td.title = `${step.step}. ${step.instruction} — ${isVerdict(status) ? VERDICT_WORDS[status] : status}`;
     }
     tr.append(td);
   }
   const build = row.build;
   tr.append(
     el("td", `build-status build-${build?.status ?? "none"}`, build ? `#${build.number} ${BUILD_WORDS[build.status] ?? build.status}` : "not built"),
-    el("td", "hit-ratio", build?.hit_ratio != null ? `${Math.round(build.hit_ratio * 100)}%` : "–"),
+    hitCell(row),
     el("td", "image-size", build?.image_size != null ? formatBytes(build.image_size) : "–"),
     checksCell(row),
     el("td", "activity", ago(row.last_activity, now)),
   );
   return tr;
+}
+
+/** A grid cell's status: its step's verdict, where the build is at, or "base" for a FROM (a
+ * stage's base, not a step the cache served: verdicts.ts). */
+export function cellStatus(step: Cell): string {
+  const done = step.status !== "running" && step.status !== "pending";
+  return done && keyword(step.instruction) === "FROM" ? "base" : step.status;
+}
+
+/** "3/5": the cached of the steps that could come from the cache, from the build's counts. */
+export function hitLabel(build: BuildBrief): string {
+  if (build.status === "queued" || build.status === "running") return "–";
+  const share = cacheShare(build.counts ?? { cached: build.cache.hits, built: build.cache.misses });
+  return share.total > 0 ? `${share.hits}/${share.total}` : "–";
+}
+
+/** "3/5" of the steps that could come from the cache, with every verdict's count a hover away:
+ * the counts every page shows, from the build's events. */
+function hitCell(row: StudentRow): HTMLTableCellElement {
+  const build = row.build;
+  const finished = build !== null && build.status !== "queued" && build.status !== "running";
+  const counts = build?.counts ?? (build ? { cached: build.cache.hits, built: build.cache.misses } : {});
+  const td = el("td", "hit-ratio", build ? hitLabel(build) : "–");
+  if (finished && build) {
+    const shared = build.cache_scope?.kind === "class" ? ` · ${build.cache_scope.label}` : "";
+    td.title = `${countsText(counts)}${shared}`;
+    if (build.cache_scope?.kind === "class") td.classList.add("shared-cache");
+  }
+  return td;
 }
 
 function cell(className: string, child: HTMLElement): HTMLTableCellElement {

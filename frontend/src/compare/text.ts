@@ -1,15 +1,13 @@
 // Words the comparison uses in more than one place: statuses, signed differences, the summary.
 import { formatBytes, formatDuration } from "../format";
 import type { Comparison, SideStatus } from "./types";
+import { cacheShare, VERDICT_WORDS, type Counts } from "../verdicts";
 
 /** A build's statuses before it has an outcome. */
 export const ACTIVE = new Set(["queued", "running"]);
 
 export const STATUS_TEXT: Record<SideStatus, string> = {
-  cached: "cached",
-  built: "built",
-  skipped: "skipped",
-  failed: "failed",
+  ...VERDICT_WORDS,
   pending: "waiting",
   not_run: "not run",
 };
@@ -41,14 +39,23 @@ function compared(delta: number | null, show: (n: number) => string, more: strin
   return `B: ${show(Math.abs(delta))} ${delta > 0 ? more : less}`;
 }
 
+/** A side's counts as the API gave them (from its events), or, for a build finished before
+ * counts were kept, from its cache hits and misses. */
+export function countsOf(side: Comparison["a"]): Counts {
+  return side.counts ?? { built: side.cache.misses, cached: side.cache.hits, metadata: 0, skipped: 0, cancelled: 0, failed: 0 };
+}
+
 /** The four numbers people ask first: time, cache hits, image size, what the images share. */
 export function summaryCards(c: Comparison): Card[] {
   const time = (ms: number | null): string => (ms === null ? "—" : formatDuration(ms));
-  const hits = (side: Comparison["a"]): string =>
-    ACTIVE.has(side.status) ? side.status : `${side.cache.hits} of ${side.cache.hits + side.cache.misses} steps`;
+  const hits = (side: Comparison["a"]): string => {
+    if (ACTIVE.has(side.status)) return side.status;
+    const share = cacheShare(countsOf(side));
+    return `${share.hits} of ${share.total} steps`;
+  };
   const size = (side: Comparison["a"]): string => (side.image?.size != null ? formatBytes(side.image.size) : "no image");
   const shared = c.summary.shared_layers;
-  const moreHits = ACTIVE.has(c.a.status) || ACTIVE.has(c.b.status) ? null : c.b.cache.hits - c.a.cache.hits;
+  const moreHits = ACTIVE.has(c.a.status) || ACTIVE.has(c.b.status) ? null : countsOf(c.b).cached - countsOf(c.a).cached;
   return [
     {
       label: "Total time",

@@ -2,9 +2,10 @@
 // one row's details (GET …/row/?a=&b=). parseComparison checks the shape once at the boundary;
 // the views trust these types after that.
 import type { Layer, Reason } from "../protocol";
+import type { Counts, Verdict } from "../verdicts";
 
 export type RowKind = "same" | "changed" | "moved" | "removed" | "added";
-export type SideStatus = "cached" | "built" | "skipped" | "failed" | "pending" | "not_run";
+export type SideStatus = Verdict | "pending" | "not_run";
 
 export interface SideStep {
   step: number;
@@ -34,6 +35,13 @@ export interface Row {
   size_delta: number | null;
 }
 
+/** Whose cache a build read and filled, as every page shows it. */
+export interface CacheScope {
+  kind: "user" | "class" | "store";
+  name: string;
+  label: string;
+}
+
 export interface BuildFacts {
   id: number;
   number: number;
@@ -44,6 +52,8 @@ export interface BuildFacts {
   status: string;
   duration_ms: number | null;
   cache: { hits: number; misses: number };
+  counts?: Counts;
+  cache_scope?: CacheScope;
   image: { digest: string; size: number | null; layers: number | null } | null;
 }
 

@@ -72,9 +72,9 @@ export class ComparisonView {
     const head = el("div", "cmp-row cmp-row-head");
     head.append(
       el("span", "cmp-n", "#"),
-      el("span", "cmp-side side-a", `A · #${this.data.a.number} ${this.data.a.owner}/${this.data.a.project_name}`),
+      el("span", "cmp-side side-a", `A · #${this.data.a.number} ${this.data.a.owner}/${this.data.a.project_name}${sharedNote(this.data.a)}`),
       el("span", "cmp-mid", "key"),
-      el("span", "cmp-side side-b", `B · #${this.data.b.number} ${this.data.b.owner}/${this.data.b.project_name}`),
+      el("span", "cmp-side side-b", `B · #${this.data.b.number} ${this.data.b.owner}/${this.data.b.project_name}${sharedNote(this.data.b)}`),
       el("span", "cmp-delta", "B − A"),
     );
     panel.append(head);
@@ -204,4 +204,9 @@ function side(step: SideStep | null, which: "a" | "b"): HTMLElement {
   cell.append(meta);
   if (step.reason && step.status !== "cached") cell.append(el("p", "cmp-reason", step.reason.message));
   return cell;
+}
+
+/** " · cache shared by the class …" for a side a class's shared cache served, else "". */
+function sharedNote(side: { cache_scope?: { kind: string; label: string } }): string {
+  return side.cache_scope?.kind === "class" ? ` · ${side.cache_scope.label}` : "";
 }
