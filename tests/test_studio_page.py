@@ -52,7 +52,8 @@ def test_a_replayed_rebuild_shows_cached_bands_and_why_copy_was_rebuilt(studio_s
 
 
 # The editor's note once the last build is the Dockerfile as it stands (the CMD has no layer).
-ALL_FROM_CACHE = "document.querySelector('#prediction').textContent.includes('all 4 steps from the cache; 1 metadata only')"
+ALL_FROM_CACHE = ("document.querySelector('#prediction').textContent"
+                  ".includes('all 4 steps from the cache; 1 metadata only')")
 
 VERDICT_WORDS = {"built": "built", "cached": "cached", "metadata": "metadata only", "skipped": "skipped",
                  "cancelled": "cancelled", "failed": "failed"}
