@@ -67,3 +67,45 @@ def test_logging_out_takes_a_post_so_a_link_cannot_log_alice_out(client: Client)
     client.force_login(alice)
     assert client.get("/accounts/logout/").status_code == 405
     assert "Signed in as <strong>alice</strong>" in client.get("/").content.decode()
+
+
+def test_after_thirty_wrong_passwords_the_right_one_does_not_log_in(client: Client) -> None:
+    """Guessing is stopped: past STUDIO_LOGIN_FAILURES (5) wrong passwords for a name from one
+    address, even the right password is refused for a while, and the page says why."""
+    get_user_model().objects.create_user("alice", password=PASSWORD)
+    answers = [client.post("/accounts/login/", {"username": "alice", "password": f"guess-{i}"}).status_code
+               for i in range(30)]
+    assert answers[:4] == [200] * 4 and set(answers[5:]) == {429}, answers
+    reply = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert reply.status_code == 429
+    assert "Too many wrong passwords" in reply.content.decode()
+    assert "_auth_user_id" not in client.session
+
+    # Another person, or alice from another address, is not locked out by it.
+    get_user_model().objects.create_user("bob", password=PASSWORD)
+    assert client.post("/accounts/login/", {"username": "bob", "password": PASSWORD}).status_code == 302
+    elsewhere = Client(REMOTE_ADDR="198.51.100.9")
+    assert elsewhere.post("/accounts/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
+
+
+def test_a_good_login_clears_the_count_of_wrong_ones(client: Client) -> None:
+    get_user_model().objects.create_user("alice", password=PASSWORD)
+    for round_ in range(3):
+        for i in range(4):
+            client.post("/accounts/login/", {"username": "alice", "password": f"guess-{round_}-{i}"})
+        assert client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
+        client.post("/accounts/logout/")
+
+
+def test_sign_up_refuses_a_weak_password(client: Client) -> None:
+    form = {"username": "alice", "password1": "password", "password2": "password"}
+    page = client.post("/accounts/signup/", form).content.decode()
+    assert "This password is too common." in page
+    assert not get_user_model().objects.exists()
+
+
+def test_every_page_carries_a_content_security_policy_without_inline_scripts(client: Client) -> None:
+    policy = client.get("/").headers["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
+    assert directives["script-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"

@@ -95,3 +95,42 @@ def test_web_builds_get_the_input_limits_from_the_environment(tmp_path: Path) ->
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.stdout.split() == [str(64 << 10), "40", str(100 << 20)], done.stderr[-2000:]
+
+
+def test_a_studio_behind_tls_sets_secure_cookies_and_hsts_from_the_environment(tmp_path: Path) -> None:
+    """With the HTTPS settings on, the session and CSRF cookies are Secure, answers carry
+    Strict-Transport-Security, and a plain-HTTP request is sent to HTTPS."""
+    env = {**os.environ, "STUDIO_VAR_DIR": str(tmp_path), "SECRET_KEY": "x" * 50,
+           "DJANGO_SETTINGS_MODULE": "studio.settings", "STUDIO_SECURE_COOKIES": "true",
+           "STUDIO_HSTS_SECONDS": "31536000", "STUDIO_HSTS_INCLUDE_SUBDOMAINS": "yes",
+           "STUDIO_SSL_REDIRECT": "1", "STUDIO_BEHIND_TLS_PROXY": "1", "ALLOWED_HOSTS": "testserver"}
+    probe = (
+        "import django; django.setup()\n"
+        "from django.core.management import call_command; call_command('migrate', verbosity=0)\n"
+        "from django.test import Client\n"
+        "c = Client()\n"
+        "plain = c.get('/accounts/login/')\n"
+        "print('redirect', plain.status_code, plain.headers.get('Location'))\n"
+        "tls = c.get('/accounts/login/', HTTP_X_FORWARDED_PROTO='https')\n"
+        "print('hsts', tls.headers.get('Strict-Transport-Security'))\n"
+        "print('csrf-cookie-secure', tls.cookies['csrftoken']['secure'])\n"
+        "from django.conf import settings; print('session-secure', settings.SESSION_COOKIE_SECURE)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_DIR, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    assert lines["redirect"] == "301 https://testserver/accounts/login/"
+    assert lines["hsts"] == "max-age=31536000; includeSubDomains"
+    assert lines["csrf-cookie-secure"] == "True" and lines["session-secure"] == "True"
+
+
+def test_the_https_settings_are_off_for_the_embedded_run_on_loopback(tmp_path: Path) -> None:
+    https = ("STUDIO_HSTS", "STUDIO_SECURE", "STUDIO_SSL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(https)}
+    env.update({"STUDIO_VAR_DIR": str(tmp_path), "SECRET_KEY": "x" * 50})
+    probe = ("from studio import settings as s; print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
+             "s.SECURE_HSTS_SECONDS, s.SECURE_SSL_REDIRECT)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_DIR, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.split() == ["False", "False", "0", "False"], done.stderr
