@@ -52,7 +52,7 @@ def test_a_replayed_rebuild_shows_cached_bands_and_why_copy_was_rebuilt(studio_s
 
 
 # The editor's note once the last build is the Dockerfile as it stands (the CMD has no layer).
-ALL_FROM_CACHE = ("document.querySelector('#prediction').textContent"
+ALL_FROM_CACHE = ("() => document.querySelector('#prediction').textContent"
                   ".includes('all 4 steps from the cache; 1 metadata only')")
 
 VERDICT_WORDS = {"built": "built", "cached": "cached", "metadata": "metadata only", "skipped": "skipped",
@@ -210,7 +210,8 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     page.locator(".tab-name", has_text="app.py").click()
     page.locator(".cm-content").click()
     page.keyboard.press("Control+Enter")
-    page.wait_for_function("document.querySelector('#project-studio').dataset.buildStatus === undefined")
+    page.wait_for_function(
+        "() => document.querySelector('#project-studio').dataset.buildStatus === undefined")
     _wait_build(page, 2)
     screenshot(page, "studio-4b-rebuild.png", full_page=True)
 
@@ -252,14 +253,15 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     compare = page.get_by_role("link", name="Compare #1 with #2")
     assert compare.get_attribute("href") == f"/compare/{first_id}/{second_id}/"
     page.get_by_role("button", name="Open build #1").click()
-    page.wait_for_function(f"document.querySelector('#project-studio').dataset.build === '{first_id}'")
+    page.wait_for_function(f"() => document.querySelector('#project-studio').dataset.build === '{first_id}'")
     page.wait_for_selector("#project-studio[data-build-status=succeeded]")
     assert "status-built" in _band(page, 5).get_attribute("class")
     assert "status-built" in _band(page, 4).get_attribute("class")
     # From the keyboard: Enter on a band opens it; that build's RUN printed what it installed.
     _band(page, 4).focus()
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('#inspector-title').textContent.startsWith('Step 4')")
+    page.wait_for_function(
+        "() => document.querySelector('#inspector-title').textContent.startsWith('Step 4')")
     assert "installing gunicorn" in inspector.locator(".inspector-log").inner_text()
 
     # Chromium logs the refused paste's 413 itself; nothing else may have gone wrong.
@@ -281,7 +283,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     page.locator("#build-button").click()
     message = page.locator("#build-message")
     message.wait_for(state="visible")
-    page.wait_for_function("document.querySelector('#build-message').textContent.length > 0")
+    page.wait_for_function("() => document.querySelector('#build-message').textContent.length > 0")
     bad_line = starter.DOCKERFILE.count("\n") + 2
     assert "FROBNICATE" in message.inner_text() and f"line {bad_line}" in message.inner_text()
     page.wait_for_selector(".cm-error-line")
