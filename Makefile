@@ -11,16 +11,20 @@ REQUIREMENTS_STAMP := $(VENV)/.requirements-installed
 # Debian packages the tests need: busybox-static is the base image the builds start from;
 # chromium drives the studio page in the browser tests; docker-registry is the registry the
 # pull and push tests talk to (apache2-utils makes its logins, openssl its certificate), and
-# docker.io the Docker engine that loads and runs what the studio exports.
-DEBIAN_PACKAGES := busybox-static chromium docker-registry apache2-utils openssl docker.io
+# docker.io the Docker engine that loads and runs what the studio exports. python3-seccomp is
+# libseccomp's own binding, which compiles the sandbox's seccomp filter (run with the system's
+# python3, so `make run` needs it too); gcc and libc6-dev build the sandbox's escape probe.
+DEBIAN_PACKAGES := busybox-static chromium docker-registry apache2-utils openssl docker.io python3-seccomp gcc libc6-dev
+# What `make run` itself needs of them: the seed image and the sandbox's seccomp filter.
+RUN_DEBIAN_PACKAGES := busybox-static python3-seccomp
 ORACLE := ../shared/oracle/run_oracle.py
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune \
                       -o -type f ! -name .gitkeep -print 2>/dev/null)
 
-.PHONY: run test bench seed-debian test-debian setup bytecode requirements frontend debian-packages migrate seed test-python test-frontend oracle lint
+.PHONY: run test bench seed-debian test-debian setup bytecode requirements frontend debian-packages run-debian-packages migrate seed test-python test-frontend oracle lint
 
-run: setup migrate seed
+run: setup run-debian-packages migrate seed
 	$(PY) -m studio.runner
 
 test: lint test-python test-frontend oracle
@@ -52,6 +56,9 @@ frontend/node_modules/.installed: frontend/package.json $(wildcard frontend/pack
 frontend/dist/.built: frontend/node_modules/.installed $(FRONTEND_SOURCES)
 	cd frontend && npm run build
 	mkdir -p frontend/dist && touch $@
+
+run-debian-packages:
+	@$(MAKE) --no-print-directory debian-packages DEBIAN_PACKAGES="$(RUN_DEBIAN_PACKAGES)"
 
 debian-packages:
 	@missing=""; \
