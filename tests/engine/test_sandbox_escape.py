@@ -136,7 +136,7 @@ def test_a_device_node_that_a_layer_carries_opens_nothing(rootfs: Path, tmp_path
     disk = os.stat("/").st_dev  # the host's own root disk
     os.mknod(layer / "disk", 0o600 | 0o060000, disk)
 
-    result, printed = _run([rootfs, layer], _upper(tmp_path), "head -c 16 /disk | wc -c")
+    _, printed = _run([rootfs, layer], _upper(tmp_path), "head -c 16 /disk | wc -c")
 
     assert printed.strip().splitlines()[-1] == "0", printed
 
