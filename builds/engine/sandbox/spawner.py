@@ -482,3 +482,8 @@ def subordinate_ids() -> tuple[int, int]:
         raise SandboxError(f"{SUBIDS_SETTING}={value} is not a usable range of host ids "
                            "(FIRST at least 1, COUNT at least 1, and below 4294967295 together)")
     return start, size
+
+
+def check_spawner() -> None:
+    """Start a spawner and stop it: as root, that proves it can make its user namespace."""
+    _Spawner().close()
