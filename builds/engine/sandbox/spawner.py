@@ -22,19 +22,24 @@ from .model import DEFAULT_SUBIDS, SUBIDS_SETTING, Limits, Overlay, SandboxError
 # -- the spawner ------------------------------------------------------------------------------
 #
 # A small Python process per thread (started once, about 25 ms), living in the thread's
-# cgroups. It spawns bwrap with the step's pipes (posix_spawn: no fork of itself), reaps it and
-# sends back one message, its status. If the thread's end of the socket closes (this process
-# died), it kills the step and exits. The rlimits are its own, inherited by what it spawns:
-# it only ever lowers them (raising needs CAP_SYS_RESOURCE, which root may lack), and a step
-# that needs higher ones gets a new spawner. Should the memory cgroup's OOM killer pick the
-# spawner over the step's processes, the step dies with it and is reported as out of memory.
+# cgroups. For each step it forks a child that makes the step's root and execs bwrap with the
+# step's pipes and the seccomp filter (fd 3), reaps it and sends back one message, its status.
+# If the thread's end of the socket closes (this process died), it kills the step and exits.
+# The rlimits are its own, inherited by what it spawns: it only ever lowers them (raising needs
+# CAP_SYS_RESOURCE, which root may lack), and a step that needs higher ones gets a new spawner.
+# Should the memory cgroup's OOM killer pick the spawner over the step's processes, the step
+# dies with it and is reported as out of memory.
 #
-# Where it may (as root), the spawner keeps a mount namespace of its own and mounts each step's
-# overlay there itself, `volatile`, for bwrap to bind as its root. Overlayfs syncs its upper
-# filesystem when it is unmounted unless it is volatile, and bwrap's own overlay mounts are not:
-# every step would then wait, on leaving, for all the data written anywhere on the store's disk
-# to reach it (after a 200 MB COPY, a `RUN find` took three times as long). A layer needs no
-# more durability than the rest of the store, which leaves flushing to the kernel.
+# As root, the spawner makes a user namespace mapping the subordinate range and a mount
+# namespace owned by it, and lives in that mount namespace (still as the host's root, so that
+# the trees it clones belong to the user namespace). The child clones the step's layers as
+# idmapped mounts, enters the user namespace as its root, unshares a mount namespace of its
+# own, and mounts the overlay there from the clones, `volatile`, for bwrap to bind as its root.
+# Nothing is mounted on the host, and all of it goes with the step. Overlayfs syncs its upper
+# filesystem when it is unmounted unless it is volatile: every step would then wait, on
+# leaving, for all the data written anywhere on the store's disk to reach it (after a 200 MB
+# COPY, a `RUN find` took three times as long). A layer needs no more durability than the rest
+# of the store, which leaves flushing to the kernel.
 
 _SPAWNER = r"""
 import array, ctypes, fcntl, json, os, resource, select, signal, socket, sys
