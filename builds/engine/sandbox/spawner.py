@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 
 from . import syscalls
-from .bwrap import step_root
+from .bwrap import mountpoints_layer, step_root
 from .cgroups import Cgroups
 from .model import DEFAULT_SUBIDS, SUBIDS_SETTING, Limits, Overlay, SandboxError
 
@@ -122,13 +122,21 @@ def isolate():
     return userns
 
 
-def idmapped(path, userns, readonly=False):
+def idmapped(path, userns, readonly=False, optional=False):
     # A private copy of the tree at `path` whose on-disk ids 0..n show as the range's: the
     # step's root (host uid first+0) writes files that are owned by 0 on disk.
     fd = sys_("open_tree", AT_FDCWD, path.encode(), ctypes.c_uint(OPEN_TREE_CLONE | O_CLOEXEC))
     attr = MountAttr(MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
                      | (MOUNT_ATTR_RDONLY if readonly else 0), 0, 0, userns)
-    sys_("mount_setattr", fd, b"", ctypes.c_uint(AT_EMPTY_PATH), ctypes.byref(attr), ctypes.c_size_t(32))
+    try:
+        sys_("mount_setattr", fd, b"", ctypes.c_uint(AT_EMPTY_PATH), ctypes.byref(attr), ctypes.c_size_t(32))
+    except OSError as e:
+        if e.errno != 22:
+            raise
+        if optional:  # only mount points: their owner does not matter
+            return fd
+        raise OSError(22, f"{path} is on a filesystem without idmapped mounts (overlayfs has none): "
+                          "put the store on ext4, xfs, btrfs or tmpfs") from None
     return fd
 
 
@@ -155,7 +163,7 @@ def inside(root, target):
 def mount_root(overlay, userns):
     # In the forked child, as the host's root: the step's layers stacked, from inside the
     # user namespace, on idmapped copies; then the step's own mounts over them.
-    lowers = [idmapped(layer, userns) for layer in overlay["layers"]]
+    lowers = [idmapped(layer, userns, optional=layer in overlay["optional"]) for layer in overlay["layers"]]
     parent = idmapped(os.path.dirname(overlay["upper"]), userns)  # upper and work share it
     flags = os.O_PATH | os.O_DIRECTORY | O_CLOEXEC
     upper = os.open(os.path.basename(overlay["upper"]), flags, dir_fd=parent)
@@ -355,6 +363,7 @@ class _Spawner:
         if overlay is not None:
             fields["overlay"] = {
                 "layers": list(overlay.layers), "upper": overlay.upper, "work": overlay.work,
+                "optional": [str(mountpoints_layer())],  # in the temporary directory, wherever that is
                 "mounts": [{"kind": m.kind, "target": m.target, "readonly": m.readonly, "size": m.size,
                             "source": str(m.source) if m.source is not None else None}
                            for m in overlay.mounts],
