@@ -236,7 +236,7 @@ def child(request, fds, errors):
     overlay = request.get("overlay")
     if overlay:
         mount_root(overlay, userns)
-    seccomp = os.memfd_create("seccomp", 0)  # bwrap reads the filter from fd 3
+    seccomp = os.memfd_create("seccomp")  # bwrap reads the filter from fd 3
     os.write(seccomp, SECCOMP)
     os.lseek(seccomp, 0, os.SEEK_SET)
     null = os.open("/dev/null", os.O_RDONLY)
