@@ -7,12 +7,19 @@ the layer holds only what the command wrote.
 
 How a run is put together, and why:
 
-- bwrap runs as real root without a user namespace, so files keep their real owners in the
-  layer. The overlay is always mounted with `userxattr`: opaque directories it makes carry
-  `user.overlay.opaque`, and that is the xattr it honours in the lower layers too. The
-  spawner (below) mounts it, `volatile`, in a mount namespace of its own, and bwrap binds it
-  as the root; without the rights for that, or for a stack too deep for overlay's options,
-  bwrap mounts it itself (the last `--overlay-src` is the topmost layer).
+- A step's root is an unprivileged host uid. As root, each spawner (below) makes a user
+  namespace mapping the step's ids 0..n to a subordinate range of the host's
+  (STUDIO_SANDBOX_SUBUIDS), and a mount namespace it owns. Per step it forks a child that
+  clones each layer directory as an idmapped mount (on-disk owner 0 is the range's first id),
+  enters the user namespace, and stacks them with overlayfs (always `userxattr`, `volatile`),
+  handing the layers over as descriptors: no options to outgrow, however deep the stack. The
+  step's RUN --mount binds (idmapped too) and tmpfs go over it; bwrap, started there, binds
+  it as the root. So files keep their on-disk owners in the layer, and nothing the step does
+  as root is root on the host. A worker that is not root leaves the overlay to bwrap, which
+  maps only the worker's uid (a stack too deep for overlay's options then runs under an outer
+  bwrap that binds the layers under short names).
+- /proc is masked as Docker masks it, and a seccomp filter (`syscalls`) allows only what a
+  build needs.
 - The command gets Docker's default capability set, not all of root's, and (where the devices
   cgroup exists) Docker's device rules.
 - Limits use cgroup v1 controllers (memory, pids, devices) nested under this process's own
@@ -22,7 +29,8 @@ How a run is put together, and why:
 - Output, limits, the cancel event and the exit are watched from one selector loop; no threads.
 
 The modules: `model` (what a run is given and gives back), `bwrap` (the command line, mount
-points, deep stacks), `users` (USER), `spawner` (the per-thread process that starts bwrap),
+points, masks, deep stacks), `users` (USER), `syscalls` (the seccomp filter), `spawner` (the
+per-thread process that makes the step's root and starts bwrap),
 `cgroups` (the limits), `watch` (running and watching a step, its result), `upper` (the layer
 left behind), and `runner`, which puts them together in `run`.
 

@@ -226,13 +226,6 @@ def options_too_long(layers: list[str], upper: Path, work: Path) -> bool:
     return _options_length([os.path.realpath(p) for p in paths]) > limit
 
 
-def overlay_options(layers: list[str], upper: Path, work: Path) -> str:
-    """The mount options of the overlay of `layers` (bottom first) over `upper`, as bwrap gives
-    them, `userxattr` included."""
-    lower = ":".join(_escaped(layer) for layer in reversed(layers))
-    return f"lowerdir={lower},upperdir={_escaped(str(upper))},workdir={_escaped(str(work))},userxattr"
-
-
 def _escaped(path: str) -> str:
     return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from . import syscalls
 from .bwrap import (
     bwrap_args,
     bwrap_path,
@@ -25,7 +26,7 @@ from .bwrap import (
 )
 from .cgroups import cgroup_base
 from .model import DEFAULT_LIMITS, Limits, Mount, OutputCallback, Overlay, RunResult, SandboxError
-from .spawner import step_rlimits, thread_worker
+from .spawner import check_spawner, step_rlimits, thread_worker
 from .upper import remove_work, tidy_upper
 from .users import nsenter, resolve_user
 from .watch import Output, classify, execute, ms_since, outcome
@@ -97,6 +98,17 @@ def run(
     return outcome(exit_code, reason, limits, out, started)
 
 
+def _isolation_problem() -> str | None:
+    """Whether the seccomp filter compiles and, as root, a spawner makes its user namespace."""
+    try:
+        syscalls.bpf()
+        if os.getuid() == 0:
+            check_spawner()
+    except (RuntimeError, SandboxError) as e:
+        return str(e)
+    return None
+
+
 @functools.cache
 def available() -> tuple[bool, str]:
     """Whether the sandbox can run here, and if not, why (for /healthz)."""
@@ -105,10 +117,12 @@ def available() -> tuple[bool, str]:
                                  timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError) as e:
         return False, f"bubblewrap does not run: {e}"
-    problem = overlay_problem()
+    problem = overlay_problem() or _isolation_problem()
     if problem:
         return False, problem
     notes = [f"{version} with overlayfs"]
+    if os.getuid() != 0:
+        notes.append("not root: steps run as this user, and their files are all owned by it")
     missing = [c for c in ("memory", "pids", "devices") if cgroup_base(c) is None]
     if missing:
         notes.append(f"no usable {'/'.join(missing)} cgroup: those limits fall back to rlimits, "

@@ -15,26 +15,31 @@ import threading
 from dataclasses import dataclass, field
 
 from . import syscalls
-from .bwrap import step_root
+from .bwrap import mountpoints_layer, step_root
 from .cgroups import Cgroups
 from .model import DEFAULT_SUBIDS, SUBIDS_SETTING, Limits, Overlay, SandboxError
 
 # -- the spawner ------------------------------------------------------------------------------
 #
 # A small Python process per thread (started once, about 25 ms), living in the thread's
-# cgroups. It spawns bwrap with the step's pipes (posix_spawn: no fork of itself), reaps it and
-# sends back one message, its status. If the thread's end of the socket closes (this process
-# died), it kills the step and exits. The rlimits are its own, inherited by what it spawns:
-# it only ever lowers them (raising needs CAP_SYS_RESOURCE, which root may lack), and a step
-# that needs higher ones gets a new spawner. Should the memory cgroup's OOM killer pick the
-# spawner over the step's processes, the step dies with it and is reported as out of memory.
+# cgroups. For each step it forks a child that makes the step's root and execs bwrap with the
+# step's pipes and the seccomp filter (fd 3), reaps it and sends back one message, its status.
+# If the thread's end of the socket closes (this process died), it kills the step and exits.
+# The rlimits are its own, inherited by what it spawns: it only ever lowers them (raising needs
+# CAP_SYS_RESOURCE, which root may lack), and a step that needs higher ones gets a new spawner.
+# Should the memory cgroup's OOM killer pick the spawner over the step's processes, the step
+# dies with it and is reported as out of memory.
 #
-# Where it may (as root), the spawner keeps a mount namespace of its own and mounts each step's
-# overlay there itself, `volatile`, for bwrap to bind as its root. Overlayfs syncs its upper
-# filesystem when it is unmounted unless it is volatile, and bwrap's own overlay mounts are not:
-# every step would then wait, on leaving, for all the data written anywhere on the store's disk
-# to reach it (after a 200 MB COPY, a `RUN find` took three times as long). A layer needs no
-# more durability than the rest of the store, which leaves flushing to the kernel.
+# As root, the spawner makes a user namespace mapping the subordinate range and a mount
+# namespace owned by it, and lives in that mount namespace (still as the host's root, so that
+# the trees it clones belong to the user namespace). The child clones the step's layers as
+# idmapped mounts, enters the user namespace as its root, unshares a mount namespace of its
+# own, and mounts the overlay there from the clones, `volatile`, for bwrap to bind as its root.
+# Nothing is mounted on the host, and all of it goes with the step. Overlayfs syncs its upper
+# filesystem when it is unmounted unless it is volatile: every step would then wait, on
+# leaving, for all the data written anywhere on the store's disk to reach it (after a 200 MB
+# COPY, a `RUN find` took three times as long). A layer needs no more durability than the rest
+# of the store, which leaves flushing to the kernel.
 
 _SPAWNER = r"""
 import array, ctypes, fcntl, json, os, resource, select, signal, socket, sys
@@ -117,13 +122,21 @@ def isolate():
     return userns
 
 
-def idmapped(path, userns, readonly=False):
+def idmapped(path, userns, readonly=False, optional=False):
     # A private copy of the tree at `path` whose on-disk ids 0..n show as the range's: the
     # step's root (host uid first+0) writes files that are owned by 0 on disk.
     fd = sys_("open_tree", AT_FDCWD, path.encode(), ctypes.c_uint(OPEN_TREE_CLONE | O_CLOEXEC))
     attr = MountAttr(MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
                      | (MOUNT_ATTR_RDONLY if readonly else 0), 0, 0, userns)
-    sys_("mount_setattr", fd, b"", ctypes.c_uint(AT_EMPTY_PATH), ctypes.byref(attr), ctypes.c_size_t(32))
+    try:
+        sys_("mount_setattr", fd, b"", ctypes.c_uint(AT_EMPTY_PATH), ctypes.byref(attr), ctypes.c_size_t(32))
+    except OSError as e:
+        if e.errno != 22:
+            raise
+        if optional:  # only mount points: their owner does not matter
+            return fd
+        raise OSError(22, f"{path} is on a filesystem without idmapped mounts (overlayfs has none): "
+                          "put the store on ext4, xfs, btrfs or tmpfs") from None
     return fd
 
 
@@ -150,7 +163,7 @@ def inside(root, target):
 def mount_root(overlay, userns):
     # In the forked child, as the host's root: the step's layers stacked, from inside the
     # user namespace, on idmapped copies; then the step's own mounts over them.
-    lowers = [idmapped(layer, userns) for layer in overlay["layers"]]
+    lowers = [idmapped(layer, userns, optional=layer in overlay["optional"]) for layer in overlay["layers"]]
     parent = idmapped(os.path.dirname(overlay["upper"]), userns)  # upper and work share it
     flags = os.O_PATH | os.O_DIRECTORY | O_CLOEXEC
     upper = os.open(os.path.basename(overlay["upper"]), flags, dir_fd=parent)
@@ -223,7 +236,7 @@ def child(request, fds, errors):
     overlay = request.get("overlay")
     if overlay:
         mount_root(overlay, userns)
-    seccomp = os.memfd_create("seccomp", 0)  # bwrap reads the filter from fd 3
+    seccomp = os.memfd_create("seccomp")  # bwrap reads the filter from fd 3
     os.write(seccomp, SECCOMP)
     os.lseek(seccomp, 0, os.SEEK_SET)
     null = os.open("/dev/null", os.O_RDONLY)
@@ -350,6 +363,7 @@ class _Spawner:
         if overlay is not None:
             fields["overlay"] = {
                 "layers": list(overlay.layers), "upper": overlay.upper, "work": overlay.work,
+                "optional": [str(mountpoints_layer())],  # in the temporary directory, wherever that is
                 "mounts": [{"kind": m.kind, "target": m.target, "readonly": m.readonly, "size": m.size,
                             "source": str(m.source) if m.source is not None else None}
                            for m in overlay.mounts],
@@ -482,3 +496,8 @@ def subordinate_ids() -> tuple[int, int]:
         raise SandboxError(f"{SUBIDS_SETTING}={value} is not a usable range of host ids "
                            "(FIRST at least 1, COUNT at least 1, and below 4294967295 together)")
     return start, size
+
+
+def check_spawner() -> None:
+    """Start a spawner and stop it: as root, that proves it can make its user namespace."""
+    _Spawner().close()

@@ -17,8 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import os
+import stat
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 # Each allowed on every architecture the filter covers (x86-64, and the 32-bit x86 and x32 ABIs
 # that an x86-64 kernel also runs); a name an architecture lacks is skipped there.
@@ -106,7 +111,38 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 
 @functools.cache
 def bpf() -> bytes:
-    """The filter's BPF program, compiled once per process (a few tens of milliseconds)."""
+    """The filter's BPF program. Compiling takes a few tens of milliseconds, so it is kept in
+    the temporary directory, named after this file's content and libseccomp's version, and
+    used from there only while it is ours and no one else may write it."""
+    cached = _cache_path()
+    try:
+        fd = os.open(cached, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if st.st_uid == os.getuid() and not st.st_mode & 0o022 and stat.S_ISREG(st.st_mode):
+                program = f.read()
+                if program and len(program) % 8 == 0:
+                    return program
+    except OSError:
+        pass
+    program = _compile()
+    with contextlib.suppress(OSError):
+        fd, fresh = tempfile.mkstemp(prefix=cached.name + "-", dir=cached.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(program)
+        os.chmod(fresh, 0o644)
+        os.replace(fresh, cached)
+    return program
+
+
+def _cache_path() -> Path:
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for library in sorted(Path("/usr/lib/x86_64-linux-gnu").glob("libseccomp.so.*")):
+        digest.update(library.name.encode())  # its full version is in the name
+    return Path(tempfile.gettempdir()) / f"studio-sandbox-seccomp-{digest.hexdigest()[:16]}.bpf"
+
+
+def _compile() -> bytes:
     try:
         done = subprocess.run([SYSTEM_PYTHON, "-I", __file__], capture_output=True, timeout=60,
                               env={"PATH": "/usr/bin:/bin"})

@@ -11,14 +11,13 @@ from ..seed import find_busybox
 from .model import SandboxError
 
 #
-# bwrap cannot switch to another uid here. As real root it does so only inside a user
-# namespace, whose one-uid mapping would make every file the command writes belong to host
-# root (the wrong owner in the layer); and with `--userns` it drops root before mounting the
-# overlay. So bwrap starts, as root, the host's static busybox bound onto its private /dev, as
-# `nsenter -S uid -G gid -- argv`, which sets the ids and execs the command: its files get the
-# real uid/gid, as in Docker. What differs from Docker: supplementary groups are not set
-# (Docker adds the user's groups from /etc/group), and no_new_privs is on (bwrap always sets
-# it), so setuid programs such as sudo gain nothing.
+# bwrap starts the step as the user namespace's root, and is not asked to switch ids (its own
+# --uid needs the namespace to be its own). So bwrap runs the host's static busybox, bound onto
+# its private /dev, as `nsenter -S uid -G gid -- argv`, which sets the ids (inside the user
+# namespace: on disk, through the idmapped layers, the files get exactly uid/gid, as in Docker)
+# and execs the command. What differs from Docker: supplementary groups are not set (Docker
+# adds the user's groups from /etc/group), and no_new_privs is on (bwrap always sets it), so
+# setuid programs such as sudo gain nothing.
 
 
 def resolve_user(user: str | None, lower: list[Path]) -> tuple[int, int]:
