@@ -131,6 +131,9 @@ def test_case(case: Path, tmp_path: Path, seeded_store: Path) -> None:
     outside.mkdir()
     for file in spec["files"]:
         _write(context, outside, file)
+    if spec.get("context_via_link"):  # the context named through a link to it
+        (tmp_path / "link").symlink_to(context)
+        context = tmp_path / "link"
     args = [a.replace("{context}", str(context)) for a in spec.get("args", [])]
     env = {**os.environ, "STUDIO_DATA_DIR": str(seeded_store), **spec.get("env", {})}
     before = _store_bytes(seeded_store)
