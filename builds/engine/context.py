@@ -570,15 +570,15 @@ class EscapesContext(ContextError):
     """A file that must come from inside the build context is a link leading out of it."""
 
 
-def _lexically_inside(root: Path, path: Path) -> bool:
+def _lexically_inside(root: Path, path: Path, spelled_root: Path | None) -> bool:
     """Whether `path`, as written (links not followed), names something in the context `root`
-    (given resolved; a context reached through a link counts by its own name too)."""
+    (given resolved; a context reached through a link counts by the name it was given too)."""
     spelled = Path(os.path.abspath(path))
-    bases = (root, Path(os.path.abspath(root)))
+    bases = (root, Path(os.path.abspath(spelled_root or root)))
     return any(spelled == base or spelled.is_relative_to(base) for base in bases)
 
 
-def read_inside(root: Path, path: Path, *, limit: int, what: str) -> bytes:
+def read_inside(root: Path, path: Path, *, limit: int, what: str, spelled_root: Path | None = None) -> bytes:
     """The bytes of the file `path`, read as BuildKit reads the Dockerfile and .dockerignore:
     a path inside the context `root` (resolved) is read only when it stays inside it through
     every link (EscapesContext otherwise, before anything of the target is read); a path outside
@@ -586,7 +586,7 @@ def read_inside(root: Path, path: Path, *, limit: int, what: str) -> bytes:
     regular file of at most `limit` bytes is read (ContextError naming `what`);
     FileNotFoundError when there is none."""
     real = Path(os.path.realpath(path))
-    if _lexically_inside(root, path) and not (real == root or real.is_relative_to(root)):
+    if _lexically_inside(root, path, spelled_root) and not (real == root or real.is_relative_to(root)):
         raise EscapesContext(f"{what} is a symbolic link leading outside the build context: it is read "
                              "only from inside the context", file=what)
     # O_NONBLOCK: a FIFO must not hold the build up at open(); it is refused just below.
@@ -626,6 +626,7 @@ class BuildContext:
         ignore_limit: int = 256 << 10,
     ) -> None:
         self.root = Path(root).resolve()
+        self.spelled_root = Path(root)  # as given, perhaps through a link
         self._root = str(self.root)
         self.ignore_limit = ignore_limit  # the largest .dockerignore read
         self.hash_cache = hash_cache if hash_cache is not None else HashCache()
@@ -651,7 +652,8 @@ class BuildContext:
             candidates.insert(0, Path(dockerfile).with_name(Path(dockerfile).name + ".dockerignore"))
         for path in candidates:
             try:
-                data = read_inside(self.root, path, limit=self.ignore_limit, what=path.name)
+                data = read_inside(self.root, path, limit=self.ignore_limit, what=path.name,
+                                   spelled_root=self.spelled_root)
             except EscapesContext:
                 continue  # a link out of the context: its text is not the user's to show
             except OSError:

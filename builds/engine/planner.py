@@ -574,7 +574,7 @@ def read_dockerfile(context: Path, path: Path, name: str, limit: int) -> str:
     """The Dockerfile's text: from inside the context only (a link out of it is refused before
     its target is read), at most `limit` bytes, UTF-8."""
     try:
-        data = read_inside(Path(context).resolve(), path, limit=limit, what=name)
+        data = read_inside(Path(context).resolve(), path, limit=limit, what=name, spelled_root=Path(context))
     except FileNotFoundError:
         raise InputError(f"no Dockerfile at {path}") from None
     except OSError as exc:

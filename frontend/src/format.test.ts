@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, plural } from "./format";
+import { formatBytes, plural, visibleName } from "./format";
 
 describe("plural", () => {
   it("counts one thing without an s", () => {
@@ -12,5 +12,14 @@ describe("formatBytes", () => {
   it("keeps small sizes exact and rounds larger ones", () => {
     expect(formatBytes(612)).toBe("612 B");
     expect(formatBytes(1982365)).toBe("1.9 MB");
+  });
+});
+
+describe("visibleName", () => {
+  it("writes control characters as Go's %q does and leaves the rest alone", () => {
+    expect(visibleName("new\nline")).toBe("new\\nline");
+    expect(visibleName("tab\tname")).toBe("tab\\tname");
+    expect(visibleName("\x1b[31mred")).toBe("\\x1b[31mred");
+    expect(visibleName("caf\\xe9 é.txt")).toBe("caf\\xe9 é.txt");
   });
 });

@@ -25,6 +25,15 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = ""
   return node;
 }
 
+/** A file name with the characters a page cannot show (newlines, tabs, escape sequences and
+ * other controls) written as Go's %q writes them, like the \xNN the studio already gives for
+ * bytes that are not UTF-8: `new\nline`, `\x1b[31mred`. */
+export function visibleName(name: string): string {
+  const named: Record<string, string> = { "\n": "\\n", "\t": "\\t", "\r": "\\r", "\v": "\\v", "\f": "\\f", "\b": "\\b", "\x07": "\\a" };
+  // eslint-disable-next-line no-control-regex
+  return name.replace(/[\x00-\x1f\x7f]/g, (c) => named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
 /** "1 file", "3 files". */
 export function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;

@@ -2,7 +2,7 @@
 // tree, with sizes), its output, and what its cache key was made from, so "why was this rebuilt"
 // can be checked against the inputs themselves.
 import { Api, ApiError } from "./api";
-import { el, formatBytes, formatDuration } from "./format";
+import { el, formatBytes, formatDuration, visibleName } from "./format";
 import type { StepView } from "./store";
 import { buildTree, type TreeNode } from "./tree";
 import { reasonDetails } from "./reasons";
@@ -136,7 +136,7 @@ function fileNode(node: TreeNode<LayerFile>): HTMLElement {
   const mark = el("span", "change-mark", item ? CHANGE_MARK[item.change] : " ");
   mark.setAttribute("aria-label", change || "folder");
   const isDir = node.children.length > 0 || item?.kind === "dir";
-  const name = el("span", "layer-file-name", isDir ? `${node.name}/` : node.name);
+  const name = el("span", "layer-file-name", isDir ? `${visibleName(node.name)}/` : visibleName(node.name));
   li.append(mark, name);
   if (item && !isDir) li.append(el("span", "file-size", item.change === "deleted" ? "deleted" : formatBytes(item.size)));
   if (item?.kind === "symlink") li.append(el("span", "muted", " (link)"));

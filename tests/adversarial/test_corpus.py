@@ -101,6 +101,28 @@ def _store_bytes(store: Path) -> int:
     return total
 
 
+# Runs manage.py as the command line does, and on the way out writes the process's peak memory
+# (VmHWM: this program's own, not the test runner's it was forked from) to the file $PEAK_FILE.
+_MEASURED = """
+import atexit, os, runpy, sys
+def peak():
+    with open("/proc/self/status") as status, open(os.environ["PEAK_FILE"], "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+atexit.register(peak)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def _run(argv: list[str], env: dict[str, str], *, timeout: float, out: Path
+         ) -> tuple[subprocess.CompletedProcess[bytes], int]:
+    """Run the command line; also give its peak memory in KiB."""
+    peak = out / "peak"
+    done = subprocess.run([sys.executable, "-c", _MEASURED, *argv], cwd=PROJECT,
+                          env={**env, "PEAK_FILE": str(peak)}, capture_output=True, timeout=timeout)
+    return done, int(peak.read_text()) if peak.is_file() else 0
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_case(case: Path, tmp_path: Path, seeded_store: Path) -> None:
     spec = json.loads((case / "case.json").read_text())
@@ -109,13 +131,19 @@ def test_case(case: Path, tmp_path: Path, seeded_store: Path) -> None:
     outside.mkdir()
     for file in spec["files"]:
         _write(context, outside, file)
+    if spec.get("context_via_link"):  # the context named through a link to it
+        (tmp_path / "link").symlink_to(context)
+        context = tmp_path / "link"
     args = [a.replace("{context}", str(context)) for a in spec.get("args", [])]
     env = {**os.environ, "STUDIO_DATA_DIR": str(seeded_store), **spec.get("env", {})}
     before = _store_bytes(seeded_store)
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "manage.py", "build", str(context), *args], cwd=PROJECT, env=env,
-                          capture_output=True, timeout=spec["seconds"] * 4 + 30)
+    done, peak_kib = _run(["manage.py", "build", str(context), *args], env,
+                          timeout=spec["seconds"] * 4 + 30, out=tmp_path)
     took = time.monotonic() - started
+    if "max_memory_mib" in spec:
+        peak = f"the build's process peaked at {peak_kib >> 10} MiB"
+        assert 0 < peak_kib < spec["max_memory_mib"] << 10, peak
     out = done.stdout.decode("utf-8", "replace") + done.stderr.decode("utf-8", "replace")
     assert "Traceback" not in out, out[-3000:]
     assert done.returncode == spec["exit"], out[-3000:]
