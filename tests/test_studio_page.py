@@ -51,6 +51,7 @@ def test_a_replayed_rebuild_shows_cached_bands_and_why_copy_was_rebuilt(studio_s
     page.close()
 
 
+ALL_CACHED = "all 4 steps from the cache; 1 metadata only"  # the starter's CMD changes no files
 VERDICT_WORDS = {"built": "built", "cached": "cached", "metadata": "metadata only", "skipped": "skipped",
                  "cancelled": "cancelled", "failed": "failed"}
 
@@ -190,7 +191,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     screenshot(page, "studio-3-first-build.png", full_page=True)
 
     # Just built, so the gutter foretells every step from the cache.
-    page.wait_for_function("document.querySelector('#prediction').textContent.includes('all 4 steps from the cache; 1 metadata only')")
+    page.wait_for_function(f"document.querySelector('#prediction').textContent.includes('{ALL_CACHED}')")
 
     # Edit app.py: once saved, the gutter says COPY . . will be rebuilt, and why.
     page.locator("#files").get_by_role("button", name="app.py", exact=True).click()
@@ -229,7 +230,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     assert "app.py" in inspector.locator(".layer-files").inner_text()
     assert page.locator(".tab-name[aria-selected=true]").inner_text() == "Dockerfile"
     assert page.locator(".cm-step-lines").inner_text() == "COPY . ."
-    page.wait_for_function("document.querySelector('#prediction').textContent.includes('all 4 steps from the cache; 1 metadata only')")
+    page.wait_for_function(f"document.querySelector('#prediction').textContent.includes('{ALL_CACHED}')")
     screenshot(page, "studio-5-inspector.png", full_page=True)
     screenshot(page, "studio-readme.png")
 
@@ -263,7 +264,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     errors.clear()
     # The gutter follows the typing: a new RUN at the end is foretold as built.
     page.locator(".tab-name", has_text="Dockerfile").click()
-    page.wait_for_function("document.querySelector('#prediction').textContent.includes('all 4 steps from the cache; 1 metadata only')")
+    page.wait_for_function(f"document.querySelector('#prediction').textContent.includes('{ALL_CACHED}')")
     _type_at_end(page, "RUN echo one more\n")
     # COPY . . copies the Dockerfile too, so it is foretold rebuilt as well, naming it.
     page.wait_for_selector("#prediction[data-rebuild='5,7']", timeout=15_000)
