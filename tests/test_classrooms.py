@@ -280,7 +280,7 @@ def test_the_teachers_socket_sends_the_grid_then_every_change(lesson: dict[str, 
 
     final = seen[-1]["row"]
     cells = [c["status"] for c in final["build"]["steps"]]
-    assert cells[0] == "cached" and cells[2:] == ["built", "built", "built", "cached"]
+    assert cells[0] == "cached" and cells[2:] == ["built", "built", "built", "metadata"]
     assert final["build"]["hit_ratio"] < 0.5 and final["build"]["image_size"] > 1_000_000
     assert final["checks"]["passed"] == 1 and final["checks"]["total"] == 4
 
