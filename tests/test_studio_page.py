@@ -291,6 +291,23 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     assert "FROBNICATE" in page.locator(".cm-error-line").inner_text()
     screenshot(page, "studio-6-parse-error.png", full_page=True)
 
+    # A step that fails as it runs (a COPY source that is not there) names its line and marks it
+    # in the editor as the parse error was.
+    page.locator(".cm-content").click()
+    page.keyboard.press("Control+End")
+    for _ in "FROBNICATE now\n":
+        page.keyboard.press("Backspace")
+    page.keyboard.type("COPY nope.txt /nope\n")
+    _wait_saved(page)
+    page.locator("#build-button").click()
+    page.wait_for_function("document.querySelector('#project-studio').dataset.buildStatus === 'failed'",
+                           timeout=60_000)
+    page.wait_for_function("document.querySelector('#build-message').textContent.includes('failed at')")
+    assert f"line {bad_line}" in message.inner_text() and "nope.txt" in message.inner_text()
+    page.wait_for_selector(".cm-error-line")
+    assert "COPY nope.txt" in page.locator(".cm-error-line").inner_text()
+    screenshot(page, "studio-6b-runtime-error.png", full_page=True)
+
     page.get_by_role("button", name="Large text").click()
     screenshot(page, "studio-7-large.png", full_page=True)
     assert [e for e in errors if "status of 400" not in e] == []

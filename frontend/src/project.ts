@@ -8,6 +8,7 @@ import { Tabs } from "./tabs";
 import { LayerStackView } from "./layerstack";
 import { BuildStore, connectBuild } from "./store";
 import { HistoryView, type BuildSummary } from "./history";
+import type { BuildFinished } from "./protocol";
 import { Inspector } from "./inspector";
 import { setupLargeText } from "./largetext";
 import { lineMarks, stepAtLine, stepEndLine, changedPredictions, type PlanStep } from "./dockerlines";
@@ -257,6 +258,21 @@ class ProjectStudio {
     }
   }
 
+  /** A build that failed at a step (a missing COPY source, a RUN that exited non-zero) names
+   * the line and marks it in the editor, as a Dockerfile that does not parse does. */
+  private markRuntimeError(done: BuildFinished): void {
+    const line = done.error?.["line"];
+    if (done.status !== "failed" || typeof line !== "number") return;
+    // The engine names the Dockerfile by its base name; the line is a step's, in the project's.
+    const named = done.error?.["file"];
+    if (typeof named === "string" && named !== this.dockerfile.split("/").pop()) return;
+    const file = this.dockerfile;
+    const message = typeof done.error?.["message"] === "string" ? done.error["message"] : "the step failed";
+    this.buildMessage.textContent = `The build failed at ${file}, line ${line}: ${message}`;
+    this.buildMessage.classList.add("error");
+    void this.open(file).then(() => this.editor.markError(file, line));
+  }
+
   /** Shows a build's stack: live while it runs, replayed from its stored events once it ended. */
   private showBuild(id: number, live: boolean, number = this.history.numberOf(id)): void {
     this.connection?.stop();
@@ -282,6 +298,7 @@ class ProjectStudio {
       if (done && !announced) {
         announced = true;
         this.root.dataset["buildStatus"] = done.status;
+        if (live) this.markRuntimeError(done);
         void this.history.refresh();
         this.schedulePlan();
       }

@@ -66,7 +66,7 @@ describe.each(Object.keys(RECORDED))("the recorded build %s", (name) => {
     for (const cell of cells) grid[cellStatus(cell)] = (grid[cellStatus(cell)] ?? 0) + 1;
     for (const v of VERDICTS) expect(grid[v] ?? 0, v).toBe(want[v]);
     const brief = { status: store.finished!.status, cache: store.finished!.cache!, counts: want } as unknown as BuildBrief;
-    expect(hitLabel(brief)).toBe(total > 0 ? `${hits}/${total}` : "–");
+    expect(hitLabel(brief)).toBe(ratio === null ? "–" : `${Math.round(ratio * 100)}%`);
   });
 });
 

@@ -83,6 +83,6 @@ def test_the_engine_agrees_with_buildkit_on(scenario: str, capsys: pytest.Captur
     # Nor is "exit 2, but BuildKit's build failed": both builds failed, and the command line's
     # contract gives exit 2 where the input itself is wrong (a COPY source not in the context).
     no_verdict = ("extra", "exit 2, but BuildKit's build failed")
-    differences = [line for line in report.splitlines()
-                   if line.startswith("  build ") and not line.split(":", 1)[1].lstrip().startswith(no_verdict)]
+    lines = [line.split(":", 1) for line in report.splitlines() if line.startswith("  build ")]
+    differences = [what for _, what in lines if not what.lstrip().startswith(no_verdict)]
     assert verdict.startswith("ok") and not differences, report

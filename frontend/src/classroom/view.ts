@@ -87,14 +87,14 @@ export function cellStatus(step: Cell): string {
   return done && keyword(step.instruction) === "FROM" ? "base" : step.status;
 }
 
-/** "3/5": the cached of the steps that could come from the cache, from the build's counts. */
+/** "60%": the cached share of the steps that could come from the cache, from the build's counts. */
 export function hitLabel(build: BuildBrief): string {
   if (build.status === "queued" || build.status === "running") return "–";
   const share = cacheShare(build.counts ?? { cached: build.cache.hits, built: build.cache.misses });
-  return share.total > 0 ? `${share.hits}/${share.total}` : "–";
+  return share.ratio === null ? "–" : `${Math.round(share.ratio * 100)}%`;
 }
 
-/** "3/5" of the steps that could come from the cache, with every verdict's count a hover away:
+/** The cache hit share, with every verdict's count and whose cache it was a hover away:
  * the counts every page shows, from the build's events. */
 function hitCell(row: StudentRow): HTMLTableCellElement {
   const build = row.build;
