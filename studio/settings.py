@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -122,7 +121,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "studio",
     "builds",
-    "axes",
 ]
 
 MIDDLEWARE = [
@@ -136,9 +134,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
-    # Last, as django-axes asks: it answers a locked-out login after the others have run.
-    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -193,20 +188,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Login throttling (django-axes): after STUDIO_LOGIN_FAILURES wrong passwords for one name from
-# one address, that name cannot log in from there for STUDIO_LOGIN_COOLOFF_MIN minutes, even
-# with the right password (429, saying so). A good login clears the count.
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
-AXES_FAILURE_LIMIT = envint("STUDIO_LOGIN_FAILURES", 5, minimum=1)
-AXES_COOLOFF_TIME = timedelta(minutes=envint("STUDIO_LOGIN_COOLOFF_MIN", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
-AXES_VERBOSE = False
-
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -215,34 +196,6 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-
-# Content-Security-Policy (django-csp): scripts only from the studio's own files, never inline;
-# no plugins, no framing, forms and sockets to the studio alone. Styles may be inline, since the
-# editor (CodeMirror) injects its own style sheets.
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", "data:"],
-        "connect-src": ["'self'"],
-        "object-src": ["'none'"],
-        "base-uri": ["'none'"],
-        "frame-ancestors": ["'none'"],
-        "form-action": ["'self'"],
-    },
-}
-
-# HTTPS, for a studio served behind TLS: off by default, since the embedded run is plain HTTP on
-# loopback, where Secure cookies would never be sent back.
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("STUDIO_SECURE_COOKIES", False)
-SECURE_HSTS_SECONDS = envint("STUDIO_HSTS_SECONDS", 0, minimum=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("STUDIO_HSTS_INCLUDE_SUBDOMAINS", False)
-SECURE_HSTS_PRELOAD = envbool("STUDIO_HSTS_PRELOAD", False)
-SECURE_SSL_REDIRECT = envbool("STUDIO_SSL_REDIRECT", False)
-if envbool("STUDIO_BEHIND_TLS_PROXY", False):
-    # The proxy in front terminates TLS and says so; only trust it when it is the only way in.
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 STATIC_URL = "static/"
 # WhiteNoise serves the apps' static files straight from where they live, so neither the embedded
