@@ -91,3 +91,31 @@ def test_healthz_is_503_and_names_the_sandbox_when_the_workers_cannot_run_builds
     assert reply.status_code == 503
     assert reply.json()["failing"] == failing
     assert reply.json()["checks"]["sandbox"] == {"ok": False, "detail": detail}
+
+
+@pytest.mark.django_db
+def test_a_stranger_hears_only_the_status_and_staff_or_the_machine_itself_hear_the_details(
+    client: Client, settings: Settings, redis_server: RedisServer
+) -> None:
+    from studio.models import User
+
+    settings.REDIS_URL = redis_server.url
+    stranger = client.get("/healthz", REMOTE_ADDR="203.0.113.9")
+    assert set(stranger.json()) == {"status"}
+    assert stranger.json()["status"] in ("ok", "failing")
+    assert redis_server.url.encode() not in stranger.content
+    assert b"sqlite" not in stranger.content
+
+    # Someone signed in but not staff is a stranger too.
+    User.objects.create_user("carol", password="layer-cake-1984")
+    client.login(username="carol", password="layer-cake-1984")
+    assert set(client.get("/healthz", REMOTE_ADDR="203.0.113.9").json()) == {"status"}
+
+    User.objects.create_user("olga", password="layer-cake-1984", is_staff=True)
+    client.login(username="olga", password="layer-cake-1984")
+    staff = client.get("/healthz", REMOTE_ADDR="203.0.113.9").json()
+    assert redis_server.url in staff["checks"]["redis"]["detail"]
+    client.logout()
+    local = client.get("/healthz", REMOTE_ADDR="127.0.0.1").json()
+    assert set(local) == {"status", "failing", "checks"}
+    assert set(client.get("/healthz", REMOTE_ADDR="::1").json()) == {"status", "failing", "checks"}
