@@ -107,12 +107,10 @@ def test_a_stranger_hears_only_the_status_and_staff_or_the_machine_itself_hear_t
     assert b"sqlite" not in stranger.content
 
     # Someone signed in but not staff is a stranger too.
-    User.objects.create_user("carol", password="layer-cake-1984")
-    client.login(username="carol", password="layer-cake-1984")
+    client.force_login(User.objects.create_user("carol"))
     assert set(client.get("/healthz", REMOTE_ADDR="203.0.113.9").json()) == {"status"}
 
-    User.objects.create_user("olga", password="layer-cake-1984", is_staff=True)
-    client.login(username="olga", password="layer-cake-1984")
+    client.force_login(User.objects.create_user("olga", is_staff=True))
     staff = client.get("/healthz", REMOTE_ADDR="203.0.113.9").json()
     assert redis_server.url in staff["checks"]["redis"]["detail"]
     client.logout()
