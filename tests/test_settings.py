@@ -82,3 +82,43 @@ def test_the_secret_key_is_made_once_kept_private_and_reused(tmp_path: Path) -> 
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_or_create_secret(path) == first
     assert load_or_create_secret(tmp_path / "other") != first
+
+
+HTTPS_PROBE = """
+import django, json
+django.setup()
+from django.test import Client
+reply = Client().get("/accounts/login/", HTTP_X_FORWARDED_PROTO="https")
+cookie = reply.cookies["csrftoken"]
+print(json.dumps({"hsts": reply.get("Strict-Transport-Security"), "secure": bool(cookie["secure"])}))
+"""
+
+
+@pytest.mark.parametrize("behind_https", [True, False])
+def test_behind_an_https_proxy_cookies_are_secure_and_browsers_told_to_keep_to_https(
+    tmp_path: Path, behind_https: bool
+) -> None:
+    import json
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "studio.settings",
+        "STUDIO_VAR_DIR": str(tmp_path),
+        "ALLOWED_HOSTS": "testserver",
+    }
+    if behind_https:
+        env |= {
+            "STUDIO_SECURE_COOKIES": "true",
+            "STUDIO_HSTS_SECONDS": "3600",
+            "STUDIO_HSTS_INCLUDE_SUBDOMAINS": "yes",
+            "STUDIO_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+        }
+    probe = subprocess.run(
+        [sys.executable, "-c", HTTPS_PROBE], cwd=PROJECT_DIR, env=env, capture_output=True, text=True
+    )
+    assert probe.returncode == 0, probe.stderr
+    found = json.loads(probe.stdout.strip().splitlines()[-1])
+    if behind_https:
+        assert found == {"hsts": "max-age=3600; includeSubDomains", "secure": True}
+    else:  # `make run`'s plain HTTP on loopback: neither, or the studio could not be used there
+        assert found == {"hsts": None, "secure": False}
