@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
@@ -228,11 +229,12 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # Content-Security-Policy (django-csp): scripts, styles and everything else from the studio's own
 # origin only, no inline script, no plugins, no framing; the pages' sockets go to the same host.
+# The editor's own <style> elements carry the page's nonce (a page that reads request.csp_nonce).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
-        "style-src": ["'self'"],
+        "style-src": ["'self'", NONCE],
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'"],
         "connect-src": ["'self'", "ws:", "wss:"],
