@@ -67,3 +67,32 @@ def test_logging_out_takes_a_post_so_a_link_cannot_log_alice_out(client: Client)
     client.force_login(alice)
     assert client.get("/accounts/logout/").status_code == 405
     assert "Signed in as <strong>alice</strong>" in client.get("/").content.decode()
+
+
+def test_thirty_wrong_passwords_and_then_the_right_one_does_not_log_in(client: Client) -> None:
+    get_user_model().objects.create_user("mallory-target", password=PASSWORD)
+    replies = [
+        client.post("/accounts/login/", {"username": "mallory-target", "password": f"guess-{n}"})
+        for n in range(30)
+    ]
+    assert replies[0].status_code == 200  # the form again, saying the password is wrong
+    assert replies[-1].status_code == 429
+    right = client.post("/accounts/login/", {"username": "mallory-target", "password": PASSWORD})
+    assert right.status_code == 429
+    page = right.content.decode()
+    assert "Too many wrong passwords" in page and "Try again in" in page
+    assert "_auth_user_id" not in client.session
+    assert "Signed in as" not in client.get("/").content.decode()
+
+    # Someone else, from elsewhere, logs in as usual to their own account and to this one.
+    other = Client(REMOTE_ADDR="198.51.100.7")
+    reply = other.post("/accounts/login/", {"username": "mallory-target", "password": PASSWORD})
+    assert reply.status_code == 302
+    assert "_auth_user_id" in other.session
+
+
+def test_pages_say_where_their_scripts_may_come_from(client: Client) -> None:
+    for path in ("/", "/accounts/login/", "/studio/demo/"):
+        policy = client.get(path)["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+        assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy

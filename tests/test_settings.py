@@ -84,14 +84,41 @@ def test_the_secret_key_is_made_once_kept_private_and_reused(tmp_path: Path) -> 
     assert load_or_create_secret(tmp_path / "other") != first
 
 
-def test_web_builds_get_the_input_limits_from_the_environment(tmp_path: Path) -> None:
-    """The studio reads STUDIO_BUILD_* with the engine's own reader, the one `manage.py build`
-    uses, so a web build and a command-line build are bounded alike."""
-    env = {**os.environ, "STUDIO_VAR_DIR": str(tmp_path), "STUDIO_BUILD_DOCKERFILE_KB": "64",
-           "STUDIO_BUILD_STEPS": "40", "STUDIO_BUILD_DISK_MB": "100",
-           "DJANGO_SETTINGS_MODULE": "studio.settings"}
-    code = ("import django; django.setup(); from builds.tasks import sandbox_limits; l = sandbox_limits(); "
-            "print(l.dockerfile_bytes, l.steps, l.disk_bytes)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True,
-                          text=True, timeout=60)
-    assert done.stdout.split() == [str(64 << 10), "40", str(100 << 20)], done.stderr[-2000:]
+HTTPS_PROBE = """
+import django, json
+django.setup()
+from django.test import Client
+reply = Client().get("/accounts/login/", HTTP_X_FORWARDED_PROTO="https")
+cookie = reply.cookies["csrftoken"]
+print(json.dumps({"hsts": reply.get("Strict-Transport-Security"), "secure": bool(cookie["secure"])}))
+"""
+
+
+@pytest.mark.parametrize("behind_https", [True, False])
+def test_behind_an_https_proxy_cookies_are_secure_and_browsers_told_to_keep_to_https(
+    tmp_path: Path, behind_https: bool
+) -> None:
+    import json
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "studio.settings",
+        "STUDIO_VAR_DIR": str(tmp_path),
+        "ALLOWED_HOSTS": "testserver",
+    }
+    if behind_https:
+        env |= {
+            "STUDIO_SECURE_COOKIES": "true",
+            "STUDIO_HSTS_SECONDS": "3600",
+            "STUDIO_HSTS_INCLUDE_SUBDOMAINS": "yes",
+            "STUDIO_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+        }
+    probe = subprocess.run(
+        [sys.executable, "-c", HTTPS_PROBE], cwd=PROJECT_DIR, env=env, capture_output=True, text=True
+    )
+    assert probe.returncode == 0, probe.stderr
+    found = json.loads(probe.stdout.strip().splitlines()[-1])
+    if behind_https:
+        assert found == {"hsts": "max-age=3600; includeSubDomains", "secure": True}
+    else:  # `make run`'s plain HTTP on loopback: neither, or the studio could not be used there
+        assert found == {"hsts": None, "secure": False}

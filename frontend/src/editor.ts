@@ -106,18 +106,25 @@ function language(path: string): Extension {
   return [];
 }
 
+// The editor adds its styles as <style> elements; the page's Content-Security-Policy allows those
+// only with the nonce the server put in <meta name="csp-nonce"> for this page.
+const cspNonce: Extension = EditorView.cspNonce.of(
+  (typeof document !== "undefined" && document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content) || "",
+);
+
 export class StudioEditor {
   readonly view: EditorView;
   private readonly states = new Map<string, State>();
   path = "";
 
   constructor(parent: HTMLElement, private readonly callbacks: EditorCallbacks, private readonly readOnly: boolean) {
-    this.view = new EditorView({ parent, state: EditorState.create({ doc: "" }) });
+    this.view = new EditorView({ parent, state: EditorState.create({ doc: "", extensions: [cspNonce] }) });
   }
 
   private extensions(path: string): Extension[] {
     return [
       Prec.highest(keymap.of([{ key: "Mod-Enter", run: () => (this.callbacks.onRun(), true) }])),
+      cspNonce,
       basicSetup,
       language(path),
       EditorView.lineWrapping,
