@@ -30,21 +30,10 @@ from .dockerfile import Dockerfile, Instruction, Stage, expand, expansion_budget
 from .dockerfile.words import INSTRUCTION_SHARES
 from .errors import DockerfileError, EngineError, ImageNotFound, InputError
 from .instructions import STEPS, BuildEnv, Planned, StageState, Step
+from .instructions.metadata import PLATFORM_ARGS
 from .instructions.mounts import from_names as mount_sources
 from .sandbox import Limits
 from .store import DEFAULT_SCOPE, Image, Store
-
-# Values BuildKit gives its automatic platform ARGs on this machine.
-PLATFORM_ARGS = {
-    "TARGETPLATFORM": "linux/amd64",
-    "TARGETOS": "linux",
-    "TARGETARCH": "amd64",
-    "TARGETVARIANT": "",
-    "BUILDPLATFORM": "linux/amd64",
-    "BUILDOS": "linux",
-    "BUILDARCH": "amd64",
-    "BUILDVARIANT": "",
-}
 
 # A prediction's verdict for a step.
 CACHED = "cached"

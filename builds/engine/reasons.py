@@ -198,6 +198,14 @@ def _env_changed(miss: Miss, old: dict[str, Any]) -> Reason:
         for name in sorted(set(before) | set(after))
         if before.get(name) != after.get(name)
     ]
+    if not changes:  # the same values, set in another order
+        order = ", ".join(after)
+        return {
+            "code": "env_changed",
+            "message": f"Rebuilt because the environment is set in another order ({order}). A RUN is "
+                       "keyed by its environment as a list, in the order it was set.",
+            "changes": [],
+        }
     if changes and all(c["arg"] for c in changes):
         code, noun = "build_arg_changed", "build argument"
         tail = "A RUN sees every build argument its stage declares, so a new value rebuilds it."

@@ -31,12 +31,6 @@ KNOWN_DIFFERENCES = {
                                   "the slash in the image's config, so the RUN after it rebuilds",
     "147-user-before-workdir": "a USER unknown to the image fails at WORKDIR in BuildKit, before the RUN "
                                "after it here",
-    "156-env-order": "the engine keys ENV sorted; BuildKit keeps the order the variables were set in",
-    "170-platform-targetplatform-declared": "automatic platform ARGs declared in a stage do not reach "
-                                            "RUN's environment yet",
-    "171-platform-buildplatform-declared": "as 170, for BUILDPLATFORM",
-    "172-platform-targetarch-and-os": "as 170, for TARGETOS and TARGETARCH",
-    "173-platform-targetvariant": "as 170, for TARGETVARIANT",
 }
 
 

@@ -25,6 +25,18 @@ class Env(Step):
             state.env[name] = value
         self.history(state, "ENV " + " ".join(f"{k}={v}" for k, v in pairs), empty_layer=True)
 
+# Values BuildKit gives its automatic platform ARGs on this machine.
+PLATFORM_ARGS = {
+    "TARGETPLATFORM": "linux/amd64",
+    "TARGETOS": "linux",
+    "TARGETARCH": "amd64",
+    "TARGETVARIANT": "",
+    "BUILDPLATFORM": "linux/amd64",
+    "BUILDOS": "linux",
+    "BUILDARCH": "amd64",
+    "BUILDVARIANT": "",
+}
+
 
 class Arg(Step):
     keyword = "ARG"
@@ -38,6 +50,8 @@ class Arg(Step):
                 value = default
             else:
                 value = self.build.meta_args.get(name)
+                if value is None:  # declared in the stage, it takes its value as BuildKit gives it
+                    value = PLATFORM_ARGS.get(name)
             state.args[name] = value
         self.history(state, "ARG " + " ".join(self.ins.args), empty_layer=True)
 

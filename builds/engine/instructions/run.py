@@ -54,7 +54,9 @@ class Run(Step):
         inputs = {
             "op": "run",
             "args": self.argv(state),
-            "env": sorted(f"{k}={v}" for k, v in env.items()),
+            # In the order set, as BuildKit keeps it: the same variables set in another order
+            # make another step.
+            "env": [f"{k}={v}" for k, v in env.items()],
             "cwd": state.workdir,
             "user": state.user,
             "network": self.network(),
