@@ -27,8 +27,6 @@ KNOWN_DIFFERENCES = {
     "133-run-mount-secret-absent": "RUN --mount=type=secret is refused: the engine has no secrets to give",
     "134-run-network-none": "Docker 20.10's frontend refuses RUN --network without the labs syntax; "
                             "later BuildKit accepts it, as the engine does",
-    "139-workdir-trailing-slash": "WORKDIR /app/ and /app are one directory to the engine; BuildKit keeps "
-                                  "the slash in the image's config, so the RUN after it rebuilds",
     "147-user-before-workdir": "a USER unknown to the image fails at WORKDIR in BuildKit, before the RUN "
                                "after it here",
 }
