@@ -300,9 +300,9 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     page.keyboard.type("COPY nope.txt /nope\n")
     _wait_saved(page)
     page.locator("#build-button").click()
-    page.wait_for_function("document.querySelector('#project-studio').dataset.buildStatus === 'failed'",
+    page.wait_for_function("() => document.querySelector('#project-studio').dataset.buildStatus === 'failed'",
                            timeout=60_000)
-    page.wait_for_function("document.querySelector('#build-message').textContent.includes('failed at')")
+    page.wait_for_function("() => document.querySelector('#build-message').textContent.includes('failed at')")
     assert f"line {bad_line}" in message.inner_text() and "nope.txt" in message.inner_text()
     page.wait_for_selector(".cm-error-line")
     assert "COPY nope.txt" in page.locator(".cm-error-line").inner_text()
