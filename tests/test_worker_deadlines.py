@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dockerfile
 import pytest
@@ -61,35 +62,37 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def test_a_hung_parse_fails_its_build_and_the_same_worker_builds_the_next(
-    browser: Browser, strict_worker: Worker
-) -> None:
-    browser.sign_up("alice-hung-parse")
-    hung = start(browser, project(browser, f"FROM studio/busybox:1.35\n# {HANG}\nRUN echo never\n"))
+def _outcome(browser: Browser, dockerfile: str, timeout: float) -> tuple[dict[str, Any], float]:
+    """Build a new project of this Dockerfile; its build once ended, and how long that took."""
+    build = start(browser, project(browser, dockerfile), no_cache=True)
     started = time.monotonic()
-    done = wait_for_status(browser, hung["id"], {"failed", "succeeded"}, 30)
-    assert done["status"] == "failed", done
-    assert "parsing the Dockerfile took longer than 2 s" in done["error"]["message"]
-    assert time.monotonic() - started < 15
-
-    after = start(browser, project(browser, "FROM studio/busybox:1.35\nRUN echo back\n"))
-    assert wait_for_status(browser, after["id"], {"succeeded", "failed"}, 30)["status"] == "succeeded"
+    done = wait_for_status(browser, build["id"], {"failed", "succeeded"}, timeout)
+    return done, time.monotonic() - started
 
 
-def test_a_build_past_its_time_limit_is_stopped_and_fails_at_once(
-    browser: Browser, strict_worker: Worker
+@pytest.mark.parametrize(
+    ("dockerfile", "message", "within_s"),
+    [
+        # The parse process never answers: killed past STUDIO_PARSE_TIMEOUT_S (2 s).
+        (f"FROM studio/busybox:1.35\n# {HANG}\nRUN echo never\n",
+         "parsing the Dockerfile took longer than 2 s", 15),
+        # The build outlasts STUDIO_BUILD_TIME_LIMIT_S (8 s): failed by the pool when it stops the
+        # process, not later by the stale-heartbeat reaper.
+        ("FROM studio/busybox:1.35\nRUN sleep 60\n", "STUDIO_BUILD_TIME_LIMIT_S", 20),
+    ],
+    ids=["a-parse-that-hangs", "a-build-past-its-time"],
+)
+def test_a_stuck_build_fails_at_once_and_the_same_worker_builds_the_next(
+    browser: Browser, strict_worker: Worker, dockerfile: str, message: str, within_s: float
 ) -> None:
-    browser.sign_up("alice-time-limit")
-    slow = start(browser, project(browser, "FROM studio/busybox:1.35\nRUN sleep 60\n"), no_cache=True)
-    started = time.monotonic()
-    done = wait_for_status(browser, slow["id"], {"failed", "succeeded"}, 40)
+    browser.sign_up(f"alice-stuck-{time.monotonic_ns()}")
+    done, took = _outcome(browser, dockerfile, 40)
     assert done["status"] == "failed", done
-    assert "STUDIO_BUILD_TIME_LIMIT_S" in done["error"]["message"]
-    # Failed by the pool when it stopped the process (8 s), not by the stale-heartbeat reaper.
-    assert time.monotonic() - started < 20
+    assert message in done["error"]["message"]
+    assert took < within_s
 
-    after = start(browser, project(browser, "FROM studio/busybox:1.35\nRUN echo back\n"))
-    assert wait_for_status(browser, after["id"], {"succeeded", "failed"}, 30)["status"] == "succeeded"
+    after, _ = _outcome(browser, "FROM studio/busybox:1.35\nRUN echo back\n", 30)
+    assert after["status"] == "succeeded", after
 
 
 def test_no_worker_process_that_forks_ever_loads_the_go_parser(
