@@ -137,10 +137,11 @@ def _sync(project: Project, context: Path, record: Path, override: bytes | None)
     starts again from an empty directory rather than trust a half-done one."""
     rows = list(ProjectFile.objects.filter(project=project).values_list("path", "mode", "blob_id"))
     wanted: Files = {path: [blob, mode] for path, mode, blob in rows}
-    check_tree(wanted)  # a path both file and folder cannot be written: refused naming it
     dockerfile = project.dockerfile_path
     if override is not None:
         wanted[dockerfile] = [hashlib.sha256(override).hexdigest(), wanted.get(dockerfile, [None, 0o644])[1]]
+    # A path both file and folder cannot be written (the typed Dockerfile's among them): refused naming it.
+    check_tree(wanted)
     have = _read_record(record)
     if have is None:
         shutil.rmtree(context, ignore_errors=True)

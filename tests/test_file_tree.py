@@ -127,3 +127,12 @@ def test_a_project_with_a_clash_cannot_be_handed_out_to_a_class(alice: Api) -> N
     assert refused.status_code == 409, refused.content
     assert refused.json()["file"] == "same"
     assert Project.objects.filter(owner=alice.user).count() == 1  # no copy was made
+
+
+def test_a_dockerfile_path_that_is_a_folder_is_refused_when_planning_what_is_typed(alice: Api) -> None:
+    project_id = alice.new_project()
+    put(alice, project_id, "app/main.py")
+    assert alice.call("PATCH", f"/api/projects/{project_id}/", {"dockerfile_path": "app"}).status_code == 200
+    plan = alice.call("POST", f"/api/projects/{project_id}/plan/", {"dockerfile": "FROM busybox\n"})
+    assert plan.status_code == 409, plan.content
+    assert plan.json()["file"] == "app"
