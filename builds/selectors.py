@@ -124,3 +124,28 @@ def step_json(step: Step) -> dict[str, Any]:
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def build_changes_since_previous(*, build: Build) -> dict[str, Any] | None:
+    """What differs between this build and the project's build before it (the one its people last
+    saw): the files whose content or mode changed, were added or removed (the Dockerfile among
+    them), and the build arguments whose value changed. None when nothing did, or for a first build.
+    Read from the two revisions, never from a cache, so it is true whatever scope the build uses."""
+    previous = (
+        Build.objects.filter(project_id=build.project_id, number__lt=build.number)
+        .select_related("revision").order_by("-number").first()
+    )
+    if previous is None:
+        return None
+
+    def files(build: Build) -> dict[str, tuple[int, int]]:
+        return {f.path: (f.blob_id, f.mode) for f in build.revision.files.all()}
+
+    before, after = files(previous), files(build)
+    changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    old_args, new_args = previous.build_args or {}, build.build_args or {}
+    args = sorted(name for name in old_args.keys() | new_args.keys()
+                  if old_args.get(name) != new_args.get(name))
+    if not changed and not args:
+        return None
+    return {"build": previous.number, "files": changed, "build_args": args}

@@ -265,6 +265,20 @@ def publish_build_event(*, build_id: int, event: dict[str, Any]) -> bool:
     return True
 
 
+def reason_with_changes(reason: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A first-build reason (nothing earlier in the build's cache scope to compare with, as after a
+    teacher gives the class a shared cache) that also names what the person changed since the
+    project's previous build, so the reason stays about their edit."""
+    parts = []
+    if changes["files"]:
+        more = " …" if len(changes["files"]) > 8 else ""
+        parts.append("the files " + ", ".join(changes["files"][:8]) + more)
+    if changes["build_args"]:
+        parts.append("the build arguments " + ", ".join(changes["build_args"]))
+    said = f" Since build #{changes['build']}, {' and '.join(parts)} changed."
+    return {**reason, "message": reason["message"] + said, "since_build": changes}
+
+
 def _step_save(build_id: int, event: dict[str, Any]) -> None:
     values = {column: event.get(key) for key, column in STEP_COLUMNS.items() if key != "step"}
     values["cached"] = bool(values["cached"])

@@ -24,7 +24,7 @@ from builds.engine.builder import BuildOptions, build
 from builds.engine.sandbox import Limits
 from builds.engine.store import Store
 
-from . import live, services
+from . import live, selectors, services
 from .models import Build
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,16 @@ class BuildRun:
     # Set when the build stopped being ours (reaped, or its project deleted): its events are dropped.
     lost: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
+    # What changed since the project's previous build, for reasons that have nothing in the
+    # build's cache scope to compare with (see services.reason_with_changes).
+    changes: dict[str, Any] | None = None
 
     def sink(self, event: dict[str, Any]) -> None:
         if self.lost.is_set():
             return
+        reason = event.get("reason") if event["type"] == "step.finished" else None
+        if self.changes and reason and reason.get("code") == "first_build":
+            event = {**event, "reason": services.reason_with_changes(reason, self.changes)}
         services.publish_build_event(build_id=self.build_id, event=event)
         if event["type"] == "build.finished":
             self.finished = True
@@ -172,7 +178,7 @@ def run_build(self: Task, build_id: int) -> str:
     claimed = services.build_start(build_id=build_id, worker=self.request.hostname or "")
     if claimed is None:
         return f"build {build_id}: not claimed (already taken, finished, or waiting its turn)"
-    run = BuildRun(build_id=build_id)
+    run = BuildRun(build_id=build_id, changes=selectors.build_changes_since_previous(build=claimed))
     watch = Watch(run)
     watch.start()
     try:

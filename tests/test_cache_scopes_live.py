@@ -133,3 +133,31 @@ def test_a_cache_mount_alice_wrote_is_empty_for_bob(studio_server: StudioServer)
     # Neither alice's layer served to him as a hit, nor her wheel in his mount.
     assert step(bobs_build, "RUN")["status"] == "built"
     assert "in the cache: \n" in logs(bob, bobs_build)
+
+
+def test_a_first_build_in_a_new_cache_still_names_what_the_student_changed(
+    studio_server: StudioServer,
+) -> None:
+    """Ana builds in her own cache, edits app.py, and then the teacher gives the class one shared
+    cache: nothing in it to compare with, so the reason says so, and still names her edit."""
+    tan = person(studio_server, "tan")
+    starter = own_project(tan, STARTER, FILES)
+    classroom = ok(tan.api("POST", "/api/classrooms/", {"name": "Switching caches"}), 201)
+    ok(tan.api("POST", f"/api/classrooms/{classroom['id']}/exercises/",
+               {"title": "Shared", "project": starter, "checks": []}), 201)
+    ana = person(studio_server, "ana")
+    joined = ok(ana.api("POST", "/api/classrooms/join/",
+                        {"code": classroom["join_code"], "display_name": "Ana"}), 201)
+    copy = joined["exercises"][0]["project"]
+    assert build(ana, copy)["cache_scope"]["kind"] == "user"
+
+    put(ana, copy, "app.py", "print('ana')\n")
+    ok(tan.api("PATCH", f"/api/classrooms/{classroom['id']}/", {"shared_cache": True}))
+    second = build(ana, copy)
+    assert second["cache_scope"]["kind"] == "class"
+    assert verdicts(second) == ["built"] * 5
+    # The first step the new cache lacks says why; the ones above it follow from it.
+    reason = step(second, "WORKDIR")["reason"]
+    assert reason["code"] == "first_build", reason
+    assert "Since build #1, the files app.py changed." in reason["message"], reason
+    assert reason["since_build"] == {"build": 1, "files": ["app.py"], "build_args": []}
