@@ -141,11 +141,14 @@ class BuildPlan:
         return parse(text, filename=self.dockerfile_name)
 
     def _meta_args(self) -> dict[str, str | None]:
-        values: dict[str, str | None] = {}
+        # The automatic platform ARGs are global ARGs BuildKit declares itself: a stage that
+        # declares one (`ARG TARGETPLATFORM`) gets its value, in its RUNs' environment too.
+        values: dict[str, str | None] = dict(PLATFORM_ARGS)
         for ins in self.df.meta_args:
             env = {k: v for k, v in values.items() if v is not None}
             for name, default in parse_arg(ins, env, escape=self.df.escape):
-                values[name] = self.options.build_args.get(name, default)
+                fallback = default if default is not None else PLATFORM_ARGS.get(name)
+                values[name] = self.options.build_args.get(name, fallback)
         return values
 
     def _meta_env(self) -> dict[str, str]:

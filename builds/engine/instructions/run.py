@@ -54,7 +54,10 @@ class Run(Step):
         inputs = {
             "op": "run",
             "args": self.argv(state),
-            "env": sorted(f"{k}={v}" for k, v in env.items()),
+            # In the order of definition, as BuildKit's exec keeps it: swapping two ENVs changes
+            # the RUN after them. (Sorted before; an environment defined in sorted order keeps
+            # the key it had.)
+            "env": [f"{k}={v}" for k, v in env.items()],
             "cwd": state.workdir,
             "user": state.user,
             "network": self.network(),
@@ -78,7 +81,7 @@ class Run(Step):
 
     def _bound(self, spec: mounts.MountSpec, state: StageState) -> _Bound | None:
         """What the mount reads from the context or an earlier stage or image, if anything."""
-        if spec.type == "tmpfs" or (spec.type == "cache" and spec.from_ is None):
+        if spec.type in ("tmpfs", "secret", "ssh") or (spec.type == "cache" and spec.from_ is None):
             return None
         if spec.from_ is None:
             context = self.build.context
