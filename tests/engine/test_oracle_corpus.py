@@ -75,7 +75,8 @@ def replay(oracle: Any, scn: dict[str, Any], work: Path) -> list[str]:
         # context is at fault, found before any step ran): both are a failed build.
         outcome = "succeeded" if rc == 0 else "failed"
         if outcome != want.get("outcome", "succeeded"):
-            lines.append(f"build {number}: outcome {outcome}, expected {want.get('outcome')}: {msg.strip()[-300:]}")
+            lines.append(f"build {number}: outcome {outcome}, expected {want.get('outcome')}: "
+                         f"{msg.strip()[-300:]}")
         _, _, diffs = oracle.compare_build(want, steps)
         lines += [f"build {number}: {d}" for d in diffs]
     return lines

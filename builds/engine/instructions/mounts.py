@@ -171,7 +171,8 @@ def _unprovided(kind: str, values: dict[str, Any], required: bool, workdir: str)
         target = target or "/run/buildkit/ssh_agent.0"
     if required:
         what = "secret" if kind == "secret" else "SSH agent"
-        raise MountError(f"{what} {ident} is required, but this builder has no secrets or SSH agent to give a step")
+        raise MountError(f"{what} {ident} is required, but this builder has no secrets or SSH agent "
+                         "to give a step")
     target = posixpath.normpath(posixpath.join("/", workdir, target))
     return MountSpec(type=kind, target=target, source="", from_=None, readonly=True, id=ident,
                      sharing="shared", mode=None, uid=None, gid=None, size=None, required=False)
