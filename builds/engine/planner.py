@@ -145,13 +145,16 @@ class BuildPlan:
         return df
 
     def _meta_args(self) -> dict[str, str | None]:
-        values: dict[str, str | None] = {}
+        # The automatic platform ARGs are global ARGs BuildKit declares itself: a stage that
+        # declares one (`ARG TARGETPLATFORM`) gets its value, in its RUNs' environment too.
+        values: dict[str, str | None] = dict(PLATFORM_ARGS)
         for ins in self.df.meta_args:
             env = {k: v for k, v in values.items() if v is not None}
             try:
                 with expansion_budget(self.options.limits.word_bytes):
                     for name, default in parse_arg(ins, env, escape=self.df.escape):
-                        values[name] = self.options.build_args.get(name, default)
+                        fallback = default if default is not None else PLATFORM_ARGS.get(name)
+                        values[name] = self.options.build_args.get(name, fallback)
                 _check_total(values, self.options.limits.word_bytes)
             except EngineError as exc:
                 exc.file, exc.line = exc.file or self.dockerfile_name, exc.line or ins.line

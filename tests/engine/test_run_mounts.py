@@ -143,8 +143,8 @@ class TestBindMounts:
 
 
 class TestRefused:
-    @pytest.mark.parametrize("mount", ["type=secret,id=token", "type=ssh"])
-    def test_secret_and_ssh_mounts_say_they_are_not_supported(
+    @pytest.mark.parametrize("mount", ["type=secret,id=token,required", "type=ssh,required=true"])
+    def test_a_required_secret_or_ssh_agent_is_refused(
         self, project: Callable[..., Project], mount: str
     ) -> None:
         proj = project({"Dockerfile": f"FROM {BASE}\n\nRUN --mount={mount} true\n"})
@@ -152,7 +152,20 @@ class TestRefused:
         error = built.finished["error"]
         assert built.result.exit_code == 2
         assert error["line"] == 3
-        assert "is not supported by this builder" in error["message"]
+        assert "is required, but this builder has no secrets or SSH agent" in error["message"]
+
+    def test_a_secret_not_given_mounts_nothing_and_keys_the_run_by_its_id(
+        self, project: Callable[..., Project]
+    ) -> None:
+        """As BuildKit does when the client gives no such secret and it is not required."""
+        run = "RUN --mount=type=secret,id={} sh -c 'cat /run/secrets/{} > /seen 2>&1 || echo none > /seen'\n"
+        proj = project({"Dockerfile": f"FROM {BASE}\n" + run.format("tok", "tok")})
+        built = proj.build()
+        assert built.result.status == "succeeded", built.finished
+        assert read(proj.store, built, "seen") == "none\n"
+        assert [s["cached"] for s in proj.build().steps if s["instruction"].startswith("RUN")] == [True]
+        proj.write({"Dockerfile": f"FROM {BASE}\n" + run.format("key", "key")})
+        assert [s["cached"] for s in proj.build().steps if s["instruction"].startswith("RUN")] == [False]
 
     @pytest.mark.parametrize(("text", "message"), [
         ("type=volume,target=/x", 'unsupported mount type "volume"'),

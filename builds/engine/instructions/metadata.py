@@ -49,9 +49,7 @@ class Arg(Step):
             elif default is not None:
                 value = default
             else:
-                value = self.build.meta_args.get(name)
-                if value is None:  # declared in the stage, it takes its value as BuildKit gives it
-                    value = PLATFORM_ARGS.get(name)
+                value = self.build.meta_args.get(name)  # the automatic platform ARGs among them
             state.args[name] = value
         self.history(state, "ARG " + " ".join(self.ins.args), empty_layer=True)
 

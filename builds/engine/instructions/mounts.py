@@ -54,6 +54,7 @@ class MountSpec:
     uid: int | None
     gid: int | None
     size: int | None  # tmpfs bytes
+    required: bool = False  # secret, ssh: fail when the builder cannot give it
 
 
 def _bool(key: str, value: str) -> bool:
@@ -90,6 +91,7 @@ def parse(text: str, *, workdir: str, expand: Callable[[str], str]) -> MountSpec
     values: dict[str, Any] = {"type": "bind", "target": "", "source": "", "from": None, "id": "",
                               "sharing": "", "mode": None, "uid": None, "gid": None, "size": None}
     readonly: bool | None = None
+    required = False
     for field in fields:
         key, sep, value = field.partition("=")
         key = key.lower()
@@ -98,7 +100,9 @@ def parse(text: str, *, workdir: str, expand: Callable[[str], str]) -> MountSpec
                 readonly = True
             elif key in ("readwrite", "rw"):
                 readonly = False
-            elif key != "required":
+            elif key == "required":
+                required = True
+            else:
                 raise MountError(f"invalid field '{field}' must be a key=value pair")
             continue
         value = expand(value)
@@ -126,12 +130,13 @@ def parse(text: str, *, workdir: str, expand: Callable[[str], str]) -> MountSpec
             values["size"] = _size(value)
         elif key in ("from", "id"):
             values[key] = value
+        elif key == "required":
+            required = _bool(key, value)
         elif key not in _KEYS:
             raise MountError(f"unexpected key '{key}' in '{field}'")
     kind = values["type"]
     if kind in ("secret", "ssh"):
-        raise MountError(f"--mount=type={kind} is not supported by this builder (it has no secrets or "
-                         "SSH agent to give a step)")
+        return _unprovided(kind, values, required, workdir)
     if kind != "cache":
         for key in ("mode", "uid", "gid"):
             if values[key] is not None:
@@ -152,6 +157,29 @@ def parse(text: str, *, workdir: str, expand: Callable[[str], str]) -> MountSpec
         mode=values["mode"], uid=values["uid"], gid=values["gid"], size=values["size"])
 
 
+def _unprovided(kind: str, values: dict[str, Any], required: bool, workdir: str) -> MountSpec:
+    """A secret or SSH mount. This builder has no secrets and no SSH agent to give a step, so
+    a required one fails the step, and one that is not required (the default) mounts nothing,
+    as in BuildKit when the client gives none; its id and target still key the RUN."""
+    ident = values["id"]
+    target = values["target"]
+    if kind == "secret":
+        if not ident and not target:
+            raise MountError("secret ID missing from mount options")
+        ident = ident or posixpath.basename(target)
+        target = target or "/run/secrets/" + ident
+    else:
+        ident = ident or "default"
+        target = target or "/run/buildkit/ssh_agent.0"
+    if required:
+        what = "secret" if kind == "secret" else "SSH agent"
+        raise MountError(f"{what} {ident} is required, but this builder has no secrets or SSH agent "
+                         "to give a step")
+    target = posixpath.normpath(posixpath.join("/", workdir, target))
+    return MountSpec(type=kind, target=target, source="", from_=None, readonly=True, id=ident,
+                     sharing="shared", mode=None, uid=None, gid=None, size=None, required=False)
+
+
 # -- cache inputs ---------------------------------------------------------------------------------
 
 
@@ -168,6 +196,8 @@ def key_inputs(spec: MountSpec, content: str | None) -> dict[str, Any]:
                 inputs[name] = getattr(spec, name)
         if spec.from_ is not None:
             inputs.update(source=spec.source, **{"from": spec.from_}, content=content)
+    elif spec.type in ("secret", "ssh"):
+        inputs["id"] = spec.id
     elif spec.size is not None:
         inputs["size"] = spec.size
     return inputs
@@ -184,6 +214,8 @@ def prepared(store: Store, specs: list[MountSpec], items: Callable[[MountSpec], 
     with ExitStack() as stack:
         mounts: list[Mount] = []
         for spec in specs:
+            if spec.type in ("secret", "ssh"):
+                continue  # not given: nothing to mount (see _unprovided)
             if spec.type == "tmpfs":
                 mounts.append(Mount("tmpfs", spec.target, size=spec.size))
             elif spec.type == "cache":

@@ -80,7 +80,7 @@ class Run(Step):
 
     def _bound(self, spec: mounts.MountSpec, state: StageState) -> _Bound | None:
         """What the mount reads from the context or an earlier stage or image, if anything."""
-        if spec.type == "tmpfs" or (spec.type == "cache" and spec.from_ is None):
+        if spec.type in ("tmpfs", "secret", "ssh") or (spec.type == "cache" and spec.from_ is None):
             return None
         if spec.from_ is None:
             context = self.build.context

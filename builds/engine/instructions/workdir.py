@@ -15,34 +15,39 @@ class Workdir(Step):
 
     def apply(self, state: StageState) -> None:
         path = self.expand(self.ins.args[0], state)
-        # An absolute path is kept as written, trailing slash and all, as BuildKit keeps it in the
-        # image's config and the steps' working directory (so `/app/` after `/app` rebuilds a
-        # RUN); a relative one is joined and cleaned. The directory made is the same either way.
-        workdir = path if posixpath.isabs(path) else posixpath.normpath(posixpath.join(state.workdir, path))
-        if workdir.startswith("//"):
-            workdir = "/" + workdir.lstrip("/")
+        workdir = _clean(posixpath.join(state.workdir, path))
+        # BuildKit keeps an absolute WORKDIR as written for the steps' working directory, so
+        # `WORKDIR /app/` runs the next RUN in "/app/", another RUN than in "/app"; a relative
+        # one is joined and cleaned. The directory it makes is the same.
+        if posixpath.isabs(path) and path.endswith("/") and workdir != "/":
+            workdir += "/"
         state.workdir = workdir
 
-    def directory(self, state: StageState) -> str:
-        return posixpath.normpath(state.workdir)
-
     def writes_files(self, state: StageState) -> bool:
-        return self.directory(state) != "/"
+        return _clean(state.workdir) != "/"
 
     def plan(self, state: StageState) -> Planned:
-        inputs = {"op": "mkdir", "path": self.directory(state)}
+        inputs = {"op": "mkdir", "path": _clean(state.workdir)}
         if state.user:
             inputs["user"] = state.user
         return Planned(inputs)
 
     def execute(self, state: StageState, upper: Path) -> None:
         rootfs = self.rootfs(state)
-        if rootfs.is_dir(self.directory(state)):
+        workdir = _clean(state.workdir)
+        if rootfs.is_dir(workdir):
             return
         owner = (0, 0)
         if state.user:
             try:
                 owner = resolve_owner(rootfs, state.user)
-            except ValueError as exc:
-                raise self.error(str(exc)) from None
-        ensure_dir(upper, rootfs, self.directory(state), owner=owner)
+            except ValueError:
+                # BuildKit makes the directory root's when the image does not know the USER;
+                # the RUN that then runs as that user is what fails.
+                owner = (0, 0)
+        ensure_dir(upper, rootfs, workdir, owner=owner)
+
+
+def _clean(path: str) -> str:
+    cleaned = posixpath.normpath(path)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned

@@ -1,3 +1,4 @@
+
 """Write the project's BuildKit scenarios, then record BuildKit's verdicts for them.
 
 Each scenario below is an edit sequence (builds of a Dockerfile and its context) without any
@@ -185,8 +186,8 @@ scenario("copy-swap-order", "Swapping two COPY steps rebuilds both; swapping bac
     b("a then b again", df("COPY a.txt /a", "COPY b.txt /b", "RUN ls / > /l"), AB),
 ])
 scenario("copy-missing-source", "A COPY of a file the context lacks fails; adding the file builds it.", [
-    b("missing", df("RUN echo before > /before", "COPY nothere.txt /n", "RUN cat /n > /o"), A),
-    b("file added", df("RUN echo before > /before", "COPY nothere.txt /n", "RUN cat /n > /o"), {**A, "nothere.txt": "here\n"}),
+    b("missing", df("COPY nothere.txt /n", "RUN cat /n > /o"), A),
+    b("file added", df("COPY nothere.txt /n", "RUN cat /n > /o"), {**A, "nothere.txt": "here\n"}),
 ])
 
 # -- RUN --mount and --network -------------------------------------------------------------------
@@ -219,10 +220,15 @@ scenario("run-mount-secret-absent", "A secret mount that is not required and not
     b("again", df("RUN --mount=type=secret,id=tok cat /run/secrets/tok > /seen 2>&1 || echo none > /seen")),
     b("other id", df("RUN --mount=type=secret,id=key cat /run/secrets/key > /seen 2>&1 || echo none > /seen")),
 ])
-scenario("run-network-none", "RUN --network=none.", [
+scenario("run-network-none", "RUN --network=none. Docker 20.10's frontend (Dockerfile 1.2) accepts --network only in its labs channel, so the recorded second build fails; Dockerfile 1.3 (BuildKit v0.9) made RUN --network stable, and the network mode is part of the exec operation, so a newer BuildKit rebuilds the RUN. The engine follows the newer rule (see newer_buildkit).", [
     b("plain", df("RUN echo n > /seen")),
     b("--network=none", df("RUN --network=none echo n > /seen")),
-])
+], newer_buildkit={
+    "why": "RUN --network became stable in Dockerfile frontend 1.3 (BuildKit v0.9); 20.10's built-in 1.2 frontend rejects it outside labs",
+    "builds": {"2": {"outcome": "succeeded", "not_run": [], "expect": [
+        {"label": "[2/2] RUN --network=none echo n > /seen", "stage": 0, "stage_index": 0,
+         "instruction": "RUN --network=none echo n > /seen", "line": 2, "cached": False, "status": "built"}]}},
+})
 scenario("run-exec-form", "RUN in exec form and the same command in shell form are different steps.", [
     b("shell form", df("RUN echo hi > /dev/null")),
     b("exec form", df('RUN ["sh", "-c", "echo hi > /dev/null"]')),
@@ -273,17 +279,17 @@ scenario("workdir-arg-expansion", "WORKDIR $D with D a build argument.", [
 # -- USER and SHELL ----------------------------------------------------------------------------------
 
 scenario("user-before-run", "A USER change rebuilds the RUNs after it.", [
-    b("no USER", df("RUN id > /id1", "RUN id -u > /id2")),
-    b("USER nobody between", df("RUN id > /id1", "USER nobody", "RUN id -u > /tmp/id2")),
-    b("USER 65534", df("RUN id > /id1", "USER 65534", "RUN id -u > /tmp/id2")),
+    b("no USER", df("RUN id > /id1", "RUN id -u > /dev/null")),
+    b("USER nobody between", df("RUN id > /id1", "USER nobody", "RUN id -u > /dev/null")),
+    b("USER 65534", df("RUN id > /id1", "USER 65534", "RUN id -u > /dev/null")),
 ])
 scenario("user-before-copy", "A USER change before a COPY (no --chown).", [
-    b("no USER", df("COPY a.txt /a", "RUN cat /a > /tmp/b"), A),
-    b("USER nobody", df("USER nobody", "COPY a.txt /a", "RUN cat /a > /tmp/b"), A),
+    b("no USER", df("COPY a.txt /a", "RUN cat /a > /dev/null"), A),
+    b("USER nobody", df("USER nobody", "COPY a.txt /a", "RUN cat /a > /dev/null"), A),
 ])
 scenario("user-before-workdir", "A USER change before a WORKDIR.", [
-    b("no USER", df("WORKDIR /w", "RUN pwd > /tmp/p")),
-    b("USER nobody", df("USER nobody", "WORKDIR /w", "RUN pwd > /tmp/p")),
+    b("no USER", df("WORKDIR /w", "RUN pwd > /dev/null")),
+    b("USER nobody", df("USER nobody", "WORKDIR /w", "RUN pwd > /dev/null")),
 ])
 scenario("shell-before-run", "A SHELL change rebuilds a shell-form RUN after it.", [
     b("default shell", df("RUN echo $0 > /s")),
