@@ -83,11 +83,10 @@ test-frontend: setup
 	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
 
 # BuildKit's recorded cache verdicts, replayed against the engine's command line: the shared
-# corpus, then the project's own (tests/engine/oracle/; also part of the Python tests).
+# corpus. The project's own (tests/engine/oracle/) runs with the Python tests.
 oracle: setup debian-packages
 	@if [ -d $(dir $(ORACLE)) ]; then \
-	  $(PY) $(ORACLE) --against project --project . --fail-under 100 && \
-	  $(PY) -m pytest -q tests/engine/test_oracle_corpus.py; \
+	  $(PY) $(ORACLE) --against project --project . --fail-under 100; \
 	else \
 	  echo "oracle: $(dir $(ORACLE)) is not here; skipped"; \
 	fi
