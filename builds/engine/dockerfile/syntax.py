@@ -10,6 +10,7 @@ in time has its process killed (the next parse starts a fresh one) and fails wit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -117,17 +119,26 @@ class _Server:
     def close(self) -> None:
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
-                stream.close()
+                with contextlib.suppress(OSError):  # a dead process's pipe cannot take the flush
+                    stream.close()
 
 
 _server: _Server | None = None
 _lock = threading.Lock()
+# The parse process dies with the thread that started it (PR_SET_PDEATHSIG follows threads), and a
+# web server's request threads come and go: one thread that lives as long as the process starts them.
+_starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-process-starter")
+
+
+def _new_server() -> _Server:
+    return _starter.submit(_Server).result()
 
 
 def _forget_in_child() -> None:
     """A forked child must not talk to its parent's parse process: it starts its own."""
-    global _server, _lock
+    global _server, _lock, _starter
     _lock = threading.Lock()
+    _starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-process-starter")
     if _server is not None:
         _server.close()
         _server.process.returncode = -1  # not this process's child: nothing to wait for
@@ -143,7 +154,7 @@ def start() -> None:
     global _server
     with _lock:
         if _server is None:
-            _server = _Server()
+            _server = _new_server()
 
 
 def parse_string(text: str) -> tuple[Command, ...]:
@@ -167,7 +178,7 @@ def _ask(data: bytes, deadline: float) -> dict[str, Any]:
     global _server
     for attempt in (1, 2):
         if _server is None:
-            _server = _Server()
+            _server = _new_server()
         try:
             return _server.ask(data, deadline)
         except TimeoutError:
