@@ -39,8 +39,9 @@ def test_a_build_that_pulls_its_base_shows_on_the_page_like_any_other(
     page.wait_for_selector("#project-studio[data-ready=true]")
 
     page.locator("#build-button").click()
-    page.wait_for_function("document.querySelector('#project-studio').dataset.buildStatus === 'succeeded'",
-                           timeout=60_000)
+    page.wait_for_function(
+        "() => document.querySelector('#project-studio').dataset.buildStatus === 'succeeded'", timeout=60_000
+    )
     band = page.locator('#layer-stack .band[data-step="2"]')
     assert word in band.locator(".band-log pre").text_content()
     base = page.locator('#layer-stack .band[data-step="1"]')

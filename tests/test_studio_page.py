@@ -163,7 +163,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     screenshot(page, "studio-3-first-build.png", full_page=True)
 
     # Just built, so the gutter foretells every step from the cache.
-    page.wait_for_function("document.querySelector('#prediction').textContent.includes('all 6 steps')")
+    page.wait_for_function("() => document.querySelector('#prediction').textContent.includes('all 6 steps')")
 
     # Edit app.py: once saved, the gutter says COPY . . will be rebuilt, and why.
     page.locator("#files").get_by_role("button", name="app.py", exact=True).click()
@@ -178,7 +178,9 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     page.locator(".tab-name", has_text="app.py").click()
     page.locator(".cm-content").click()
     page.keyboard.press("Control+Enter")
-    page.wait_for_function("document.querySelector('#project-studio').dataset.buildStatus === undefined")
+    page.wait_for_function(
+        "() => document.querySelector('#project-studio').dataset.buildStatus === undefined"
+    )
     _wait_build(page, 2)
     screenshot(page, "studio-4b-rebuild.png", full_page=True)
 
@@ -200,7 +202,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     assert "app.py" in inspector.locator(".layer-files").inner_text()
     assert page.locator(".tab-name[aria-selected=true]").inner_text() == "Dockerfile"
     assert page.locator(".cm-step-lines").inner_text() == "COPY . ."
-    page.wait_for_function("document.querySelector('#prediction').textContent.includes('all 6 steps')")
+    page.wait_for_function("() => document.querySelector('#prediction').textContent.includes('all 6 steps')")
     screenshot(page, "studio-5-inspector.png", full_page=True)
     screenshot(page, "studio-readme.png")
 
@@ -219,14 +221,16 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     compare = page.get_by_role("link", name="Compare #1 with #2")
     assert compare.get_attribute("href") == f"/compare/{first_id}/{second_id}/"
     page.get_by_role("button", name="Open build #1").click()
-    page.wait_for_function(f"document.querySelector('#project-studio').dataset.build === '{first_id}'")
+    page.wait_for_function(f"() => document.querySelector('#project-studio').dataset.build === '{first_id}'")
     page.wait_for_selector("#project-studio[data-build-status=succeeded]")
     assert "status-built" in _band(page, 5).get_attribute("class")
     assert "status-built" in _band(page, 4).get_attribute("class")
     # From the keyboard: Enter on a band opens it; that build's RUN printed what it installed.
     _band(page, 4).focus()
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('#inspector-title').textContent.startsWith('Step 4')")
+    page.wait_for_function(
+        "() => document.querySelector('#inspector-title').textContent.startsWith('Step 4')"
+    )
     assert "installing gunicorn" in inspector.locator(".inspector-log").inner_text()
 
     # Chromium logs the refused paste's 413 itself; nothing else may have gone wrong.
@@ -234,7 +238,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     errors.clear()
     # The gutter follows the typing: a new RUN at the end is foretold as built.
     page.locator(".tab-name", has_text="Dockerfile").click()
-    page.wait_for_function("document.querySelector('#prediction').textContent.includes('all 6 steps')")
+    page.wait_for_function("() => document.querySelector('#prediction').textContent.includes('all 6 steps')")
     _type_at_end(page, "RUN echo one more\n")
     # COPY . . copies the Dockerfile too, so it is foretold rebuilt as well, naming it.
     page.wait_for_selector("#prediction[data-rebuild='5,7']", timeout=15_000)
@@ -248,7 +252,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     page.locator("#build-button").click()
     message = page.locator("#build-message")
     message.wait_for(state="visible")
-    page.wait_for_function("document.querySelector('#build-message').textContent.length > 0")
+    page.wait_for_function("() => document.querySelector('#build-message').textContent.length > 0")
     bad_line = starter.DOCKERFILE.count("\n") + 2
     assert "FROBNICATE" in message.inner_text() and f"line {bad_line}" in message.inner_text()
     page.wait_for_selector(".cm-error-line")
