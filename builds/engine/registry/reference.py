@@ -12,11 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..dockerhub import DOCKER_HUB, DOCKER_HUB_ALIASES, DOCKER_HUB_API, OFFICIAL_PREFIX
 from ..errors import InputError
 
-DOCKER_HUB = "docker.io"
-DOCKER_HUB_API = "registry-1.docker.io"
-_HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io")
+__all__ = ["DOCKER_HUB", "DOCKER_HUB_API", "Reference", "parse_reference"]
 _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -74,7 +73,7 @@ def parse_reference(text: str) -> Reference:
         domain, rest = first, remainder
         if not _HOST.fullmatch(domain):
             raise InputError(f"invalid image reference {original!r}: bad registry host {domain!r}")
-    if domain in _HUB_ALIASES:
+    if domain in DOCKER_HUB_ALIASES:
         domain = DOCKER_HUB
     tag = None
     if ":" in rest.rsplit("/", 1)[-1]:
@@ -85,7 +84,7 @@ def parse_reference(text: str) -> Reference:
         raise InputError(f"invalid image reference {original!r}: a repository name is lowercase "
                          "letters, digits and separators (. _ __ -), parts joined by /")
     if domain == DOCKER_HUB and "/" not in rest:
-        rest = f"library/{rest}"
+        rest = f"{OFFICIAL_PREFIX}{rest}"
     if tag is None and digest is None:
         tag = "latest"
     return Reference(domain=domain, path=rest, tag=tag, digest=digest)

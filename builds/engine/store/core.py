@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from ..dockerhub import DOCKER_HUB_ALIASES, OFFICIAL_PREFIX
 from ..errors import InputError
 from ..parallel import Sha256Behind
 from .contents import FileBlobs
@@ -66,11 +67,11 @@ def parse_ref(ref: str) -> tuple[str, str]:
     colon = ref.rfind(":")
     if colon > slash:  # a colon before the last slash is a registry's port
         name, tag = ref[:colon], ref[colon + 1:]
-    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
-        if name.startswith(prefix):
-            name = name[len(prefix):]
+    for alias in DOCKER_HUB_ALIASES:
+        if name.startswith(f"{alias}/"):
+            name = name[len(alias) + 1:]
             break
-    name = name.removeprefix("library/")
+    name = name.removeprefix(OFFICIAL_PREFIX)
     return name, tag
 
 
