@@ -183,3 +183,17 @@ def test_cache_scope_gives_a_build_a_cache_of_its_own(data: Path, context: Path)
         "built", "built"]
     bad = manage("build", str(context), "--cache-scope", " spaced ", data=data)
     assert bad.returncode == 2 and "cache scope" in bad.stderr + bad.stdout
+
+
+def test_build_finished_keeps_its_wire_form(data: Path, context: Path) -> None:
+    """build.finished is made by one typed constructor; the JSON a reader gets is the contract's:
+    a success has no `error`, a failure has one, and both carry the counts."""
+    done = manage("build", str(context), "--progress", "json", data=data)
+    finished = json.loads(done.stdout.splitlines()[-1])
+    assert list(finished) == ["type", "seq", "status", "image", "cache", "counts", "duration_ms"]
+    assert finished["status"] == "succeeded" and finished["image"]["digest"].startswith("sha256:")
+    (context / "Dockerfile").write_text("FROM studio/busybox:1.35\nRUN exit 3\n")
+    done = manage("build", str(context), "--progress", "json", data=data)
+    failed = json.loads(done.stdout.splitlines()[-1])
+    assert list(failed) == ["type", "seq", "status", "image", "cache", "counts", "duration_ms", "error"]
+    assert failed["status"] == "failed" and failed["image"] is None and failed["error"]["step"] == 2
