@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -197,3 +198,19 @@ def test_build_finished_keeps_its_wire_form(data: Path, context: Path) -> None:
     failed = json.loads(done.stdout.splitlines()[-1])
     assert list(failed) == ["type", "seq", "status", "image", "cache", "counts", "duration_ms", "error"]
     assert failed["status"] == "failed" and failed["image"] is None and failed["error"]["step"] == 2
+
+
+def test_a_real_builds_events_hold_to_the_checked_in_schema(data: Path, context: Path) -> None:
+    """What the engine emits, not only what was recorded once: a build, a cached rebuild, a
+    failing step, a parse error."""
+    from builds.engine.events import SCHEMA_FILE
+
+    check = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+    dockerfiles = [None, None, "FROM studio/busybox:1.35\nRUN exit 3\n", "FROM studio/busybox:1.35\nNOPE x\n"]
+    for text in dockerfiles:
+        if text is not None:
+            (context / "Dockerfile").write_text(text)
+        done = manage("build", str(context), "--progress", "json", data=data)
+        for line in done.stdout.splitlines():
+            event = json.loads(line)
+            assert not [e.message for e in check.iter_errors(event)], event
