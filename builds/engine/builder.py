@@ -21,7 +21,6 @@ from .context import HashCache
 from .dockerfile import Stage, expansion_budget
 from .errors import EngineError, ImageNotFound, InputError, StepFailed
 from .events import (
-    BUILD_FINISHED,
     BUILD_STARTED,
     BUILT,
     CACHED,
@@ -32,6 +31,7 @@ from .events import (
     STEP_FINISHED,
     STEP_LOG,
     STEP_STARTED,
+    BuildFinished,
     Emitter,
     Sink,
     printable,
@@ -68,15 +68,9 @@ def build(store: Store, options: BuildOptions, sink: Sink | None = None) -> Buil
     try:
         run = _Build(store, options, emitter)
     except EngineError as exc:
-        emitter.emit(
-            BUILD_FINISHED,
-            status="failed",
-            image=None,
-            cache={"hits": 0, "misses": 0},
-            counts=tally([]),
-            duration_ms=_ms(started),
-            error=exc.to_json(),
-        )
+        emitter.emit(BuildFinished(
+            status="failed", counts=tally([]), duration_ms=_ms(started), error=exc.to_json()
+        ))
         return BuildResult("failed", error=exc, events=1)
     return run.run(started)
 
@@ -120,13 +114,12 @@ class _Build(BuildPlan):
         finally:
             self.hash_cache.save()
         self._save_history()
-        self.emitter.emit(
-            BUILD_FINISHED,
+        self.emitter.emit(BuildFinished(
             status="succeeded",
             image=self._image_summary(image),
             **self._counts(),
             duration_ms=_ms(started),
-        )
+        ))
         return BuildResult("succeeded", image=image, events=self.emitter._seq)
 
     def _failed(self, exc: EngineError, started: float) -> BuildResult:
@@ -142,14 +135,9 @@ class _Build(BuildPlan):
         status = "cancelled" if cancelled else "failed"
         error = exc.to_json()
         error["step"] = failed_step
-        self.emitter.emit(
-            BUILD_FINISHED,
-            status=status,
-            image=None,
-            **self._counts(),
-            duration_ms=_ms(started),
-            error=error,
-        )
+        self.emitter.emit(BuildFinished(
+            status=status, **self._counts(), duration_ms=_ms(started), error=error
+        ))
         return BuildResult(status, error=exc, events=self.emitter._seq)
 
     def _counts(self) -> dict[str, Any]:
