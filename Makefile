@@ -8,6 +8,7 @@ PYTHON ?= $(shell /usr/bin/python3.11 -c 'import ensurepip, venv' 2>/dev/null &&
 VENV := .venv
 PY := $(VENV)/bin/python
 REQUIREMENTS_STAMP := $(VENV)/.requirements-installed
+TEST_REQUIREMENTS_STAMP := $(VENV)/.requirements-test-installed
 # What the studio itself needs to build: busybox-static is the base image the builds start from
 # (and sets USER's ids), python3-seccomp compiles the sandbox's system-call filter.
 RUN_PACKAGES := busybox-static python3-seccomp
@@ -21,7 +22,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune \
                       -o -type f ! -name .gitkeep -print 2>/dev/null)
 
-.PHONY: run run-packages test bench seed-debian test-debian setup bytecode requirements frontend debian-packages migrate seed test-python test-frontend oracle lint
+.PHONY: test-requirements run run-packages test bench seed-debian test-debian setup bytecode requirements frontend debian-packages migrate seed test-python test-frontend oracle lint
 
 run: setup run-packages migrate seed
 	$(PY) -m studio.runner
@@ -42,6 +43,13 @@ $(PY):
 
 $(REQUIREMENTS_STAMP): requirements.txt | $(PY)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+# Tests and checks need more than the studio runs with (pytest, Playwright, ruff): only they install it.
+test-requirements: $(TEST_REQUIREMENTS_STAMP)
+
+$(TEST_REQUIREMENTS_STAMP): requirements-test.txt requirements.txt | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-test.txt
 	touch $@
 
 # The frontend is built only when it exists and its sources changed since the last build.
@@ -76,22 +84,22 @@ migrate: setup
 seed: migrate
 	$(PY) manage.py seed
 
-test-python: setup debian-packages
+test-python: setup test-requirements debian-packages
 	$(PY) -m pytest
 
-test-frontend: setup
+test-frontend: setup test-requirements
 	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
 
 # BuildKit's recorded cache verdicts, replayed against the engine's command line: the shared
 # corpus. The project's own (tests/engine/oracle/) runs with the Python tests.
-oracle: setup debian-packages
+oracle: setup test-requirements debian-packages
 	@if [ -d $(dir $(ORACLE)) ]; then \
 	  $(PY) $(ORACLE) --against project --project . --fail-under 100; \
 	else \
 	  echo "oracle: $(dir $(ORACLE)) is not here; skipped"; \
 	fi
 
-lint: setup
+lint: setup test-requirements
 	$(PY) -m ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 
@@ -100,7 +108,7 @@ lint: setup
 seed-debian: setup
 	$(PY) manage.py images seed --debian
 
-test-debian: setup
+test-debian: setup test-requirements
 	STUDIO_TEST_DEBOOTSTRAP=1 $(PY) -m pytest tests/engine/test_seed_debian.py
 
 # The engine beside a real BuildKit (a private dockerd; needs root). Not part of `make test`.
