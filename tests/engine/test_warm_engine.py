@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -193,6 +194,29 @@ def test_changed_code_is_never_served_stale(store: Path, tmp_path: Path) -> None
         assert "its code changed on disk" in log(store)
     finally:
         os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"\x00\x00\x00\x05{oops",  # not JSON
+    b"\x7f\xff\xff\xff",  # a 2 GiB request announced
+    b"\x00\x00\x00\x02[]",  # JSON, but not a request
+    b"\x00\x00\x00\x10" + b'{"env": [1, 2]}' + b" ",  # a request of the wrong shape
+])
+def test_a_malformed_request_is_refused_and_the_engine_serves_on(
+    store: Path, tmp_path: Path, request_bytes: bytes
+) -> None:
+    ctx = context(tmp_path, "FROM studio/busybox:1.35\n")
+    warmed(store, ctx)
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.settimeout(20)
+        conn.connect(str(store / "engine.sock"))
+        conn.sendall(request_bytes)
+        conn.shutdown(socket.SHUT_WR)
+        answer = conn.makefile().readline()
+    assert "refused" in json.loads(answer)
+    process, _, err = run("build", str(ctx), store=store)
+    assert process.returncode == 0, err
+    assert served_warm(store, process)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")

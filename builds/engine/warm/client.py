@@ -18,6 +18,9 @@ import struct
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import BinaryIO
+
+from ..location import PROJECT_DIR, data_dir
 
 IDLE_SETTING = "STUDIO_ENGINE_IDLE_S"
 DEFAULT_IDLE_S = 600.0
@@ -27,13 +30,6 @@ HEADER = struct.Struct(">I")
 # sockaddr_un's path holds 108 bytes with its terminating NUL.
 MAX_SOCKET_PATH = 107
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-PROJECT_DIR = Path(__file__).resolve().parents[3]
-
-
-def data_dir() -> Path:
-    """The store: STUDIO_DATA_DIR, else var/store in the project."""
-    configured = os.environ.get("STUDIO_DATA_DIR")
-    return Path(configured) if configured else PROJECT_DIR / "var" / "store"
 
 
 def idle_s() -> float:
@@ -75,16 +71,16 @@ def run(argv: list[str]) -> int | None:
 def _ask(conn: socket.socket, argv: list[str]) -> int | None:
     umask = os.umask(0)
     os.umask(umask)
-    request = json.dumps({
-        "argv": argv,
-        "cwd": os.getcwd(),
-        "env": dict(os.environ),
-        "umask": umask,
-        "executable": sys.executable,
-        "encoding": [sys.stdout.encoding, sys.stdout.errors, sys.stderr.encoding, sys.stderr.errors],
-    }).encode("utf-8", "surrogateescape")
     fds = array.array("i", [0, 1, 2])
     try:
+        request = json.dumps({
+            "argv": argv,
+            "cwd": os.getcwd(),  # fails when the directory was removed: the build in-process says so
+            "env": dict(os.environ),
+            "umask": umask,
+            "executable": sys.executable,
+            "encoding": [sys.stdout.encoding, sys.stdout.errors, sys.stderr.encoding, sys.stderr.errors],
+        }).encode("utf-8", "surrogateescape")
         sys.stdout.flush()
         conn.sendmsg([HEADER.pack(len(request)) + request],
                      [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
@@ -116,8 +112,8 @@ def _ask(conn: socket.socket, argv: list[str]) -> int | None:
     return 1
 
 
-def _answer(answers: object) -> dict[str, object] | None:
-    line = answers.readline()  # type: ignore[attr-defined]
+def _answer(answers: BinaryIO) -> dict[str, object] | None:
+    line = answers.readline()
     if not line:
         return None
     found: dict[str, object] = json.loads(line)

@@ -75,6 +75,8 @@ def serve(store: Path, idle: float) -> int:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0  # another engine serves this store
+    with contextlib.suppress(OSError):  # engine.log (opened to append) tells of this engine only
+        os.ftruncate(sys.stderr.fileno(), 0)
     # What a build needs, loaded once here; the parser stays out (it is Go, and this process forks).
     from .. import builder, cli, planner, progress  # noqa: F401
     from ..store import Store  # noqa: F401
@@ -164,11 +166,13 @@ def _spare(listener: socket.socket, status_w: int, files: dict[str, int]) -> int
     listener.close()
     with conn:
         request, fds = _receive(conn)
-        refusal = _refusal(conn, request, files)
+        refusal = _refusal(conn, request, fds, files)
         if refusal == "stale":
             os.write(status_w, STALE)
         os.close(status_w)
         if refusal is not None:
+            for fd in fds:
+                os.close(fd)
             _log(f"refused a build: {refusal}")
             with contextlib.suppress(OSError):
                 conn.sendall(json.dumps({"refused": refusal}).encode() + b"\n")
@@ -177,41 +181,54 @@ def _spare(listener: socket.socket, status_w: int, files: dict[str, int]) -> int
 
 
 def _receive(conn: socket.socket) -> tuple[dict[str, object] | None, list[int]]:
+    """The caller's request and the descriptors that came with it; None for one that cannot be
+    read (too big, cut short, not JSON, or not in time)."""
     fds: list[int] = []
-    data = b""
     conn.settimeout(5)
     try:
-        while len(data) < HEADER.size or len(data) < HEADER.size + HEADER.unpack(data[: HEADER.size])[0]:
-            if len(data) >= HEADER.size and HEADER.unpack(data[: HEADER.size])[0] > MAX_REQUEST:
-                return None, fds
-            chunk, ancillary, _, _ = conn.recvmsg(1 << 16, socket.CMSG_SPACE(3 * 4))
-            for level, kind, payload in ancillary:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    fds += array.array("i", payload[: len(payload) - len(payload) % 4]).tolist()
-            if not chunk:
-                return None, fds
-            data += chunk
-        found = json.loads(data[HEADER.size:].decode("utf-8", "surrogateescape"))
+        head = _read(conn, HEADER.size, fds)
+        size = HEADER.unpack(head)[0] if head is not None else MAX_REQUEST + 1
+        body = _read(conn, size, fds) if size <= MAX_REQUEST else None
+        found = json.loads(body.decode("utf-8", "surrogateescape")) if body is not None else None
     except (OSError, ValueError):
-        return None, fds
+        found = None
     finally:
         conn.settimeout(None)
     return (found if isinstance(found, dict) else None), fds
 
 
-def _refusal(conn: socket.socket, request: dict[str, object] | None, files: dict[str, int]) -> str | None:
+def _read(conn: socket.socket, size: int, fds: list[int]) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk, ancillary, _, _ = conn.recvmsg(min(size - len(data), 1 << 16), socket.CMSG_SPACE(3 * 4))
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds += array.array("i", payload[: len(payload) - len(payload) % 4]).tolist()
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _refusal(
+    conn: socket.socket, request: dict[str, object] | None, fds: list[int], files: dict[str, int]
+) -> str | None:
     pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
     if uid != os.geteuid():
         return f"a caller of another user (uid {uid}, pid {pid})"
     if request is None:
         return "a request that could not be read"
+    if len(fds) != 3:
+        return "a request without the caller's standard input, output and error"
     if request.get("executable") != sys.executable:
         return "another Python"
     env = request.get("env")
+    if not isinstance(env, dict):
+        return "a request that could not be read"
     # The spare's parse process started with this process's environment; the test-only fault
     # settings it reads must be the caller's.
-    faults = {name for name in {*(env or {}), *os.environ} if name.startswith("STUDIO_FAULT")}
-    if not isinstance(env, dict) or any(env.get(name) != os.environ.get(name) for name in faults):
+    faults = {name for name in {*env, *os.environ} if str(name).startswith("STUDIO_FAULT")}
+    if any(env.get(name) != os.environ.get(name) for name in faults):
         return "another parser environment"
     if _changed(files):
         return "stale"
@@ -222,8 +239,6 @@ def _serve_one(conn: socket.socket, request: dict[str, object], fds: list[int]) 
     from .. import cli
 
     global _log_stream
-    if len(fds) != 3:
-        return 1
     _log(f"build for pid {_peer_pid(conn)}: {' '.join(str(arg) for arg in request['argv'])}")  # type: ignore[attr-defined]
     _log_stream = os.fdopen(os.dup(2), "w")
     for target, fd in enumerate(fds):
