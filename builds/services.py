@@ -22,7 +22,7 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from builds.engine.errors import EngineError
-from builds.engine.events import BuildFinished
+from builds.engine.events import BuildFinished, wire
 from builds.engine.verdicts import cache_counts, tally
 from studio.errors import Rejected
 from studio.models import Blob, Project, Revision, User
@@ -336,7 +336,7 @@ def _closing_event(build_id: int, *, status: str, message: str) -> dict[str, Any
     """A build.finished for a build the engine did not finish (cancelled in the queue, its worker
     gone), numbered after the last stored event so the stream stays whole."""
     finished = BuildFinished(status=str(status), error={"message": message})  # a TextChoices: its value
-    return {"type": finished.type_, "seq": _next_seq(build_id), **finished.fields()}
+    return wire(finished, _next_seq(build_id))
 
 
 def _end_with(build: Build | int, *, status: str, message: str, guard: Q) -> bool:

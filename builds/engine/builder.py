@@ -21,19 +21,21 @@ from .context import HashCache
 from .dockerfile import Stage, expansion_budget
 from .errors import EngineError, ImageNotFound, InputError, StepFailed
 from .events import (
-    BUILD_STARTED,
     BUILT,
     CACHED,
     CANCELLED,
     FAILED,
     METADATA,
     SKIPPED,
-    STEP_FINISHED,
-    STEP_LOG,
-    STEP_STARTED,
     BuildFinished,
+    BuildStarted,
     Emitter,
     Sink,
+    StepFinished,
+    StepLog,
+    StepRef,
+    StepStarted,
+    TransferEvent,
     printable,
 )
 from .instructions import STEPS, Planned, StageState, Step
@@ -91,12 +93,11 @@ class _Build(BuildPlan):
 
     # -- running -------------------------------------------------------------------------------
     def run(self, started: float) -> BuildResult:
-        self.emitter.emit(
-            BUILD_STARTED,
-            steps=[s.describe() for s in self.plan],
+        self.emitter.emit(BuildStarted(
+            steps=[StepRef(**s.describe()) for s in self.plan],
             target=self.target.label,
             dockerfile=self.dockerfile_name,
-        )
+        ))
         for planned in self.plan:
             if planned.stage.index not in self.needed:
                 self._skip(planned, self._not_needed(planned))
@@ -147,17 +148,14 @@ class _Build(BuildPlan):
 
     def _skip(self, planned: PlannedStep, reason: dict[str, Any]) -> None:
         self.finished_steps.add(planned.number)
-        self.reported.append(self.emitter.emit(
-            STEP_FINISHED,
+        self.reported.append(self.emitter.emit(StepFinished(
             **planned.describe(),
             keyword=self._keyword(planned),
             status=SKIPPED,
             cached=False,
-            cache_key=None,
             reason=reason,
-            layer=None,
             duration_ms=0,
-        ))
+        )))
 
     @staticmethod
     def _keyword(planned: PlannedStep) -> str:
@@ -178,21 +176,18 @@ class _Build(BuildPlan):
 
     def _start_stage(self, stage: Stage, planned: PlannedStep) -> StageState:
         t0 = time.monotonic()
-        self.emitter.emit(STEP_STARTED, step=planned.number)
+        self.emitter.emit(StepStarted(step=planned.number))
         state, base = self._base_state(stage, planned)
         self.finished_steps.add(planned.number)
-        self.reported.append(self.emitter.emit(
-            STEP_FINISHED,
+        self.reported.append(self.emitter.emit(StepFinished(
             **planned.describe(),
             keyword="FROM",
             status=CACHED,
             cached=True,
             cache_key=state.key,
-            reason=None,
-            layer=None,
             base=self._base_summary(base, state),
             duration_ms=_ms(t0),
-        ))
+        )))
         return state
 
     def _base_image(self, ref: str, stage: Stage, planned: PlannedStep) -> Image:
@@ -209,13 +204,14 @@ class _Build(BuildPlan):
         """The image `ref` from the store, pulled from its registry when missing: for a FROM,
         and for a `--from` that names no stage. The pull's progress goes out as image.pull
         events of the step `planned`."""
-        def report(type_: str, **fields: Any) -> None:
+        def report(event: TransferEvent) -> None:
             # A cancel stops a pull at its next report: nothing is stored until it is all checked.
             if self.options.cancel is not None and self.options.cancel.is_set():
                 raise StepFailed(
                     "the build was cancelled", file=self.dockerfile_name, line=line
                 ).with_details(limit="cancelled", step=planned.number)
-            self.emitter.emit(type_, step=planned.number, **fields)
+            event.step = planned.number
+            self.emitter.emit(event)
 
         try:
             return registry.find_or_pull(self.store, ref, report=report,
@@ -232,7 +228,7 @@ class _Build(BuildPlan):
         ins = planned.instruction
         assert ins is not None
         t0 = time.monotonic()
-        self.emitter.emit(STEP_STARTED, step=planned.number)
+        self.emitter.emit(StepStarted(step=planned.number))
         step = STEPS[ins.keyword](ins, self.env)
         self.env.find_image = functools.partial(self._find_or_pull, planned=planned, line=ins.line)
         try:
@@ -260,14 +256,11 @@ class _Build(BuildPlan):
             )
             raise
 
-    def _finished(self, planned: PlannedStep, t0: float, **fields: Any) -> None:
+    def _finished(self, planned: PlannedStep, t0: float, **verdict: Any) -> None:
         self.finished_steps.add(planned.number)
-        fields.setdefault("cache_key", None)
-        fields.setdefault("reason", None)
-        fields.setdefault("layer", None)
-        self.reported.append(self.emitter.emit(
-            STEP_FINISHED, **planned.describe(), keyword=self._keyword(planned), duration_ms=_ms(t0), **fields
-        ))
+        self.reported.append(self.emitter.emit(StepFinished(
+            **planned.describe(), keyword=self._keyword(planned), duration_ms=_ms(t0), **verdict
+        )))
 
     def _filesystem_step(self, planned: PlannedStep, step: Step, state: StageState, t0: float) -> None:
         plan, key, record = self._lookup(step, state)
@@ -311,7 +304,7 @@ class _Build(BuildPlan):
     ) -> dict[str, Any]:
         upper = self.store.work_dir("step")
         self.env.on_output = lambda stream, text: self.emitter.emit(
-            STEP_LOG, step=planned.number, stream=stream, text=text
+            StepLog(step=planned.number, stream=stream, text=text)
         )
         try:
             step.execute(state, upper)

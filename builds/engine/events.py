@@ -25,6 +25,8 @@ STEP_STARTED = "step.started"
 STEP_LOG = "step.log"
 STEP_FINISHED = "step.finished"
 BUILD_FINISHED = "build.finished"
+IMAGE_PULL = "image.pull"
+IMAGE_PUSH = "image.push"
 
 # A step's status in `step.finished` (its verdict: see verdicts.py).
 CACHED = "cached"
@@ -69,21 +71,34 @@ class StepLog(_Event, tag=STEP_LOG, kw_only=True):
     text: str
 
 
-class ImagePull(_Event, tag="image.pull", kw_only=True):
-    """A base image's pull progress, while its FROM step runs."""
+class _Transfer(_Event, kw_only=True):
+    """An image's transfer progress (see registry/transfer.py for the statuses). The fields are
+    declared in the order they go on the wire."""
 
-    step: int
+    step: int | msgspec.UnsetType = UNSET  # the build step it is part of: a pull for a FROM
+    image: str
+    layer: str | None  # a blob's digest, or null for the image as a whole
+    current: int  # bytes
+    total: int
     status: str
-    image: str | msgspec.UnsetType = UNSET
-    layer: str | msgspec.UnsetType | None = UNSET
-    current: int | msgspec.UnsetType = UNSET
-    total: int | msgspec.UnsetType = UNSET
     digest: str | msgspec.UnsetType = UNSET
-    image_id: str | msgspec.UnsetType = UNSET
     layers: int | msgspec.UnsetType = UNSET
+    image_id: str | msgspec.UnsetType = UNSET
+
+
+class ImagePull(_Transfer, tag=IMAGE_PULL, kw_only=True):
+    """A base image's pull progress, while its FROM step runs (with its `step`), or on its own
+    (`images pull` on the command line, without one)."""
+
+
+class ImagePush(_Transfer, tag=IMAGE_PUSH, kw_only=True):
+    """An image's push progress (`images push`): never part of a build's stream."""
 
 
 class StepFinished(_Event, tag=STEP_FINISHED, kw_only=True):
+    """A step's verdict. The fields are declared in the order they go on the wire: the step,
+    then its verdict, then what it made, then how long it took."""
+
     step: int
     stage: str
     instruction: str
@@ -91,13 +106,13 @@ class StepFinished(_Event, tag=STEP_FINISHED, kw_only=True):
     keyword: str | msgspec.UnsetType = UNSET
     status: str  # cached | built | metadata | skipped | cancelled | failed
     cached: bool
-    cache_key: str | None
-    reason: Details | None
-    layer: Details | None
-    duration_ms: int
+    cache_key: str | None = None
+    reason: Details | None = None
+    layer: Details | None = None
     base: Details | msgspec.UnsetType | None = UNSET
     metadata: bool | msgspec.UnsetType = UNSET
     error: Details | msgspec.UnsetType = UNSET
+    duration_ms: int
 
 
 class BuildFinished(_Event, tag=BUILD_FINISHED, kw_only=True):
@@ -112,29 +127,34 @@ class BuildFinished(_Event, tag=BUILD_FINISHED, kw_only=True):
     duration_ms: int = 0
     error: Details | msgspec.UnsetType = UNSET
 
-    @property
-    def type_(self) -> str:
-        return BUILD_FINISHED
-
-    def fields(self) -> dict[str, Any]:
-        """The event's fields in wire order, without `type` and `seq` (the Emitter adds them)."""
-        wire = msgspec.to_builtins(self)
-        del wire["type"], wire["seq"]
-        return wire
-
 
 AnyEvent = BuildStarted | StepStarted | StepLog | ImagePull | StepFinished | BuildFinished
+TransferEvent = ImagePull | ImagePush
 
 
 def json_schema() -> dict[str, Any]:
     """The events' JSON Schema, exported from the classes above: what events.schema.json holds,
-    and what an API description can include."""
+    and what an API description can include. A field is required when it is always on the wire:
+    unless it may be left UNSET (a default of None or 0 still goes out)."""
     schema = msgspec.json.schema(AnyEvent)
+    classes = {cls.__name__: cls for cls in _structs(msgspec.Struct)}
     for name, definition in schema["$defs"].items():
-        if name != "StepRef":
-            definition["required"] = sorted({*definition.get("required", ()), "seq"})
+        fields = msgspec.structs.fields(classes[name])
+        always = {f.encode_name for f in fields if f.default is not UNSET}
+        definition["required"] = sorted({*definition.get("required", ()), *always})
+        if "seq" in definition["properties"]:
             definition["properties"]["seq"] = {"type": "integer", "minimum": 1}
     return schema
+
+
+def _structs(cls: type) -> list[type]:
+    """Every class of the engine's below `cls`: the events, and the parts they are made of."""
+    found = []
+    for sub in cls.__subclasses__():
+        if sub.__module__.startswith("builds.engine"):
+            found.append(sub)
+        found.extend(_structs(sub))
+    return found
 
 
 SCHEMA_FILE = Path(__file__).with_name("events.schema.json")
@@ -161,6 +181,12 @@ def printable(value: Any) -> Any:
     return value
 
 
+def wire(event: AnyEvent | ImagePush, seq: int) -> Event:
+    """The event as it goes out, numbered `seq`: `type` and `seq` first, then its fields in the
+    order its class declares them, the ones left UNSET absent, every string valid UTF-8."""
+    return printable(msgspec.to_builtins(msgspec.structs.replace(event, seq=seq)))
+
+
 class Emitter:
     """Numbers events and hands them to the sink. Thread-safe: a RUN step's output arrives on
     the sandbox's reader while the builder's thread may emit too."""
@@ -170,17 +196,17 @@ class Emitter:
         self._seq = 0
         self._lock = threading.Lock()
 
-    def emit(self, type_: str | BuildFinished, **fields: Any) -> Event:
-        if isinstance(type_, BuildFinished):
-            type_, fields = type_.type_, {**type_.fields(), **fields}
-        fields = {name: printable(value) for name, value in fields.items()}
+    def emit(self, event: AnyEvent | ImagePush) -> Event:
         with self._lock:
             self._seq += 1
-            event: Event = {"type": type_, "seq": self._seq, **fields}
+            sent = wire(event, self._seq)
             if self._sink is not None:
-                self._sink(event)
-        return event
+                self._sink(sent)
+        return sent
 
 
 if __name__ == "__main__":  # `python -m builds.engine.events` rewrites the checked-in schema
-    SCHEMA_FILE.write_text(schema_text())
+    # From the module as the engine imports it, not this copy run as __main__.
+    from builds.engine import events
+
+    events.SCHEMA_FILE.write_text(events.schema_text())

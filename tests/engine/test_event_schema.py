@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 import jsonschema
+import msgspec
 import pytest
 
-from builds.engine.events import SCHEMA_FILE, json_schema, schema_text
+from builds.engine.events import SCHEMA_FILE, AnyEvent, Emitter, StepStarted, json_schema, schema_text
+
+from .conftest import BASE, Project
 
 PROJECT = Path(__file__).resolve().parents[2]
 RECORDED = sorted(
@@ -59,3 +64,31 @@ def test_the_schema_is_available_to_an_api_description() -> None:
     assert set(json_schema()["discriminator"]["mapping"]) == {
         "build.started", "step.started", "step.log", "image.pull", "step.finished", "build.finished",
     }
+
+
+def test_every_event_of_a_build_goes_out_as_its_class_declares_it(project: Callable[..., Project]) -> None:
+    """Each kind of event is made by its class, so it has one layout on the wire: its fields in
+    the declared order, whatever the step's verdict (built, cached, metadata only, failed, not
+    run, a stage not needed)."""
+    dockerfile = (
+        f"FROM {BASE} AS unused\nRUN echo never\n"
+        f"FROM {BASE}\nENV A=1\nRUN echo out && echo err >&2\nRUN exit 3\nRUN echo after\n"
+    )
+    proj = project({"Dockerfile": dockerfile})
+    events = proj.build().events + proj.build().events
+    classes = {cls.__struct_config__.tag: cls for cls in get_args(AnyEvent)}
+    statuses = {e.get("status") for e in events if e["type"] == "step.finished"}
+    assert statuses == {"cached", "built", "metadata", "failed", "skipped"}
+    for event in events:
+        declared = ["type", *(f.encode_name for f in msgspec.structs.fields(classes[event["type"]]))]
+        assert list(event) == [name for name in declared if name in event], event
+        assert validator().is_valid(event), event
+
+
+def test_an_event_is_emitted_only_as_an_object_of_its_class() -> None:
+    sent: list[dict[str, object]] = []
+    emitter = Emitter(sent.append)
+    emitter.emit(StepStarted(step=4))
+    assert sent == [{"type": "step.started", "seq": 1, "step": 4}]
+    with pytest.raises(TypeError):
+        emitter.emit("step.started", step=5)  # type: ignore[call-arg]

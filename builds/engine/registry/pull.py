@@ -26,12 +26,13 @@ from typing import IO, Any
 
 from dxf import DXF
 
+from ..events import ImagePull
 from ..store import Image, Store
 from .client import RegistryError, open_repository, registry_errors
 from .known import KnownBlob, KnownBlobs
 from .reference import Reference, parse_reference
 from .settings import Platform, RegistrySettings
-from .transfer import IMAGE_PULL, Report, Transfer
+from .transfer import Report, Transfer
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -69,7 +70,7 @@ def pull(store: Store, text: str, *, settings: RegistrySettings | None = None,
     """Pull `text` (a Docker-style reference) and tag it in the store under its name."""
     settings = settings or RegistrySettings.from_env()
     ref = parse_reference(text)
-    transfer = Transfer(IMAGE_PULL, text, report)
+    transfer = Transfer(ImagePull, text, report)
     known = KnownBlobs(store)
     with open_repository(ref, settings) as repo, registry_errors(ref):
         manifest, digests = _resolve(repo, ref, settings.platform)

@@ -22,12 +22,13 @@ from dxf import DXF
 from dxf import exceptions as dxf_errors
 
 from ..errors import InputError
+from ..events import ImagePush
 from ..store import Image, Store, canonical_json
 from .client import blob_exists, open_repository, registry_errors
 from .known import KnownBlob, KnownBlobs
 from .reference import Reference, parse_reference
 from .settings import RegistrySettings
-from .transfer import IMAGE_PUSH, Report, Transfer
+from .transfer import Report, Transfer
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
@@ -67,7 +68,7 @@ def push(store: Store, name: str, dest: str | None = None, *, settings: Registry
     ref = parse_reference(dest or name)
     if ref.tag is None:
         raise InputError(f"push to a tag, not a digest: {dest or name!r}")
-    transfer = Transfer(IMAGE_PUSH, str(ref), report)
+    transfer = Transfer(ImagePush, str(ref), report)
     known = KnownBlobs(store)
     result = PushResult(reference=str(ref), manifest_digest="")
     with open_repository(ref, settings) as repo, registry_errors(ref):
