@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import image as images
-from . import registry
+from . import reasons, registry
 from .context import HashCache
 from .dockerfile import Stage, expansion_budget
 from .errors import EngineError, ImageNotFound, InputError, StepFailed
@@ -131,7 +131,7 @@ class _Build(BuildPlan):
             f"the build stopped at the failed step on line {line}"
         for planned in self.plan:
             if planned.number not in self.finished_steps:
-                self._skip(planned, {"code": "not_run", "message": f"Not run: {stopped}."})
+                self._skip(planned, reasons.not_run(stopped))
         self._save_history(bases=False)
         status = "cancelled" if cancelled else "failed"
         error = exc.to_json()
@@ -146,7 +146,7 @@ class _Build(BuildPlan):
         counts = tally(self.reported)
         return {"cache": cache_counts(counts), "counts": counts}
 
-    def _skip(self, planned: PlannedStep, reason: dict[str, Any]) -> None:
+    def _skip(self, planned: PlannedStep, reason: reasons.Reason) -> None:
         self.finished_steps.add(planned.number)
         self.reported.append(self.emitter.emit(StepFinished(
             **planned.describe(),
@@ -274,11 +274,7 @@ class _Build(BuildPlan):
         if record is not None:
             # The same step on the same parent already ran earlier in this build (two stages
             # share it); BuildKit runs it once and reports both as one rebuilt vertex.
-            reason = {
-                "code": "same_step",
-                "step": self.built_keys[key],
-                "message": f"The same step as step {self.built_keys[key]}, built once in this build.",
-            }
+            reason = reasons.same_step(self.built_keys[key])
         else:
             reason = self._reason(planned, step, plan, state)
             record = self._execute(planned, step, plan, state, key, reason)
@@ -300,7 +296,7 @@ class _Build(BuildPlan):
         plan: Planned,
         state: StageState,
         key: str,
-        reason: dict[str, Any],
+        reason: reasons.Reason,
     ) -> dict[str, Any]:
         upper = self.store.work_dir("step")
         self.env.on_output = lambda stream, text: self.emitter.emit(

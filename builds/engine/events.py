@@ -17,6 +17,9 @@ from typing import Any
 # the command line's start on a cached build is measured; pydantic alone costs ~100 ms.
 import msgspec
 
+from .reasons import Reason
+from .verdicts import Outcome, Verdict
+
 Event = dict[str, Any]
 Sink = Callable[[Event], None]
 
@@ -104,10 +107,10 @@ class StepFinished(_Event, tag=STEP_FINISHED, kw_only=True):
     instruction: str
     line: int
     keyword: str | msgspec.UnsetType = UNSET
-    status: str  # cached | built | metadata | skipped | cancelled | failed
+    status: Verdict
     cached: bool
     cache_key: str | None = None
-    reason: Details | None = None
+    reason: Reason | None = None  # why it was not served from the cache, or not run
     layer: Details | None = None
     base: Details | msgspec.UnsetType | None = UNSET
     metadata: bool | msgspec.UnsetType = UNSET
@@ -120,7 +123,7 @@ class BuildFinished(_Event, tag=BUILD_FINISHED, kw_only=True):
     did not finish) makes it. Fields left UNSET are not on the wire: a build that succeeded has no
     `error`, and a build the engine never reached has no `counts`."""
 
-    status: str  # succeeded | failed | cancelled
+    status: Outcome
     image: Details | None = None
     cache: dict[str, int] = msgspec.field(default_factory=lambda: {"hits": 0, "misses": 0})
     counts: Details | msgspec.UnsetType = UNSET

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from . import reasons, registry
 from .cachekey import base_key, step_key
 from .context import BuildContext, HashCache, read_inside, too_large
@@ -210,12 +212,8 @@ class BuildPlan:
                 steps.append(PlannedStep(len(steps) + 1, stage, ins))
         return steps
 
-    def _not_needed(self, planned: PlannedStep) -> dict[str, Any]:
-        return {
-            "code": "not_needed",
-            "message": f"Not built: the target stage {self.target.label} does not need "
-            f"stage {planned.stage.label}.",
-        }
+    def _not_needed(self, planned: PlannedStep) -> reasons.Reason:
+        return reasons.not_needed(target=self.target.label, stage=planned.stage.label)
 
     # -- walking it ----------------------------------------------------------------------------
     def _base_state(self, stage: Stage, planned: PlannedStep) -> tuple[StageState, dict[str, str]]:
@@ -287,7 +285,7 @@ class BuildPlan:
         )
 
     # -- reasons -------------------------------------------------------------------------------
-    def _cascade_reason(self, state: StageState) -> dict[str, Any] | None:
+    def _cascade_reason(self, state: StageState) -> reasons.Reason | None:
         """The reason every step of a chain shares: --no-cache, or a rebuilt step below it."""
         if self.options.no_cache:
             return reasons.no_cache()
@@ -302,7 +300,7 @@ class BuildPlan:
             )
         return None
 
-    def _reason(self, planned: PlannedStep, step: Step, plan: Planned, state: StageState) -> dict[str, Any]:
+    def _reason(self, planned: PlannedStep, step: Step, plan: Planned, state: StageState) -> reasons.Reason:
         cascade = self._cascade_reason(state)
         if cascade is not None:
             return cascade
@@ -468,14 +466,14 @@ class _Predictor(BuildPlan):
         return Prediction([self.rows[n] for n in sorted(self.rows)], error)
 
     def _row(
-        self, planned: PlannedStep, prediction: str, reason: dict[str, Any] | None, **extra: Any
+        self, planned: PlannedStep, prediction: str, reason: reasons.Reason | None, **extra: Any
     ) -> None:
         self.rows[planned.number] = {
             **planned.describe(),
             "end_line": planned.end_line,
             "keyword": planned.instruction.keyword if planned.instruction else "FROM",
             "prediction": prediction,
-            "reason": reason,
+            "reason": msgspec.to_builtins(reason),  # as in step.finished
             "certain": True,
             **extra,
         }
@@ -514,12 +512,7 @@ class _Predictor(BuildPlan):
         plan, key, record = self._lookup(step, state)
         if key in self.built_keys and not self.options.no_cache:
             # The builder runs it once, for the first of the two steps, and reports both rebuilt.
-            first = self.built_keys[key]
-            reason = {
-                "code": "same_step",
-                "step": first,
-                "message": f"The same step as step {first}, built once in this build.",
-            }
+            reason = reasons.same_step(self.built_keys[key])
         elif record is not None:
             self._advance(state, planned, key, record, rebuilt=False)
             self._row(planned, CACHED, None, cache_key=key)
@@ -550,14 +543,9 @@ class _Predictor(BuildPlan):
         if reason is None:
             cause = self._unknown_source(step, state)
             assert cause is not None
-            reason = {
-                "code": "source_rebuilt",
-                "message": f"Probably rebuilt: it {'mounts' if step.keyword == 'RUN' else 'copies'} files "
-                f"from stage {cause.label}, which this build "
-                "rebuilds first. Should those files come out exactly the same, it is served from the cache.",
-                "from": cause.label,
-                "cause_step": cause.rebuilt_from,
-            }
+            reason = reasons.source_rebuilt(
+                keyword=step.keyword, stage=cause.label, cause_step=cause.rebuilt_from
+            )
         self._advance(state, planned, UNKNOWN_KEY, {}, rebuilt=True)
         self._row(planned, REBUILD, reason, cache_key=None, certain=certain)
 

@@ -18,9 +18,13 @@ frontend's `verdicts.ts` is the same function; both are tested against the same 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal, get_args
 
-VERDICTS = ("built", "cached", "metadata", "skipped", "cancelled", "failed")
+# The wire's words: step.finished's `status` (the events' schema enumerates them from here).
+Verdict = Literal["built", "cached", "metadata", "skipped", "cancelled", "failed"]
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
+# build.finished's `status`.
+Outcome = Literal["succeeded", "failed", "cancelled"]
 
 
 def verdict(step: dict[str, Any]) -> str | None:

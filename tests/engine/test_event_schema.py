@@ -26,6 +26,15 @@ RECORDED = sorted(
 )
 
 
+# A step.finished that holds to the schema, for the cases that change one field of it.
+STEP = {
+    "type": "step.finished", "seq": 3, "step": 2, "stage": "0", "instruction": "RUN make", "line": 2,
+    "keyword": "RUN", "status": "built", "cached": False, "cache_key": "sha256:" + "0" * 64,
+    "reason": {"code": "no_cache", "message": "Rebuilt because the build ran with --no-cache."},
+    "layer": None, "duration_ms": 5,
+}
+
+
 def validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
 
@@ -54,6 +63,10 @@ def test_every_recorded_event_holds_to_the_schema(path: Path) -> None:
         {"type": "step.started", "seq": 1, "step": 1, "surprise": True},
         {"type": "step.started", "step": 1},
         {"type": "build.finished", "seq": 2, "status": "succeeded", "cache": {"hits": "1"}},
+        STEP | {"status": "rebuilt"},
+        STEP | {"reason": {"code": "cosmic_ray", "message": "Rebuilt because of a cosmic ray."}},
+        STEP | {"reason": {"code": "files_changed", "message": "Rebuilt.", "from": None}},
+        STEP | {"reason": {"code": "parent_rebuilt", "message": "R.", "parent_step": "1", "cause_step": 1}},
     ],
 )
 def test_unknown_types_fields_and_wrong_shapes_fail(event: dict[str, object]) -> None:
@@ -92,3 +105,29 @@ def test_an_event_is_emitted_only_as_an_object_of_its_class() -> None:
     assert sent == [{"type": "step.started", "seq": 1, "step": 4}]
     with pytest.raises(TypeError):
         emitter.emit("step.started", step=5)  # type: ignore[call-arg]
+
+
+def test_the_template_step_holds_to_the_schema() -> None:
+    assert validator().is_valid(STEP)
+
+
+def test_the_schema_names_every_reason_code_and_every_status() -> None:
+    """A page (and the types generated from the schema) can know every reason a step may give,
+    with its details, and every verdict: they are declared once, in the engine."""
+    definitions = json_schema()["$defs"]
+    null, reason = definitions["StepFinished"]["properties"]["reason"]["anyOf"]
+    assert null == {"type": "null"}
+    assert set(reason["discriminator"]["mapping"]) == {
+        "no_cache", "parent_rebuilt", "base_changed", "first_build", "new_step", "instruction_changed",
+        "step_inserted", "step_removed", "setting_changed", "files_changed", "mount_files_changed",
+        "mounts_changed", "env_changed", "build_arg_changed", "same_step", "source_rebuilt", "not_run",
+        "not_needed",
+    }
+    assert definitions["FilesChanged"]["required"] == [
+        "added", "code", "counts", "from", "message", "modified", "removed"
+    ]
+    assert set(definitions["StepFinished"]["properties"]["status"]["enum"]) == {
+        "built", "cached", "metadata", "skipped", "cancelled", "failed"
+    }
+    outcomes = definitions["BuildFinished"]["properties"]["status"]["enum"]
+    assert set(outcomes) == {"succeeded", "failed", "cancelled"}
