@@ -60,7 +60,7 @@ frontend/node_modules/.installed: frontend/package.json $(wildcard frontend/pack
 	cd frontend && if [ -f package-lock.json ]; then npm ci; else npm install; fi
 	touch $@
 
-frontend/dist/.built: frontend/node_modules/.installed $(FRONTEND_SOURCES)
+frontend/dist/.built: frontend/node_modules/.installed $(FRONTEND_SOURCES) builds/engine/events.schema.json
 	cd frontend && npm run build
 	mkdir -p frontend/dist && touch $@
 

@@ -11,7 +11,7 @@ import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 # msgspec (pinned in requirements.txt) rather than pydantic: it imports in a few milliseconds, and
 # the command line's start on a cached build is measured; pydantic alone costs ~100 ms.
@@ -42,6 +42,50 @@ FAILED = "failed"
 
 UNSET = msgspec.UNSET
 Details = dict[str, Any]
+
+
+# The facts events carry as plain dicts (the builder has them so, from its cache records): typed
+# for the schema and the checkers, the same on the wire.
+class FileChanges(TypedDict):
+    added: int
+    modified: int
+    deleted: int
+
+
+class LayerFacts(TypedDict):
+    digest: str
+    size: int
+    files: FileChanges
+
+
+class BaseFacts(TypedDict):
+    ref: str  # as the FROM names it, or `stage <name>`
+    digest: str
+    size: int
+    layers: int
+
+
+class ImageFacts(TypedDict):
+    digest: str
+    size: int
+    layers: int
+    tag: str | None
+
+
+class CacheCounts(TypedDict):
+    hits: int
+    misses: int
+
+
+class VerdictCounts(TypedDict):
+    """How many steps ended with each verdict (verdicts.tally)."""
+
+    built: int
+    cached: int
+    metadata: int
+    skipped: int
+    cancelled: int
+    failed: int
 
 
 class _Event(msgspec.Struct, kw_only=True, tag_field="type", forbid_unknown_fields=True):
@@ -111,8 +155,8 @@ class StepFinished(_Event, tag=STEP_FINISHED, kw_only=True):
     cached: bool
     cache_key: str | None = None
     reason: Reason | None = None  # why it was not served from the cache, or not run
-    layer: Details | None = None
-    base: Details | msgspec.UnsetType | None = UNSET
+    layer: LayerFacts | None = None  # null: the step changed no files
+    base: BaseFacts | msgspec.UnsetType | None = UNSET  # a FROM's
     metadata: bool | msgspec.UnsetType = UNSET
     error: Details | msgspec.UnsetType = UNSET
     duration_ms: int
@@ -124,9 +168,9 @@ class BuildFinished(_Event, tag=BUILD_FINISHED, kw_only=True):
     `error`, and a build the engine never reached has no `counts`."""
 
     status: Outcome
-    image: Details | None = None
-    cache: dict[str, int] = msgspec.field(default_factory=lambda: {"hits": 0, "misses": 0})
-    counts: Details | msgspec.UnsetType = UNSET
+    image: ImageFacts | None = None
+    cache: CacheCounts = msgspec.field(default_factory=lambda: CacheCounts(hits=0, misses=0))
+    counts: VerdictCounts | msgspec.UnsetType = UNSET
     duration_ms: int = 0
     error: Details | msgspec.UnsetType = UNSET
 
@@ -142,6 +186,10 @@ def json_schema() -> dict[str, Any]:
     schema = msgspec.json.schema(AnyEvent)
     classes = {cls.__name__: cls for cls in _structs(msgspec.Struct)}
     for name, definition in schema["$defs"].items():
+        if "description" in definition:  # a docstring, as its class's source indents it
+            definition["description"] = " ".join(definition["description"].split())
+        if name not in classes:  # a TypedDict: its schema says what is required already
+            continue
         fields = msgspec.structs.fields(classes[name])
         always = {f.encode_name for f in fields if f.default is not UNSET}
         definition["required"] = sorted({*definition.get("required", ()), *always})

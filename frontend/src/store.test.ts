@@ -15,7 +15,7 @@ describe("BuildStore", () => {
   it("has a waiting step for every planned step as soon as the build starts", () => {
     const store = new BuildStore(sync);
     store.receive(started);
-    expect([...store.steps.values()].map((s) => s.state)).toEqual(["waiting", "waiting"]);
+    expect([...store.steps.values()].map((s) => s.state)).toEqual(["pending", "pending"]);
   });
 
   it("drops an event whose seq it has already applied", () => {

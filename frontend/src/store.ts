@@ -8,8 +8,9 @@ import {
   type PlannedStep,
   type StepFinished,
 } from "./protocol";
+import type { StepState as PageState } from "./verdicts";
 
-export type StepState = "waiting" | "running" | StepFinished["status"];
+export type StepState = Exclude<PageState, "not_run">;
 
 export interface StepView {
   plan: PlannedStep;
@@ -69,7 +70,7 @@ export class BuildStore {
         this.plan = event.steps;
         for (const plan of event.steps) {
           if (!this.steps.has(plan.step)) {
-            this.steps.set(plan.step, { plan, state: "waiting", finished: null, log: "", logTruncated: false });
+            this.steps.set(plan.step, { plan, state: "pending", finished: null, log: "", logTruncated: false });
           }
         }
         break;
@@ -110,7 +111,7 @@ export class BuildStore {
     let view = this.steps.get(step);
     if (!view) {
       // An event for a step the plan never named: keep it rather than lose what it says.
-      view = { plan: { step, stage: "0", instruction: `step ${step}`, line: 0 }, state: "waiting", finished: null, log: "", logTruncated: false };
+      view = { plan: { step, stage: "0", instruction: `step ${step}`, line: 0 }, state: "pending", finished: null, log: "", logTruncated: false };
       this.steps.set(step, view);
     }
     return view;

@@ -25,6 +25,18 @@ export const VERDICT_WORDS: Record<Verdict, string> = {
   failed: "failed",
 };
 
+/** A step as a page shows it: its verdict, or, before it has one, still to come (`pending`),
+ * `running`, or `not_run` (its build ended without reaching it). */
+export type StepState = Verdict | "pending" | "running" | "not_run";
+
+/** How every page (the bands, the comparison, the class grid) says a step's state. */
+export const STATUS_TEXT: Record<StepState, string> = {
+  ...VERDICT_WORDS,
+  pending: "waiting",
+  running: "running",
+  not_run: "not run",
+};
+
 interface StepLike {
   type?: string;
   step?: number;
