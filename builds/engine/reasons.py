@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
 
@@ -39,8 +39,17 @@ class BaseChanged(_Reason, tag="base_changed", kw_only=True):
     new: str
 
 
+class SinceBuild(TypedDict):
+    build: int  # the project's build before this one
+    files: list[str]  # the files whose content or mode changed, were added or removed
+    build_args: list[str]  # the build arguments whose value changed
+
+
 class FirstBuild(_Reason, tag="first_build", kw_only=True):
     message: str
+    # The studio's: what the person changed since their previous build, when the build's cache
+    # scope holds nothing to compare with (a class's new shared cache); the engine never sets it.
+    since_build: SinceBuild | msgspec.UnsetType = msgspec.UNSET
 
 
 class NewStep(_Reason, tag="new_step", kw_only=True):

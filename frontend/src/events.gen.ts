@@ -121,6 +121,12 @@ export interface BaseChanged {
 export interface FirstBuild {
   code: "first_build";
   message: string;
+  since_build?: SinceBuild;
+}
+export interface SinceBuild {
+  build: number;
+  build_args: string[];
+  files: string[];
 }
 export interface NewStep {
   after: string;

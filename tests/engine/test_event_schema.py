@@ -131,3 +131,13 @@ def test_the_schema_names_every_reason_code_and_every_status() -> None:
     }
     outcomes = definitions["BuildFinished"]["properties"]["status"]["enum"]
     assert set(outcomes) == {"succeeded", "failed", "cancelled"}
+
+
+def test_a_first_build_reason_the_studio_added_changes_to_holds_to_the_schema() -> None:
+    """The studio tells a first build in a new shared cache what changed since the person's last
+    build (services.reason_with_changes): the schema knows that detail too."""
+    from builds.services import reason_with_changes
+
+    first = {"code": "first_build", "message": "Built for the first time."}
+    changes = {"build": 3, "files": ["app.py"], "build_args": []}
+    assert validator().is_valid(STEP | {"reason": reason_with_changes(first, changes)})
