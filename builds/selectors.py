@@ -105,21 +105,8 @@ def hit_ratio(build: Build) -> float | None:
 
 
 def step_json(step: Step) -> dict[str, Any]:
-    return {
-        "step": step.number,
-        "stage": step.stage,
-        "instruction": step.instruction,
-        "line": step.line,
-        "keyword": step.keyword,
-        "status": step.status,
-        "cached": step.cached,
-        "cache_key": step.cache_key,
-        "reason": step.reason,
-        "layer": step.layer,
-        "duration_ms": step.duration_ms,
-        **({"error": step.error} if step.error is not None else {}),
-        **step.extra,
-    }
+    """The step as its step.finished event told it (without `type` and `seq`), as stored."""
+    return step.event
 
 
 def _iso(value: Any) -> str | None:

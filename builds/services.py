@@ -43,22 +43,6 @@ FINAL_STATUSES = {Build.Status.SUCCEEDED, Build.Status.FAILED, Build.Status.CANC
 WORKER_STOPPED = "the worker running this build stopped (no sign of life for {seconds} s); build it again"
 WORKER_RESTARTED = "the worker running this build restarted; build it again"
 # Fields of step.finished kept in their own columns; every other field goes to Step.extra.
-STEP_COLUMNS = {
-    "step": "number",
-    "stage": "stage",
-    "instruction": "instruction",
-    "line": "line",
-    "keyword": "keyword",
-    "status": "status",
-    "cached": "cached",
-    "cache_key": "cache_key",
-    "reason": "reason",
-    "layer": "layer",
-    "duration_ms": "duration_ms",
-    "error": "error",
-}
-
-
 # -- asking for a build -------------------------------------------------------------------------
 
 
@@ -281,12 +265,10 @@ def reason_with_changes(reason: dict[str, Any], changes: dict[str, Any]) -> dict
 
 
 def _step_save(build_id: int, event: dict[str, Any]) -> None:
-    values = {column: event.get(key) for key, column in STEP_COLUMNS.items() if key != "step"}
-    values["cached"] = bool(values["cached"])
-    values["duration_ms"] = int(values["duration_ms"] or 0)
-    values["keyword"] = values["keyword"] or ""
-    values["extra"] = {k: v for k, v in event.items() if k not in STEP_COLUMNS and k not in ("type", "seq")}
-    Step.objects.update_or_create(build_id=build_id, number=event["step"], defaults=values)
+    """Keep the step's event as it came (a step reported twice keeps its last word)."""
+    step = {k: v for k, v in event.items() if k not in ("type", "seq")}
+    columns = {"keyword": event.get("keyword") or "", "event": step}
+    Step.objects.update_or_create(build_id=build_id, number=event["step"], defaults=columns)
 
 
 def build_finish(*, build_id: int, event: dict[str, Any]) -> bool:
