@@ -11,8 +11,14 @@
 //   failed     ran and failed
 // A stage's FROM is its base, not a step with a verdict: it is left out of the counts.
 
-export const VERDICTS = ["built", "cached", "metadata", "skipped", "cancelled", "failed"] as const;
-export type Verdict = (typeof VERDICTS)[number];
+import type { StepFinished } from "./events.gen";
+
+/** A step.finished `status`, as the engine's schema declares them (events.gen.ts). */
+export type Verdict = StepFinished["status"];
+export const VERDICTS = ["built", "cached", "metadata", "skipped", "cancelled", "failed"] as const satisfies readonly Verdict[];
+// The list above names every verdict the schema has: a new one fails the type check here.
+const EVERY_VERDICT: [Exclude<Verdict, (typeof VERDICTS)[number]>] extends [never] ? true : never = true;
+void EVERY_VERDICT;
 export type Counts = Record<Verdict, number>;
 
 /** How each verdict is said, on a band and in a count. */
