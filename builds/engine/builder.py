@@ -348,7 +348,7 @@ class _Build(BuildPlan):
             "created": time.time(),
             "history": self.history_id,  # whose build made it: reasons compare within one history
         }
-        self.store.cache_put(key, record, parent=state.key, scope=self.scope)
+        self.cache.record(key, record, parent=state.key)
         self.built_keys[key] = planned.number
         return record
 

@@ -33,7 +33,7 @@ from .instructions import STEPS, BuildEnv, Planned, StageState, Step
 from .instructions.metadata import PLATFORM_ARGS
 from .instructions.mounts import from_names as mount_sources
 from .sandbox import Limits
-from .store import DEFAULT_SCOPE, Image, Store
+from .store import DEFAULT_SCOPE, Image, ScopedCache, Store
 
 # A prediction's verdict for a step.
 CACHED = "cached"
@@ -112,6 +112,7 @@ class BuildPlan:
                                     ignore_limit=options.limits.dockerfile_bytes)
         self.history_id = options.history_id or str(dockerfile_path.resolve())
         self.scope = check_scope(options.cache_scope)
+        self.cache: ScopedCache = store.cache_index.scope(self.scope)
         self.history = self._load_history()
         self.env = BuildEnv(
             store=store,
@@ -260,7 +261,7 @@ class BuildPlan:
         use it (not with --no-cache, not when its layer has gone)."""
         plan = step.plan(state)
         key = step_key(state.key, plan.inputs)
-        record = None if self.options.no_cache else self.store.cache_get(key, scope=self.scope)
+        record = None if self.options.no_cache else self.cache.lookup(key)
         if record is not None and not self._layer_present(record):
             record = None
         return plan, key, record
@@ -341,7 +342,7 @@ class BuildPlan:
         seen = set(self.history.get("keys") or ())
         return [
             r
-            for r in self.store.cache_children(parent, scope=self.scope)
+            for r in self.cache.children(parent)
             if r.get("key") not in self.built_keys
             and (r.get("history", self.history_id) == self.history_id or r.get("key") in seen)
         ]
