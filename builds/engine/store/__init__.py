@@ -46,12 +46,11 @@ from __future__ import annotations
 from .cacheindex import DEFAULT_SCOPE, CacheIndex, ScopedCache
 from .contents import FileBlobs, FileMeta, SourceChanged, copy_file
 from .core import Store
-from .images import parse_ref
 from .layers import LayerError
 from .names import key_file_name
 from .objects import FileChange, Image, Layer, canonical_json
 
 __all__ = [
     "DEFAULT_SCOPE", "CacheIndex", "FileBlobs", "FileChange", "FileMeta", "Image", "Layer", "LayerError",
-    "ScopedCache", "SourceChanged", "Store", "canonical_json", "copy_file", "key_file_name", "parse_ref",
+    "ScopedCache", "SourceChanged", "Store", "canonical_json", "copy_file", "key_file_name",
 ]

@@ -6,29 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..dockerhub import DOCKER_HUB_ALIASES, OFFICIAL_PREFIX
+from ..reference import local_name
 from .blobs import Blobs
 from .housekeeping import Housekeeping
 from .names import HEX64, hex_of
 from .objects import Image
-
-DEFAULT_TAG = "latest"
-
-
-def parse_ref(ref: str) -> tuple[str, str]:
-    """ "name[:tag]" -> (name, tag), with Docker Hub's implicit prefixes dropped, so that
-    "docker.io/library/busybox", "library/busybox" and "busybox" are one name."""
-    name, tag = ref, DEFAULT_TAG
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:  # a colon before the last slash is a registry's port
-        name, tag = ref[:colon], ref[colon + 1:]
-    for alias in DOCKER_HUB_ALIASES:
-        if name.startswith(f"{alias}/"):
-            name = name[len(alias) + 1:]
-            break
-    name = name.removeprefix(OFFICIAL_PREFIX)
-    return name, tag
 
 
 class Images:
@@ -54,7 +36,7 @@ class Images:
         or by "sha256:<hex>" config digest."""
         digest = ref.split("@", 1)[1] if "@" in ref else ref
         if not digest.startswith("sha256:") and not HEX64.fullmatch(digest):
-            name, tag = parse_ref(ref)
+            name, tag = local_name(ref)
             found = self.tags().get(f"{name}:{tag}")
             if found is None:
                 return None
@@ -67,7 +49,7 @@ class Images:
 
     def tag(self, name: str, digest: str) -> None:
         hex_of(digest)
-        repo, tag = parse_ref(name)
+        repo, tag = local_name(name)
         with self.keeping.lock("tags"):
             tags = self.tags()
             if tags.get(f"{repo}:{tag}") == digest:
@@ -76,7 +58,7 @@ class Images:
             self._write_tags(tags)
 
     def untag(self, name: str) -> bool:
-        repo, tag = parse_ref(name)
+        repo, tag = local_name(name)
         with self.keeping.lock("tags"):
             tags = self.tags()
             if tags.pop(f"{repo}:{tag}", None) is None:
