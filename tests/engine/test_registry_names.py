@@ -38,6 +38,15 @@ def test_the_store_name_drops_docker_hubs_implicit_parts() -> None:
     assert local_name(parse_reference("localhost:5000/x:1").store_name or "") == ("localhost:5000/x", "1")
 
 
+def test_the_store_reads_the_names_it_keeps_with_the_same_parser_refusing_none() -> None:
+    # A tag a person chose, or a docker save's RepoTags, is kept as written; only a pull or a
+    # push, which send the name to a registry, refuse it.
+    assert local_name("My App:dev build") == ("My App", "dev build")
+    assert local_name("docker.io/library/x:") == ("x", "")
+    with pytest.raises(InputError, match="invalid image reference 'My App:dev build'"):
+        parse_reference("My App:dev build")
+
+
 @pytest.mark.parametrize(
     ("text", "complaint"),
     [
