@@ -23,10 +23,10 @@ from dxf import exceptions as dxf_errors
 
 from ..errors import InputError
 from ..events import ImagePush
+from ..reference import Reference, parse_reference
 from ..store import Image, Store, canonical_json
 from .client import blob_exists, open_repository, registry_errors
 from .known import KnownBlob, KnownBlobs
-from .reference import Reference, parse_reference
 from .settings import RegistrySettings
 from .transfer import Report, Transfer
 
