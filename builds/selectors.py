@@ -105,8 +105,9 @@ def hit_ratio(build: Build) -> float | None:
 
 
 def step_json(step: Step) -> dict[str, Any]:
-    """The step as its step.finished event told it (without `type` and `seq`), as stored."""
-    return step.event
+    """The step as its step.finished event told it (without `type` and `seq`), as stored: a copy,
+    so a caller adding to it changes nothing stored."""
+    return dict(step.event)
 
 
 def _iso(value: Any) -> str | None:

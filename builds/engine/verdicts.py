@@ -25,6 +25,11 @@ Verdict = Literal["built", "cached", "metadata", "skipped", "cancelled", "failed
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 # build.finished's `status`.
 Outcome = Literal["succeeded", "failed", "cancelled"]
+# A step as a page shows it before, or without, a verdict: still to come, running, or never
+# reached by a build that ended (the frontend's verdicts.ts says these with the same words).
+PENDING = "pending"
+RUNNING = "running"
+NOT_RUN = "not_run"
 
 
 def verdict(step: dict[str, Any]) -> str | None:
