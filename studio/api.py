@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, Concatenate, ParamSpec
+from typing import Annotated, Any, Concatenate, ParamSpec
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import RequestDataTooBig
@@ -17,6 +17,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.views.csrf import csrf_failure as html_csrf_failure
 from django.views.decorators.cache import never_cache
+from ninja import Path, Query, Schema
+from pydantic import ConfigDict, WithJsonSchema
+from pydantic import Field as PydField
 
 from .errors import Rejected
 
@@ -89,6 +92,12 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         raw = request.body
     except RequestDataTooBig:
         raise ApiError("the request body is too large", status=413, limit="request_bytes") from None
+    return parse_json_object(raw)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """`raw` as a JSON object whose every string is valid Unicode, every whole number fits a
+    JavaScript number, and whose nesting is bounded; an empty body is an empty object."""
     if not raw.strip():
         return {}
     try:
@@ -252,3 +261,45 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
             status=403,
         )
     return html_csrf_failure(request, reason)
+
+
+# What every router's operations share in their typed signatures.
+
+Id = Annotated[int, Path(le=MAX_ID, description="an id; past any row's is 404")]
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+Token = Annotated[
+    str | None, Query(description="a share link's token: lets someone other than the owner look")
+]
+
+
+class In(Schema):
+    """A request body. Fields are strictly typed (a JSON `1.0` is no whole number, `"yes"` no
+    true or false); fields it does not name are ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class Out(Schema):
+    """An answer: the fields it names are typed and documented; it keeps whatever else the studio's
+    selectors add (a step's engine-specific fields), so the schema never drops data."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Error(Schema):
+    error: str = PydField(description="what was wrong, and what to do about it")
+    field: str | None = PydField(None, description="the request field at fault")
+    file: str | None = PydField(None, description="the project or upload file at fault")
+    line: int | None = PydField(None, description="the Dockerfile line at fault")
+    limit: str | None = PydField(
+        None,
+        description="the limit reached (413, 429): upload_bytes, file_bytes, project_bytes, project_files, "
+        "path_depth, builds_per_minute, queued_builds_per_user, projects_per_user, json_depth...",
+    )
+    max: int | None = PydField(None, description="that limit's value")
+    retry_after: int | None = PydField(None, description="seconds until trying again can succeed")
+
+
+def errors(*codes: int) -> dict[int, type[Error]]:
+    """Responses for an operation's refusals: each answered as `Error`."""
+    return dict.fromkeys((400, 401, 403, 404, *codes), Error)
