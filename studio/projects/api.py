@@ -8,10 +8,10 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Status
+from ninja import Field, Query, Status
 from pydantic import StrictInt, StrictStr
 
-from studio.api import ApiError, Id, In, Out, Timestamp, Token, errors
+from studio.api import ApiError, Id, In, Out, StudioRouter, Timestamp, Token, errors
 from studio.models import Project, ProjectFile, User
 
 from . import files, selectors, services
@@ -19,7 +19,7 @@ from . import files, selectors, services
 TEXT, BASE64 = "utf-8", "base64"
 Visibility = Literal["private", "public"]
 
-router = Router(tags=["projects"])
+router = StudioRouter(tags=["projects"])
 
 
 class FileOut(Out):
@@ -80,7 +80,7 @@ class DeletedFileOut(Out):
 
 class ProjectCreate(In):
     name: StrictStr | None = None
-    visibility: Visibility = "private"
+    visibility: Visibility | None = Field(None, description="default: private")
     dockerfile: StrictStr | None = Field(None, description="the Dockerfile's text (default: a starter)")
 
 
@@ -92,7 +92,7 @@ class ProjectPatch(In):
 
 class FilePut(In):
     content: StrictStr
-    encoding: Literal["utf-8", "base64"] = TEXT
+    encoding: Literal["utf-8", "base64"] | None = Field(None, description="default: utf-8")
     mode: StrictInt | None = Field(None, description="permission bits, e.g. 420 (0644) or 493 (0755)")
 
 
@@ -148,6 +148,7 @@ def _detail(project: Project, user: User) -> dict[str, Any]:
 
 @router.get("/projects/", response={200: ProjectListOut, **errors()})
 def project_list(request: HttpRequest) -> Any:
+    """Your projects."""
     user = _user(request)
     found = selectors.project_list(user=user).select_related("owner")
     return {"projects": [project_json(p, user=user) for p in found]}
@@ -155,21 +156,27 @@ def project_list(request: HttpRequest) -> Any:
 
 @router.post("/projects/", response={201: ProjectOut, **errors(413, 429)})
 def project_create(request: HttpRequest, payload: ProjectCreate) -> Any:
+    """Create a project, with a starter Dockerfile unless `dockerfile` is given."""
     user = _user(request)
     project = services.project_create(
-        owner=user, name=payload.name, visibility=payload.visibility, dockerfile=payload.dockerfile
+        owner=user,
+        name=payload.name,
+        visibility=payload.visibility or Project.Visibility.PRIVATE,
+        dockerfile=payload.dockerfile,
     )
     return Status(201, project_json(project, user=user))
 
 
 @router.get("/projects/{int:project_id}/", response={200: ProjectDetailOut, **errors()})
 def project_get(request: HttpRequest, project_id: Id, token: Token = None) -> Any:
+    """A project and its files (without their content)."""
     user = _user(request)
     return _detail(selectors.project_get(user=user, project_id=project_id, token=token), user)
 
 
 @router.patch("/projects/{int:project_id}/", response={200: ProjectDetailOut, **errors()})
 def project_update(request: HttpRequest, project_id: Id, payload: ProjectPatch, token: Token = None) -> Any:
+    """Owner: rename it, make it public or private, or say which file is the Dockerfile."""
     user = _user(request)
     found = selectors.project_get(user=user, project_id=project_id, token=token, write=True)
     found = services.project_update(
@@ -183,6 +190,7 @@ def project_update(request: HttpRequest, project_id: Id, payload: ProjectPatch, 
 
 @router.delete("/projects/{int:project_id}/", response={200: DeletedProjectOut, **errors()})
 def project_delete(request: HttpRequest, project_id: Id, token: Token = None) -> Any:
+    """Owner: delete the project, its files and its builds."""
     found = selectors.project_get(user=_user(request), project_id=project_id, token=token, write=True)
     services.project_delete(project=found)
     return {"deleted": project_id}
@@ -205,6 +213,7 @@ def project_unshare(request: HttpRequest, project_id: Id) -> Any:
 
 @router.get("/projects/{int:project_id}/files/", response={200: FileListOut, **errors()})
 def project_files(request: HttpRequest, project_id: Id, token: Token = None) -> Any:
+    """The project's files (without their content)."""
     found = selectors.project_get(user=_user(request), project_id=project_id, token=token)
     return {"files": [file_json(f) for f in selectors.project_files(project=found)]}
 
@@ -226,7 +235,7 @@ def project_file_put(
 ) -> Any:
     """Create or replace a file; folders above it are implied."""
     found = selectors.project_get(user=_user(request), project_id=project_id, token=token, write=True)
-    if payload.encoding == TEXT:
+    if payload.encoding in (None, TEXT):
         data = payload.content.encode()
     else:
         try:
@@ -239,6 +248,7 @@ def project_file_put(
 
 @router.delete("/projects/{int:project_id}/files/{path:path}", response={200: DeletedFileOut, **errors()})
 def project_file_delete(request: HttpRequest, project_id: Id, path: str, token: Token = None) -> Any:
+    """Owner: delete a file."""
     found = selectors.project_get(user=_user(request), project_id=project_id, token=token, write=True)
     services.project_file_delete(project=found, path=path)
     return {"deleted": path}
