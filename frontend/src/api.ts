@@ -14,7 +14,7 @@ type Success = 200 | 201 | 202;
 /** What an operation (named by its operationId) answers when it succeeds. */
 export type Answer<K extends keyof operations> = JsonOf<operations[K]["responses"][Extract<keyof operations[K]["responses"], Success>]>;
 
-/** The JSON body an operation takes. */
+/** The JSON body an operation takes: call sites check theirs with `satisfies RequestBody<"op">`. */
 export type RequestBody<K extends keyof operations> = operations[K] extends { requestBody?: infer B } ? JsonOf<NonNullable<B>> : never;
 
 export class ApiError extends Error {

@@ -1,6 +1,6 @@
 // A project's studio: the files and the editor on the left, the build and its layer stack on the
 // right, the history below. It wires the parts together; each part lives in its own module.
-import { Api, ApiError, filePath, type Answer } from "./api";
+import { Api, ApiError, filePath, type Answer, type RequestBody } from "./api";
 import { AutoSaver, saveStateText } from "./autosave";
 import { StudioEditor, type LintDiagnostic } from "./editor";
 import { FilePanel, type FileInfo } from "./files";
@@ -74,7 +74,7 @@ class ProjectStudio {
     const saveState = need(root, "#save-state");
     this.saver = new AutoSaver(
       async (path, text) => {
-        const saved = await this.api.call<Answer<"project_file_put">>("PUT", `/api/projects/${this.projectId}/files/${filePath(path)}`, { content: text });
+        const saved = await this.api.call<Answer<"project_file_put">>("PUT", `/api/projects/${this.projectId}/files/${filePath(path)}`, { content: text } satisfies RequestBody<"project_file_put">);
         this.files.upsert(saved);
         // A saved context file changes what the next build reuses: ask the planner again.
         if (path !== this.dockerfile) this.schedulePlan();
@@ -213,7 +213,7 @@ class ProjectStudio {
     this.buildMessage.classList.remove("error");
     try {
       await this.saver.flush();
-      const build = await this.api.call<Answer<"build_create">>("POST", `/api/projects/${this.projectId}/builds/`, options);
+      const build = await this.api.call<Answer<"build_create">>("POST", `/api/projects/${this.projectId}/builds/`, options satisfies RequestBody<"build_create">);
       this.showBuild(build.id, true, build.number);
       void this.history.refresh();
     } catch (error) {
@@ -358,10 +358,10 @@ class ProjectStudio {
     this.predicting = true;
     try {
       const options = this.options();
-      const body = { dockerfile: text, target: options?.target ?? "", build_args: options?.build_args ?? {}, no_cache: options?.no_cache ?? false };
+      const body = { dockerfile: text, target: options?.target ?? "", build_args: options?.build_args ?? {}, no_cache: options?.no_cache ?? false } satisfies RequestBody<"project_plan">;
       const [plan, lint] = await Promise.allSettled([
         this.api.call<PlanResponse>("POST", `/api/projects/${this.projectId}/plan/`, body),
-        this.api.call<Answer<"project_lint">>("POST", `/api/projects/${this.projectId}/lint/`, { dockerfile: text }),
+        this.api.call<Answer<"project_lint">>("POST", `/api/projects/${this.projectId}/lint/`, { dockerfile: text } satisfies RequestBody<"project_lint">),
       ]);
       // What was typed meanwhile gets its own answer; this one would mark the wrong lines.
       if (this.editor.text(this.dockerfile) !== text) return;
