@@ -114,6 +114,20 @@ def test_the_same_member_twice_is_refused_naming_it_without_reading_the_rest(ali
     assert answer.status_code == 400 and answer.json()["file"] == "same"
 
 
+def test_a_zip_member_with_no_name_is_refused_not_a_crash(alice: Api) -> None:
+    """A damaged central directory can give a member a name of length 0, which zipfile's own
+    is_dir() cannot look at (IndexError, a 500 before)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("Dockerfile"), b"FROM busybox\n")
+        archive.writestr(zipfile.ZipInfo(""), b"x")
+    answer = alice.client.post(
+        f"/api/projects/{alice.new_project()}/context/", out.getvalue(), content_type="application/zip"
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "a member of the zip archive has no name: the archive is damaged"
+
+
 def test_a_hundred_thousand_folder_entries_are_refused_at_the_limit(alice: Api) -> None:
     archive = gzipped([*(tar_header(b"d%d/" % i, 0, b"5", mode=0o755) for i in range(100_000)), END])
     peak, refused = peak_while(lambda: read_archive(archive))
