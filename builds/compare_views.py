@@ -12,7 +12,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
 from studio.api import ApiError, api_view
-from studio.models import Classroom, Project, User
+from studio.classrooms.models import Classroom
+from studio.models import User
+from studio.projects.models import Project
 from studio.projects.selectors import project_can_view
 
 from .compare.report import build_comparison, row_detail

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio.models import Classroom, Project, User
+from studio.classrooms.models import Classroom
+from studio.models import User
+from studio.projects.models import Project
 
 
 def cache_scope_for(*, project: Project, user: User) -> str:

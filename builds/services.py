@@ -25,7 +25,8 @@ from builds.engine.errors import EngineError
 from builds.engine.events import BuildFinished
 from builds.engine.verdicts import cache_counts, tally
 from studio.errors import Rejected
-from studio.models import Blob, Project, Revision, User
+from studio.models import User
+from studio.projects.models import Blob, Project, Revision
 from studio.projects.services import revision_snapshot
 
 from . import live

@@ -9,7 +9,9 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import reverse
 
 from studio.api import ApiError, api_view, field, json_body
-from studio.models import Classroom, Membership, Project, User
+from studio.classrooms.models import Classroom, Membership
+from studio.models import User
+from studio.projects.models import Project
 
 from . import live, selectors, services
 from .selectors import TEACHER, exercise_json

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
 from studio.api import ApiError, api_view, field, json_body
-from studio.models import Project, ProjectFile, User
+from studio.models import User
+from studio.projects.models import Project, ProjectFile
 
 from . import files, selectors, services
 

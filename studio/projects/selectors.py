@@ -10,7 +10,8 @@ from django.http import Http404
 
 from studio.classrooms.selectors import classroom_can_view_project, project_closed_class
 from studio.errors import Rejected
-from studio.models import Project, ProjectFile, User
+from studio.models import User
+from studio.projects.models import Project, ProjectFile
 
 AnyUser = User | AnonymousUser
 
