@@ -102,6 +102,7 @@ oracle: setup test-requirements debian-packages
 
 lint: setup test-requirements
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 
 # debian:bookworm made with debootstrap: needs root and a Debian mirror, takes a minute or two,

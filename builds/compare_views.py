@@ -12,8 +12,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
 from studio.api import ApiError, api_view
-from studio.classrooms.models import Classroom
 from studio.models import User
+from studio.projects import access
 from studio.projects.models import Project
 from studio.projects.selectors import project_can_view
 
@@ -74,13 +74,9 @@ def _pickable_projects(user: User) -> list[Project]:
     """Projects with builds the person may see, latest build first: their own, public ones, and
     those a class opens to them (a teacher's students' copies, the project a teacher shares with
     the class). Each is checked with `project_can_view`, the one rule of who sees what."""
-    taught = Q(
-        assignment__membership__classroom__teacher=user, assignment__membership__removed_at__isnull=True
-    )
-    classes = Classroom.objects.filter(memberships__student=user, memberships__removed_at__isnull=True)
-    shared = Q(id__in=classes.values("shared_project"))
+    granted = access.granted_projects(user=user)
     candidates = (
-        Project.objects.filter(Q(owner=user) | Q(visibility=Project.Visibility.PUBLIC) | taught | shared)
+        Project.objects.filter(Q(owner=user) | Q(visibility=Project.Visibility.PUBLIC) | granted)
         .filter(builds__isnull=False)
         .annotate(last_build=Max("builds__id"))
         .select_related("owner")
