@@ -16,9 +16,9 @@ from studio.errors import Rejected
 from studio.models import User
 from studio.projects.models import Project
 from studio.projects.services import project_file_put
+from tests.projects.test_projects import Api
 
 from .conftest import Browser
-from .test_projects import Api
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from studio.models import User
 from studio.projects.models import Project
 from studio.projects.services import project_create, revision_snapshot
 
-FIXTURES = Path(__file__).resolve().parents[1] / "frontend" / "src" / "fixtures" / "builds"
+FIXTURES = Path(__file__).resolve().parents[2] / "frontend" / "src" / "fixtures" / "builds"
 EXPECTED: dict[str, dict[str, int]] = json.loads((FIXTURES / "expected.json").read_text())
 
 
