@@ -10,7 +10,9 @@ from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from studio.models import Classroom, Project, User
+from studio.models import User
+from studio.projects import access
+from studio.projects.models import Project
 from studio.projects.selectors import AnyUser, project_can_view
 
 from .models import Build
@@ -45,13 +47,9 @@ def _pickable_projects(user: User) -> list[Project]:
     """Projects with builds the person may see, latest build first: their own, public ones, and
     those a class opens to them (a teacher's students' copies, the project a teacher shares with
     the class). Each is checked with `project_can_view`, the one rule of who sees what."""
-    taught = Q(
-        assignment__membership__classroom__teacher=user, assignment__membership__removed_at__isnull=True
-    )
-    classes = Classroom.objects.filter(memberships__student=user, memberships__removed_at__isnull=True)
-    shared = Q(id__in=classes.values("shared_project"))
+    granted = access.granted_projects(user=user)
     candidates = (
-        Project.objects.filter(Q(owner=user) | Q(visibility=Project.Visibility.PUBLIC) | taught | shared)
+        Project.objects.filter(Q(owner=user) | Q(visibility=Project.Visibility.PUBLIC) | granted)
         .filter(builds__isnull=False)
         .annotate(last_build=Max("builds__id"))
         .select_related("owner")

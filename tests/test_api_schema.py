@@ -17,7 +17,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from builds.engine.events import json_schema as events_schema
 from studio.api_root import openapi_text
-from studio.models import Classroom, User
+from studio.classrooms.models import Classroom
+from studio.models import User
 from studio.projects.services import project_create
 
 UNDOCUMENTED = {"/api/ping/", "/api/schema/", "/api/"}  # the wiring check, the description, the root

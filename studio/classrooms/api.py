@@ -11,7 +11,9 @@ from ninja import Field, Query, Status
 from pydantic import StrictBool, StrictInt, StrictStr
 
 from studio.api import MAX_ID, ApiError, Id, In, Out, StudioRouter, Timestamp, errors
-from studio.models import Classroom, Membership, Project, User
+from studio.classrooms.models import Classroom, Membership
+from studio.models import User
+from studio.projects.models import Project
 
 from . import live, selectors, services
 from .selectors import TEACHER, exercise_json

@@ -12,7 +12,8 @@ from ninja import Field, Query, Status
 from pydantic import StrictInt, StrictStr
 
 from studio.api import ApiError, Id, In, Out, StudioRouter, Timestamp, Token, errors
-from studio.models import Project, ProjectFile, User
+from studio.models import User
+from studio.projects.models import Project, ProjectFile
 
 from . import files, selectors, services
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
+from studio.classrooms.models import Membership
 from studio.classrooms.services import classroom_create, classroom_join
 from studio.errors import Rejected
-from studio.models import Membership, User
+from studio.models import User
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 from builds import planning
-from studio.models import Project, ProjectFile
+from studio.projects.models import Project, ProjectFile
 from studio.projects.services import blob_put
-
-from .test_projects import Api, tar_of
+from tests.projects.test_projects import Api, tar_of
 
 pytestmark = pytest.mark.django_db
 

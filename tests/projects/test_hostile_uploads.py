@@ -15,8 +15,7 @@ import pytest
 
 from studio.errors import Rejected
 from studio.projects.files import read_archive
-
-from .archives import (
+from tests.archives import (
     END,
     filler,
     gzipped,
@@ -26,7 +25,7 @@ from .archives import (
     tar_header,
     zip_of_folders,
 )
-from .test_projects import Api, tar_of
+from tests.projects.test_projects import Api, tar_of
 
 pytestmark = pytest.mark.django_db
 

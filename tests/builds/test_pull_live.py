@@ -14,10 +14,9 @@ from builds.engine.builder import BuildOptions, build
 from builds.engine.registry.push import push
 from builds.engine.seed import busybox_rootfs
 from builds.engine.store import Store
+from tests.builds.test_builds_live import events_until, finished, project, start, stored_events
+from tests.conftest import Browser
 from tests.engine.registry_server import RegistryServer, registry  # noqa: F401
-
-from .conftest import Browser
-from .test_builds_live import events_until, finished, project, start, stored_events
 
 pytestmark = pytest.mark.usefixtures("base_image", "celery_worker")
 

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from builds import lint
-
-from .conftest import Browser, StudioServer
-from .test_builds_live import project
+from tests.builds.test_builds_live import project
+from tests.conftest import Browser, StudioServer
 
 TEXT = """\
 FROM python

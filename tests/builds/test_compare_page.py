@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import Browser, StudioServer
-from .pages import ARTIFACTS, page_marks
+from tests.conftest import Browser, StudioServer
+from tests.pages import ARTIFACTS, page_marks
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.usefixtures("base_image", "celery_worker"), *page_marks("compare.js")]

@@ -16,7 +16,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection
 
-from .conftest import Browser, RedisServer, StudioServer, Worker
+from tests.conftest import Browser, RedisServer, StudioServer, Worker
 
 pytestmark = pytest.mark.usefixtures("base_image", "celery_worker")
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from studio.models import Project, User
+from studio.models import User
 from studio.projects import starter
+from studio.projects.models import Project
 from studio.projects.services import project_file_put
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from studio.models import Blob, Project, User
+from studio.models import User
+from studio.projects.models import Blob, Project
 from studio.projects.services import project_create, project_file_put, revision_snapshot
 
 pytestmark = pytest.mark.django_db

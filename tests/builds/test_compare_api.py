@@ -15,7 +15,8 @@ from django.test import Client
 
 from builds import services, tasks
 from builds.models import Build
-from studio.models import Project, User
+from studio.models import User
+from studio.projects.models import Project
 from studio.projects.services import project_create, project_file_put, project_share
 
 pytestmark = pytest.mark.django_db
@@ -285,8 +286,8 @@ def test_two_students_projects_compare_when_both_may_be_seen(alice: Person, bob:
 
 
 def test_a_teacher_compares_two_students_and_a_classmate_may_not(alice: Person, bob: Person) -> None:
+    from studio.classrooms.models import Assignment
     from studio.classrooms.services import classroom_create, classroom_join, exercise_create
-    from studio.models import Assignment
 
     teacher = Person("teacher")
     classroom = classroom_create(teacher=teacher.user, name="Layers 101")

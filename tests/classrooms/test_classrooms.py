@@ -14,8 +14,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from studio.projects import starter
-
-from .conftest import Browser, StudioServer
+from tests.conftest import Browser, StudioServer
 
 pytestmark = pytest.mark.usefixtures("base_image", "celery_worker")
 

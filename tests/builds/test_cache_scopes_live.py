@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import Browser, StudioServer
-from .test_builds_live import stored_events, wait_for_status
-from .test_classrooms import ok, person, put
+from tests.builds.test_builds_live import stored_events, wait_for_status
+from tests.classrooms.test_classrooms import ok, person, put
+from tests.conftest import Browser, StudioServer
 
 pytestmark = pytest.mark.usefixtures("base_image", "celery_worker")
 

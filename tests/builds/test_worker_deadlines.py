@@ -12,8 +12,8 @@ from typing import Any
 import dockerfile
 import pytest
 
-from .conftest import Browser, Worker
-from .test_builds_live import project, start, wait_for_status
+from tests.builds.test_builds_live import project, start, wait_for_status
+from tests.conftest import Browser, Worker
 
 pytestmark = pytest.mark.usefixtures("base_image")
 

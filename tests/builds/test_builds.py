@@ -16,7 +16,8 @@ from builds import services
 from builds.engine.store import Store
 from builds.models import Build, BuildEvent, Step
 from builds.tasks import store_tidy
-from studio.models import Project, User
+from studio.models import User
+from studio.projects.models import Project
 from studio.projects.services import project_create
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from builds import planning
-from studio.models import Project, User
+from studio.models import User
+from studio.projects.models import Project
 from studio.projects.services import project_create, project_delete, project_file_delete, project_file_put
 
 pytestmark = pytest.mark.django_db

@@ -17,10 +17,11 @@ from builds.compare.report import _build_facts
 from builds.engine.verdicts import VERDICTS, cache_counts, tally
 from builds.models import Build
 from studio.classrooms.selectors import build_brief
-from studio.models import Project, User
+from studio.models import User
+from studio.projects.models import Project
 from studio.projects.services import project_create, revision_snapshot
 
-FIXTURES = Path(__file__).resolve().parents[1] / "frontend" / "src" / "fixtures" / "builds"
+FIXTURES = Path(__file__).resolve().parents[2] / "frontend" / "src" / "fixtures" / "builds"
 EXPECTED: dict[str, dict[str, int]] = json.loads((FIXTURES / "expected.json").read_text())
 
 

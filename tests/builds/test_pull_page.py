@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.builds.test_pull_live import pushed_image
 from tests.engine.registry_server import RegistryServer, registry  # noqa: F401
-
-from .pages import page_marks, screenshot, sign_up, watch_errors
-from .test_pull_live import pushed_image
+from tests.pages import page_marks, screenshot, sign_up, watch_errors
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = page_marks("studio.js")

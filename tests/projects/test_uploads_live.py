@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .archives import header_bomb
-from .conftest import UPLOAD_MAX_BYTES, Browser, StudioServer
+from tests.archives import header_bomb
+from tests.conftest import UPLOAD_MAX_BYTES, Browser, StudioServer
 
 
 def send(

@@ -13,7 +13,8 @@ from django.test.utils import CaptureQueriesContext
 
 from builds import services
 from builds.models import Build
-from studio.models import Project, User
+from studio.models import User
+from studio.projects.models import Project
 from studio.projects.services import project_create, revision_snapshot
 
 pytestmark = pytest.mark.django_db

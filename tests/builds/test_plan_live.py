@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import Browser
-from .test_builds_live import CLASSROOM, build_of, project, start, wait_for_status
+from tests.builds.test_builds_live import CLASSROOM, build_of, project, start, wait_for_status
+from tests.conftest import Browser
 
 pytestmark = pytest.mark.usefixtures("base_image", "celery_worker")
 AS_BUILT = {"cached": "cached", "rebuild": "built", "skipped": "skipped", "metadata": "metadata"}

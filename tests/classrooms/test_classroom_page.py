@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from .pages import ARTIFACTS, page_marks, sign_up
-from .test_classrooms import FIXED, STARTER
+from tests.classrooms.test_classrooms import FIXED, STARTER
+from tests.pages import ARTIFACTS, page_marks, sign_up
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [*page_marks("classroom.js"), pytest.mark.usefixtures("base_image", "celery_worker")]

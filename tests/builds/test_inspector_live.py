@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import Browser, StudioServer
-from .test_builds_live import project
-from .test_plan_live import build_now
+from tests.builds.test_builds_live import project
+from tests.builds.test_plan_live import build_now
+from tests.conftest import Browser, StudioServer
 
 pytestmark = pytest.mark.usefixtures("base_image", "celery_worker")
 
