@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-from studio.models import Project, Revision
+from studio.projects.models import Project, Revision
 
 
 class Build(models.Model):

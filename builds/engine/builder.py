@@ -35,10 +35,10 @@ from .events import (
     StepRef,
     StepStarted,
     TransferEvent,
-    printable,
 )
 from .instructions import Planned, StageState, Step
 from .planner import BuildOptions, BuildPlan, PlannedStep
+from .printable import printable
 from .store import Image, Store
 from .verdicts import cache_counts, tally
 from .walk import PlanWalk

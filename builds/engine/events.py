@@ -17,6 +17,7 @@ from typing import Any, TypedDict
 # the command line's start on a cached build is measured; pydantic alone costs ~100 ms.
 import msgspec
 
+from .printable import printable
 from .reasons import Reason
 from .verdicts import Outcome, Verdict
 
@@ -72,7 +73,7 @@ class ImageFacts(TypedDict):
     tag: str | None
 
 
-class CacheCounts(TypedDict):
+class HitsAndMisses(TypedDict):
     hits: int
     misses: int
 
@@ -169,7 +170,7 @@ class BuildFinished(_Event, tag=BUILD_FINISHED, kw_only=True):
 
     status: Outcome
     image: ImageFacts | None = None
-    cache: CacheCounts = msgspec.field(default_factory=lambda: CacheCounts(hits=0, misses=0))
+    cache: HitsAndMisses = msgspec.field(default_factory=lambda: HitsAndMisses(hits=0, misses=0))
     counts: VerdictCounts | msgspec.UnsetType = UNSET
     duration_ms: int = 0
     error: Details | msgspec.UnsetType = UNSET
@@ -213,23 +214,6 @@ SCHEMA_FILE = Path(__file__).with_name("events.schema.json")
 
 def schema_text() -> str:
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
-
-
-def printable(value: Any) -> Any:
-    """`value` with every string made valid UTF-8: a file name that is not (read from the
-    filesystem as Python does, with its bytes as lone surrogates) gets `\\xNN` for each such
-    byte, as Go's %q writes it. JSON, the database and the channel layer then all take it."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        return value
-    if isinstance(value, dict):
-        return {printable(k): printable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [printable(v) for v in value]
-    return value
 
 
 def wire(event: AnyEvent | ImagePush, seq: int) -> Event:

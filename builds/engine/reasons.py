@@ -11,6 +11,8 @@ from typing import Any, TypedDict
 
 import msgspec
 
+from .printable import printable
+
 MAX_NAMES = 20  # file names listed per kind of change; the counts are always complete
 
 
@@ -275,8 +277,6 @@ def _input_difference(miss: Miss, old: dict[str, Any]) -> Reason:
 
 
 def _files_changed(miss: Miss, old: dict[str, Any]) -> Reason:
-    from .events import printable  # here: the events module imports this one
-
     new_files = printable(miss.manifest()) if miss.manifest else {}
     digest = old.get("notes", {}).get("manifest")
     old_files = miss.load_manifest(digest) if digest else {}

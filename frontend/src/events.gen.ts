@@ -232,7 +232,7 @@ export interface NotNeeded {
  * `build.finished`, the one way every part (the engine, the studio closing a build the engine did not finish) makes it. Fields left UNSET are not on the wire: a build that succeeded has no `error`, and a build the engine never reached has no `counts`.
  */
 export interface BuildFinished {
-  cache: CacheCounts;
+  cache: HitsAndMisses;
   counts?: VerdictCounts;
   duration_ms: number;
   error?: {};
@@ -241,7 +241,7 @@ export interface BuildFinished {
   status: "cancelled" | "failed" | "succeeded";
   type: "build.finished";
 }
-export interface CacheCounts {
+export interface HitsAndMisses {
   hits: number;
   misses: number;
 }

@@ -25,7 +25,7 @@ export type StepFinished = Omit<Wire.StepFinished, "keyword" | "metadata" | "bas
 export type BuildFinished = Omit<Wire.BuildFinished, "status" | "cache" | "counts" | "error"> & {
   // A closing event the studio writes for a build the engine never finished says its own status.
   status: string;
-  cache: Wire.CacheCounts | null;
+  cache: Wire.HitsAndMisses | null;
   /** How many steps ended with each verdict, as the engine counted them (verdicts.tally). */
   counts: Wire.VerdictCounts | null;
   error: Record<string, unknown> | null;

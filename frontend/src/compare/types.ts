@@ -1,7 +1,7 @@
 // The comparison as GET /api/compare/<a>/<b>/ returns it (see /api/schema/, "Comparison"), and
 // one row's details (GET …/row/?a=&b=). parseComparison checks the shape once at the boundary;
 // the views trust these types after that.
-import type { StepFinished, CacheCounts } from "../events.gen";
+import type { StepFinished, HitsAndMisses } from "../events.gen";
 import type { Counts, StepState } from "../verdicts";
 
 export type RowKind = "same" | "changed" | "moved" | "removed" | "added";
@@ -47,7 +47,7 @@ export interface BuildFacts {
   dockerfile_path: string;
   status: string;
   duration_ms: number | null;
-  cache: CacheCounts;
+  cache: HitsAndMisses;
   counts?: Counts;
   cache_scope?: CacheScope;
   image: { digest: string; size: number | null; layers: number | null } | null;
