@@ -101,6 +101,7 @@ oracle: setup test-requirements debian-packages
 
 lint: setup test-requirements
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) manage.py makemigrations --check --dry-run
 
 # debian:bookworm made with debootstrap: needs root and a Debian mirror, takes a minute or two,

@@ -165,7 +165,11 @@ def build_create(
             enqueued_at=now,
         )
         # Announced before it is sent: a worker's "running" must not overtake the "queued".
-        transaction.on_commit(lambda: (_announce(build.id), _enqueue(build.id)))
+        def announce_and_enqueue() -> None:
+            _announce(build.id)
+            _enqueue(build.id)
+
+        transaction.on_commit(announce_and_enqueue)
     return build
 
 

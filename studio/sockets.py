@@ -20,9 +20,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from studio.models import User
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,11 @@ SERVICE_RESTART = 1012
 # A group silent this long is probed; a probe not back within PROBE_TIMEOUT_S means it was lost.
 PROBE_AFTER_S = 2.0
 PROBE_TIMEOUT_S = 2.0
+
+
+def scope_user(scope: Mapping[str, Any]) -> User | AnonymousUser:
+    """The socket's user: AuthMiddlewareStack (asgi.py) puts the session's in every scope."""
+    return cast("User | AnonymousUser", scope["user"])
 
 
 class ClientGone(Exception):

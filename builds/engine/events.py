@@ -172,7 +172,8 @@ class Emitter:
 
     def emit(self, type_: str | BuildFinished, **fields: Any) -> Event:
         if isinstance(type_, BuildFinished):
-            type_, fields = type_.type_, {**type_.fields(), **fields}
+            fields = {**type_.fields(), **fields}
+            type_ = type_.type_
         fields = {name: printable(value) for name, value in fields.items()}
         with self._lock:
             self._seq += 1

@@ -220,5 +220,5 @@ def _env_changed(miss: Miss, old: dict[str, Any]) -> Reason:
     }
 
 
-def _show(value: str | None) -> str:
+def _show(value: object) -> str:
     return "unset" if value is None else repr(value)

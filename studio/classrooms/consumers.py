@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from django.http import Http404
 
 from builds.consumers import _query
-from studio.sockets import GroupConsumer
+from studio.sockets import GroupConsumer, scope_user
 
 from . import selectors
 from .live import classroom_group
@@ -31,7 +31,7 @@ def _dashboard_for_teacher(user: Any, classroom_id: int, exercise_id: int | None
 class ClassroomConsumer(GroupConsumer):
 
     async def connect(self) -> None:
-        user = self.scope["user"]
+        user = scope_user(self.scope)
         classroom_id = int(self.scope["url_route"]["kwargs"]["classroom_id"])
         exercise = _query(self.scope).get("exercise", "")
         if exercise and not exercise.isdigit():
