@@ -93,7 +93,7 @@ def _zstd_reader(head: bytes, fileobj: IO[bytes]) -> IO[bytes]:
     except ImportError:
         raise UnsafeLayer("the layer is zstd-compressed and the `zstandard` package is not "
                           "installed: install it, or give the layer plain or gzip-compressed") from None
-    raw = cast(IO[bytes], _Prefixed(head, fileobj))  # read through readinto, as an IO's would be
+    raw = cast("IO[bytes]", _Prefixed(head, fileobj))  # read through readinto, as an IO's would be
     return zstandard.ZstdDecompressor().stream_reader(raw, read_size=CHUNK)
 
 
@@ -229,7 +229,7 @@ class Unpacker:
         fd = os.open(self.path(rel), flags, 0o600)
         try:
             # A regular member's file: tarfile's ExFileObject, a BufferedReader.
-            source = cast(io.BufferedReader | None, tar.extractfile(m))
+            source = cast("io.BufferedReader | None", tar.extractfile(m))
             assert source is not None
             view = memoryview(self.buffer)
             while n := source.readinto(view):
