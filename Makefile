@@ -101,8 +101,8 @@ oracle: setup test-requirements debian-packages
 
 lint: setup test-requirements
 	$(PY) -m ruff check .
-	$(PY) -m mypy
 	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m mypy
 
 # debian:bookworm made with debootstrap: needs root and a Debian mirror, takes a minute or two,
 # so neither `make run` nor `make test` waits for it.

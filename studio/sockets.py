@@ -39,11 +39,6 @@ PROBE_AFTER_S = 2.0
 PROBE_TIMEOUT_S = 2.0
 
 
-def scope_user(scope: Mapping[str, Any]) -> User | AnonymousUser:
-    """The socket's user: AuthMiddlewareStack (asgi.py) puts the session's in every scope."""
-    return cast("User | AnonymousUser", scope["user"])
-
-
 class ClientGone(Exception):
     """Sending to the page failed: it has gone, and nothing more should be sent."""
 
@@ -137,3 +132,8 @@ class GroupConsumer(AsyncJsonWebsocketConsumer):
     async def _close_quietly(self) -> None:
         with contextlib.suppress(Exception):
             await self.close(code=SERVICE_RESTART)
+
+
+def scope_user(scope: Mapping[str, Any]) -> User | AnonymousUser:
+    """The socket's user: AuthMiddlewareStack (asgi.py) puts the session's in every scope."""
+    return cast("User | AnonymousUser", scope["user"])

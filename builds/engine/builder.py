@@ -310,11 +310,9 @@ class _Build(BuildPlan):
         reason: dict[str, Any],
     ) -> dict[str, Any]:
         upper = self.store.work_dir("step")
-
-        def on_output(stream: str, text: str) -> None:
-            self.emitter.emit(STEP_LOG, step=planned.number, stream=stream, text=text)
-
-        self.env.on_output = on_output
+        self.env.on_output = lambda stream, text: self.emitter.emit(
+            STEP_LOG, step=planned.number, stream=stream, text=text
+        )
         try:
             step.execute(state, upper)
             layer = self.store.commit_layer(upper, state.layers)

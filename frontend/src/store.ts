@@ -1,5 +1,6 @@
 // One store per build: it applies events in seq order exactly once, keeps each step by its
 // number, and tells its listeners when something changed. The socket connector below feeds it.
+import { keepOpen, socketUrl, type Connection, type PageLocation } from "./socket";
 import {
   parseEvent,
   type BuildEvent,
@@ -8,7 +9,6 @@ import {
   type PlannedStep,
   type StepFinished,
 } from "./protocol";
-import { keepOpen, socketUrl, type Connection, type PageLocation } from "./socket";
 
 export type StepState = "waiting" | "running" | StepFinished["status"];
 
