@@ -23,7 +23,8 @@ from django.conf import settings
 from django.db import transaction
 
 from builds.engine.context import HashCache
-from builds.engine.planner import BuildOptions, predict
+from builds.engine.planner import BuildOptions
+from builds.engine.predict import predict
 from builds.engine.store import Store
 from studio.errors import Rejected
 from studio.models import Blob, Project, ProjectFile, User

@@ -1,10 +1,23 @@
-"""Image references read the way Docker reads them.
+"""Image references read the way Docker reads them: the engine's one parser of them.
 
     busybox                      -> docker.io/library/busybox:latest
     me/app:1                     -> docker.io/me/app:1
     localhost:5000/x:tag         -> localhost:5000/x:tag   (a first part with "." or ":", or
                                                             "localhost", is a registry host)
     ghcr.io/o/r@sha256:<hex>     -> pinned to a manifest digest (no tag then, unless given)
+
+Two callers, two needs, one reading:
+- the registry code (pull, push) talks to a registry with the reference, so it reads it
+  strictly: a malformed one is refused, naming what is wrong, before any request is made;
+- the store keeps images under names ("name:tag") that people choose (`build -t`, `images
+  import`), that archives carry (a `docker save`'s RepoTags), and that a FROM looks up before
+  any pull: those are read leniently, the same way but refusing nothing, since a name the
+  store keeps is only a key (refusing one would change what a build or an import accepts),
+  and a lookup of a name that cannot exist simply finds nothing (the pull that follows then
+  refuses it with the strict reading's message). See `local_name`.
+
+A leaf module (it imports nothing of the engine but its errors and Docker Hub's names), so that
+the store and the registry code, which import each other, can both use it.
 """
 
 from __future__ import annotations
@@ -12,10 +25,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..dockerhub import DOCKER_HUB, DOCKER_HUB_ALIASES, DOCKER_HUB_API, OFFICIAL_PREFIX
-from ..errors import InputError
+from .dockerhub import DOCKER_HUB, DOCKER_HUB_ALIASES, DOCKER_HUB_API, OFFICIAL_PREFIX
+from .errors import InputError
 
-__all__ = ["DOCKER_HUB", "DOCKER_HUB_API", "Reference", "parse_reference"]
+__all__ = ["DEFAULT_TAG", "DOCKER_HUB", "DOCKER_HUB_API", "Reference", "local_name", "parse_reference"]
+DEFAULT_TAG = "latest"
 _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -45,6 +59,14 @@ class Reference:
         return self.digest or self.tag or "latest"
 
     @property
+    def local_repository(self) -> str:
+        """The name without Docker Hub's implicit parts: "busybox" for docker.io/library/busybox,
+        "me/app" for docker.io/me/app, "localhost:5000/x" as it is."""
+        if self.domain != DOCKER_HUB:
+            return self.repository
+        return self.path.removeprefix(OFFICIAL_PREFIX)
+
+    @property
     def store_name(self) -> str | None:
         """The "name:tag" the store keeps the image under (None for a digest-only reference);
         the store drops Docker Hub's implicit prefixes itself."""
@@ -59,11 +81,15 @@ class Reference:
         return text
 
 
-def parse_reference(text: str) -> Reference:
-    """Docker's reading of an image reference; a malformed one is an InputError naming it."""
+def parse_reference(text: str, *, lenient: bool = False) -> Reference:
+    """Docker's reading of an image reference; a malformed one is an InputError naming it.
+
+    `lenient` (for names the store keeps, see the module's docstring) refuses nothing, and
+    reads no digest: "@" is then part of the name or tag, since a store name is "name[:tag]"
+    and the store looks up digests itself before it reads a name."""
     original = text
     digest = None
-    if "@" in text:
+    if "@" in text and not lenient:
         text, digest = text.split("@", 1)
         if not _DIGEST.fullmatch(digest):
             raise InputError(f"invalid image reference {original!r}: {digest!r} is not a sha256 digest")
@@ -71,20 +97,28 @@ def parse_reference(text: str) -> Reference:
     first, slash, remainder = text.partition("/")
     if slash and (("." in first or ":" in first) or first == "localhost" or first != first.lower()):
         domain, rest = first, remainder
-        if not _HOST.fullmatch(domain):
+        if not lenient and not _HOST.fullmatch(domain):
             raise InputError(f"invalid image reference {original!r}: bad registry host {domain!r}")
     if domain in DOCKER_HUB_ALIASES:
         domain = DOCKER_HUB
     tag = None
     if ":" in rest.rsplit("/", 1)[-1]:
         rest, tag = rest.rsplit(":", 1)
-        if not _TAG.fullmatch(tag):
+        if not lenient and not _TAG.fullmatch(tag):
             raise InputError(f"invalid image reference {original!r}: bad tag {tag!r}")
-    if not rest or not all(_COMPONENT.fullmatch(part) for part in rest.split("/")):
+    if not lenient and (not rest or not all(_COMPONENT.fullmatch(part) for part in rest.split("/"))):
         raise InputError(f"invalid image reference {original!r}: a repository name is lowercase "
                          "letters, digits and separators (. _ __ -), parts joined by /")
     if domain == DOCKER_HUB and "/" not in rest:
         rest = f"{OFFICIAL_PREFIX}{rest}"
     if tag is None and digest is None:
-        tag = "latest"
+        tag = DEFAULT_TAG
     return Reference(domain=domain, path=rest, tag=tag, digest=digest)
+
+
+def local_name(text: str) -> tuple[str, str]:
+    """ "name[:tag]" -> (name, tag) as the store keeps it, read leniently, with Docker Hub's
+    implicit parts dropped: "docker.io/library/busybox", "library/busybox" and "busybox" are
+    one name."""
+    ref = parse_reference(text, lenient=True)
+    return ref.local_repository, ref.tag if ref.tag is not None else DEFAULT_TAG
