@@ -15,8 +15,9 @@ RUN_PACKAGES := busybox-static python3-seccomp
 # What the tests need besides: chromium drives the studio page in the browser tests;
 # docker-registry is the registry the pull and push tests talk to (apache2-utils makes its
 # logins, openssl its certificate), and docker.io the Docker engine that loads and runs what the
-# studio exports; gcc and libc6-dev build the sandbox's escape probe.
-DEBIAN_PACKAGES := $(RUN_PACKAGES) chromium docker-registry apache2-utils openssl docker.io gcc libc6-dev
+# studio exports; gcc and libc6-dev build the sandbox's escape probe; postgresql is the server the
+# migration tests migrate an old database forward on, beside SQLite.
+DEBIAN_PACKAGES := $(RUN_PACKAGES) chromium docker-registry apache2-utils openssl docker.io gcc libc6-dev postgresql
 ORACLE := ../shared/oracle/run_oracle.py
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune \
@@ -101,6 +102,7 @@ oracle: setup test-requirements debian-packages
 
 lint: setup test-requirements
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m mypy
 

@@ -27,8 +27,9 @@ from builds.engine.planner import BuildOptions
 from builds.engine.predict import predict
 from builds.engine.store import Store
 from studio.errors import Rejected
-from studio.models import Blob, Project, ProjectFile, User
+from studio.models import User
 from studio.projects.files import check_file_size, check_tree
+from studio.projects.models import Blob, Project, ProjectFile
 
 from .scopes import cache_scope_for
 from .services import _clean_options
