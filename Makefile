@@ -104,6 +104,7 @@ lint: setup test-requirements
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m mypy
 
 # debian:bookworm made with debootstrap: needs root and a Debian mirror, takes a minute or two,
 # so neither `make run` nor `make test` waits for it.

@@ -126,7 +126,7 @@ def build_changes_since_previous(*, build: Build) -> dict[str, Any] | None:
     if previous is None:
         return None
 
-    def files(build: Build) -> dict[str, tuple[int, int]]:
+    def files(build: Build) -> dict[str, tuple[str, int]]:
         return {f.path: (f.blob_id, f.mode) for f in build.revision.files.all()}
 
     before, after = files(previous), files(build)

@@ -14,7 +14,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from builds.engine.errors import EngineError
 from builds.engine.events import BuildFinished, wire
-from builds.engine.verdicts import cache_counts, tally
+from builds.engine.verdicts import Outcome, cache_counts, tally
 from studio.errors import Rejected
 from studio.models import User
 from studio.projects.models import Blob, Project, Revision
@@ -150,7 +150,11 @@ def build_create(
             enqueued_at=now,
         )
         # Announced before it is sent: a worker's "running" must not overtake the "queued".
-        transaction.on_commit(lambda: (_announce(build.id), _enqueue(build.id)))
+        def announce_and_enqueue() -> None:
+            _announce(build.id)
+            _enqueue(build.id)
+
+        transaction.on_commit(announce_and_enqueue)
     return build
 
 
@@ -316,7 +320,8 @@ def _next_seq(build_id: int) -> int:
 def _closing_event(build_id: int, *, status: str, message: str) -> dict[str, Any]:
     """A build.finished for a build the engine did not finish (cancelled in the queue, its worker
     gone), numbered after the last stored event so the stream stays whole."""
-    finished = BuildFinished(status=str(status), error={"message": message})  # a TextChoices: its value
+    # A final Build.Status (a TextChoices member): its value is one of the outcomes.
+    finished = BuildFinished(status=cast(Outcome, str(status)), error={"message": message})
     return wire(finished, _next_seq(build_id))
 
 

@@ -12,7 +12,7 @@ import functools
 import shutil
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from . import image as images
 from . import reasons, registry
@@ -26,9 +26,11 @@ from .events import (
     FAILED,
     METADATA,
     SKIPPED,
+    BaseFacts,
     BuildFinished,
     BuildStarted,
     Emitter,
+    ImageFacts,
     Sink,
     StepFinished,
     StepLog,
@@ -40,7 +42,7 @@ from .instructions import Planned, StageState, Step
 from .planner import BuildOptions, BuildPlan, PlannedStep
 from .printable import printable
 from .store import Image, Store
-from .verdicts import cache_counts, tally
+from .verdicts import Outcome, VerdictCounts, cache_counts, tally
 from .walk import PlanWalk
 
 __all__ = ["BuildOptions", "BuildResult", "build"]
@@ -69,7 +71,10 @@ def build(store: Store, options: BuildOptions, sink: Sink | None = None) -> Buil
         run = Executor(BuildPlan(store, options, HashCache(store.root / "hashcache")), emitter)
     except EngineError as exc:
         emitter.emit(BuildFinished(
-            status="failed", counts=tally([]), duration_ms=_ms(started), error=exc.to_json()
+            status="failed",
+            counts=cast(VerdictCounts, tally([])),  # tally has one key per verdict
+            duration_ms=_ms(started),
+            error=exc.to_json(),
         ))
         return BuildResult("failed", error=exc, events=1)
     return run.run(started)
@@ -124,7 +129,7 @@ class Executor:
             if planned.number not in self.finished_steps:
                 self.skip(planned, reasons.not_run(stopped))
         self.plan.save_history(bases=False)
-        status = "cancelled" if cancelled else "failed"
+        status: Outcome = "cancelled" if cancelled else "failed"
         error = exc.to_json()
         error["step"] = failed_step
         self.emitter.emit(BuildFinished(
@@ -201,9 +206,9 @@ class Executor:
                 "the build was cancelled", file=self.plan.dockerfile_name, line=line
             ).with_details(limit="cancelled", step=planned.number)
 
-    def _base_summary(self, base: dict[str, str], state: StageState) -> dict[str, Any]:
+    def _base_summary(self, base: dict[str, str], state: StageState) -> BaseFacts:
         size = sum(self.store.layer(layer).size for layer in state.layers)
-        return {**base, "size": size, "layers": len(state.layers)}
+        return BaseFacts(ref=base["ref"], digest=base["digest"], size=size, layers=len(state.layers))
 
     def start_step(self, planned: PlannedStep) -> None:
         ins = planned.instruction
@@ -310,6 +315,6 @@ class Executor:
             self.store.tag(self.options.tag, image.digest)
         return image
 
-    def _image_summary(self, image: Image) -> dict[str, Any]:
+    def _image_summary(self, image: Image) -> ImageFacts:
         size = sum(self.store.layer(layer).size for layer in image.layers)
-        return {"digest": image.digest, "size": size, "layers": len(image.layers), "tag": self.options.tag}
+        return ImageFacts(digest=image.digest, size=size, layers=len(image.layers), tag=self.options.tag)

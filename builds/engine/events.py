@@ -11,7 +11,7 @@ import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Final, TypedDict
 
 # msgspec (pinned in requirements.txt) rather than pydantic: it imports in a few milliseconds, and
 # the command line's start on a cached build is measured; pydantic alone costs ~100 ms.
@@ -19,7 +19,7 @@ import msgspec
 
 from .printable import printable
 from .reasons import Reason
-from .verdicts import Outcome, Verdict
+from .verdicts import Outcome, Verdict, VerdictCounts
 
 Event = dict[str, Any]
 Sink = Callable[[Event], None]
@@ -33,12 +33,12 @@ IMAGE_PULL = "image.pull"
 IMAGE_PUSH = "image.push"
 
 # A step's status in `step.finished` (its verdict: see verdicts.py).
-CACHED = "cached"
-BUILT = "built"
-METADATA = "metadata"
-SKIPPED = "skipped"
-CANCELLED = "cancelled"
-FAILED = "failed"
+CACHED: Final = "cached"
+BUILT: Final = "built"
+METADATA: Final = "metadata"
+SKIPPED: Final = "skipped"
+CANCELLED: Final = "cancelled"
+FAILED: Final = "failed"
 
 
 UNSET = msgspec.UNSET
@@ -76,17 +76,6 @@ class ImageFacts(TypedDict):
 class HitsAndMisses(TypedDict):
     hits: int
     misses: int
-
-
-class VerdictCounts(TypedDict):
-    """How many steps ended with each verdict (verdicts.tally)."""
-
-    built: int
-    cached: int
-    metadata: int
-    skipped: int
-    cancelled: int
-    failed: int
 
 
 class _Event(msgspec.Struct, kw_only=True, tag_field="type", forbid_unknown_fields=True):
@@ -201,8 +190,9 @@ def json_schema() -> dict[str, Any]:
 
 def _structs(cls: type) -> list[type]:
     """Every class of the engine's below `cls`: the events, and the parts they are made of."""
-    found = []
-    for sub in cls.__subclasses__():
+    found: list[type] = []
+    subclasses: list[type] = cls.__subclasses__()
+    for sub in subclasses:
         if sub.__module__.startswith("builds.engine"):
             found.append(sub)
         found.extend(_structs(sub))

@@ -345,7 +345,7 @@ def _env_changed(miss: Miss, old: dict[str, Any]) -> Reason:
     return kind(message=f"Rebuilt because the {noun} {described} changed. {tail}", changes=changes)
 
 
-def _show(value: str | None) -> str:
+def _show(value: object) -> str:
     return "unset" if value is None else repr(value)
 
 

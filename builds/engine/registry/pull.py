@@ -17,12 +17,12 @@ import io
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from dxf import DXF
 
@@ -173,7 +173,8 @@ def _pick_platform(manifests: list[dict[str, Any]], platform: Platform, ref: Ref
 
 
 def _json_blob(repo: DXF, digest: str, ref: Reference) -> dict[str, Any]:
-    data = b"".join(repo.pull_blob(digest))  # dxf checks the digest at the end
+    # Without size=True, dxf gives the chunks alone (its hint covers both forms).
+    data = b"".join(cast(Iterable[bytes], repo.pull_blob(digest)))  # dxf checks the digest at the end
     try:
         doc = json.loads(data)
     except ValueError:
@@ -215,7 +216,7 @@ def _download_all(open_repo: Callable[[], AbstractContextManager[DXF]], missing:
         path = tmp / layer.digest.removeprefix("sha256:")
         done = 0
         with open_repo() as repo, open(path, "wb") as f:
-            for chunk in repo.pull_blob(layer.digest, chunk_size=CHUNK):
+            for chunk in cast(Iterable[bytes], repo.pull_blob(layer.digest, chunk_size=CHUNK)):
                 if stop.is_set():
                     return
                 f.write(chunk)
@@ -301,7 +302,7 @@ def _uncompressed(blob: IO[bytes], digest: str) -> Iterator[tuple[IO[bytes], Any
         import zstandard
 
         with zstandard.ZstdDecompressor().stream_reader(blob, read_size=CHUNK) as unzipped:
-            hashing = _Hashing(unzipped)  # type: ignore[arg-type]
+            hashing = _Hashing(unzipped)
             yield io.BufferedReader(hashing, CHUNK), hashing.finish
     elif head.startswith((b"BZh", b"\xfd7zX")):
         yield blob, lambda: None

@@ -108,14 +108,14 @@ def _place_layer(store: Store, known: KnownBlobs, repo: DXF, ref: Reference, lay
                     size=store.layer_tar_size(layer_id), layer=layer_id)
     if not compress and blob_exists(repo, own.digest):
         return _placed(known, ref, own, "exists", transfer, result)
-    with tempfile.TemporaryFile(dir=store.tmp) as blob:
+    with tempfile.TemporaryFile(dir=store.tmp) as spool:
         if compress:
-            own = _write_gzip(store, own, blob)
+            own = _write_gzip(store, own, spool)
             if blob_exists(repo, own.digest):
                 return _placed(known, ref, own, "exists", transfer, result)
         else:
-            store.write_layer_tar(layer_id, blob)  # checks the layer still matches its diff_id
-        blob.seek(0)
+            store.write_layer_tar(layer_id, spool)  # checks the layer still matches its diff_id
+        spool.seek(0)
         sent = 0
 
         def uploaded(_digest: str, chunk: bytes, _total: int = 0) -> None:
@@ -123,7 +123,7 @@ def _place_layer(store: Store, known: KnownBlobs, repo: DXF, ref: Reference, lay
             sent += len(chunk)
             transfer.progress(own.digest, "uploading", sent, own.size)
 
-        repo.push_blob(data=_chunks(blob), digest=own.digest, progress=uploaded, check_exists=False)
+        repo.push_blob(data=_chunks(spool), digest=own.digest, progress=uploaded, check_exists=False)
     result.uploaded += own.size
     return _placed(known, ref, own, "pushed", transfer, result)
 
