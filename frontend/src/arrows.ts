@@ -12,8 +12,8 @@ const SVG = "http://www.w3.org/2000/svg";
 
 export function drawArrows(svg: SVGSVGElement, container: HTMLElement, arrows: readonly Arrow[], band: (step: number) => HTMLElement | null): void {
   const box = container.getBoundingClientRect();
-  svg.setAttribute("width", String(container.scrollWidth));
-  svg.setAttribute("height", String(container.scrollHeight));
+  // Sized by the stylesheet to the container: sized from its scroll size, the layer would hold
+  // the page as wide as the window it was last drawn in.
   const parts: SVGElement[] = [];
   const marker = document.createElementNS(SVG, "defs");
   marker.innerHTML = '<marker id="stage-arrow-head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"></path></marker>';

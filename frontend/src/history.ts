@@ -74,6 +74,11 @@ export class HistoryView {
     });
   }
 
+  /** The newest build (the list is newest first), or null before the first. */
+  latest(): BuildSummary | null {
+    return this.builds[0] ?? null;
+  }
+
   /** The build's number within the project (#1, #2…), once the list has it. */
   numberOf(id: number): number | null {
     return this.builds.find((b) => b.id === id)?.number ?? null;

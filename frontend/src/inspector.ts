@@ -25,6 +25,17 @@ export class Inspector {
     this.root.hidden = true;
   }
 
+  isOpen(): boolean {
+    return !this.root.hidden;
+  }
+
+  /** Scrolls the inspector into the window; where it is fixed to the window this changes nothing. */
+  reveal(): void {
+    if (this.root.hidden) return;
+    const box = this.root.getBoundingClientRect();
+    if (box.top < 0 || box.top > window.innerHeight - 80) this.root.scrollIntoView({ block: "start" });
+  }
+
   async show(buildId: number, view: StepView): Promise<void> {
     this.request?.abort();
     const controller = new AbortController();

@@ -83,10 +83,16 @@ export class LayerStackView {
     if (key !== this.planKey) this.layout(key);
     const largest = Math.max(1, ...[...this.store.steps.values()].map((v) => sizeOf(v)));
     const firstMisses = this.firstMisses();
+    let newest: HTMLElement | null = null;
     for (const [step, view] of this.store.steps) {
       const band = this.bands.get(step);
-      if (band) this.fill(band, view, largest, firstMisses.has(step));
+      if (!band) continue;
+      const wasRunning = band.root.classList.contains("status-running");
+      this.fill(band, view, largest, firstMisses.has(step));
+      if (view.state === "running" && !wasRunning) newest = band.root;
     }
+    // While a build runs, the layer it is making stays in the window.
+    if (newest && !this.store.finished) keepInView(newest);
     this.summary.textContent = this.summaryText();
   }
 
@@ -121,8 +127,8 @@ export class LayerStackView {
         if (source !== null && source !== stage) this.arrows.push({ fromStage: source, toStep: view.plan.step });
       }
       topOfStage.set(stage, views.at(-1)?.plan.step ?? 0);
-      const container = el("li", "band band-container", "container layer (writable, made when the image runs)");
-      list.append(container);
+      // Only the image that runs gets a container's writable layer; a builder stage never runs.
+      if (stage === stageNames.at(-1)) list.append(el("li", "band band-container", "container layer (writable, made when the image runs)"));
       column.append(list);
       columns.push(column);
     }
@@ -282,6 +288,13 @@ export class LayerStackView {
     const finished = [...this.store.steps.values()].filter((v) => v.finished).length;
     return `Building… ${finished} of ${total} steps done`;
   }
+}
+
+/** Scrolls the least that brings the band into the window (and its stage into its scroller). */
+function keepInView(band: HTMLElement): void {
+  const box = band.getBoundingClientRect();
+  const inside = box.top >= 0 && box.bottom <= window.innerHeight && box.left >= 0 && box.right <= window.innerWidth;
+  if (!inside) band.scrollIntoView({ block: "nearest", inline: "nearest" });
 }
 
 // Instructions that only change the image's configuration, never its files.

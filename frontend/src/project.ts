@@ -13,6 +13,18 @@ import { Inspector } from "./inspector";
 import { setupLargeText } from "./largetext";
 import { lineMarks, stepAtLine, stepEndLine, changedPredictions, type PlanStep } from "./dockerlines";
 import { parseBuildArgs, type BuildOptions } from "./options";
+import { ShareControl } from "./share";
+
+/** On a phone the stack comes first and the editor opens on demand, with this button. */
+function setupEditorToggle(root: HTMLElement, button: HTMLButtonElement, focus: () => void): void {
+  button.addEventListener("click", () => {
+    const open = root.dataset["editor"] !== "open";
+    root.dataset["editor"] = open ? "open" : "closed";
+    button.setAttribute("aria-expanded", String(open));
+    button.textContent = open ? "Hide the editor" : "Edit the files";
+    if (open) focus();
+  });
+}
 
 const PLAN_DELAY_MS = 400;
 
@@ -105,11 +117,20 @@ class ProjectStudio {
       message: (text, isError) => this.say(text, isError),
     });
     this.history = new HistoryView(need(root, "#history"), this.api, this.projectId, (id) => this.showBuild(id, false));
-    this.inspector = new Inspector(need(root, "#inspector"), this.api, () => this.selectStep(null));
+    this.inspector = new Inspector(need(root, "#inspector"), this.api, () => this.closeInspector());
   }
 
   async start(): Promise<void> {
     setupLargeText(need<HTMLButtonElement>(this.root, "#large-text"));
+    setupEditorToggle(this.root, need<HTMLButtonElement>(this.root, "#show-editor"), () => this.editor.focus());
+    const share = this.root.querySelector<HTMLElement>("#share");
+    // Escape closes the inspector from anywhere on the page, and the band it showed gets the focus back.
+    document.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape" && this.inspector.isOpen()) {
+        ev.preventDefault();
+        this.closeInspector();
+      }
+    });
     this.buildButton.addEventListener("click", () => void this.build());
     this.buildButton.disabled = !this.canEdit;
     this.cancelButton.addEventListener("click", () => void this.cancel());
@@ -118,12 +139,16 @@ class ProjectStudio {
     });
     const project = await this.api.call<Answer<"project_get">>("GET", `/api/projects/${this.projectId}/`);
     this.dockerfile = project.dockerfile_path;
+    if (share && this.canEdit) new ShareControl(share, this.api, this.projectId, project.share_token ?? null);
     this.files.setFiles(project.files);
     if (project.files.some((f) => f.path === this.dockerfile)) await this.open(this.dockerfile);
     this.stack = new LayerStackView(this.stackRoot, new BuildStore());
     const wanted = Number(new URLSearchParams(location.search).get("build"));
     await this.history.refresh().catch((e: unknown) => this.say(String(e), true));
+    // Coming back shows where the project stands: the build the address names, else the newest.
+    const latest = this.history.latest();
     if (wanted > 0) this.showBuild(wanted, false);
+    else if (latest) this.showBuild(latest.id, this.canEdit && (latest.status === "queued" || latest.status === "running"));
     this.history.follow(window.location, this.shareToken);
     this.schedulePlan();
     this.root.dataset["ready"] = "true";
@@ -322,6 +347,17 @@ class ProjectStudio {
     if (this.tabs.active !== this.dockerfile) void this.open(this.dockerfile).then(() => this.editor.highlightSteps(this.dockerfile, range, true));
     else this.editor.highlightSteps(this.dockerfile, range, true);
     void this.inspector.show(this.buildId, view);
+    // The inspector stands over the stack's side of the window: the band stays where it was, the
+    // inspector is brought into view (a phone's sheet, or a pane a short window cut off).
+    this.inspector.reveal();
+  }
+
+  /** Closes the inspector and gives the focus back to the band it showed. */
+  private closeInspector(): void {
+    const step = this.selectedStep;
+    this.selectStep(null);
+    const band = step === null ? null : this.stack?.bandElement(step);
+    band?.focus({ preventScroll: false });
   }
 
   /** The cursor in the Dockerfile lights the band of the step it is in. */
