@@ -181,7 +181,7 @@ def test_four_stages_are_read_whole_and_only_the_image_gets_a_container_layer(
     page = context.new_page()
     errors = watch_errors(page)
     base = studio_server.url
-    project_id = _new_project(page, base, FOUR_STAGES.format(who=uuid.uuid4().hex))
+    project_id = _new_project(page, base, FOUR_STAGES.format(who=uuid.uuid4().hex[:10]))
     _open(page, base, project_id)
     page.locator("#build-button").click()
     page.wait_for_selector("#project-studio[data-build-status=succeeded]", timeout=60_000)
@@ -191,6 +191,7 @@ def test_four_stages_are_read_whole_and_only_the_image_gets_a_container_layer(
         page.wait_for_timeout(200)  # the arrows are drawn again once the columns moved
         stacks = page.locator("#layer-stack .stack")
         assert [stacks.nth(i).get_attribute("data-stage") for i in range(4)] == ["compile", "assets", "manual", "3"]
+        screenshot(page, f"studio-multi-stage-{name}.png", full_page=True)
         pane = _box(page, "#layer-stack .stacks")
         for i in range(4):
             column = stacks.nth(i).bounding_box()

@@ -24,18 +24,29 @@ export function drawArrows(svg: SVGSVGElement, container: HTMLElement, arrows: r
     if (!from || !to) continue;
     const a = from.getBoundingClientRect();
     const b = to.getBoundingClientRect();
-    const leftToRight = a.left < b.left;
-    const x1 = (leftToRight ? a.right : a.left) - box.left;
     const y1 = a.top + a.height / 2 - box.top;
-    const x2 = (leftToRight ? b.left : b.right) - box.left;
     const y2 = b.top + b.height / 2 - box.top;
-    const bend = Math.max(24, Math.abs(x2 - x1) / 2);
     const path = document.createElementNS(SVG, "path");
-    path.setAttribute("d", `M${x1},${y1} C${x1 + (leftToRight ? bend : -bend)},${y1} ${x2 - (leftToRight ? bend : -bend)},${y2} ${x2},${y2}`);
+    path.setAttribute("d", arrowPath(a, b, box, y1, y2));
     path.setAttribute("marker-end", "url(#stage-arrow-head)");
     path.classList.add("stage-arrow");
     path.dataset["to"] = String(arrow.toStep);
     parts.push(path);
   }
   svg.replaceChildren(...parts);
+}
+
+/** A curve from one band's side to the other's. Stages wrapped into one column (a narrow window)
+ * get a loop out to the left, in the gap beside the column, rather than a curve across the bands. */
+function arrowPath(a: DOMRect, b: DOMRect, box: DOMRect, y1: number, y2: number): string {
+  if (Math.abs(a.left - b.left) < 2) {
+    const x = a.left - box.left;
+    const out = x - 18;
+    return `M${x},${y1} C${out},${y1} ${out},${y2} ${x},${y2}`;
+  }
+  const leftToRight = a.left < b.left;
+  const x1 = (leftToRight ? a.right : a.left) - box.left;
+  const x2 = (leftToRight ? b.left : b.right) - box.left;
+  const bend = Math.max(24, Math.abs(x2 - x1) / 2);
+  return `M${x1},${y1} C${x1 + (leftToRight ? bend : -bend)},${y1} ${x2 - (leftToRight ? bend : -bend)},${y2} ${x2},${y2}`;
 }
