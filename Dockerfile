@@ -10,7 +10,8 @@ FROM ${NODE_IMAGE} AS frontend
 WORKDIR /frontend
 # The lock file first: editing the sources then reuses the (slow) install from the cache.
 COPY frontend/package.json frontend/package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# npm can exit 0 after failing to fetch ("Exit handler never called!"): check that it installed.
+RUN npm ci --no-audit --no-fund && test -x node_modules/.bin/vite
 COPY frontend/ ./
 RUN npm run build
 

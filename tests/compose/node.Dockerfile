@@ -1,5 +1,6 @@
 # Stands in for node:20-bookworm-slim where Docker Hub is out of reach: Node's own build of
 # node and npm, as their npm registry packages ship them (Debian 12's nodejs is too old for Vite).
+# It builds on the python stand-in, for the certificate authorities it trusts.
 ARG BASE
 FROM ${BASE}
 COPY node /usr/local/bin/node

