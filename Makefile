@@ -115,7 +115,7 @@ test-debian: setup test-requirements
 
 # compose.yaml brought up on a private Docker daemon (needs root; skipped, saying so, without):
 # its base images made from debootstrap, the studio's image built, two builds through the API.
-# About five minutes from cold, three once var/compose/ keeps the debootstrap tarball; a plain
+# About five and a half minutes from cold, four once var/compose/ keeps the debootstrap tarball; a plain
 # `pytest` skips it unless STUDIO_TEST_COMPOSE=1.
 test-compose: setup test-requirements debian-packages
 	STUDIO_TEST_COMPOSE=1 $(PY) -m pytest tests/compose -s

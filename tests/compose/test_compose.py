@@ -8,7 +8,7 @@ it stand in for node (Node's own node and npm, from their npm packages), redis a
 (Debian's). Then: `up`, /healthz answers 200, a person signs up, and two builds with RUN steps
 succeed on the workers' sandbox; `down` at the end.
 
-A cold run (debootstrap, pip, npm, apt in three images) takes about five minutes, three once
+A cold run (debootstrap, pip, npm, apt in three images) takes about five and a half minutes, four once
 var/compose/ keeps the debootstrap tarball, so a plain `pytest` runs it only when
 STUDIO_TEST_COMPOSE=1, as `make test` and `make test-compose` set it.
 """
