@@ -15,10 +15,11 @@ RUN_PACKAGES := busybox-static python3-seccomp
 # What the tests need besides: chromium drives the studio page in the browser tests;
 # docker-registry is the registry the pull and push tests talk to (apache2-utils makes its
 # logins, openssl its certificate), and docker.io the Docker engine that loads and runs what the
-# studio exports; gcc and libc6-dev build the sandbox's escape probe; debootstrap and
+# studio exports; gcc and libc6-dev build the sandbox's escape probe; postgresql is the server the
+# migration tests migrate an old database forward on, beside SQLite; debootstrap and
 # docker-compose (Debian 12's, 1.29) make the base images of compose.yaml's test and run it.
 DEBIAN_PACKAGES := $(RUN_PACKAGES) chromium docker-registry apache2-utils openssl docker.io gcc libc6-dev \
-                   debootstrap docker-compose
+                   postgresql debootstrap docker-compose
 ORACLE := ../shared/oracle/run_oracle.py
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune \
@@ -103,6 +104,7 @@ oracle: setup test-requirements debian-packages
 
 lint: setup test-requirements
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 
 # debian:bookworm made with debootstrap: needs root and a Debian mirror, takes a minute or two,

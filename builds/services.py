@@ -25,11 +25,13 @@ from builds.engine.errors import EngineError
 from builds.engine.events import BuildFinished
 from builds.engine.verdicts import cache_counts, tally
 from studio.errors import Rejected
-from studio.models import Blob, Project, Revision, User
+from studio.models import User
+from studio.projects.models import Blob, Project, Revision
 from studio.projects.services import revision_snapshot
 
 from . import live
 from .models import Build, BuildEvent, Step
+from .queue import send_build
 from .scopes import cache_scope_for
 from .signals import PROGRESS_EVENTS, build_changed, build_progressed, notify
 
@@ -170,10 +172,8 @@ def build_create(
 
 
 def _enqueue(build_id: int) -> None:
-    from .tasks import run_build
-
     try:
-        run_build.delay(build_id)
+        send_build(build_id)
     except Exception as exc:  # Redis away: the reaper sends it again after BUILD_REQUEUE_AFTER_S
         log.warning("build %s could not be sent to the workers yet: %r", build_id, exc)
 

@@ -26,6 +26,7 @@ from builds.engine.store import Store
 
 from . import live, selectors, services
 from .models import Build
+from .queue import RUN_BUILD
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ class BuildTask(Task):
     retry_backoff = True
 
 
-@shared_task(bind=True, base=BuildTask, name="builds.run_build")
+@shared_task(bind=True, base=BuildTask, name=RUN_BUILD)
 def run_build(self: Task, build_id: int) -> str:
     """Run one queued build: claim it, write its revision into a fresh context directory, and run
     the engine with every event going through `publish_build_event`. Returns what happened, for

@@ -181,7 +181,8 @@ def _build(args: argparse.Namespace) -> int:
 
 def _dry_run(args: argparse.Namespace) -> int:
     from .context import HashCache
-    from .planner import BuildOptions, predict
+    from .planner import BuildOptions
+    from .predict import predict
     from .progress import print_prediction
     from .store import Store
 

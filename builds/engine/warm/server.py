@@ -78,7 +78,7 @@ def serve(store: Path, idle: float) -> int:
     with contextlib.suppress(OSError):  # engine.log (opened to append) tells of this engine only
         os.ftruncate(sys.stderr.fileno(), 0)
     # What a build needs, loaded once here; the parser stays out (it is Go, and this process forks).
-    from .. import builder, cli, planner, progress  # noqa: F401
+    from .. import builder, cli, planner, predict, progress  # noqa: F401
     from ..store import Store  # noqa: F401
 
     files = _loaded_files()
