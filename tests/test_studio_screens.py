@@ -1,5 +1,5 @@
 """The studio on the screens it is used on, in a real browser against the real server and worker:
-a laptop (1440×900), a classroom projector (1280×720) and a phone (390×844). What is asserted is
+a laptop (1440x900), a classroom projector (1280x720) and a phone (390x844). What is asserted is
 where things are, not only that they exist: the inspector's box inside the window, the stack and
 the Dockerfile side by side, instructions read whole, no sideways scrolling."""
 
@@ -113,7 +113,9 @@ def test_the_stack_the_editor_and_the_inspector_are_on_screen_at_every_size(
         # A click on a band: the inspector opens inside the window, whatever was scrolled.
         page.locator(band).scroll_into_view_if_needed()
         page.locator(band).click()
-        page.wait_for_selector("#inspector:not([hidden]) .layer-files, #inspector:not([hidden]) .inspector-section p")
+        page.wait_for_selector(
+            "#inspector:not([hidden]) .layer-files, #inspector:not([hidden]) .inspector-section p"
+        )
         assert _inside(page, "#inspector"), f"{name}: the inspector is outside the window"
         assert _inside(page, "#inspector .inspector-instruction"), name
         if size["width"] >= 1280:
@@ -133,7 +135,7 @@ def test_the_stack_the_editor_and_the_inspector_are_on_screen_at_every_size(
         page.wait_for_selector("#inspector[hidden]", state="attached")
         assert page.evaluate(NO_SIDEWAYS), f"{name}: the page scrolls sideways: {page.evaluate(WIDER)}"
 
-    # Projector mode: the Dockerfile and the stack side by side at 1280×720, in large type.
+    # Projector mode: the Dockerfile and the stack side by side at 1280x720, in large type.
     page.set_viewport_size(PROJECTOR)
     _open(page, base, project_id, "?large=1")
     page.wait_for_selector("#project-studio[data-build-status=succeeded]", timeout=30_000)
@@ -144,7 +146,9 @@ def test_the_stack_the_editor_and_the_inspector_are_on_screen_at_every_size(
     shown = sum(_inside(page, f'#layer-stack .band[data-step="{n}"]') for n in range(1, bands.count() + 1))
     screenshot(page, "studio-projector.png")
     assert shown == bands.count(), f"only {shown} of {bands.count()} bands on the projector"
-    size = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('.band-instruction')).fontSize)")
+    size = page.evaluate(
+        "() => parseFloat(getComputedStyle(document.querySelector('.band-instruction')).fontSize)"
+    )
     assert size >= 20, f"instructions in {size}px type cannot be read from the back row"
     # The teacher's cursor on the RUN line lights that line and its band.
     page.locator(".cm-line", has_text="sleep 3").click()
@@ -190,14 +194,20 @@ def test_four_stages_are_read_whole_and_only_the_image_gets_a_container_layer(
         page.set_viewport_size(size)
         page.wait_for_timeout(200)  # the arrows are drawn again once the columns moved
         stacks = page.locator("#layer-stack .stack")
-        assert [stacks.nth(i).get_attribute("data-stage") for i in range(4)] == ["compile", "assets", "manual", "3"]
+        assert [stacks.nth(i).get_attribute("data-stage") for i in range(4)] == [
+            "compile",
+            "assets",
+            "manual",
+            "3",
+        ]
         screenshot(page, f"studio-multi-stage-{name}.png", full_page=True)
         pane = _box(page, "#layer-stack .stacks")
         for i in range(4):
             column = stacks.nth(i).bounding_box()
-            assert column["x"] >= pane["x"] - 1 and column["x"] + column["width"] <= pane["x"] + pane["width"] + 1, (
-                f"{name}: stage {i} is cut off"
-            )
+            assert (
+                column["x"] >= pane["x"] - 1
+                and column["x"] + column["width"] <= pane["x"] + pane["width"] + 1
+            ), f"{name}: stage {i} is cut off"
         cut = page.evaluate(
             """() => [...document.querySelectorAll('#layer-stack .band-instruction')]
                  .filter(e => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1)
@@ -205,7 +215,8 @@ def test_four_stages_are_read_whole_and_only_the_image_gets_a_container_layer(
         )
         assert cut == [], f"{name}: instructions cut short: {cut}"
         narrowest = page.evaluate(
-            "() => Math.min(...[...document.querySelectorAll('#layer-stack .band-instruction')].map(e => e.clientWidth))"
+            "() => Math.min(...[...document.querySelectorAll('#layer-stack .band-instruction')]"
+            ".map(e => e.clientWidth))"
         )
         assert narrowest >= 150, f"{name}: an instruction has only {narrowest}px"
         assert page.locator(".stage-arrows path.stage-arrow").count() == 3, "an arrow for every COPY --from"
