@@ -254,6 +254,9 @@ def test_the_owner_makes_copies_and_revokes_the_read_only_link(studio_server, ch
     other.wait_for_selector("#project-studio[data-ready=true]")
     assert other.locator("#build-button").is_disabled()
     assert other.locator("#share").count() == 0, "only the owner is offered the link"
+    # On the viewer's phone the files are shown on demand, not offered for editing.
+    assert other.get_by_role("button", name="Show the files").is_visible()
+    assert other.evaluate(NO_SIDEWAYS)
 
     page.get_by_role("button", name="Revoke the link").click()
     page.wait_for_selector("#share[data-shared=false]")

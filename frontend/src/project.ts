@@ -17,11 +17,12 @@ import { ShareControl } from "./share";
 
 /** On a phone the stack comes first and the editor opens on demand, with this button. */
 function setupEditorToggle(root: HTMLElement, button: HTMLButtonElement, focus: () => void): void {
+  const closed = button.textContent ?? "";  // "Edit the files", or "Show the files" read only
   button.addEventListener("click", () => {
     const open = root.dataset["editor"] !== "open";
     root.dataset["editor"] = open ? "open" : "closed";
     button.setAttribute("aria-expanded", String(open));
-    button.textContent = open ? "Hide the editor" : "Edit the files";
+    button.textContent = open ? "Hide the files" : closed;
     if (open) focus();
   });
 }
