@@ -47,18 +47,31 @@ class HashCache:
             return cached[5]
         return None
 
-    def prefetch(self, files: list[tuple[str, os.stat_result]]) -> None:
-        """Hash, a few files at a time (see `parallel`), those of `files` (absolute path, stat)
-        that the cache does not know, for file_digest to find. Only saves time: a file that
-        cannot be read is left for file_digest to report."""
-        todo = [(path, sig) for path, sig in ((p, _signature(st)) for p, st in files)
-                if self._known(path, sig) is None]
+    def prefetch(self, files: list[tuple[str, os.stat_result]]) -> dict[str, str]:
+        """The digests the cache already knows for `files` (absolute path, stat), by path; the
+        others are hashed, a few files at a time (see `parallel`), for file_digest to find.
+        One pass over the stats: in a rebuild of an unchanged context every file is known, and
+        asking file_digest for each again would cost as much as this whole loop. Hashing only
+        saves time: a file that cannot be read is left for file_digest to report."""
+        known: dict[str, str] = {}
+        todo: list[tuple[str, tuple[int, ...]]] = []
+        entries = self.entries
+        for path, st in files:
+            sig = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            cached = entries.get(path)
+            # A loaded file may hold anything marshal can: check the shape before trusting it.
+            if type(cached) is tuple and len(cached) == 6 and cached[:5] == sig:
+                known[path] = cached[5]
+            else:
+                todo.append((path, sig))
+        self._used.update(known)
 
         def take(path: str, sig: tuple[int, ...]) -> None:
             with contextlib.suppress(OSError):
                 self._ahead[path] = (sig, sha256_file(path))
 
         in_threads(take, todo)
+        return known
 
     def file_digest(self, abspath: str, st: os.stat_result) -> str:
         """sha256 hex of the file's content, from the cache when the stat matches."""
