@@ -17,6 +17,7 @@ from typing import Any
 from . import image as images
 from . import registry
 from .context import HashCache
+from .context.hashcache import HASH_CACHE_FILE
 from .dockerfile import Stage
 from .errors import EngineError, ImageNotFound, InputError, StepFailed
 from .events import (
@@ -64,7 +65,7 @@ def build(store: Store, options: BuildOptions, sink: Sink | None = None) -> Buil
     emitter = Emitter(sink)
     started = time.monotonic()
     try:
-        run = Executor(BuildPlan(store, options, HashCache(store.root / "hashcache")), emitter)
+        run = Executor(BuildPlan(store, options, HashCache(store.root / HASH_CACHE_FILE)), emitter)
     except EngineError as exc:
         emitter.emit(BuildFinished(
             status="failed", counts=tally([]), duration_ms=_ms(started), error=exc.to_json()
