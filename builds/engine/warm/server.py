@@ -34,9 +34,8 @@ import time
 import traceback
 from pathlib import Path
 
-from .client import HEADER, SOCKET_NAME
+from .client import HEADER, LOCK_NAME, SOCKET_NAME
 
-LOCK_NAME = "engine.lock"
 MAX_REQUEST = 16 << 20  # a whole environment and argv; more is not a command line
 TAKEN, STALE = b"t", b"s"
 
