@@ -107,6 +107,7 @@ lint: setup test-requirements
 	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m mypy
+	@if [ -f frontend/package.json ]; then cd frontend && npx tsc --noEmit; fi
 
 # debian:bookworm made with debootstrap: needs root and a Debian mirror, takes a minute or two,
 # so neither `make run` nor `make test` waits for it.
