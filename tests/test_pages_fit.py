@@ -63,6 +63,27 @@ MEASURE = """([keys, whole]) => {
            wide: wide.slice(0, 8) };
 }"""
 
+# From a projector: which of `first` do not begin on the first screen, and which text in
+# `readable` is set smaller than the back of a room can read.
+PROJECTED = """([first, readable, smallest]) => {
+  const below = first.filter((sel) => {
+    const el = document.querySelector(sel);
+    return !el || el.getBoundingClientRect().top >= innerHeight;
+  });
+  const small = new Set();
+  for (const sel of readable) {
+    for (const el of document.querySelectorAll(`${sel}, ${sel} *`)) {
+      const text = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+      const size = parseFloat(getComputedStyle(el).fontSize);
+      const what = `${sel}: ${el.className || el.tagName} ${size}px`;
+      if (text && el.getClientRects().length && size < smallest) small.add(what);
+    }
+  }
+  return { below, small: [...small] };
+}"""
+# The smallest text a class reads from the back of a room at 1280 px, in CSS pixels.
+SMALLEST_PX = 13
+
 
 @dataclass
 class Page:
@@ -76,6 +97,9 @@ class Page:
     whole: list[str] = field(default_factory=list)
     # Whole on a laptop and from a projector; on a phone these may scroll inside their own box.
     roomy: list[str] = field(default_factory=list)
+    # From a projector: what begins on the first screen, and what is set large enough to read.
+    first_screen: list[str] = field(default_factory=list)
+    readable: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -146,7 +170,9 @@ def scene(studio_server: StudioServer, worker_process: Worker) -> Scene:
             who="tan",
             ready="#compare[data-ready=true]",
             keys=[".compare-head h1", ".cmp-summary", ".cmp-rows", ".cmp-row .side-b", ".cmp-dockerfile"],
-            whole=[".cmp-instruction", ".cmp-reason", ".compare-head h1"],
+            whole=[".cmp-instruction", ".cmp-reason", ".compare-head h1", ".cmp-mid"],
+            first_screen=[".cmp-divergence", ".cmp-row.first-divergence", ".cmp-dockerfile"],
+            readable=[".cmp-summary", ".cmp-divergence", ".cmp-rows", ".cmp-dockerfile"],
         ),
         Page("classrooms", "/classrooms/", who="tan", keys=["#class-name", ".inline-form .button"]),
         Page(
@@ -157,8 +183,17 @@ def scene(studio_server: StudioServer, worker_process: Worker) -> Scene:
             keys=[".dashboard-head h1", ".join-code", ".grid-wrap", ".exercise-summary"],
             whole=[".join-code", ".exercise-tabs a"],
             roomy=[".grid-wrap", "table.grid td"],
+            first_screen=[".join-code", "#grid tbody tr"],
+            readable=[".dashboard-head", ".exercise-summary", ".grid-tools", "#grid"],
         ),
-        Page("student", room, who="ana", keys=[".student-view h1", ".exercise", ".open-copy", ".check"]),
+        Page(
+            "student",
+            room,
+            who="ana",
+            keys=[".student-view h1", ".exercise", ".open-copy", ".check"],
+            first_screen=[".open-copy", ".check"],
+            readable=[".student-view"],
+        ),
         Page(
             "join", f"/classrooms/join/{classroom['join_code']}/", who="tan", keys=[".card", "#display-name"]
         ),
@@ -198,5 +233,22 @@ def test_no_page_is_wider_than_the_screen_and_its_parts_are_on_it(
             problems.append(f"{page.name}: cut short: {seen['cut']}")
         if errors:
             problems.append(f"{page.name}: errors {errors}")
+        tab.context.close()
+    assert problems == [], "\n".join(problems)
+
+
+def test_from_a_projector_the_comparison_and_the_class_begin_on_the_first_screen_in_readable_text(
+    studio_server: StudioServer, chromium: Any, scene: Scene
+) -> None:
+    problems: list[str] = []
+    for page in scene.pages:
+        if not (page.first_screen or page.readable):
+            continue
+        tab = open_page(chromium, studio_server, scene, page, SIZES["projector"])
+        seen = tab.evaluate(PROJECTED, [page.first_screen, page.readable, SMALLEST_PX])
+        if seen["below"]:
+            problems.append(f"{page.name}: below the first screen: {seen['below']}")
+        if seen["small"]:
+            problems.append(f"{page.name}: too small: {seen['small']}")
         tab.context.close()
     assert problems == [], "\n".join(problems)
