@@ -224,6 +224,9 @@ def test_no_page_is_wider_than_the_screen_and_its_parts_are_on_it(
         whole = page.whole + (page.roomy if size_name != "phone" else [])
         seen = tab.evaluate(MEASURE, [page.keys, whole])
         screenshot(tab, f"fit-{page.name}-{size_name}.png")
+        if page.name == "compare":
+            tab.locator(".cmp-row.first-divergence").scroll_into_view_if_needed()
+            screenshot(tab, f"fit-compare-rows-{size_name}.png")
         if seen["scrollWidth"] > seen["innerWidth"]:
             width = f"{seen['scrollWidth']} px wide in {seen['innerWidth']}"
             problems.append(f"{page.name}: {width}: {seen['wide']}")
