@@ -131,7 +131,7 @@ export function startDemo(root: HTMLElement): void {
       const builds = splitBuilds(await response.text());
       for (const [i, lines] of builds.entries()) {
         if (i > 0) {
-          caption.textContent = `Between the builds: the edit`;
+          caption.textContent = "Between the builds: the edit";
           story.between();
           await sleep(BETWEEN_BUILDS_MS, controller.signal);
         }
