@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from studio import demo
 from studio.errors import Rejected
 from studio.models import User
 
@@ -56,5 +57,14 @@ def project_studio(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 def demo_page(request: HttpRequest) -> HttpResponse:
-    """The recorded demo: two builds replayed into the layer stack, no account needed."""
-    return render(request, "studio/studio_page.html")
+    """The recorded demo, no account needed: the Dockerfile, the edit between two builds, and the
+    two builds replayed into the layer stack with the reason for every layer."""
+    return render(
+        request,
+        "studio/studio_page.html",
+        {
+            "dockerfile_lines": demo.dockerfile_lines(),
+            "edit": demo.EDIT,
+            "edit_lines": demo.diff_lines(demo.EDIT.before, demo.EDIT.after),
+        },
+    )
