@@ -169,10 +169,14 @@ def build_create(
 
 
 def _enqueue(build_id: int) -> None:
+    from .locality import queue_for_scope
     from .tasks import run_build
 
+    scope = Build.objects.filter(id=build_id).values_list("cache_scope", flat=True).first() or ""
+    queue = queue_for_scope(scope)
     try:
-        run_build.delay(build_id)
+        # Routed to the worker that holds the scope's cache while it lives; the shared queue else.
+        run_build.apply_async((build_id,), queue=queue) if queue else run_build.delay(build_id)
     except Exception as exc:  # Redis away: the reaper sends it again after BUILD_REQUEUE_AFTER_S
         log.warning("build %s could not be sent to the workers yet: %r", build_id, exc)
 

@@ -14,7 +14,7 @@ from typing import Any
 from billiard.einfo import ExceptionInfo
 from billiard.exceptions import WorkerLostError
 from celery import Task, shared_task
-from celery.signals import task_postrun, worker_ready
+from celery.signals import celeryd_after_setup, task_postrun, worker_ready, worker_shutdown
 from celery.worker.request import Request
 from django.conf import settings
 from django.db import DatabaseError, connections
@@ -24,7 +24,7 @@ from builds.engine.builder import BuildOptions, build
 from builds.engine.sandbox import Limits
 from builds.engine.store import Store
 
-from . import live, selectors, services
+from . import live, locality, selectors, services
 from .models import Build
 
 log = logging.getLogger(__name__)
@@ -178,6 +178,7 @@ def run_build(self: Task, build_id: int) -> str:
     claimed = services.build_start(build_id=build_id, worker=self.request.hostname or "")
     if claimed is None:
         return f"build {build_id}: not claimed (already taken, finished, or waiting its turn)"
+    locality.scope_claimed(claimed.cache_scope, self.request.hostname or "")
     run = BuildRun(build_id=build_id, changes=selectors.build_changes_since_previous(build=claimed))
     watch = Watch(run)
     watch.start()
@@ -265,3 +266,31 @@ def reap_on_start(sender: Any = None, **kwargs: Any) -> None:
         log.exception("tidying the store at start-up failed")
     finally:
         connections.close_all()
+
+
+@celeryd_after_setup.connect
+def consume_own_queue(sender: str, instance: Any, **kwargs: Any) -> None:
+    """Each worker also takes builds sent to it by name: those of the scopes whose cache it holds."""
+    instance.app.amqp.queues.select_add(locality.queue_for(sender))
+
+
+@worker_ready.connect
+def keep_alive(sender: Any = None, **kwargs: Any) -> None:
+    """Say this worker is alive while it runs, so builds of its scopes are routed to it."""
+    hostname = getattr(sender, "hostname", "") or ""
+    if not hostname:
+        return
+
+    def beat() -> None:
+        while True:
+            locality.worker_alive(hostname)
+            time.sleep(locality.WORKER_ALIVE_TTL_S / 3)
+
+    threading.Thread(target=beat, name="worker-alive", daemon=True).start()
+
+
+@worker_shutdown.connect
+def hand_over(sender: Any = None, **kwargs: Any) -> None:
+    hostname = getattr(sender, "hostname", "") or ""
+    if hostname:
+        locality.worker_gone(hostname)
