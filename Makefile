@@ -8,20 +8,22 @@ PYTHON ?= $(shell /usr/bin/python3.11 -c 'import ensurepip, venv' 2>/dev/null &&
 VENV := .venv
 PY := $(VENV)/bin/python
 REQUIREMENTS_STAMP := $(VENV)/.requirements-installed
+TEST_REQUIREMENTS_STAMP := $(VENV)/.requirements-test-installed
 # What the studio itself needs to build: busybox-static is the base image the builds start from
 # (and sets USER's ids), python3-seccomp compiles the sandbox's system-call filter.
 RUN_PACKAGES := busybox-static python3-seccomp
 # What the tests need besides: chromium drives the studio page in the browser tests;
 # docker-registry is the registry the pull and push tests talk to (apache2-utils makes its
 # logins, openssl its certificate), and docker.io the Docker engine that loads and runs what the
-# studio exports; gcc and libc6-dev build the sandbox's escape probe.
-DEBIAN_PACKAGES := $(RUN_PACKAGES) chromium docker-registry apache2-utils openssl docker.io gcc libc6-dev
+# studio exports; gcc and libc6-dev build the sandbox's escape probe; postgresql is the server the
+# migration tests migrate an old database forward on, beside SQLite.
+DEBIAN_PACKAGES := $(RUN_PACKAGES) chromium docker-registry apache2-utils openssl docker.io gcc libc6-dev postgresql
 ORACLE := ../shared/oracle/run_oracle.py
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune \
                       -o -type f ! -name .gitkeep -print 2>/dev/null)
 
-.PHONY: run run-packages test bench seed-debian test-debian setup bytecode requirements frontend debian-packages migrate seed test-python test-frontend oracle lint
+.PHONY: test-requirements run run-packages test bench seed-debian test-debian setup bytecode requirements frontend debian-packages migrate seed test-python test-frontend oracle lint
 
 run: setup run-packages migrate seed
 	$(PY) -m studio.runner
@@ -42,6 +44,13 @@ $(PY):
 
 $(REQUIREMENTS_STAMP): requirements.txt | $(PY)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+# Tests and checks need more than the studio runs with (pytest, Playwright, ruff): only they install it.
+test-requirements: $(TEST_REQUIREMENTS_STAMP)
+
+$(TEST_REQUIREMENTS_STAMP): requirements-test.txt requirements.txt | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-test.txt
 	touch $@
 
 # The frontend is built only when it exists and its sources changed since the last build.
@@ -76,23 +85,24 @@ migrate: setup
 seed: migrate
 	$(PY) manage.py seed
 
-test-python: setup debian-packages
+test-python: setup test-requirements debian-packages
 	$(PY) -m pytest
 
-test-frontend: setup
+test-frontend: setup test-requirements
 	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
 
 # BuildKit's recorded cache verdicts, replayed against the engine's command line: the shared
 # corpus. The project's own (tests/engine/oracle/) runs with the Python tests.
-oracle: setup debian-packages
+oracle: setup test-requirements debian-packages
 	@if [ -d $(dir $(ORACLE)) ]; then \
 	  $(PY) $(ORACLE) --against project --project . --fail-under 100; \
 	else \
 	  echo "oracle: $(dir $(ORACLE)) is not here; skipped"; \
 	fi
 
-lint: setup
+lint: setup test-requirements
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 
 # debian:bookworm made with debootstrap: needs root and a Debian mirror, takes a minute or two,
@@ -100,7 +110,7 @@ lint: setup
 seed-debian: setup
 	$(PY) manage.py images seed --debian
 
-test-debian: setup
+test-debian: setup test-requirements
 	STUDIO_TEST_DEBOOTSTRAP=1 $(PY) -m pytest tests/engine/test_seed_debian.py
 
 # The engine beside a real BuildKit (a private dockerd; needs root). Not part of `make test`.

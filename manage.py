@@ -12,6 +12,12 @@ ENGINE_COMMANDS = ("build", "images")
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "build":
+        from builds.engine.warm.client import run as run_warm
+
+        served = run_warm(sys.argv[1:])
+        if served is not None:
+            sys.exit(served)
     if len(sys.argv) > 1 and sys.argv[1] in ENGINE_COMMANDS:
         from builds.engine.cli import main as engine_main
 

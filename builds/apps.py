@@ -10,7 +10,7 @@ class BuildsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete
 
-        from studio.models import Project
+        from studio.projects.models import Project
 
         from .planning import forget_project
 

@@ -20,13 +20,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.http import Http404
 
 from studio.projects.selectors import project_get
-from studio.sockets import ClientGone, GroupConsumer
+from studio.sockets import ClientGone, GroupConsumer, query_params
 
 from . import live, selectors
 
@@ -36,15 +35,10 @@ log = logging.getLogger(__name__)
 CATCH_UP_EVERY_S = 2.0
 
 
-def _query(scope: dict[str, Any]) -> dict[str, str]:
-    parsed = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    return {name: values[-1] for name, values in parsed.items()}
-
-
 class BuildConsumer(GroupConsumer):
     async def connect(self) -> None:
         user = self.scope["user"]
-        query = _query(self.scope)
+        query = query_params(self.scope)
         self.build_id = int(self.scope["url_route"]["kwargs"]["build_id"])
         after = query.get("after", "0")
         if not after.isdigit():
@@ -113,7 +107,7 @@ class ProjectConsumer(GroupConsumer):
     async def connect(self) -> None:
         user = self.scope["user"]
         project_id = int(self.scope["url_route"]["kwargs"]["project_id"])
-        token = _query(self.scope).get("token")
+        token = query_params(self.scope).get("token")
         allowed = user.is_authenticated and await database_sync_to_async(_project_visible)(
             user, project_id, token
         )

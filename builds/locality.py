@@ -5,7 +5,8 @@ Each worker also consumes a queue named after itself (added when it starts, see 
 a key in Redis alive while it runs, and records, as it claims a build, that it is the scope's
 worker now. A worker that dies stops refreshing its key: within WORKER_ALIVE_TTL_S its scopes'
 builds go to the shared queue again, and a message already sent to its own queue is sent again
-by the reaper (services._requeue_lost), routed then to the shared queue.
+at once, to the shared queue, by whichever process notices first that the worker it was routed to
+is gone (services.builds_reroute: the other workers check every few seconds, the reaper too).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def _scope_key(scope: str) -> str:
     return f"studio:scope-worker:{scope}"
 
 
+# One hash for every build sent to a worker's own queue and not yet taken: build id -> worker.
+ROUTED_KEY = "studio:routed-builds"
+
+
 def worker_alive(worker: str) -> None:
     """Refresh the worker's liveness (every WORKER_ALIVE_TTL_S / 3 from the worker)."""
     try:
@@ -61,9 +66,9 @@ def scope_claimed(scope: str, worker: str) -> None:
         log.warning("could not record scope %s's worker: %r", scope, exc)
 
 
-def queue_for_scope(scope: str) -> str | None:
-    """The queue of the live worker that last built for `scope`, or None for the shared queue
-    (no such worker, it died, or Redis cannot say)."""
+def worker_for_scope(scope: str) -> str | None:
+    """The live worker that last built for `scope`, or None for the shared queue (no such
+    worker, it died, or Redis cannot say)."""
     if not scope:
         return None
     try:
@@ -73,4 +78,41 @@ def queue_for_scope(scope: str) -> str | None:
             return None
     except redis.RedisError:
         return None
-    return queue_for(worker.decode())
+    return str(worker.decode())
+
+
+def queue_for_scope(scope: str) -> str | None:
+    """The queue of the live worker that last built for `scope`, or None for the shared queue."""
+    worker = worker_for_scope(scope)
+    return queue_for(worker) if worker else None
+
+
+def build_routed(build_id: int, worker: str) -> None:
+    """Build `build_id` is sent to `worker`'s own queue: watched until that worker takes it."""
+    try:
+        live._redis().hset(ROUTED_KEY, str(build_id), worker.encode())
+    except redis.RedisError as exc:
+        log.warning("could not record where build %s was sent: %r", build_id, exc)
+
+
+def build_settled(build_id: int) -> bool:
+    """Stop watching where `build_id` was sent (a worker took it, or it is sent on). True only
+    for the one caller that removed it, which is what lets only one process send it on."""
+    try:
+        return bool(live._redis().hdel(ROUTED_KEY, str(build_id)))
+    except redis.RedisError:
+        return False
+
+
+def orphaned_builds() -> list[int]:
+    """Builds sent to a worker's own queue whose worker is no longer alive, not yet taken."""
+    try:
+        client = live._redis()
+        routed = client.hgetall(ROUTED_KEY)
+        if not routed:
+            return []
+        workers = sorted({w.decode() for w in routed.values()})
+        alive = dict(zip(workers, client.mget([_alive_key(w) for w in workers]), strict=True))
+    except redis.RedisError:
+        return []
+    return sorted(int(b) for b, w in routed.items() if alive[w.decode()] is None)

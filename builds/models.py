@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from studio.models import Project, Revision
+from studio.projects.models import Project, Revision
 
 
 class Build(models.Model):

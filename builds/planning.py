@@ -23,11 +23,13 @@ from django.conf import settings
 from django.db import transaction
 
 from builds.engine.context import HashCache
-from builds.engine.planner import BuildOptions, predict
+from builds.engine.planner import BuildOptions
+from builds.engine.predict import predict
 from builds.engine.store import Store
 from studio.errors import Rejected
-from studio.models import Blob, Project, ProjectFile, User
+from studio.models import User
 from studio.projects.files import check_file_size, check_tree
+from studio.projects.models import Blob, Project, ProjectFile
 
 from .scopes import cache_scope_for
 from .services import _clean_options

@@ -9,31 +9,51 @@ existed used the store's own ("").
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from studio.models import Classroom, Project, User
+from studio.models import User
+from studio.projects.models import Project
+
+# Builds come before classrooms and know nothing of them: an app with scopes of its own
+# ("class:<id>") registers them when it is ready, with how to choose one for a build and how to
+# name it on the pages.
+Resolve = Callable[..., str | None]  # (*, project, user) -> "kind:<id>", or None: not this kind
+Label = Callable[[str], str]  # the part after "kind:" -> how the pages name the cache
+
+
+@dataclass(frozen=True)
+class _Kind:
+    resolve: Resolve
+    label: Label
+
+
+_kinds: dict[str, _Kind] = {}
+
+
+def register(kind: str, *, resolve: Resolve, label: Label) -> None:
+    """Add (or, under the same kind, replace: `ready` may run twice in tests) a kind of scope."""
+    _kinds[kind] = _Kind(resolve=resolve, label=label)
 
 
 def cache_scope_for(*, project: Project, user: User) -> str:
-    """The cache scope a build of `project` by `user` uses now: the class's shared one when the
-    project is an exercise copy in a class whose teacher chose a shared cache, else the
-    person's own."""
-    classroom = Classroom.objects.filter(
-        exercises__assignments__project=project, shared_cache=True
-    ).only("id").first()
-    if classroom is not None:
-        return f"class:{classroom.id}"
+    """The cache scope a build of `project` by `user` uses now: the first registered kind that
+    claims the project (a class whose teacher chose a shared cache, for its exercise copies),
+    else the person's own."""
+    for kind in _kinds.values():
+        if (scope := kind.resolve(project=project, user=user)) is not None:
+            return scope
     return f"user:{user.pk}"
 
 
 def cache_scope_json(scope: str) -> dict[str, Any]:
     """A build's cache scope as every page shows it."""
-    if scope.startswith("class:"):
-        classroom = Classroom.objects.filter(id=int(scope[6:])).only("name").first()
-        name = classroom.name if classroom is not None else "a class"
-        return {"kind": "class", "name": scope, "label": f"cache shared by the class {name}"}
-    if scope.startswith("user:"):
-        user = User.objects.filter(id=int(scope[5:])).only("username").first()
+    prefix, _, ident = scope.partition(":")
+    if prefix in _kinds:
+        return {"kind": prefix, "name": scope, "label": _kinds[prefix].label(ident)}
+    if prefix == "user":
+        user = User.objects.filter(id=int(ident)).only("username").first() if ident.isdigit() else None
         owner = user.username if user is not None else "a former user"
         return {"kind": "user", "name": scope, "label": f"{owner}'s own cache"}
     return {"kind": "store", "name": scope, "label": "the studio's shared cache (before scopes)"}

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
-from studio.models import Project
+from studio.projects.models import Project
 from studio.projects.selectors import AnyUser, project_can_view
 
 from .counts import build_counts

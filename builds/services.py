@@ -22,13 +22,16 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from builds.engine.errors import EngineError
+from builds.engine.events import BuildFinished
 from builds.engine.verdicts import cache_counts, tally
 from studio.errors import Rejected
-from studio.models import Blob, Project, Revision, User
+from studio.models import User
+from studio.projects.models import Blob, Project, Revision
 from studio.projects.services import revision_snapshot
 
-from . import live
+from . import live, locality
 from .models import Build, BuildEvent, Step
+from .queue import send_build
 from .scopes import cache_scope_for
 from .signals import PROGRESS_EVENTS, build_changed, build_progressed, notify
 
@@ -169,14 +172,16 @@ def build_create(
 
 
 def _enqueue(build_id: int) -> None:
-    from .locality import queue_for_scope
-    from .tasks import run_build
-
     scope = Build.objects.filter(id=build_id).values_list("cache_scope", flat=True).first() or ""
-    queue = queue_for_scope(scope)
+    worker = locality.worker_for_scope(scope)
     try:
-        # Routed to the worker that holds the scope's cache while it lives; the shared queue else.
-        run_build.apply_async((build_id,), queue=queue) if queue else run_build.delay(build_id)
+        if worker is None:
+            send_build(build_id)
+        else:
+            # Routed to the worker that holds the scope's cache while it lives. Written down
+            # first, so that should it die before taking the build, builds_reroute sends it on.
+            locality.build_routed(build_id, worker)
+            send_build(build_id, queue=locality.queue_for(worker))
     except Exception as exc:  # Redis away: the reaper sends it again after BUILD_REQUEUE_AFTER_S
         log.warning("build %s could not be sent to the workers yet: %r", build_id, exc)
 
@@ -338,15 +343,8 @@ def _next_seq(build_id: int) -> int:
 def _closing_event(build_id: int, *, status: str, message: str) -> dict[str, Any]:
     """A build.finished for a build the engine did not finish (cancelled in the queue, its worker
     gone), numbered after the last stored event so the stream stays whole."""
-    return {
-        "type": "build.finished",
-        "seq": _next_seq(build_id),
-        "status": status,
-        "image": None,
-        "cache": {"hits": 0, "misses": 0},
-        "duration_ms": 0,
-        "error": {"message": message},
-    }
+    finished = BuildFinished(status=str(status), error={"message": message})  # a TextChoices: its value
+    return {"type": finished.type_, "seq": _next_seq(build_id), **finished.fields()}
 
 
 def _end_with(build: Build | int, *, status: str, message: str, guard: Q) -> bool:
@@ -421,6 +419,7 @@ def builds_reap(*, now: datetime | None = None) -> list[int]:
     ]
     for build_id in reaped:
         log.warning("build %s: %s", build_id, message)
+    builds_reroute()
     _requeue_lost(now)
     return reaped
 
@@ -446,6 +445,25 @@ def builds_reap_worker(*, worker: str, started: datetime, message: str = WORKER_
     guard = Q(status=Build.Status.RUNNING, worker=worker, heartbeat_at__lt=started)
     found = Build.objects.filter(guard).values_list("id", flat=True)
     return [b for b in list(found) if _end_with(b, status=Build.Status.FAILED, message=message, guard=guard)]
+
+
+def builds_reroute() -> list[int]:
+    """Builds sent to one worker's own queue that died before taking them go to the shared queue
+    at once, rather than after BUILD_REQUEUE_AFTER_S. Returns their ids. Whoever takes a build's
+    route off the list first sends it; should a message still reach the dead worker when it comes
+    back, the claim (a guarded update) lets only one run."""
+    resent = []
+    for build_id in locality.orphaned_builds():
+        if not locality.build_settled(build_id):
+            continue  # another process took this one
+        if Build.objects.filter(id=build_id, status=Build.Status.QUEUED).update(enqueued_at=timezone.now()):
+            log.warning("build %s was sent to a worker that died; sending it to any worker", build_id)
+            try:
+                send_build(build_id)
+            except Exception as exc:  # Redis away: the reaper sends it again later
+                log.warning("build %s could not be sent to the workers yet: %r", build_id, exc)
+            resent.append(build_id)
+    return resent
 
 
 def _requeue_lost(now: datetime) -> None:

@@ -26,6 +26,7 @@ from builds.engine.store import Store
 
 from . import live, locality, selectors, services
 from .models import Build
+from .queue import RUN_BUILD
 
 log = logging.getLogger(__name__)
 
@@ -170,11 +171,12 @@ class BuildTask(Task):
     retry_backoff = True
 
 
-@shared_task(bind=True, base=BuildTask, name="builds.run_build")
+@shared_task(bind=True, base=BuildTask, name=RUN_BUILD)
 def run_build(self: Task, build_id: int) -> str:
     """Run one queued build: claim it, write its revision into a fresh context directory, and run
     the engine with every event going through `publish_build_event`. Returns what happened, for
     the worker's log."""
+    locality.build_settled(build_id)  # taken: no longer waiting in a queue that might die
     claimed = services.build_start(build_id=build_id, worker=self.request.hostname or "")
     if claimed is None:
         return f"build {build_id}: not claimed (already taken, finished, or waiting its turn)"
@@ -284,9 +286,23 @@ def keep_alive(sender: Any = None, **kwargs: Any) -> None:
     def beat() -> None:
         while True:
             locality.worker_alive(hostname)
+            _reroute_orphans()
             time.sleep(locality.WORKER_ALIVE_TTL_S / 3)
 
     threading.Thread(target=beat, name="worker-alive", daemon=True).start()
+
+
+def _reroute_orphans() -> None:
+    """Builds sent to a worker that died are sent on within seconds by the workers still alive,
+    even while none of them builds (no reaper runs then). Only Redis is asked unless one is found."""
+    if not locality.orphaned_builds():
+        return
+    try:
+        services.builds_reroute()
+    except Exception:
+        log.exception("sending on the builds of a dead worker failed")
+    finally:
+        connections.close_all()  # this thread's own
 
 
 @worker_shutdown.connect

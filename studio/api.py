@@ -1,27 +1,23 @@
-"""What every JSON endpoint shares: errors as `{"error": message, ...}`, the session's user,
-bodies read as JSON, and CSRF failures answered in JSON rather than with an HTML page."""
+"""What every JSON endpoint shares: errors as `{"error": message, ...}` (JsonErrors makes any error
+under /api/ JSON), bodies read as JSON with bounds, CSRF failures answered in JSON rather than with
+an HTML page, and the types the routers' signatures share (studio/api_root.py is the API itself)."""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, Concatenate, ParamSpec
+from typing import Annotated, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.core.exceptions import RequestDataTooBig
 from django.core.signals import got_request_exception
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.middleware.csrf import get_token
 from django.views.csrf import csrf_failure as html_csrf_failure
-from django.views.decorators.cache import never_cache
+from ninja import Path, Query, Router
+from pydantic import BaseModel, ConfigDict, WithJsonSchema
+from pydantic import Field as PydField
 
-from .errors import Rejected
-
-P = ParamSpec("P")
-View = Callable[Concatenate[HttpRequest, P], HttpResponse]
 log = logging.getLogger("studio.api")
 
 # How deep a request's JSON may nest: the API's bodies need three levels; a deep one costs the
@@ -45,50 +41,9 @@ class ApiError(Exception):
         return JsonResponse({"error": self.message, **self.details}, status=self.status)
 
 
-def api_view(
-    methods: tuple[str, ...], *, login_required: bool = True
-) -> Callable[[View[P]], Callable[Concatenate[HttpRequest, P], HttpResponse]]:
-    """Make a function a JSON endpoint answering `methods`. The session's user must be signed in
-    unless `login_required` is false. Every answer also sets the CSRF cookie, so a script that only
-    ever talked to the API has the token its next POST needs."""
-
-    def decorate(view: View[P]) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
-        @functools.wraps(view)
-        @never_cache
-        def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
-            get_token(request)
-            try:
-                if request.method not in methods:
-                    allowed = ", ".join(methods)
-                    raise ApiError(f"{request.method} is not allowed here (allowed: {allowed})", status=405)
-                if login_required and not request.user.is_authenticated:
-                    raise ApiError("log in first", status=401)
-                if any(isinstance(value, int) and value > MAX_ID for value in kwargs.values()):
-                    raise Http404("not found")
-                return view(request, *args, **kwargs)
-            except ApiError as error:
-                response = error.response()
-            except Rejected as refused:
-                response = JsonResponse({"error": refused.message, **refused.details}, status=refused.status)
-                if "retry_after" in refused.details:
-                    response["Retry-After"] = str(refused.details["retry_after"])
-            except Http404 as missing:
-                response = JsonResponse({"error": str(missing) or "not found"}, status=404)
-            if response.status_code == 405:
-                response["Allow"] = ", ".join(methods)
-            return response
-
-        return wrapped
-
-    return decorate
-
-
-def json_body(request: HttpRequest) -> dict[str, Any]:
-    """The request's body as a JSON object (an empty body is an empty object)."""
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise ApiError("the request body is too large", status=413, limit="request_bytes") from None
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """`raw` as a JSON object whose every string is valid Unicode, every whole number fits a
+    JavaScript number, and whose nesting is bounded; an empty body is an empty object."""
     if not raw.strip():
         return {}
     try:
@@ -151,40 +106,6 @@ def _check_value(value: Any, name: str, depth: int) -> None:
                 stack.append((inner, level + 1))
         elif isinstance(item, list):
             stack.extend((inner, level + 1) for inner in item)
-
-
-def field(data: dict[str, Any], name: str, kind: type, *, default: Any = None, required: bool = False) -> Any:
-    """`data[name]`, checked to be of `kind`; a wrong or missing value names the field."""
-    if name not in data or data[name] is None:
-        if required:
-            raise ApiError(f"{name} is required", field=name)
-        return default
-    value = data[name]
-    # bool is an int in Python; a JSON `true` is no number of anything.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ApiError(f"{name} must be {_kind_name(kind)}", field=name)
-    return value
-
-
-def _kind_name(kind: type) -> str:
-    return {str: "a string", bool: "true or false", int: "a whole number", dict: "an object"}.get(
-        kind, kind.__name__
-    )
-
-
-def int_param(
-    request: HttpRequest, name: str, default: int, *, minimum: int = 0, maximum: int | None = None
-) -> int:
-    raw = request.GET.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(f"{name} must be a whole number", field=name) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ApiError(f"{name} must be between {minimum} and {maximum}", field=name)
-    return value
 
 
 class JsonErrors:
@@ -252,3 +173,59 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
             status=403,
         )
     return html_csrf_failure(request, reason)
+
+
+# What every router's operations share in their typed signatures.
+
+# Where a schema holds one of the engine's build events: studio/api_root.py puts the events' own
+# JSON Schema (builds.engine.events.json_schema()) in its place.
+EVENT_MARK: dict[str, Any] = {"type": "object", "x-studio-event": True}
+
+Id = Annotated[int, Path(le=MAX_ID, description="an id; past any row's is 404")]
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+Token = Annotated[
+    str | None, Query(description="a share link's token: lets someone other than the owner look")
+]
+
+
+class In(BaseModel):
+    """A request body. Fields are strictly typed (a JSON `1.0` is no whole number, `"yes"` no
+    true or false); fields it does not name are ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class Out(BaseModel):
+    """An answer: the fields it names are typed and documented; it keeps whatever else the studio's
+    selectors add (a step's engine-specific fields), so the schema never drops data."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Error(BaseModel):
+    error: str = PydField(description="what was wrong, and what to do about it")
+    field: str | None = PydField(None, description="the request field at fault")
+    file: str | None = PydField(None, description="the project or upload file at fault")
+    line: int | None = PydField(None, description="the Dockerfile line at fault")
+    limit: str | None = PydField(
+        None,
+        description="the limit reached (413, 429): upload_bytes, file_bytes, project_bytes, project_files, "
+        "path_depth, builds_per_minute, queued_builds_per_user, projects_per_user, json_depth...",
+    )
+    max: int | None = PydField(None, description="that limit's value")
+    retry_after: int | None = PydField(None, description="seconds until trying again can succeed")
+
+
+def errors(*codes: int) -> dict[int, type[Error]]:
+    """Responses for an operation's refusals: each answered as `Error`."""
+    return dict.fromkeys((400, 401, 403, 404, *codes), Error)
+
+
+class StudioRouter(Router):
+    """A router whose answers hold the keys the view gave, no more: a field the schema names but a
+    selector left out stays out (`exclude_unset`), as the studio's answers always were."""
+
+    def api_operation(self, methods: list[str], path: str, **options: Any) -> Any:
+        if options.get("exclude_unset") is None:
+            options["exclude_unset"] = True
+        return super().api_operation(methods, path, **options)

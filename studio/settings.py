@@ -122,7 +122,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "studio",
+    "studio.projects",
     "builds",
+    "studio.classrooms",
     "csp",
     "axes",
 ]

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -31,6 +32,12 @@ SERVICE_RESTART = 1012
 # A group silent this long is probed; a probe not back within PROBE_TIMEOUT_S means it was lost.
 PROBE_AFTER_S = 2.0
 PROBE_TIMEOUT_S = 2.0
+
+
+def query_params(scope: dict[str, Any]) -> dict[str, str]:
+    """A socket's query string as one value a name (the last, as Django's `QueryDict.get` reads)."""
+    parsed = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return {name: values[-1] for name, values in parsed.items()}
 
 
 class ClientGone(Exception):

@@ -4,8 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import accounts, health, openapi, pages, ping
-from .projects import api as projects
+from . import accounts, api_root, health, pages, ping
 from .routing import optional_patterns
 
 urlpatterns = [
@@ -18,14 +17,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/ping/", ping.ping, name="ping"),
-    path("api/schema/", openapi.schema, name="api-schema"),
-    path("api/projects/", projects.projects, name="projects"),
-    path("api/projects/<int:project_id>/", projects.project, name="project"),
-    path("api/projects/<int:project_id>/share/", projects.project_share, name="project-share"),
-    path("api/projects/<int:project_id>/files/", projects.project_files, name="project-files"),
-    path("api/projects/<int:project_id>/files/<path:path>", projects.project_file, name="project-file"),
-    path("api/projects/<int:project_id>/files-move/", projects.project_files_move, name="project-files-move"),
-    path("api/projects/<int:project_id>/context/", projects.project_context, name="project-context"),
+    path("api/schema/", api_root.schema, name="api-schema"),
+    path("api/", api_root.api.urls),
     path("admin/", admin.site.urls),
     # The build domain's pages and API, once builds/urls.py exists.
     path("", include(optional_patterns("builds.urls", "urlpatterns"))),

@@ -39,6 +39,10 @@ from studio.runner import (
     wait_for_port,
 )
 
+# The command line's warm engine (builds/engine/warm/) only where a test asks for it: the suite makes
+# hundreds of stores, and each would keep an engine process until it is idle.
+os.environ.setdefault("STUDIO_ENGINE_IDLE_S", "0")
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "layer-cake-1984"  # passes Django's password validators
 BASE_IMAGE = "studio/busybox:1.35"

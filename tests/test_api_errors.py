@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from studio.classrooms.models import Classroom
 from studio.errors import Rejected
-from studio.models import Classroom, Project, User
+from studio.models import User
+from studio.projects.models import Project
 from studio.projects.services import project_file_put
+from tests.projects.test_projects import Api
 
 from .conftest import Browser
-from .test_projects import Api
 
 pytestmark = pytest.mark.django_db
 

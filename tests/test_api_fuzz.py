@@ -18,8 +18,9 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from studio.classrooms.models import Classroom
 from studio.errors import Rejected
-from studio.models import Classroom, User
+from studio.models import User
 from studio.projects.files import read_archive
 from studio.projects.services import project_create
 

@@ -258,8 +258,9 @@ RUN echo last
 def test_killed_redis_worker_and_web_server_come_back_and_the_builds_page_keeps_every_event(
     tmp_path: Path,
 ) -> None:
+    from tests.builds.test_builds_live import project, start, stored_events
+
     from .conftest import Browser
-    from .test_builds_live import project, start, stored_events
 
     _seed_busybox(tmp_path / "var" / "store", tmp_path)
     # A stale heartbeat would be noticed only after a minute: any faster, the supervisor did it.

@@ -9,8 +9,9 @@ import time
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from tests.builds.test_builds_live import events_until, finished, project, start, stored_events
+
 from .conftest import Browser, RedisServer, StudioServer
-from .test_builds_live import events_until, finished, project, start, stored_events
 
 pytestmark = pytest.mark.usefixtures("base_image", "celery_worker")
 

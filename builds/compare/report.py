@@ -12,7 +12,7 @@ from typing import Any
 from builds.engine.store import Store
 from builds.models import Build
 from builds.selectors import build_plan, build_steps, build_summary, step_json
-from studio.models import Revision
+from studio.projects.models import Revision
 
 from . import align as alignment
 from .diff import FileFacts, LayerEntry, counts, files_diff, layers_diff, lines_diff, words_diff

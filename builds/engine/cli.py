@@ -28,14 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EngineError, InputError
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-
-
-def data_dir() -> Path:
-    """The store: STUDIO_DATA_DIR, else var/store in the project."""
-    configured = os.environ.get("STUDIO_DATA_DIR")
-    return Path(configured) if configured else PROJECT_DIR / "var" / "store"
+from .location import data_dir
 
 
 def _parser(argv: list[str]) -> argparse.ArgumentParser:
@@ -188,7 +181,8 @@ def _build(args: argparse.Namespace) -> int:
 
 def _dry_run(args: argparse.Namespace) -> int:
     from .context import HashCache
-    from .planner import BuildOptions, predict
+    from .planner import BuildOptions
+    from .predict import predict
     from .progress import print_prediction
     from .store import Store
 

@@ -1,24 +1,19 @@
-"""What a build will do, known before anything runs, and a prediction of it that runs nothing.
+"""What a build will do, known before anything runs.
 
 `BuildPlan` is the part of a build that needs no sandbox: the parsed Dockerfile, the stages the
 target needs, every step numbered, each stage's base, each step's cache key and its lookup in the
-cache index, and the reason a step misses. The builder walks it executing the misses; `predict`
-walks it without executing anything and says, for every step, whether the next build will serve
-it from the cache or rebuild it, and why. Both use this one code, so a prediction gives the
-verdict and the reason the build then gives.
-
-A key can be computed without running anything, because it is made from the step's inputs and
-its parent's key, not from what a RUN wrote. The one exception is `COPY --from=<stage>`, keyed by
-the content of files another stage makes: when that stage will be rebuilt, the prediction is a
-rebuild marked `certain: false` (the files may come out the same), and so is every step above it.
+cache index, and the reason a step misses. `walk.PlanWalk` walks it with a runner plugged in: the
+builder's executes the misses, the predictor's (predict.py) only decides verdicts. Both use this
+one code, so a prediction gives the verdict and the reason the build then gives.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,19 +24,15 @@ from .context import BuildContext, HashCache, read_inside, too_large
 from .dockerfile import Dockerfile, Instruction, Stage, expand, expansion_budget, parse, parse_arg
 from .dockerfile.words import INSTRUCTION_SHARES
 from .errors import DockerfileError, EngineError, ImageNotFound, InputError
-from .instructions import STEPS, BuildEnv, Planned, StageState, Step
+from .instructions import BuildEnv, Planned, StageState, Step
 from .instructions.metadata import PLATFORM_ARGS
 from .instructions.mounts import from_names as mount_sources
 from .sandbox import Limits
-from .store import DEFAULT_SCOPE, Image, Store
+from .store import DEFAULT_SCOPE, Image, ScopedCache, Store
 
-# A prediction's verdict for a step.
-CACHED = "cached"
-REBUILD = "rebuild"
-SKIPPED = "skipped"
-METADATA = "metadata"  # changes only the configuration: no layer, nothing to look up
-# The key of a state whose files depend on a step that has not run yet.
-UNKNOWN_KEY = "unknown"
+# Where a stage's base image comes from: the store alone (a prediction), or the store and then
+# its registry (a build). Raises ImageNotFound.
+FindBase = Callable[[str, Stage, "PlannedStep"], Image]
 
 
 @dataclass
@@ -102,7 +93,7 @@ class BuildPlan:
         self.meta_args = self._meta_args()
         self.target = self._target_stage()
         self.needed = self._needed_stages()
-        self.plan = self._plan()
+        self.steps = self._steps()
         context_dir = options.context
         if not context_dir.is_dir():
             raise InputError(f"build context {str(context_dir)!r} is not a directory")
@@ -112,6 +103,7 @@ class BuildPlan:
                                     ignore_limit=options.limits.dockerfile_bytes)
         self.history_id = options.history_id or str(dockerfile_path.resolve())
         self.scope = check_scope(options.cache_scope)
+        self.cache: ScopedCache = store.cache_index.scope(self.scope)
         self.history = self._load_history()
         self.env = BuildEnv(
             store=store,
@@ -127,6 +119,7 @@ class BuildPlan:
             cache_scope=self.scope,
         )
         self.built_keys: dict[str, int] = {}  # keys built in this build -> the step that built them
+        self.used_keys: list[str] = []  # the keys of the steps this build built or was served
         self.bases: dict[str, dict[str, str]] = {}  # stage label -> the base it used, for history
 
     # -- planning ------------------------------------------------------------------------------
@@ -202,7 +195,7 @@ class BuildPlan:
                 todo.extend(self._dependencies(stage))
         return needed
 
-    def _plan(self) -> list[PlannedStep]:
+    def _steps(self) -> list[PlannedStep]:
         steps: list[PlannedStep] = []
         for stage in self.df.stages:
             steps.append(PlannedStep(len(steps) + 1, stage, None))
@@ -210,7 +203,7 @@ class BuildPlan:
                 steps.append(PlannedStep(len(steps) + 1, stage, ins))
         return steps
 
-    def _not_needed(self, planned: PlannedStep) -> dict[str, Any]:
+    def not_needed(self, planned: PlannedStep) -> dict[str, Any]:
         return {
             "code": "not_needed",
             "message": f"Not built: the target stage {self.target.label} does not need "
@@ -218,9 +211,11 @@ class BuildPlan:
         }
 
     # -- walking it ----------------------------------------------------------------------------
-    def _base_state(self, stage: Stage, planned: PlannedStep) -> tuple[StageState, dict[str, str]]:
-        """The state a stage starts from (an earlier stage's, an image's, or scratch), and which
-        base that is. Raises ImageNotFound for an image the store lacks."""
+    def base_state(
+        self, stage: Stage, planned: PlannedStep, find_base: FindBase
+    ) -> tuple[StageState, dict[str, str]]:
+        """The state a stage starts from (an earlier stage's, an image's found by `find_base`,
+        or scratch), and which base that is."""
         ref = expand(stage.base, self._meta_env(), escape=self.df.escape)
         base_stage = self._stage_ref(ref, stage.index)
         if base_stage is not None:
@@ -231,14 +226,14 @@ class BuildPlan:
             state = StageState(label=stage.label, key=base_key(None), layers=[], env={}, args={})
             base = {"ref": "scratch", "digest": ""}
         else:
-            image = self._base_image(ref, stage, planned)
+            image = find_base(ref, stage, planned)
             state = state_from_image(stage.label, image)
             base = {"ref": ref, "digest": image.digest}
         state.last_step = planned.number
         self.bases[stage.label] = base
         return state, base
 
-    def _base_image(self, ref: str, stage: Stage, planned: PlannedStep) -> Image:
+    def local_base_image(self, ref: str, stage: Stage, planned: PlannedStep) -> Image:  # a FindBase
         """The stage's base image, from the store only (a build pulls a missing one; a
         prediction touches no network)."""
         image = registry.local_image(self.store, ref)
@@ -251,16 +246,16 @@ class BuildPlan:
             ).with_details(step=planned.number)
         return image
 
-    def _finish_stage(self, stage: Stage, state: StageState) -> None:
+    def finish_stage(self, stage: Stage, state: StageState) -> None:
         self.env.stage_states[stage.label.lower()] = state
         self.env.stage_states[str(stage.index)] = state
 
-    def _lookup(self, step: Step, state: StageState) -> tuple[Planned, str, dict[str, Any] | None]:
+    def lookup(self, step: Step, state: StageState) -> tuple[Planned, str, dict[str, Any] | None]:
         """The step's cache inputs, its key, and its record in the cache index when a build may
         use it (not with --no-cache, not when its layer has gone)."""
         plan = step.plan(state)
         key = step_key(state.key, plan.inputs)
-        record = None if self.options.no_cache else self.store.cache_get(key, scope=self.scope)
+        record = None if self.options.no_cache else self.cache.lookup(key)
         if record is not None and not self._layer_present(record):
             record = None
         return plan, key, record
@@ -269,7 +264,7 @@ class BuildPlan:
         layer = record.get("layer")
         return layer is None or self.store.layer_path(layer).is_dir()
 
-    def _advance(
+    def advance(
         self, state: StageState, planned: PlannedStep, key: str, record: dict[str, Any], *, rebuilt: bool
     ) -> None:
         if rebuilt and state.rebuilt_from is None:
@@ -287,7 +282,7 @@ class BuildPlan:
         )
 
     # -- reasons -------------------------------------------------------------------------------
-    def _cascade_reason(self, state: StageState) -> dict[str, Any] | None:
+    def cascade_reason(self, state: StageState) -> dict[str, Any] | None:
         """The reason every step of a chain shares: --no-cache, or a rebuilt step below it."""
         if self.options.no_cache:
             return reasons.no_cache()
@@ -302,8 +297,8 @@ class BuildPlan:
             )
         return None
 
-    def _reason(self, planned: PlannedStep, step: Step, plan: Planned, state: StageState) -> dict[str, Any]:
-        cascade = self._cascade_reason(state)
+    def reason(self, planned: PlannedStep, step: Step, plan: Planned, state: StageState) -> dict[str, Any]:
+        cascade = self.cascade_reason(state)
         if cascade is not None:
             return cascade
         parent = self._planned(state.last_step)
@@ -316,7 +311,7 @@ class BuildPlan:
             manifest=plan.manifest,
             siblings=self._siblings(state.key),
             load_manifest=self._load_manifest,
-            later=[p.text for p in self.plan[planned.number:] if p.stage is planned.stage],
+            later=[p.text for p in self.steps[planned.number:] if p.stage is planned.stage],
             children=self._siblings,
         )
         found = reasons.compare(miss)
@@ -341,7 +336,7 @@ class BuildPlan:
         seen = set(self.history.get("keys") or ())
         return [
             r
-            for r in self.store.cache_children(parent, scope=self.scope)
+            for r in self.cache.children(parent)
             if r.get("key") not in self.built_keys
             and (r.get("history", self.history_id) == self.history_id or r.get("key") in seen)
         ]
@@ -350,7 +345,7 @@ class BuildPlan:
         return self.store.get_json(digest)
 
     def _planned(self, number: int | None) -> PlannedStep | None:
-        return self.plan[number - 1] if number is not None else None
+        return self.steps[number - 1] if number is not None else None
 
     # -- history of earlier builds of the same Dockerfile -----------------------------------------
     def _history_path(self) -> Path:
@@ -358,6 +353,20 @@ class BuildPlan:
         name = hashlib.sha256(f"{self.scope}\0{self.history_id}".encode() if self.scope
                               else self.history_id.encode()).hexdigest()[:32]
         return self.store.root / "history" / f"{name}.json"
+
+    def save_history(self, *, bases: bool = True) -> None:
+        """Remember what this build saw, for the next one's reasons: each stage's base (after a
+        build that got through), and the keys it was built as or served from (a failed build's
+        too: its steps that ran are what its person last saw)."""
+        path = self._history_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        kept = self.bases if bases else self.history.get("bases") or {}
+        keys = self.used_keys
+        if not bases:  # the steps it never reached: what the last build before it saw of them
+            keys = list(dict.fromkeys([*keys, *(self.history.get("keys") or [])]))[:MAX_KEYS]
+        tmp.write_text(json.dumps({"bases": kept, "keys": keys}))
+        os.replace(tmp, path)
 
     def _load_history(self) -> dict[str, Any]:
         """What the last build of this history left: each stage's base, and the cache keys its
@@ -374,7 +383,18 @@ class BuildPlan:
         return base if isinstance(base, dict) else None
 
 
+def same_step_reason(first: int) -> dict[str, Any]:
+    """Why a step is reported rebuilt when the same step on the same parent ran earlier in this
+    build (two stages share it): BuildKit runs it once and reports both as one rebuilt vertex."""
+    return {
+        "code": "same_step",
+        "step": first,
+        "message": f"The same step as step {first}, built once in this build.",
+    }
+
+
 MAX_SCOPE = 200
+MAX_KEYS = 1000  # keys a history keeps of the builds it saw
 
 
 def check_scope(scope: str) -> str:
@@ -406,160 +426,6 @@ def state_from_image(label: str, image: Image) -> StageState:
         config=config,
         history=list(image.config.get("history") or []),
     )
-
-
-# -- the prediction ----------------------------------------------------------------------------------
-@dataclass
-class Prediction:
-    """Every step's predicted verdict in step order; `error` where the build would stop (the
-    steps after it are left out)."""
-
-    steps: list[dict[str, Any]]
-    error: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"steps": self.steps, "error": self.error}
-
-
-def predict(store: Store, options: BuildOptions, *, hash_cache: HashCache | None = None) -> Prediction:
-    """Predict what building `options` would do now: for every step `cached`, `rebuild` (with the
-    reason the build would give) or `skipped`. Executes nothing and writes nothing to the store;
-    reads the cache index, the context's files (through `hash_cache`) and the stored layers a
-    `COPY --from` reads. Never raises for a bad Dockerfile: `error` says what and where."""
-    try:
-        walk = _Predictor(store, options, hash_cache if hash_cache is not None else HashCache())
-    except EngineError as exc:
-        return Prediction([], _error_json(exc))
-    return walk.run()
-
-
-def _error_json(exc: EngineError) -> dict[str, Any]:
-    return {
-        "message": exc.message,
-        "line": exc.line,
-        **({"file": exc.file} if exc.file else {}),
-        **{k: v for k, v in exc.details.items() if k == "step"},
-    }
-
-
-class _Predictor(BuildPlan):
-    """Walks the plan as the builder does, with every miss left unexecuted: a miss's key is
-    remembered as built, so the steps after it are keyed and explained as the build would."""
-
-    def __init__(self, store: Store, options: BuildOptions, hash_cache: HashCache) -> None:
-        super().__init__(store, options, hash_cache)
-        self.rows: dict[int, dict[str, Any]] = {}
-
-    def run(self) -> Prediction:
-        for planned in self.plan:
-            if planned.stage.index not in self.needed:
-                self._row(planned, SKIPPED, self._not_needed(planned))
-        error = None
-        try:
-            for stage in self.df.stages:
-                if stage.index in self.needed:
-                    self._stage(stage)
-                if stage is self.target:
-                    break
-        except EngineError as exc:
-            error = _error_json(exc)
-        finally:
-            self.hash_cache.save()
-        return Prediction([self.rows[n] for n in sorted(self.rows)], error)
-
-    def _row(
-        self, planned: PlannedStep, prediction: str, reason: dict[str, Any] | None, **extra: Any
-    ) -> None:
-        self.rows[planned.number] = {
-            **planned.describe(),
-            "end_line": planned.end_line,
-            "keyword": planned.instruction.keyword if planned.instruction else "FROM",
-            "prediction": prediction,
-            "reason": reason,
-            "certain": True,
-            **extra,
-        }
-
-    def _stage(self, stage: Stage) -> None:
-        from_step = next(p for p in self.plan if p.stage is stage and p.instruction is None)
-        state, base = self._base_state(stage, from_step)
-        self._row(from_step, CACHED, None, cache_key=state.key, base=base)
-        for planned in self.plan:
-            if planned.stage is stage and planned.instruction is not None:
-                try:
-                    self._step(planned, state)
-                except EngineError as exc:
-                    exc.details.setdefault("step", planned.number)
-                    if exc.line is None:
-                        exc.line = planned.line
-                    raise
-        self._finish_stage(stage, state)
-
-    def _step(self, planned: PlannedStep, state: StageState) -> None:
-        assert planned.instruction is not None
-        with expansion_budget(self.options.limits.word_bytes):
-            self._predict_step(planned, state)
-
-    def _predict_step(self, planned: PlannedStep, state: StageState) -> None:
-        assert planned.instruction is not None
-        step = STEPS[planned.instruction.keyword](planned.instruction, self.env)
-        step.apply(state)
-        check_environment(state, self.options.limits.word_bytes)
-        if not step.writes_files(state):
-            self._row(planned, METADATA, None, metadata=True)
-            return
-        if state.key == UNKNOWN_KEY or self._reads_unknown_stage(step, state):
-            self._unknown(planned, step, state)
-            return
-        plan, key, record = self._lookup(step, state)
-        if key in self.built_keys and not self.options.no_cache:
-            # The builder runs it once, for the first of the two steps, and reports both rebuilt.
-            first = self.built_keys[key]
-            reason = {
-                "code": "same_step",
-                "step": first,
-                "message": f"The same step as step {first}, built once in this build.",
-            }
-        elif record is not None:
-            self._advance(state, planned, key, record, rebuilt=False)
-            self._row(planned, CACHED, None, cache_key=key)
-            return
-        else:
-            reason = self._reason(planned, step, plan, state)
-            self.built_keys[key] = planned.number
-        self._advance(state, planned, key, {}, rebuilt=True)
-        self._row(planned, REBUILD, reason, cache_key=key)
-
-    def _reads_unknown_stage(self, step: Step, state: StageState) -> bool:
-        """COPY --from (or RUN --mount from=) a stage whose files depend on a step this build
-        will run."""
-        return self._unknown_source(step, state) is not None
-
-    def _unknown_source(self, step: Step, state: StageState) -> StageState | None:
-        for source in read_sources(step.ins):
-            found = self.env.stage_states.get(step.expand(source, state).lower())
-            if found is not None and (found.rebuilt_from is not None or found.key == UNKNOWN_KEY):
-                return found
-        return None
-
-    def _unknown(self, planned: PlannedStep, step: Step, state: StageState) -> None:
-        """A step whose key cannot be known before the build runs: a rebuild, certain only when
-        --no-cache or a rebuilt parent with a known key decides it whatever the files are."""
-        reason = self._cascade_reason(state)
-        certain = reason is not None and (self.options.no_cache or state.key != UNKNOWN_KEY)
-        if reason is None:
-            cause = self._unknown_source(step, state)
-            assert cause is not None
-            reason = {
-                "code": "source_rebuilt",
-                "message": f"Probably rebuilt: it {'mounts' if step.keyword == 'RUN' else 'copies'} files "
-                f"from stage {cause.label}, which this build "
-                "rebuilds first. Should those files come out exactly the same, it is served from the cache.",
-                "from": cause.label,
-                "cause_step": cause.rebuilt_from,
-            }
-        self._advance(state, planned, UNKNOWN_KEY, {}, rebuilt=True)
-        self._row(planned, REBUILD, reason, cache_key=None, certain=certain)
 
 
 def read_dockerfile(context: Path, path: Path, name: str, limit: int) -> str:

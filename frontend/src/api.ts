@@ -1,5 +1,21 @@
 // Talks to the studio's JSON API the way every page of it does: the session cookie, the CSRF
 // token in its header, and errors turned into ApiError carrying what the server pointed at.
+// What each endpoint takes and answers is typed from the API's own OpenAPI description:
+// api-types.ts is generated from ../openapi.json (`manage.py export_openapi`, then
+// `npm run api-types`), and a test keeps it current.
+import type { components, operations } from "./api-types";
+
+/** The API's schemas by name, as its OpenAPI description gives them. */
+export type Schemas = components["schemas"];
+
+type JsonOf<R> = R extends { content: { "application/json": infer T } } ? T : never;
+type Success = 200 | 201 | 202;
+
+/** What an operation (named by its operationId) answers when it succeeds. */
+export type Answer<K extends keyof operations> = JsonOf<operations[K]["responses"][Extract<keyof operations[K]["responses"], Success>]>;
+
+/** The JSON body an operation takes: call sites check theirs with `satisfies RequestBody<"op">`. */
+export type RequestBody<K extends keyof operations> = operations[K] extends { requestBody?: infer B } ? JsonOf<NonNullable<B>> : never;
 
 export class ApiError extends Error {
   constructor(
@@ -69,26 +85,4 @@ export class Api {
 /** A file path as it goes into a URL: each part escaped, the slashes kept. */
 export function filePath(path: string): string {
   return path.split("/").map(encodeURIComponent).join("/");
-}
-
-/** What this studio's API offers, read from its OpenAPI description, so the page asks only for
- * what the server has: predictions, lint and a layer's files may come later than the rest. */
-export interface Features {
-  plan: boolean;
-  lint: boolean;
-  stepDetail: boolean;
-}
-
-export async function features(api: Api): Promise<Features> {
-  try {
-    const schema = await api.call<{ paths?: Record<string, unknown> }>("GET", "/api/schema/");
-    const paths = Object.keys(schema.paths ?? {});
-    return {
-      plan: paths.some((p) => /^\/api\/projects\/\{[^}]+\}\/plan\/$/.test(p)),
-      lint: paths.some((p) => /^\/api\/projects\/\{[^}]+\}\/lint\/$/.test(p)),
-      stepDetail: paths.some((p) => /^\/api\/builds\/\{[^}]+\}\/steps\/\{[^}]+\}\/$/.test(p)),
-    };
-  } catch {
-    return { plan: false, lint: false, stepDetail: false };
-  }
 }

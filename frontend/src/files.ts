@@ -1,7 +1,7 @@
 // The project's files as a tree beside the editor: open one, make a new one, rename or move a
 // file or folder, delete, upload a folder or an archive. Every change goes to the API first and
 // the tree is redrawn from what the server answered, so it never shows a file that is not saved.
-import { Api, ApiError, filePath } from "./api";
+import { Api, ApiError, filePath, type Answer, type RequestBody } from "./api";
 import { el, formatBytes, plural } from "./format";
 import { buildTree, filesUnder, type TreeNode } from "./tree";
 
@@ -142,7 +142,7 @@ export class FilePanel {
     this.list.prepend(row);
     this.ask(inner, "New file's path", "", async (path) => {
       if (this.paths().includes(path)) throw new ApiError(`${path} already exists`, 409);
-      const saved = await this.api.call<FileInfo>("PUT", `/api/projects/${this.projectId}/files/${filePath(path)}`, { content: "" });
+      const saved = await this.api.call<Answer<"project_file_put">>("PUT", `/api/projects/${this.projectId}/files/${filePath(path)}`, { content: "" } satisfies RequestBody<"project_file_put">);
       this.upsert(saved);
       this.hooks.message(`Made ${saved.path}.`);
       this.hooks.open(saved.path);
@@ -151,7 +151,7 @@ export class FilePanel {
 
   private rename(_li: HTMLElement, row: HTMLElement, node: TreeNode<FileInfo>): void {
     this.ask(row, `New path for ${node.path}`, node.path, async (to) => {
-      const moved = await this.api.call<{ files: FileInfo[] }>("POST", `/api/projects/${this.projectId}/files-move/`, { from: node.path, to });
+      const moved = await this.api.call<Answer<"project_files_move">>("POST", `/api/projects/${this.projectId}/files-move/`, { from: node.path, to } satisfies RequestBody<"project_files_move">);
       const before = node.item ? [node.path] : filesUnder(this.paths(), node.path);
       const renamed = new Map(before.map((p) => [p, node.item ? to : to + p.slice(node.path.length)]));
       this.files = [...this.files.filter((f) => !renamed.has(f.path)), ...moved.files];
@@ -189,7 +189,7 @@ export class FilePanel {
         const relative = (file.webkitRelativePath || file.name).split("/").slice(1).join("/") || file.name;
         this.hooks.message(`Uploading ${i + 1} of ${chosen.length}: ${relative}…`);
         const content = toBase64(await file.arrayBuffer());
-        const info = await this.api.call<FileInfo>("PUT", `/api/projects/${this.projectId}/files/${filePath(relative)}`, { content, encoding: "base64" });
+        const info = await this.api.call<Answer<"project_file_put">>("PUT", `/api/projects/${this.projectId}/files/${filePath(relative)}`, { content, encoding: "base64" } satisfies RequestBody<"project_file_put">);
         this.upsert(info);
         saved.push(info.path);
       }
@@ -208,7 +208,7 @@ export class FilePanel {
     this.hooks.message(`Uploading ${file.name}…`);
     try {
       const type = file.name.endsWith(".zip") ? "application/zip" : "application/x-tar";
-      const done = await this.api.call<{ files: FileInfo[] }>("POST", `/api/projects/${this.projectId}/context/?replace=false`, { raw: file, type });
+      const done = await this.api.call<Answer<"project_context">>("POST", `/api/projects/${this.projectId}/context/?replace=false`, { raw: file, type });
       for (const info of done.files) this.upsert(info);
       this.hooks.message(`Added ${plural(done.files.length, "file")} from ${file.name}.`);
       this.hooks.replaced(done.files.map((f) => f.path));

@@ -1,6 +1,6 @@
 // The project's builds, newest first: status, how long, how much came from the cache, how big the
 // image is. Open one to see its stack as it was; tick two to compare them.
-import { Api } from "./api";
+import { Api, type Answer } from "./api";
 import { backoffMs } from "./store";
 import { el, formatBytes, formatDuration } from "./format";
 import { cacheShare, countsText, type Counts } from "./verdicts";
@@ -51,7 +51,7 @@ export class HistoryView {
   }
 
   async refresh(): Promise<void> {
-    const data = await this.api.call<{ builds: BuildSummary[] }>("GET", `/api/projects/${this.projectId}/builds/?limit=50`);
+    const data = await this.api.call<Answer<"build_list">>("GET", `/api/projects/${this.projectId}/builds/?limit=50`);
     this.builds = data.builds;
     this.render();
   }

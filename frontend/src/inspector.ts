@@ -1,33 +1,20 @@
 // The layer inspector: what one step did. The files its layer added, changed and deleted (as a
 // tree, with sizes), its output, and what its cache key was made from, so "why was this rebuilt"
 // can be checked against the inputs themselves.
-import { Api, ApiError } from "./api";
+import { Api, ApiError, type Answer, type Schemas } from "./api";
 import { el, formatBytes, formatDuration, visibleName } from "./format";
 import type { StepView } from "./store";
 import { buildTree, type TreeNode } from "./tree";
 import { reasonDetails } from "./reasons";
 import { VERDICT_WORDS, verdictOf } from "./verdicts";
 
-export interface LayerFile {
-  path: string;
-  change: "added" | "modified" | "deleted";
-  kind: "file" | "dir" | "symlink" | "other";
-  size: number;
-}
-
-export interface StepDetail {
-  files?: LayerFile[];
-  files_truncated?: boolean;
-  log?: { stream: string; text: string }[];
-  cache_inputs?: Record<string, unknown> | null;
-}
+export type LayerFile = Schemas["LayerFile"];
+export type StepDetail = Answer<"build_step">;
 
 const CHANGE_MARK: Record<LayerFile["change"], string> = { added: "+", modified: "~", deleted: "−" };
 
 export class Inspector {
   private request: AbortController | null = null;
-  /** False while the server offers no per-step detail: the inspector shows what the events said. */
-  listsFiles = true;
 
   constructor(private readonly root: HTMLElement, private readonly api: Api, private readonly onClose: () => void) {
     root.hidden = true;
@@ -67,11 +54,6 @@ export class Inspector {
     body.append(filesBox, logBox, inputsBox);
     this.root.replaceChildren(head, body);
 
-    if (f && !this.listsFiles) {
-      filesBox.lastElementChild?.replaceWith(el("p", "muted", layerSummary(f.layer?.files ?? null, f.metadata)));
-      inputsBox.lastElementChild?.replaceWith(el("p", "muted", f.cache_key ? `cache key ${f.cache_key}` : "No cache key."));
-      return;
-    }
     if (!f) {
       filesBox.lastElementChild?.replaceWith(el("p", "muted", "The step has not finished yet."));
       inputsBox.lastElementChild?.replaceWith(el("p", "muted", "The step has not finished yet."));
@@ -89,12 +71,6 @@ export class Inspector {
       inputsBox.lastElementChild?.replaceWith(el("p", "muted", f.cache_key ? `cache key ${f.cache_key}` : "No cache key."));
     }
   }
-}
-
-function layerSummary(files: { added: number; modified: number; deleted: number } | null, metadata: boolean): string {
-  if (metadata) return "Metadata only: this step changes no files.";
-  if (!files) return "No files changed.";
-  return `${files.added} added, ${files.modified} modified, ${files.deleted} deleted (this studio does not list them one by one).`;
 }
 
 function section(title: string, content: HTMLElement): HTMLElement {

@@ -1,6 +1,6 @@
 // A project's studio: the files and the editor on the left, the build and its layer stack on the
 // right, the history below. It wires the parts together; each part lives in its own module.
-import { Api, ApiError, features, filePath, type Features } from "./api";
+import { Api, ApiError, filePath, type Answer, type RequestBody } from "./api";
 import { AutoSaver, saveStateText } from "./autosave";
 import { StudioEditor, type LintDiagnostic } from "./editor";
 import { FilePanel, type FileInfo } from "./files";
@@ -16,22 +16,7 @@ import { parseBuildArgs, type BuildOptions } from "./options";
 
 const PLAN_DELAY_MS = 400;
 
-interface ProjectData {
-  id: number;
-  name: string;
-  dockerfile_path: string;
-  files: FileInfo[];
-}
-
-interface PlanResponse {
-  steps: PlanStep[];
-  error: { message: string; line?: number | null } | null;
-}
-
-interface FileContent extends FileInfo {
-  encoding: "utf-8" | "base64";
-  content: string;
-}
+type PlanResponse = Answer<"project_plan">;
 
 function need<T extends HTMLElement>(root: HTMLElement, selector: string): T {
   const found = root.querySelector<T>(selector);
@@ -73,7 +58,6 @@ class ProjectStudio {
   private predicting = false;
   private predictAgain = false;
   private lastPlan: PlanStep[] = [];
-  private features: Features = { plan: false, lint: false, stepDetail: false };
 
   constructor(private readonly root: HTMLElement) {
     this.projectId = root.dataset["projectId"] ?? "";
@@ -90,7 +74,7 @@ class ProjectStudio {
     const saveState = need(root, "#save-state");
     this.saver = new AutoSaver(
       async (path, text) => {
-        const saved = await this.api.call<FileInfo>("PUT", `/api/projects/${this.projectId}/files/${filePath(path)}`, { content: text });
+        const saved = await this.api.call<Answer<"project_file_put">>("PUT", `/api/projects/${this.projectId}/files/${filePath(path)}`, { content: text } satisfies RequestBody<"project_file_put">);
         this.files.upsert(saved);
         // A saved context file changes what the next build reuses: ask the planner again.
         if (path !== this.dockerfile) this.schedulePlan();
@@ -132,12 +116,7 @@ class ProjectStudio {
     window.addEventListener("beforeunload", (ev) => {
       if (this.saver.hasUnsaved()) ev.preventDefault();
     });
-    const [project, offered] = await Promise.all([
-      this.api.call<ProjectData>("GET", `/api/projects/${this.projectId}/`),
-      features(this.api),
-    ]);
-    this.features = offered;
-    this.inspector.listsFiles = offered.stepDetail;
+    const project = await this.api.call<Answer<"project_get">>("GET", `/api/projects/${this.projectId}/`);
     this.dockerfile = project.dockerfile_path;
     this.files.setFiles(project.files);
     if (project.files.some((f) => f.path === this.dockerfile)) await this.open(this.dockerfile);
@@ -158,7 +137,7 @@ class ProjectStudio {
   /** Opens a file in a tab, fetching its text the first time. */
   private async open(path: string): Promise<void> {
     if (!this.editor.isOpen(path)) {
-      const file = await this.api.call<FileContent>("GET", `/api/projects/${this.projectId}/files/${filePath(path)}`).catch((e: unknown) => {
+      const file = await this.api.call<Answer<"project_file_get">>("GET", `/api/projects/${this.projectId}/files/${filePath(path)}`).catch((e: unknown) => {
         this.say(e instanceof Error ? e.message : String(e), true);
         return null;
       });
@@ -234,7 +213,7 @@ class ProjectStudio {
     this.buildMessage.classList.remove("error");
     try {
       await this.saver.flush();
-      const build = await this.api.call<BuildSummary>("POST", `/api/projects/${this.projectId}/builds/`, options);
+      const build = await this.api.call<Answer<"build_create">>("POST", `/api/projects/${this.projectId}/builds/`, options satisfies RequestBody<"build_create">);
       this.showBuild(build.id, true, build.number);
       void this.history.refresh();
     } catch (error) {
@@ -369,7 +348,7 @@ class ProjectStudio {
   /** Asks the planner what the next build would reuse, and the linters what they think. One
    * question at a time: the server answers one per person, so edits made meanwhile wait for it. */
   private async predict(): Promise<void> {
-    if (!this.canEdit || !(this.features.plan || this.features.lint)) return;
+    if (!this.canEdit) return;
     if (this.predicting) {
       this.predictAgain = true;
       return;
@@ -379,10 +358,10 @@ class ProjectStudio {
     this.predicting = true;
     try {
       const options = this.options();
-      const body = { dockerfile: text, target: options?.target ?? "", build_args: options?.build_args ?? {}, no_cache: options?.no_cache ?? false };
+      const body = { dockerfile: text, target: options?.target ?? "", build_args: options?.build_args ?? {}, no_cache: options?.no_cache ?? false } satisfies RequestBody<"project_plan">;
       const [plan, lint] = await Promise.allSettled([
-        this.features.plan ? this.api.call<PlanResponse>("POST", `/api/projects/${this.projectId}/plan/`, body) : null,
-        this.features.lint ? this.api.call<{ diagnostics: LintDiagnostic[] }>("POST", `/api/projects/${this.projectId}/lint/`, { dockerfile: text }) : null,
+        this.api.call<PlanResponse>("POST", `/api/projects/${this.projectId}/plan/`, body),
+        this.api.call<Answer<"project_lint">>("POST", `/api/projects/${this.projectId}/lint/`, { dockerfile: text } satisfies RequestBody<"project_lint">),
       ]);
       // What was typed meanwhile gets its own answer; this one would mark the wrong lines.
       if (this.editor.text(this.dockerfile) !== text) return;

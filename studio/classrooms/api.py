@@ -1,22 +1,182 @@
-"""The JSON API for classrooms (see /api/schema/ for every field). A teacher sees and changes only
-their own classes; a student sees only their own copies and what the teacher shares."""
+"""The JSON API for classrooms: the `classrooms` router of studio/api_root.py. A teacher sees and
+changes only their own classes; a student sees only their own copies and what the teacher shares."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest
 from django.urls import reverse
+from ninja import Field, Query, Status
+from pydantic import StrictBool, StrictInt, StrictStr
 
-from studio.api import ApiError, api_view, field, json_body
-from studio.models import Classroom, Membership, Project, User
+from studio.api import MAX_ID, ApiError, Id, In, Out, StudioRouter, Timestamp, errors
+from studio.classrooms.models import Classroom, Membership
+from studio.models import User
+from studio.projects.models import Project
 
 from . import live, selectors, services
 from .selectors import TEACHER, exercise_json
 
+router = StudioRouter(tags=["classrooms"])
+
+Loose = dict[str, Any]
+CHECK_KINDS = ("rebuild_after_change", "image_size", "layers", "absent_path")
+
+
+class ExerciseCheck(Out):
+    """rebuild_after_change {file, max_steps}: after changing only that file since the last
+    successful build, at most max_steps steps rebuild; image_size {max_mb}: under that many MB
+    (1,000,000 bytes); layers {max}: no more than that many layers; absent_path {path}: the final
+    image holds nothing at that path (a directory counts with all under it; * ? [] match patterns)."""
+
+    kind: Literal["rebuild_after_change", "image_size", "layers", "absent_path"]
+    file: str | None = None
+    max_steps: int | None = None
+    max_mb: int | None = None
+    max: int | None = None
+    path: str | None = None
+    description: str | None = Field(None, description="the check as the class reads it (answers only)")
+
+
+class CheckResult(Out):
+    check: str
+    status: Literal["pass", "fail", "not_yet"]
+    message: str = Field(description="why, naming the build it judged")
+    build: int | None = Field(None, description="that build's number")
+
+
+class ExerciseOut(Out):
+    id: int
+    title: str
+    instructions: str
+    checks: list[ExerciseCheck]
+    created_at: Timestamp
+
+
+class StudentExercise(ExerciseOut):
+    project: int = Field(description="the student's own copy")
+    studio_url: str = Field(description="that copy in the studio")
+    results: list[CheckResult]
+    judged_build: int | None = Field(description="the build the results are as of")
+
+
+class SharedProject(Out):
+    id: int
+    name: str
+    url: str
+
+
+class StudentEntry(Out):
+    id: int = Field(description="the student's place in the class, not their account")
+    name: str
+    username: str
+    joined_at: Timestamp
+
+
+class Me(Out):
+    id: int
+    name: str
+
+
+class TeacherView(Out):
+    """The class as its teacher sees it: the join code and link, every student, every exercise."""
+
+    id: int
+    name: str
+    role: Literal["teacher"]
+    join_code: str
+    join_url: str
+    closed: bool
+    shared_project: SharedProject | None
+    shared_cache: bool = Field(description="the class's builds share one cache")
+    students: list[StudentEntry]
+    exercises: list[ExerciseOut]
+    created_at: Timestamp
+
+
+class StudentView(Out):
+    """The class as a student sees it: no other students, their own exercises with results."""
+
+    id: int
+    name: str
+    role: Literal["student"]
+    teacher: str
+    closed: bool
+    shared_project: SharedProject | None
+    shared_cache: bool
+    me: Me
+    exercises: list[StudentExercise]
+
+
+ClassroomOut = Annotated[TeacherView | StudentView, Field(discriminator="role")]
+
+
+class ClassroomSummary(Out):
+    id: int
+    name: str
+    role: Literal["teacher", "student"]
+    closed: bool
+
+
+class ClassroomListOut(Out):
+    classrooms: list[ClassroomSummary]
+
+
+class RemovedOut(Out):
+    removed: int
+
+
+class StudentRow(Out):
+    student: int
+    name: str
+    username: str
+    exercise: int
+    project: int
+    build: Loose | None = Field(
+        description="the latest build: id, number, status, image_size, image_layers, steps"
+    )
+    checks: Loose = Field(description="passed, total, results")
+    last_activity: Timestamp | None
+
+
+class DashboardOut(Out):
+    classroom: int
+    exercise: ExerciseOut | None
+    students: list[StudentRow]
+
+
+class ClassroomCreate(In):
+    name: StrictStr | None = None
+
+
+class ClassroomJoin(In):
+    code: StrictStr
+    display_name: StrictStr | None = Field(None, description="how the class will call you")
+
+
+class ClassroomPatch(In):
+    """Leave out what stays as it is; `shared_project` null stops sharing."""
+
+    name: StrictStr | None = None
+    closed: StrictBool | None = None
+    shared_project: StrictInt | None = Field(None, description="your project to share with the class")
+    shared_cache: StrictBool | None = None
+
+
+class ExerciseCreate(In):
+    title: StrictStr | None = None
+    instructions: StrictStr | None = None
+    project: StrictInt | None = Field(None, description="one of your projects (default: a new starter)")
+    checks: list[Any] | None = Field(
+        None,
+        description="ExerciseCheck objects (kind and its fields), checked against each student's builds",
+        json_schema_extra={"items": ExerciseCheck.model_json_schema()},
+    )
+
 
 def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # api_view let only signed-in users through
+    assert isinstance(request.user, User)  # the API's session auth let only signed-in users through
     return request.user
 
 
@@ -85,87 +245,102 @@ def summary_json(classroom: Classroom, role: str) -> dict[str, Any]:
     return {"id": classroom.id, "name": classroom.name, "role": role, "closed": classroom.closed}
 
 
-@api_view(("GET", "POST"))
-def classrooms(request: HttpRequest) -> JsonResponse:
+@router.get("/classrooms/", response={200: ClassroomListOut, **errors()})
+def classroom_list(request: HttpRequest) -> Any:
+    """The classes you teach and those you are in."""
     user = _user(request)
-    if request.method == "GET":
-        teaching = [summary_json(c, "teacher") for c in selectors.classrooms_taught(user=user)]
-        joined = [summary_json(m.classroom, "student") for m in selectors.memberships_of(user=user)]
-        return JsonResponse({"classrooms": teaching + joined})
-    body = json_body(request)
-    classroom = services.classroom_create(teacher=user, name=body.get("name"))
-    return JsonResponse(teacher_json(request, classroom), status=201)
+    teaching = [summary_json(c, "teacher") for c in selectors.classrooms_taught(user=user)]
+    joined = [summary_json(m.classroom, "student") for m in selectors.memberships_of(user=user)]
+    return {"classrooms": teaching + joined}
 
 
-@api_view(("POST",))
-def classroom_join(request: HttpRequest) -> JsonResponse:
-    user = _user(request)
-    body = json_body(request)
+@router.post("/classrooms/", response={201: TeacherView, **errors(429)})
+def classroom_create(request: HttpRequest, payload: ClassroomCreate) -> Any:
+    """Create a class (you teach it); the answer has its join code and link."""
+    classroom = services.classroom_create(teacher=_user(request), name=payload.name)
+    return Status(201, teacher_json(request, classroom))
+
+
+@router.post("/classrooms/join/", response={201: StudentView, **errors(409)})
+def classroom_join(request: HttpRequest, payload: ClassroomJoin) -> Any:
+    """Join a class with its code, and get a copy of every exercise handed out."""
     membership = services.classroom_join(
-        user=user, code=field(body, "code", str, required=True), display_name=body.get("display_name")
+        user=_user(request), code=payload.code, display_name=payload.display_name
     )
-    return JsonResponse(student_json(membership.classroom, membership), status=201)
+    return Status(201, student_json(membership.classroom, membership))
 
 
-@api_view(("GET", "PATCH"))
-def classroom(request: HttpRequest, classroom_id: int) -> JsonResponse:
-    user = _user(request)
-    found, role = selectors.classroom_get(user=user, classroom_id=classroom_id)
-    if request.method == "PATCH":
-        if role != TEACHER:
-            raise ApiError("only the class's teacher may change it", status=403)
-        body = json_body(request)
-        found = services.classroom_update(
-            classroom=found,
-            name=body.get("name"),
-            closed=body.get("closed"),
-            shared_project=body.get("shared_project", ...),
-            shared_cache=body.get("shared_cache"),
-        )
+def _as_seen(request: HttpRequest, found: Classroom, role: str) -> dict[str, Any]:
     if role == TEACHER:
-        return JsonResponse(teacher_json(request, found))
-    membership = Membership.objects.get(classroom=found, student=user)
-    return JsonResponse(student_json(found, membership))
+        return teacher_json(request, found)
+    membership = Membership.objects.get(classroom=found, student=request.user)
+    return student_json(found, membership)
 
 
-@api_view(("DELETE",))
-def classroom_student(request: HttpRequest, classroom_id: int, student_id: int) -> JsonResponse:
+@router.get("/classrooms/{int:classroom_id}/", response={200: ClassroomOut, **errors()})
+def classroom_get(request: HttpRequest, classroom_id: Id) -> Any:
+    """The class, as you may see it."""
+    found, role = selectors.classroom_get(user=_user(request), classroom_id=classroom_id)
+    return _as_seen(request, found, role)
+
+
+@router.patch("/classrooms/{int:classroom_id}/", response={200: ClassroomOut, **errors()})
+def classroom_update(request: HttpRequest, classroom_id: Id, payload: ClassroomPatch) -> Any:
+    """Teacher: rename, close or reopen the class, or share one of your projects with it."""
+    found, role = selectors.classroom_get(user=_user(request), classroom_id=classroom_id)
+    if role != TEACHER:
+        raise ApiError("only the class's teacher may change it", status=403)
+    found = services.classroom_update(
+        classroom=found,
+        name=payload.name,
+        closed=payload.closed,
+        # Left out: unchanged; null: no longer shared.
+        shared_project=payload.shared_project if "shared_project" in payload.model_fields_set else ...,
+        shared_cache=payload.shared_cache,
+    )
+    return _as_seen(request, found, role)
+
+
+@router.delete(
+    "/classrooms/{int:classroom_id}/students/{int:student_id}/", response={200: RemovedOut, **errors()}
+)
+def classroom_student_remove(request: HttpRequest, classroom_id: Id, student_id: Id) -> Any:
+    """Teacher: remove a student (`students[].id`) from the class."""
     found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
     membership = selectors.members(classroom=found).filter(id=student_id).first()
     if membership is None:
         raise Http404(f"the class has no student {student_id}")
     services.membership_remove(membership=membership)
     live.publish_removed(classroom_id=found.id, student=membership.id)
-    return JsonResponse({"removed": membership.id})
+    return {"removed": membership.id}
 
 
-@api_view(("POST",))
-def classroom_exercises(request: HttpRequest, classroom_id: int) -> JsonResponse:
+@router.post("/classrooms/{int:classroom_id}/exercises/", response={201: ExerciseOut, **errors()})
+def classroom_exercise_create(request: HttpRequest, classroom_id: Id, payload: ExerciseCreate) -> Any:
+    """Teacher: hand out one of your projects (a new starter when none) as an exercise."""
     user = _user(request)
     found = selectors.classroom_get_taught(user=user, classroom_id=classroom_id)
-    body = json_body(request)
-    project_id = field(body, "project", int)
     project = None
-    if project_id is not None:
-        project = Project.objects.filter(id=project_id, owner=user).first()
+    if payload.project is not None:
+        project = Project.objects.filter(id=payload.project, owner=user).first()
         if project is None:
-            raise ApiError(f"you have no project {project_id}", field="project")
+            raise ApiError(f"you have no project {payload.project}", field="project")
     exercise = services.exercise_create(
         classroom=found,
-        title=body.get("title"),
-        instructions=field(body, "instructions", str, default=""),
+        title=payload.title,
+        instructions=payload.instructions or "",
         project=project,
-        checks=body.get("checks"),
+        checks=payload.checks,
     )
-    return JsonResponse(exercise_json(exercise), status=201)
+    return Status(201, exercise_json(exercise))
 
 
-@api_view(("GET",))
-def classroom_dashboard(request: HttpRequest, classroom_id: int) -> JsonResponse:
+@router.get("/classrooms/{int:classroom_id}/dashboard/", response={200: DashboardOut, **errors()})
+def classroom_dashboard(
+    request: HttpRequest,
+    classroom_id: Id,
+    exercise: int | None = Query(None, ge=0, le=MAX_ID, description="an exercise's id (default: the latest)"),
+) -> Any:
+    """Teacher: the grid of one exercise, a row per student."""
     found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
-    exercise_id = request.GET.get("exercise")
-    if exercise_id is not None and not exercise_id.isdigit():
-        raise ApiError("exercise must be an exercise's id", field="exercise")
-    return JsonResponse(
-        selectors.dashboard(classroom=found, exercise_id=int(exercise_id) if exercise_id else None)
-    )
+    return selectors.dashboard(classroom=found, exercise_id=exercise)

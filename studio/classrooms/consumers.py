@@ -13,8 +13,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.http import Http404
 
-from builds.consumers import _query
-from studio.sockets import GroupConsumer
+from studio.sockets import GroupConsumer, query_params
 
 from . import selectors
 from .live import classroom_group
@@ -33,7 +32,7 @@ class ClassroomConsumer(GroupConsumer):
     async def connect(self) -> None:
         user = self.scope["user"]
         classroom_id = int(self.scope["url_route"]["kwargs"]["classroom_id"])
-        exercise = _query(self.scope).get("exercise", "")
+        exercise = query_params(self.scope).get("exercise", "")
         if exercise and not exercise.isdigit():
             await self.close(code=4400)
             return

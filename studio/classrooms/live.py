@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from builds import live
 from builds.models import Build
-from studio.models import Assignment
+from studio.classrooms.models import Assignment
 
 from . import selectors
 

@@ -12,8 +12,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from studio.classrooms.models import Membership
 from studio.errors import Rejected
-from studio.models import Membership, Project, User
+from studio.models import User
+from studio.projects.models import Project
 
 from . import live, selectors, services
 from .api import join_url, studio_url

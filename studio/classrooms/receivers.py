@@ -11,7 +11,7 @@ from django.dispatch import receiver
 
 from builds.models import Build
 from builds.signals import build_changed, build_progressed
-from studio.models import Assignment
+from studio.classrooms.models import Assignment
 
 from . import services
 from .live import publish_row, publish_step, seats

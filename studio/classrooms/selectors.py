@@ -11,7 +11,9 @@ from django.http import Http404
 from builds.counts import build_counts
 from builds.models import Build, BuildEvent, Step
 from builds.scopes import cache_scope_json
-from studio.models import Assignment, Classroom, Exercise, Membership, Project, User
+from studio.classrooms.models import Assignment, Classroom, Exercise, Membership
+from studio.models import User
+from studio.projects.models import Project
 
 from . import checks
 

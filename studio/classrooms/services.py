@@ -10,9 +10,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from builds.models import Build
+from studio.classrooms.models import Assignment, Classroom, Exercise, Membership
 from studio.errors import Rejected
-from studio.models import Assignment, Classroom, Exercise, Membership, Project, ProjectFile, User
+from studio.models import User
 from studio.projects.files import check_tree
+from studio.projects.models import Project, ProjectFile
 from studio.projects.services import revision_snapshot
 from studio.projects.starter import starter_create
 

@@ -1,10 +1,11 @@
-"""The classrooms' pages and JSON API, included by studio/urls.py."""
+"""The classrooms' pages, included by studio/urls.py (their JSON API is studio/classrooms/api.py's
+router, on studio/api_root.py's API)."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from . import api, pages
+from . import pages
 
 urlpatterns = [
     path("classrooms/", pages.classrooms, name="classrooms"),
@@ -17,23 +18,5 @@ urlpatterns = [
         "classrooms/<int:classroom_id>/students/<int:student_id>/remove/",
         pages.student_remove,
         name="classroom-student-remove",
-    ),
-    path("api/classrooms/", api.classrooms, name="api-classrooms"),
-    path("api/classrooms/join/", api.classroom_join, name="api-classroom-join"),
-    path("api/classrooms/<int:classroom_id>/", api.classroom, name="api-classroom"),
-    path(
-        "api/classrooms/<int:classroom_id>/exercises/",
-        api.classroom_exercises,
-        name="api-classroom-exercises",
-    ),
-    path(
-        "api/classrooms/<int:classroom_id>/dashboard/",
-        api.classroom_dashboard,
-        name="api-classroom-dashboard",
-    ),
-    path(
-        "api/classrooms/<int:classroom_id>/students/<int:student_id>/",
-        api.classroom_student,
-        name="api-classroom-student",
     ),
 ]

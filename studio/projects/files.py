@@ -362,6 +362,8 @@ class _Reader:
             _check_zip_directory(data)
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 infos = archive.infolist()
+                if any(not info.filename for info in infos):  # a damaged name's length can say 0
+                    raise Rejected("a member of the zip archive has no name: the archive is damaged")
                 self._check_zip_sizes(infos)
                 for info in infos:
                     self._zip_member(archive, info)

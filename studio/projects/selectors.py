@@ -8,24 +8,26 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
 
-from studio.classrooms.selectors import classroom_can_view_project, project_closed_class
 from studio.errors import Rejected
-from studio.models import Project, ProjectFile, User
+from studio.models import User
+from studio.projects.models import Project, ProjectFile
+
+from . import access
 
 AnyUser = User | AnonymousUser
 
 
 def project_can_view(*, user: AnyUser, project: Project, token: str | None = None) -> bool:
     """The owner, anyone signed in when the project is public, whoever holds its share link, and
-    the classroom's people: a teacher for a student's exercise copy, a class for the project its
-    teacher shares with it. Nobody who is not signed in."""
+    whoever an app built on projects lets in (a teacher for a student's exercise copy, a class for
+    the project its teacher shares with it: access.py). Nobody who is not signed in."""
     if not user.is_authenticated:
         return False
     if project.owner_id == user.pk or project.visibility == Project.Visibility.PUBLIC:
         return True
     if token and project.share_token and secrets.compare_digest(project.share_token, token):
         return True
-    return classroom_can_view_project(user=user, project=project)
+    return access.granted(user=user, project=project)
 
 
 def project_get(*, user: AnyUser, project_id: int, token: str | None = None, write: bool = False) -> Project:
@@ -36,12 +38,8 @@ def project_get(*, user: AnyUser, project_id: int, token: str | None = None, wri
         raise Http404(f"project {project_id} not found")
     if write and project.owner_id != user.pk:
         raise Rejected("only the project's owner may change it or build it", kind="forbidden")
-    if write and (closed := project_closed_class(project=project)) is not None:
-        raise Rejected(
-            f"the class {closed.name!r} is closed: this exercise can still be read, "
-            "no longer changed or built",
-            kind="forbidden",
-        )
+    if write and (reason := access.frozen_because(project=project)) is not None:
+        raise Rejected(reason, kind="forbidden")
     return project
 
 

@@ -12,7 +12,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
 from studio.errors import Rejected
-from studio.models import Blob, Project, ProjectFile, Revision, RevisionFile, User
+from studio.models import User
+from studio.projects.models import Blob, Project, ProjectFile, Revision, RevisionFile
 
 from .files import Entry, check_file_size, check_totals, check_tree, clash, clean_path, file_mode
 

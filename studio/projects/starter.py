@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from studio.models import Project, User
+from studio.models import User
+from studio.projects.models import Project
 
 from . import services
 

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -183,3 +184,33 @@ def test_cache_scope_gives_a_build_a_cache_of_its_own(data: Path, context: Path)
         "built", "built"]
     bad = manage("build", str(context), "--cache-scope", " spaced ", data=data)
     assert bad.returncode == 2 and "cache scope" in bad.stderr + bad.stdout
+
+
+def test_build_finished_keeps_its_wire_form(data: Path, context: Path) -> None:
+    """build.finished is made by one typed constructor; the JSON a reader gets is the contract's:
+    a success has no `error`, a failure has one, and both carry the counts."""
+    done = manage("build", str(context), "--progress", "json", data=data)
+    finished = json.loads(done.stdout.splitlines()[-1])
+    assert list(finished) == ["type", "seq", "status", "image", "cache", "counts", "duration_ms"]
+    assert finished["status"] == "succeeded" and finished["image"]["digest"].startswith("sha256:")
+    (context / "Dockerfile").write_text("FROM studio/busybox:1.35\nRUN exit 3\n")
+    done = manage("build", str(context), "--progress", "json", data=data)
+    failed = json.loads(done.stdout.splitlines()[-1])
+    assert list(failed) == ["type", "seq", "status", "image", "cache", "counts", "duration_ms", "error"]
+    assert failed["status"] == "failed" and failed["image"] is None and failed["error"]["step"] == 2
+
+
+def test_a_real_builds_events_hold_to_the_checked_in_schema(data: Path, context: Path) -> None:
+    """What the engine emits, not only what was recorded once: a build, a cached rebuild, a
+    failing step, a parse error."""
+    from builds.engine.events import SCHEMA_FILE
+
+    check = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+    dockerfiles = [None, None, "FROM studio/busybox:1.35\nRUN exit 3\n", "FROM studio/busybox:1.35\nNOPE x\n"]
+    for text in dockerfiles:
+        if text is not None:
+            (context / "Dockerfile").write_text(text)
+        done = manage("build", str(context), "--progress", "json", data=data)
+        for line in done.stdout.splitlines():
+            event = json.loads(line)
+            assert not [e.message for e in check.iter_errors(event)], event

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from builds.engine import context as context_module
 from builds.engine import parallel
 from builds.engine.context import (
     BadPattern,
@@ -28,6 +27,7 @@ from builds.engine.context import (
     parse_dockerignore,
     read_dockerignore,
 )
+from builds.engine.context import hashcache as hashcache_module
 from builds.engine.errors import ContextError
 
 
@@ -568,13 +568,13 @@ def test_sockets_and_fifos_are_not_part_of_the_context(tmp_path: Path) -> None:
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The files whose content was hashed."""
     seen: list[str] = []
-    real = context_module.sha256_file
+    real = hashcache_module.sha256_file
 
     def counting(path: str) -> str:
         seen.append(path)
         return real(path)
 
-    monkeypatch.setattr(context_module, "sha256_file", counting)
+    monkeypatch.setattr(hashcache_module, "sha256_file", counting)
     return seen
 
 
@@ -603,7 +603,7 @@ def test_a_big_context_is_hashed_a_few_files_at_a_time_each_file_once(
     expected = sum_of(tmp_path / "ctx")
     reads.clear()
     threads: set[str] = set()
-    real = context_module.sha256_file
+    real = hashcache_module.sha256_file
 
     def noting(path: str) -> str:
         threads.add(threading.current_thread().name)
@@ -611,7 +611,7 @@ def test_a_big_context_is_hashed_a_few_files_at_a_time_each_file_once(
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(parallel, "THREADS", 2)  # as on a 2-core machine, whatever this one has
-        patch.setattr(context_module, "sha256_file", noting)
+        patch.setattr(hashcache_module, "sha256_file", noting)
         context = cached_context(tmp_path / "ctx", tmp_path / "hashcache")
         assert context.checksum(context.resolve(".")) == expected
     assert len(threads) > 1

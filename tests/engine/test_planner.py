@@ -17,7 +17,8 @@ import pytest
 
 from builds.engine import image as images
 from builds.engine.context import HashCache
-from builds.engine.planner import BuildOptions, Prediction, predict
+from builds.engine.planner import BuildOptions
+from builds.engine.predict import Prediction, predict
 from builds.engine.store import Store
 
 from .conftest import BASE, Built, Project

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from builds.engine.errors import InputError
-from builds.engine.registry.reference import parse_reference
+from builds.engine.reference import local_name, parse_reference
 from builds.engine.registry.settings import RegistrySettings
 
 
@@ -34,10 +34,17 @@ def test_a_reference_is_read_as_docker_reads_it(
 
 
 def test_the_store_name_drops_docker_hubs_implicit_parts() -> None:
-    from builds.engine.store import parse_ref
+    assert local_name(parse_reference("busybox").store_name or "") == ("busybox", "latest")
+    assert local_name(parse_reference("localhost:5000/x:1").store_name or "") == ("localhost:5000/x", "1")
 
-    assert parse_ref(parse_reference("busybox").store_name or "") == ("busybox", "latest")
-    assert parse_ref(parse_reference("localhost:5000/x:1").store_name or "") == ("localhost:5000/x", "1")
+
+def test_the_store_reads_the_names_it_keeps_with_the_same_parser_refusing_none() -> None:
+    # A tag a person chose, or a docker save's RepoTags, is kept as written; only a pull or a
+    # push, which send the name to a registry, refuse it.
+    assert local_name("My App:dev build") == ("My App", "dev build")
+    assert local_name("docker.io/library/x:") == ("x", "")
+    with pytest.raises(InputError, match="invalid image reference 'My App:dev build'"):
+        parse_reference("My App:dev build")
 
 
 @pytest.mark.parametrize(

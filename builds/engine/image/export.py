@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ..store import Image, LayerError, Store, canonical_json, parse_ref
+from ..reference import local_name
+from ..store import Image, LayerError, Store, canonical_json
 from ..store.tarstream import DIRTYPE, END_OF_ARCHIVE, REGTYPE, padding, tar_header
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -38,7 +39,7 @@ def manifest_for(store: Store, image: Image) -> dict[str, Any]:
 
 def _full_name(ref: str) -> tuple[str, str]:
     """("docker.io/library/x:tag", "tag"): the names containerd and OCI tools expect."""
-    name, tag = parse_ref(ref)
+    name, tag = local_name(ref)
     first = name.split("/", 1)[0]
     if "/" not in name:
         name = f"docker.io/library/{name}"
@@ -132,7 +133,7 @@ def _write_archive(store: Store, image: Image, out_path: Path, refs: list[str], 
 
 
 def _repo_tags(refs: list[str]) -> list[str]:
-    return ["{}:{}".format(*parse_ref(ref)) for ref in refs]
+    return ["{}:{}".format(*local_name(ref)) for ref in refs]
 
 
 def export_docker_archive(store: Store, image: Image, out_path: Path | str, repo_tags: list[str]) -> None:

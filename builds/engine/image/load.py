@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import InputError
-from ..store import Image, Store, parse_ref
+from ..reference import local_name
+from ..store import Image, Store
 from .config import rootfs_config
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
@@ -162,8 +163,8 @@ def _docker_image(archive: _Archive, name: str) -> tuple[dict[str, Any], list[st
     entries = archive.json("manifest.json")
     if not isinstance(entries, list) or not entries:
         raise InputError(f"{archive.path}: manifest.json lists no image")
-    wanted = parse_ref(name)
-    tagged = [e for e in entries if wanted in [parse_ref(t) for t in e.get("RepoTags") or []]]
+    wanted = local_name(name)
+    tagged = [e for e in entries if wanted in [local_name(t) for t in e.get("RepoTags") or []]]
     entry = tagged[0] if tagged else entries[0]
     return archive.json(entry["Config"]), list(entry.get("Layers") or [])
 

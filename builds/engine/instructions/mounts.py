@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..sandbox import Mount
-from ..store.core import DEFAULT_SCOPE
+from ..store.cacheindex import DEFAULT_SCOPE
 from .fs import Item, Placer, copy_tree
 
 if TYPE_CHECKING:

@@ -1,6 +1,7 @@
 """Images in from registries and out to them, with the Distribution API v2 (`python-dxf`).
 
-- reference: Docker's reading of "busybox", "host:5000/x:tag", "x@sha256:...";
+- ../reference: Docker's reading of "busybox", "host:5000/x:tag", "x@sha256:..." (strict
+  here; the store reads its names with the same parser, leniently);
 - settings: insecure registries, a CA, logins (docker config.json), the platform;
 - pull / push: the transfers, reported as `image.pull` / `image.push` events (transfer);
 - known: the index that lets a second pull fetch nothing and a push skip what is there.

@@ -16,7 +16,7 @@ from dxf import DXF, DXFBase
 from dxf import exceptions as dxf_errors
 
 from ..errors import InputError
-from .reference import Reference
+from ..reference import Reference
 from .settings import RegistrySettings
 
 PING_TIMEOUT_S = 10.0

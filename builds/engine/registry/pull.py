@@ -26,10 +26,10 @@ from typing import IO, Any
 
 from dxf import DXF
 
+from ..reference import Reference, parse_reference
 from ..store import Image, Store
 from .client import RegistryError, open_repository, registry_errors
 from .known import KnownBlob, KnownBlobs
-from .reference import Reference, parse_reference
 from .settings import Platform, RegistrySettings
 from .transfer import IMAGE_PULL, Report, Transfer
 

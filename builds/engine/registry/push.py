@@ -22,10 +22,10 @@ from dxf import DXF
 from dxf import exceptions as dxf_errors
 
 from ..errors import InputError
+from ..reference import Reference, parse_reference
 from ..store import Image, Store, canonical_json
 from .client import blob_exists, open_repository, registry_errors
 from .known import KnownBlob, KnownBlobs
-from .reference import Reference, parse_reference
 from .settings import RegistrySettings
 from .transfer import IMAGE_PUSH, Report, Transfer
 

@@ -24,12 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..dockerhub import DOCKER_HUB, DOCKER_HUB_LOGIN_KEYS
 from ..errors import InputError
-from .reference import DOCKER_HUB
 
 DEFAULT_PLATFORM = "linux/amd64"
-# Docker Hub's logins are filed under its old index address.
-_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "registry-1.docker.io", "docker.io")
 
 
 @dataclass(frozen=True)
@@ -142,6 +140,6 @@ def _read_logins(path: Path | None) -> dict[str, tuple[str, str]]:
 
 
 def _domain_of(key: str) -> str:
-    if key in _HUB_KEYS:
+    if key in DOCKER_HUB_LOGIN_KEYS:
         return DOCKER_HUB
     return key.split("://", 1)[-1].split("/", 1)[0]

@@ -33,17 +33,24 @@ half-written object, and two processes writing the same object leave one good co
     locks/                    lock files; holder-<token> is held by a live process that has
                               things in tmp/: Store.reclaim() moves a dead one's to the trash
 
+The store is one object, `Store` (core.py), over parts that each keep one kind of thing:
+housekeeping.py (tmp/, tokens, locks, reclaim, trash, atomic writes), blobs.py, layers.py,
+images.py (images and tags) and cacheindex.py (the cache index, per scope).
+
 Stored objects are never changed. The same layer committed on two different parents is one
 directory; its facts are those of the first commit (the returned Layer has each commit's own).
 """
 
 from __future__ import annotations
 
+from .cacheindex import DEFAULT_SCOPE, CacheIndex, ScopedCache
 from .contents import FileBlobs, FileMeta, SourceChanged, copy_file
-from .core import DEFAULT_SCOPE, LayerError, Store, key_file_name, parse_ref
+from .core import Store
+from .layers import LayerError
+from .names import key_file_name
 from .objects import FileChange, Image, Layer, canonical_json
 
 __all__ = [
-    "DEFAULT_SCOPE", "FileBlobs", "FileChange", "FileMeta", "Image", "Layer", "LayerError", "SourceChanged",
-    "Store", "canonical_json", "copy_file", "key_file_name", "parse_ref",
+    "DEFAULT_SCOPE", "CacheIndex", "FileBlobs", "FileChange", "FileMeta", "Image", "Layer", "LayerError",
+    "ScopedCache", "SourceChanged", "Store", "canonical_json", "copy_file", "key_file_name",
 ]

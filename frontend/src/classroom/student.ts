@@ -1,18 +1,10 @@
 // A student's view: each exercise's checks and latest build, read again from the API whenever one
 // of their builds is queued, starts or ends (their project's socket says so).
+import type { Answer, Schemas } from "../api";
+
 type KeepOpen = (path: string, onMessage: (data: unknown) => void, onState: (open: boolean) => void) => void;
 
-interface Result {
-  check: string;
-  status: string;
-  message: string;
-}
-
-interface ExerciseView {
-  id: number;
-  project: number;
-  results: Result[];
-}
+type Result = Schemas["CheckResult"];
 
 interface LatestBuild {
   number: number;
@@ -45,7 +37,8 @@ export function followStudent(root: HTMLElement, keepOpen: KeepOpen): void {
   const refresh = async () => {
     const reply = await fetch(`/api/classrooms/${classroom}/`, { credentials: "same-origin" });
     if (!reply.ok) return;
-    const data = (await reply.json()) as { exercises: ExerciseView[] };
+    const data = (await reply.json()) as Answer<"classroom_get">;
+    if (data.role !== "student") return;
     for (const exercise of data.exercises) {
       const article = root.querySelector<HTMLElement>(`article[data-exercise="${exercise.id}"]`);
       const list = article?.querySelector<HTMLElement>("ul.checks");

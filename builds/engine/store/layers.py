@@ -1,0 +1,142 @@
+"""Layers: unpacked trees under l/<id> (the overlay's lower directories), each with its facts
+(l/<id>.json) and file list (l/<id>.changes.json); made from a finished upper directory or
+imported from a tar, and streamed back out as the tar they were hashed as."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import IO
+
+from ..errors import InputError
+from ..parallel import Sha256Behind
+from .housekeeping import Housekeeping
+from .objects import FileChange, Layer
+from .tarstream import OPAQUE_XATTRS, LayerFormatError, Walked, walk_layer
+
+
+class LayerError(InputError):
+    """A layer that cannot be stored: an unsafe or unreadable tar, or a tree a tar cannot carry."""
+
+
+class Layers:
+    """l/ under a store's root."""
+
+    def __init__(self, directory: Path, keeping: Housekeeping) -> None:
+        self.directory = directory
+        self.keeping = keeping
+
+    def path(self, layer_id: str) -> Path:
+        return self.directory / layer_id
+
+    def has(self, layer_id: str) -> bool:
+        return self.path(layer_id).is_dir()
+
+    def facts(self, layer_id: str, *, changes: bool = False) -> Layer:
+        """The layer's facts. Its file list is read only when `changes` is asked for: it can
+        be long, and the fully cached path reads the facts of every layer."""
+        layer = Layer.from_json(json.loads((self.directory / f"{layer_id}.json").read_bytes()))
+        if changes:
+            rows = json.loads((self.directory / f"{layer_id}.changes.json").read_bytes())
+            layer.changes = [FileChange.from_row(row) for row in rows]
+        return layer
+
+    def commit(self, upper: Path, lower: list[str]) -> Layer | None:
+        """Turn a finished upper directory into a stored layer. `lower` is the layer ids below
+        it, bottom first, used to tell added from modified and to describe whiteouts. Computes
+        the diff_id by streaming the layer's tar (OCI whiteouts `.wh.x` / `.wh..wh..opq`, sorted
+        entries, mtimes kept, numeric uid/gid, no user/group names) through sha256 without
+        writing it, then renames `upper` to l/<id> (or drops it when that layer already
+        exists). Returns None, and removes `upper`, when it holds no change at all."""
+        lowers = [self.path(layer_id) for layer_id in reversed(lower)]
+        digest = Sha256Behind()  # hashes on the other core while the walk reads the tree
+        try:
+            walked = walk_layer(upper, digest.update, lowers)
+        except LayerFormatError as exc:
+            raise LayerError(str(exc)) from None
+        finally:
+            diff_id = "sha256:" + digest.hexdigest()  # which also ends its thread
+        if not walked.changes:
+            self.keeping.discard(upper)
+            return None
+        return self._keep(upper, _layer(diff_id, walked), walked.opaque_dirs)
+
+    def import_tar(self, tar: IO[bytes]) -> Layer:
+        """Unpack a layer tar (plain, gzip or zstd), turning OCI whiteouts into overlay ones."""
+        from .unpack import UnsafeLayer, unpack  # tarfile and friends: not for a build's path
+
+        work = self.keeping.work_dir("import")
+        try:
+            unpack(tar, str(work))
+            digest = hashlib.sha256()
+            walked = walk_layer(work, digest.update, [])
+        except (UnsafeLayer, LayerFormatError) as exc:
+            self.keeping.discard(work)
+            raise LayerError(f"cannot import the layer: {exc}") from None
+        except BaseException:
+            self.keeping.discard(work)
+            raise
+        return self._keep(work, _layer("sha256:" + digest.hexdigest(), walked), walked.opaque_dirs)
+
+    def _keep(self, tree: Path, layer: Layer, opaque_dirs: list[bytes]) -> Layer:
+        """Move `tree` in as l/<id> unless that layer is there already. The facts go first, so
+        a layer directory that exists always has them; a racing writer of the same layer
+        finds them and its directory rename fails, and its tree goes to the trash."""
+        target = self.path(layer.id)
+        if target.exists():
+            self.keeping.discard(tree)
+            return layer
+        for path in opaque_dirs:
+            # The sandbox marks opaque directories with one of the two names; give them both,
+            # so the layer reads the same under any overlay mount and to rootfs.RootFS.
+            for name in OPAQUE_XATTRS:
+                os.setxattr(path, name, b"y")
+        self.keeping.write_atomic(
+            self.directory / f"{layer.id}.changes.json",
+            json.dumps([c.to_row() for c in layer.changes], ensure_ascii=False).encode(), exclusive=True,
+        )
+        self.keeping.write_atomic(self.directory / f"{layer.id}.json", json.dumps(layer.summary()).encode(),
+                                  exclusive=True)
+        try:
+            os.rename(tree, target)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            self.keeping.discard(tree)
+        return layer
+
+    def write_tar(self, layer_id: str, out: IO[bytes]) -> str:
+        """Write the layer's tar (the same bytes commit() hashed); returns its diff_id.
+        Hashes what it writes, and raises if the layer no longer matches its diff_id."""
+        digest = hashlib.sha256()
+
+        def emit(data: bytes | memoryview) -> None:
+            digest.update(data)
+            out.write(data)
+
+        walk_layer(self.path(layer_id), emit)
+        diff_id = "sha256:" + digest.hexdigest()
+        if not diff_id.startswith("sha256:" + layer_id):
+            raise LayerError(f"layer {layer_id} changed after it was stored (its tar is now {diff_id})")
+        return diff_id
+
+    def tar_size(self, layer_id: str) -> int:
+        """Bytes of the layer's tar, from its facts (or by making the stream, for facts that
+        predate the field)."""
+        size = self.facts(layer_id).tar_size
+        return size if size else walk_layer(self.path(layer_id), _discard_bytes).tar_size
+
+
+def _layer(diff_id: str, walked: Walked) -> Layer:
+    counts = {"added": 0, "modified": 0, "deleted": 0}
+    for change in walked.changes:
+        counts[change.change] += 1
+    return Layer(id=diff_id[7:23], diff_id=diff_id, size=walked.size, changes=walked.changes,
+                 tar_size=walked.tar_size, **counts)
+
+
+def _discard_bytes(data: bytes | memoryview) -> None:
+    pass

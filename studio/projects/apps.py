@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class ProjectsConfig(AppConfig):
+    name = "studio.projects"
+    label = "projects"
+    verbose_name = "Projects"
