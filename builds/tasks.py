@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from builds.engine.builder import BuildOptions, build
 from builds.engine.sandbox import Limits
+from builds.engine.sharedcache import SharedCacheIndex
 from builds.engine.store import Store
 
 from . import live, locality, selectors, services
@@ -31,6 +32,7 @@ from .queue import RUN_BUILD
 log = logging.getLogger(__name__)
 
 CANCEL_POLL_S = 0.2
+SHARE_TIMEOUT_S = 600
 # Set when this module is imported, i.e. before the worker takes any task.
 WORKER_STARTED: datetime = timezone.now()
 
@@ -223,7 +225,27 @@ def _run_engine(claimed: Build, run: BuildRun) -> None:
             # A stranger's FROM must not reach the worker's own machine or network.
             private_registries=False,
         )
-        build(Store(settings.STUDIO_DATA_DIR), options, run.sink)
+        store = Store(settings.STUDIO_DATA_DIR)
+        shared = shared_cache(store)
+        try:
+            build(store, options, run.sink)
+        finally:
+            if shared is not None:
+                # After the build's last event: the layers it made are still going to the
+                # registry, and must have gone before this process may stop.
+                if not shared.drain(timeout=SHARE_TIMEOUT_S):
+                    log.warning("build %s: some layers were not shared within %s s", claimed.id,
+                                SHARE_TIMEOUT_S)
+                shared.close()
+
+
+def shared_cache(store: Store) -> SharedCacheIndex | None:
+    """Give `store` the cache every worker shares, when the studio has one (STUDIO_CACHE_INDEX)."""
+    if not settings.CACHE_INDEX_URL:
+        return None
+    shared = SharedCacheIndex(store, redis_url=settings.CACHE_INDEX_URL, repository=settings.CACHE_REGISTRY)
+    store.cache_index = shared  # type: ignore[assignment]
+    return shared
 
 
 def store_tidy() -> int:

@@ -6,6 +6,7 @@ take builds from the shared queue."""
 from __future__ import annotations
 
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +29,14 @@ class Hosts:
         with sqlite3.connect(self.root / "studio.sqlite3") as db:
             row = db.execute("SELECT worker FROM builds_build WHERE id = ?", (build_id,)).fetchone()
         return next(w for w in self.workers if row and row[0].startswith(w.name + "@"))
+
+    @staticmethod
+    def shut_down(worker: Worker) -> None:
+        """Stop the worker as `docker stop` or systemd would: SIGTERM to its main process, which
+        lets what it is doing finish (a warm shutdown), then exits."""
+        assert worker.service is not None
+        worker.service.process.send_signal(signal.SIGTERM)
+        worker.service.process.wait(timeout=120)
 
     def store_of(self, worker: Worker) -> Path:
         return Path(worker.env["STUDIO_DATA_DIR"])
