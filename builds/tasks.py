@@ -237,6 +237,9 @@ def _run_engine(claimed: Build, run: BuildRun) -> None:
                     log.warning("build %s: some layers were not shared within %s s", claimed.id,
                                 SHARE_TIMEOUT_S)
                 shared.close()
+                traffic = shared.blobs.traffic
+                log.info("build %s: shared cache pushed %d bytes, pulled %d bytes", claimed.id,
+                         traffic.pushed, traffic.pulled)
 
 
 def shared_cache(store: Store) -> SharedCacheIndex | None:
