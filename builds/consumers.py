@@ -25,7 +25,7 @@ from channels.db import database_sync_to_async
 from django.http import Http404
 
 from studio.projects.selectors import project_get
-from studio.sockets import ClientGone, GroupConsumer, query_params
+from studio.sockets import ClientGone, GroupConsumer, query_params, scope_user
 
 from . import live, selectors
 
@@ -37,7 +37,7 @@ CATCH_UP_EVERY_S = 2.0
 
 class BuildConsumer(GroupConsumer):
     async def connect(self) -> None:
-        user = self.scope["user"]
+        user = scope_user(self.scope)
         query = query_params(self.scope)
         self.build_id = int(self.scope["url_route"]["kwargs"]["build_id"])
         after = query.get("after", "0")
@@ -105,7 +105,7 @@ class BuildConsumer(GroupConsumer):
 
 class ProjectConsumer(GroupConsumer):
     async def connect(self) -> None:
-        user = self.scope["user"]
+        user = scope_user(self.scope)
         project_id = int(self.scope["url_route"]["kwargs"]["project_id"])
         token = query_params(self.scope).get("token")
         allowed = user.is_authenticated and await database_sync_to_async(_project_visible)(

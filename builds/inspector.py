@@ -84,13 +84,13 @@ def _below(store: Store, step: Step) -> RootFS | None:
     if key is None:
         return None
     if key != base_key(None):
-        digests = Step.objects.filter(build_id=step.build_id, keyword="FROM").values_list("extra", flat=True)
+        froms = Step.objects.filter(build_id=step.build_id, keyword="FROM").values_list("event", flat=True)
         image = next(
             (
-                store.get_image(extra["base"]["digest"])
-                for extra in digests
-                if (extra.get("base") or {}).get("digest", "").startswith("sha256:")
-                and base_key(extra["base"]["digest"]) == key
+                store.get_image(event["base"]["digest"])
+                for event in froms
+                if (event.get("base") or {}).get("digest", "").startswith("sha256:")
+                and base_key(event["base"]["digest"]) == key
             ),
             None,
         )

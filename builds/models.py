@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -70,23 +72,14 @@ class Build(models.Model):
 
 
 class Step(models.Model):
-    """One step of a build as its `step.finished` event told it."""
+    """One step of a build: its `step.finished` event as the engine sent it (without `type` and
+    `seq`, which say where it stood in the stream), stored once and read back unchanged, and the
+    columns steps are looked up by. builds/engine/events.py (StepFinished) declares its fields."""
 
     build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="steps")
-    number = models.PositiveIntegerField()
-    stage = models.CharField(max_length=128)
-    instruction = models.TextField()
-    line = models.PositiveIntegerField(null=True)
-    keyword = models.CharField(max_length=32, blank=True, default="")
-    status = models.CharField(max_length=10)  # cached | built | skipped | failed
-    cached = models.BooleanField(default=False)
-    cache_key = models.CharField(max_length=80, null=True, blank=True)
-    reason = models.JSONField(null=True, blank=True)
-    layer = models.JSONField(null=True, blank=True)  # {digest, size, files: {added, modified, deleted}}
-    duration_ms = models.PositiveIntegerField(default=0)
-    error = models.JSONField(null=True, blank=True)
-    # Whatever else the event carried (e.g. `base` for a FROM), so no field of it is lost.
-    extra = models.JSONField(default=dict, blank=True)
+    number = models.PositiveIntegerField()  # the event's `step`
+    keyword = models.CharField(max_length=32, blank=True, default="")  # a build's FROMs (the inspector)
+    event = models.JSONField(default=dict)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["build", "number"], name="step_number_unique")]
@@ -94,6 +87,35 @@ class Step(models.Model):
 
     def __str__(self) -> str:
         return f"step {self.number} of build {self.build_id}"
+
+    # What the pages read of a step, from its event.
+    @property
+    def status(self) -> str:
+        return str(self.event.get("status", ""))
+
+    @property
+    def instruction(self) -> str:
+        return str(self.event.get("instruction", ""))
+
+    @property
+    def line(self) -> int | None:
+        return self.event.get("line")
+
+    @property
+    def cached(self) -> bool:
+        return self.event.get("cached") is True
+
+    @property
+    def duration_ms(self) -> int:
+        return int(self.event.get("duration_ms") or 0)
+
+    @property
+    def cache_key(self) -> str | None:
+        return self.event.get("cache_key")
+
+    @property
+    def layer(self) -> dict[str, Any] | None:
+        return self.event.get("layer")
 
 
 class BuildEvent(models.Model):

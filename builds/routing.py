@@ -8,7 +8,8 @@ from django.urls import path
 
 from .consumers import BuildConsumer, ProjectConsumer
 
+# Channels routes consumers with django.urls.path, which django-stubs types for HTTP views only.
 websocket_urlpatterns: list[Any] = [
-    path("ws/builds/<int:build_id>/", BuildConsumer.as_asgi()),
-    path("ws/projects/<int:project_id>/", ProjectConsumer.as_asgi()),
+    path("ws/builds/<int:build_id>/", BuildConsumer.as_asgi()),  # type: ignore[arg-type]
+    path("ws/projects/<int:project_id>/", ProjectConsumer.as_asgi()),  # type: ignore[arg-type]
 ]

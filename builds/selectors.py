@@ -105,21 +105,9 @@ def hit_ratio(build: Build) -> float | None:
 
 
 def step_json(step: Step) -> dict[str, Any]:
-    return {
-        "step": step.number,
-        "stage": step.stage,
-        "instruction": step.instruction,
-        "line": step.line,
-        "keyword": step.keyword,
-        "status": step.status,
-        "cached": step.cached,
-        "cache_key": step.cache_key,
-        "reason": step.reason,
-        "layer": step.layer,
-        "duration_ms": step.duration_ms,
-        **({"error": step.error} if step.error is not None else {}),
-        **step.extra,
-    }
+    """The step as its step.finished event told it (without `type` and `seq`), as stored: a copy,
+    so a caller adding to it changes nothing stored."""
+    return dict(step.event)
 
 
 def _iso(value: Any) -> str | None:
@@ -138,7 +126,7 @@ def build_changes_since_previous(*, build: Build) -> dict[str, Any] | None:
     if previous is None:
         return None
 
-    def files(build: Build) -> dict[str, tuple[int, int]]:
+    def files(build: Build) -> dict[str, tuple[str, int]]:
         return {f.path: (f.blob_id, f.mode) for f in build.revision.files.all()}
 
     before, after = files(previous), files(build)

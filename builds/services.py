@@ -14,7 +14,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -22,8 +22,8 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from builds.engine.errors import EngineError
-from builds.engine.events import BuildFinished
-from builds.engine.verdicts import cache_counts, tally
+from builds.engine.events import BuildFinished, wire
+from builds.engine.verdicts import Outcome, cache_counts, tally
 from studio.errors import Rejected
 from studio.models import User
 from studio.projects.models import Blob, Project, Revision
@@ -44,23 +44,6 @@ MAX_BUILD_ARG_CHARS = 4096
 FINAL_STATUSES = {Build.Status.SUCCEEDED, Build.Status.FAILED, Build.Status.CANCELLED}
 WORKER_STOPPED = "the worker running this build stopped (no sign of life for {seconds} s); build it again"
 WORKER_RESTARTED = "the worker running this build restarted; build it again"
-# Fields of step.finished kept in their own columns; every other field goes to Step.extra.
-STEP_COLUMNS = {
-    "step": "number",
-    "stage": "stage",
-    "instruction": "instruction",
-    "line": "line",
-    "keyword": "keyword",
-    "status": "status",
-    "cached": "cached",
-    "cache_key": "cache_key",
-    "reason": "reason",
-    "layer": "layer",
-    "duration_ms": "duration_ms",
-    "error": "error",
-}
-
-
 # -- asking for a build -------------------------------------------------------------------------
 
 
@@ -167,7 +150,11 @@ def build_create(
             enqueued_at=now,
         )
         # Announced before it is sent: a worker's "running" must not overtake the "queued".
-        transaction.on_commit(lambda: (_announce(build.id), _enqueue(build.id)))
+        def announce_and_enqueue() -> None:
+            _announce(build.id)
+            _enqueue(build.id)
+
+        transaction.on_commit(announce_and_enqueue)
     return build
 
 
@@ -289,12 +276,10 @@ def reason_with_changes(reason: dict[str, Any], changes: dict[str, Any]) -> dict
 
 
 def _step_save(build_id: int, event: dict[str, Any]) -> None:
-    values = {column: event.get(key) for key, column in STEP_COLUMNS.items() if key != "step"}
-    values["cached"] = bool(values["cached"])
-    values["duration_ms"] = int(values["duration_ms"] or 0)
-    values["keyword"] = values["keyword"] or ""
-    values["extra"] = {k: v for k, v in event.items() if k not in STEP_COLUMNS and k not in ("type", "seq")}
-    Step.objects.update_or_create(build_id=build_id, number=event["step"], defaults=values)
+    """Keep the step's event as it came (a step reported twice keeps its last word)."""
+    step = {k: v for k, v in event.items() if k not in ("type", "seq")}
+    columns = {"keyword": event.get("keyword") or "", "event": step}
+    Step.objects.update_or_create(build_id=build_id, number=event["step"], defaults=columns)
 
 
 def build_finish(*, build_id: int, event: dict[str, Any]) -> bool:
@@ -343,8 +328,9 @@ def _next_seq(build_id: int) -> int:
 def _closing_event(build_id: int, *, status: str, message: str) -> dict[str, Any]:
     """A build.finished for a build the engine did not finish (cancelled in the queue, its worker
     gone), numbered after the last stored event so the stream stays whole."""
-    finished = BuildFinished(status=str(status), error={"message": message})  # a TextChoices: its value
-    return {"type": finished.type_, "seq": _next_seq(build_id), **finished.fields()}
+    # A final Build.Status (a TextChoices member): its value is one of the outcomes.
+    finished = BuildFinished(status=cast(Outcome, str(status)), error={"message": message})
+    return wire(finished, _next_seq(build_id))
 
 
 def _end_with(build: Build | int, *, status: str, message: str, guard: Q) -> bool:

@@ -163,7 +163,7 @@ class BuildTask(Task):
     # means a worker that dies before it claimed the build leaves the message for another.
     acks_late = True
     reject_on_worker_lost = True
-    Request = BuildRequest
+    Request = BuildRequest  # type: ignore[assignment]  # a class or its dotted name; the stubs know only the name
     # Enforced by the pool, from outside the process running the build (BuildRequest.on_timeout).
     time_limit = settings.BUILD_TIME_LIMIT_S
     # Only the claim can meet these (a database busy or briefly away); once claimed, every failure

@@ -50,6 +50,9 @@ def install() -> None:
     qos = kombu_redis.QoS
     if getattr(qos.restore_unacked, "studio_guarded", False):
         return
-    qos.restore_unacked = _guard(qos.restore_unacked, "restoring unacknowledged messages", one_message=False)
-    qos.ack = _guard(qos.ack, "acknowledging a message", one_message=True)
-    qos.reject = _guard(qos.reject, "rejecting a message", one_message=True)
+    # Patched in place, on purpose: kombu's worker-side QoS has no hook for this.
+    qos.restore_unacked = _guard(  # type: ignore[method-assign]
+        qos.restore_unacked, "restoring unacknowledged messages", one_message=False
+    )
+    qos.ack = _guard(qos.ack, "acknowledging a message", one_message=True)  # type: ignore[method-assign]
+    qos.reject = _guard(qos.reject, "rejecting a message", one_message=True)  # type: ignore[method-assign]

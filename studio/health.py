@@ -64,7 +64,8 @@ def ask_workers() -> list[dict[str, Any]]:
     """Each answering worker's sandbox report, as {worker name: {ok, detail}}."""
     # limit=1: one answer is enough to know builds will be picked up, and it returns at once
     # instead of waiting out the whole timeout for workers that may not exist.
-    return celery_app.control.broadcast("sandbox_status", reply=True, timeout=TIMEOUT_S, limit=1)
+    answers = celery_app.control.broadcast("sandbox_status", reply=True, timeout=TIMEOUT_S, limit=1)
+    return answers or []  # None only without reply=True
 
 
 def check_workers_and_sandbox() -> tuple[Check, Check]:

@@ -14,6 +14,8 @@ from channels.layers import get_channel_layer
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_POST
 
+from studio.sockets import scope_user
+
 
 def ping_group(user_id: int) -> str:
     """Each person hears only their own pings."""
@@ -42,7 +44,7 @@ class PingConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
 
     async def connect(self) -> None:
-        user = self.scope["user"]
+        user = scope_user(self.scope)
         if not user.is_authenticated:
             await self.close()
             return

@@ -23,8 +23,9 @@ def optional_patterns(module: str, attribute: str) -> list[Any]:
     return list(getattr(found, attribute))
 
 
+# Channels routes consumers with django.urls.path, which django-stubs types for HTTP views only.
 websocket_urlpatterns: list[Any] = [
-    path("ws/ping/", PingConsumer.as_asgi()),
+    path("ws/ping/", PingConsumer.as_asgi()),  # type: ignore[arg-type]
     *optional_patterns("builds.routing", "websocket_urlpatterns"),
     *optional_patterns("studio.classrooms.routing", "websocket_urlpatterns"),
 ]

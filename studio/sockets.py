@@ -20,10 +20,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from studio.models import User
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +40,7 @@ PROBE_AFTER_S = 2.0
 PROBE_TIMEOUT_S = 2.0
 
 
-def query_params(scope: dict[str, Any]) -> dict[str, str]:
+def query_params(scope: Mapping[str, Any]) -> dict[str, str]:
     """A socket's query string as one value a name (the last, as Django's `QueryDict.get` reads)."""
     parsed = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     return {name: values[-1] for name, values in parsed.items()}
@@ -133,3 +139,8 @@ class GroupConsumer(AsyncJsonWebsocketConsumer):
     async def _close_quietly(self) -> None:
         with contextlib.suppress(Exception):
             await self.close(code=SERVICE_RESTART)
+
+
+def scope_user(scope: Mapping[str, Any]) -> User | AnonymousUser:
+    """The socket's user: AuthMiddlewareStack (asgi.py) puts the session's in every scope."""
+    return cast("User | AnonymousUser", scope["user"])

@@ -81,9 +81,11 @@ def _migrate_forward(database_url: str) -> dict[str, Any]:
 
 def _check(result: dict[str, Any]) -> None:
     before, after = result["before"], result["after"]
-    # Every row of every table the move touched, column for column, as it was.
+    # Every row of every table the move touched, column for column, as it was; but builds_step,
+    # which a later builds migration reshapes (a step kept as its event, checked by
+    # tests/builds/test_step_events_migration.py): its rows are checked through the models below.
     for table in before:
-        if table != "django_content_type":
+        if table not in ("django_content_type", "builds_step"):
             assert after[table] == before[table], table
     assert len(after["studio_project"]) == 2 and len(after["builds_step"]) == 2
     # The content types followed their models, under the same ids, so permissions still hold.

@@ -20,6 +20,8 @@ from difflib import SequenceMatcher
 from itertools import islice
 from typing import Any
 
+from builds.engine.verdicts import PENDING
+
 Step = dict[str, Any]
 
 SIMILAR_STAGE = 0.5  # share of instructions two stages must have in common to be paired by content
@@ -264,7 +266,7 @@ def parted(row: Row) -> bool:
     A step still to come in a running build has parted from nothing yet."""
     if row.a is None or row.b is None:
         return True
-    if "pending" in (row.a.get("status"), row.b.get("status")):
+    if PENDING in (row.a.get("status"), row.b.get("status")):
         return False  # not known yet: that step of a running build has not finished
     same = keys_equal(row)
     if same is not None:

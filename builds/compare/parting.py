@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from builds.engine.verdicts import NOT_RUN
+
 from .align import Row
 
 READS_FILES = ("COPY", "ADD")
@@ -42,7 +44,7 @@ def why_parted(
     for side, step, other in (("A", a, b), ("B", b, a)):
         if step.get("status") == "failed" and other.get("status") != "failed":
             return _said("failed", f"Build {side} failed at this step.")
-        if step.get("status") in ("skipped", "not_run") and other.get("status") in ("cached", "built"):
+        if step.get("status") in ("skipped", NOT_RUN) and other.get("status") in ("cached", "built"):
             return _said("not_run", f"Build {side} stopped before this step.")
     keyword = str(b.get("keyword") or "").upper()
     if keyword == "FROM":

@@ -10,6 +10,7 @@ import filecmp
 from typing import Any
 
 from builds.engine.store import Store
+from builds.engine.verdicts import NOT_RUN, PENDING
 from builds.models import Build
 from builds.selectors import build_plan, build_steps, build_summary, step_json
 from studio.projects.models import Revision
@@ -34,7 +35,7 @@ def _side_steps(build: Build, ends: dict[int, int]) -> list[dict[str, Any]]:
     running build; never run in one that stopped), each with its last line and its layer's size."""
     steps = [step_json(step) for step in build_steps(build=build)]
     have = {step["step"] for step in steps}
-    missing = "pending" if not build.finished else "not_run"
+    missing = PENDING if not build.finished else NOT_RUN
     for planned in build_plan(build=build) or []:
         if planned["step"] not in have:
             steps.append(

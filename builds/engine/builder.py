@@ -12,33 +12,37 @@ import functools
 import shutil
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from . import image as images
-from . import registry
+from . import reasons, registry
 from .context import HashCache
 from .dockerfile import Stage
 from .errors import EngineError, ImageNotFound, InputError, StepFailed
 from .events import (
-    BUILD_STARTED,
     BUILT,
     CACHED,
     CANCELLED,
     FAILED,
     METADATA,
     SKIPPED,
-    STEP_FINISHED,
-    STEP_LOG,
-    STEP_STARTED,
+    BaseFacts,
     BuildFinished,
+    BuildStarted,
     Emitter,
+    ImageFacts,
     Sink,
-    printable,
+    StepFinished,
+    StepLog,
+    StepRef,
+    StepStarted,
+    TransferEvent,
 )
 from .instructions import Planned, StageState, Step
 from .planner import BuildOptions, BuildPlan, PlannedStep
+from .printable import printable
 from .store import Image, Store
-from .verdicts import cache_counts, tally
+from .verdicts import Outcome, VerdictCounts, cache_counts, tally
 from .walk import PlanWalk
 
 __all__ = ["BuildOptions", "BuildResult", "build"]
@@ -67,7 +71,10 @@ def build(store: Store, options: BuildOptions, sink: Sink | None = None) -> Buil
         run = Executor(BuildPlan(store, options, HashCache(store.root / "hashcache")), emitter)
     except EngineError as exc:
         emitter.emit(BuildFinished(
-            status="failed", counts=tally([]), duration_ms=_ms(started), error=exc.to_json()
+            status="failed",
+            counts=cast(VerdictCounts, tally([])),  # tally has one key per verdict
+            duration_ms=_ms(started),
+            error=exc.to_json(),
         ))
         return BuildResult("failed", error=exc, events=1)
     return run.run(started)
@@ -91,12 +98,11 @@ class Executor:
 
     # -- running -------------------------------------------------------------------------------
     def run(self, started: float) -> BuildResult:
-        self.emitter.emit(
-            BUILD_STARTED,
-            steps=[s.describe() for s in self.plan.steps],
+        self.emitter.emit(BuildStarted(
+            steps=[StepRef(**s.describe()) for s in self.plan.steps],
             target=self.plan.target.label,
             dockerfile=self.plan.dockerfile_name,
-        )
+        ))
         try:
             final = PlanWalk(self.plan, self).run()
             image = self._finish_image(final)
@@ -121,9 +127,9 @@ class Executor:
             f"the build stopped at the failed step on line {line}"
         for planned in self.plan.steps:
             if planned.number not in self.finished_steps:
-                self.skip(planned, {"code": "not_run", "message": f"Not run: {stopped}."})
+                self.skip(planned, reasons.not_run(stopped))
         self.plan.save_history(bases=False)
-        status = "cancelled" if cancelled else "failed"
+        status: Outcome = "cancelled" if cancelled else "failed"
         error = exc.to_json()
         error["step"] = failed_step
         self.emitter.emit(BuildFinished(
@@ -136,19 +142,16 @@ class Executor:
         counts = tally(self.reported)
         return {"cache": cache_counts(counts), "counts": counts}
 
-    def skip(self, planned: PlannedStep, reason: dict[str, Any]) -> None:
+    def skip(self, planned: PlannedStep, reason: reasons.Reason) -> None:
         self.finished_steps.add(planned.number)
-        self.reported.append(self.emitter.emit(
-            STEP_FINISHED,
+        self.reported.append(self.emitter.emit(StepFinished(
             **planned.describe(),
             keyword=self._keyword(planned),
             status=SKIPPED,
             cached=False,
-            cache_key=None,
             reason=reason,
-            layer=None,
             duration_ms=0,
-        ))
+        )))
 
     @staticmethod
     def _keyword(planned: PlannedStep) -> str:
@@ -156,21 +159,18 @@ class Executor:
 
     def start_stage(self, stage: Stage, planned: PlannedStep) -> StageState:
         t0 = time.monotonic()
-        self.emitter.emit(STEP_STARTED, step=planned.number)
+        self.emitter.emit(StepStarted(step=planned.number))
         state, base = self.plan.base_state(stage, planned, self._base_image)
         self.finished_steps.add(planned.number)
-        self.reported.append(self.emitter.emit(
-            STEP_FINISHED,
+        self.reported.append(self.emitter.emit(StepFinished(
             **planned.describe(),
             keyword="FROM",
             status=CACHED,
             cached=True,
             cache_key=state.key,
-            reason=None,
-            layer=None,
             base=self._base_summary(base, state),
             duration_ms=_ms(t0),
-        ))
+        )))
         return state
 
     def _base_image(self, ref: str, stage: Stage, planned: PlannedStep) -> Image:
@@ -187,10 +187,11 @@ class Executor:
         """The image `ref` from the store, pulled from its registry when missing: for a FROM,
         and for a `--from` that names no stage. The pull's progress goes out as image.pull
         events of the step `planned`."""
-        def report(type_: str, **fields: Any) -> None:
+        def report(event: TransferEvent) -> None:
             # A cancel stops a pull at its next report: nothing is stored until it is all checked.
             self._check_cancel(planned, line)
-            self.emitter.emit(type_, step=planned.number, **fields)
+            event.step = planned.number
+            self.emitter.emit(event)
 
         try:
             return registry.find_or_pull(self.store, ref, report=report,
@@ -205,15 +206,15 @@ class Executor:
                 "the build was cancelled", file=self.plan.dockerfile_name, line=line
             ).with_details(limit="cancelled", step=planned.number)
 
-    def _base_summary(self, base: dict[str, str], state: StageState) -> dict[str, Any]:
+    def _base_summary(self, base: dict[str, str], state: StageState) -> BaseFacts:
         size = sum(self.store.layer(layer).size for layer in state.layers)
-        return {**base, "size": size, "layers": len(state.layers)}
+        return BaseFacts(ref=base["ref"], digest=base["digest"], size=size, layers=len(state.layers))
 
     def start_step(self, planned: PlannedStep) -> None:
         ins = planned.instruction
         assert ins is not None
         self._check_cancel(planned, planned.line)
-        self.emitter.emit(STEP_STARTED, step=planned.number)
+        self.emitter.emit(StepStarted(step=planned.number))
         self.plan.env.find_image = functools.partial(self._find_or_pull, planned=planned, line=ins.line)
 
     def metadata(self, planned: PlannedStep, t0: float) -> None:
@@ -225,7 +226,7 @@ class Executor:
     def cached(self, planned: PlannedStep, t0: float, key: str, record: dict[str, Any]) -> None:
         self._finished(planned, t0, status=CACHED, cached=True, cache_key=key, layer=record.get("layer_info"))
 
-    def rebuilt(self, planned: PlannedStep, t0: float, key: str, reason: dict[str, Any],
+    def rebuilt(self, planned: PlannedStep, t0: float, key: str, reason: reasons.Reason,
                 record: dict[str, Any]) -> None:
         self._finished(
             planned,
@@ -247,14 +248,11 @@ class Executor:
             reason=exc.details.pop("reason", None),
         )
 
-    def _finished(self, planned: PlannedStep, t0: float, **fields: Any) -> None:
+    def _finished(self, planned: PlannedStep, t0: float, **verdict: Any) -> None:
         self.finished_steps.add(planned.number)
-        fields.setdefault("cache_key", None)
-        fields.setdefault("reason", None)
-        fields.setdefault("layer", None)
-        self.reported.append(self.emitter.emit(
-            STEP_FINISHED, **planned.describe(), keyword=self._keyword(planned), duration_ms=_ms(t0), **fields
-        ))
+        self.reported.append(self.emitter.emit(StepFinished(
+            **planned.describe(), keyword=self._keyword(planned), duration_ms=_ms(t0), **verdict
+        )))
 
     def miss(
         self,
@@ -263,13 +261,13 @@ class Executor:
         plan: Planned,
         state: StageState,
         key: str,
-        reason: dict[str, Any],
+        reason: reasons.Reason,
     ) -> dict[str, Any]:
         """Run the step in a fresh upper directory, keep its layer, and record it in the cache."""
         upper = self.store.work_dir("step")
         env = self.plan.env
         env.on_output = lambda stream, text: self.emitter.emit(
-            STEP_LOG, step=planned.number, stream=stream, text=text
+            StepLog(step=planned.number, stream=stream, text=text)
         )
         try:
             step.execute(state, upper)
@@ -317,6 +315,6 @@ class Executor:
             self.store.tag(self.options.tag, image.digest)
         return image
 
-    def _image_summary(self, image: Image) -> dict[str, Any]:
+    def _image_summary(self, image: Image) -> ImageFacts:
         size = sum(self.store.layer(layer).size for layer in image.layers)
-        return {"digest": image.digest, "size": size, "layers": len(image.layers), "tag": self.options.tag}
+        return ImageFacts(digest=image.digest, size=size, layers=len(image.layers), tag=self.options.tag)

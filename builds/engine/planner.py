@@ -203,12 +203,8 @@ class BuildPlan:
                 steps.append(PlannedStep(len(steps) + 1, stage, ins))
         return steps
 
-    def not_needed(self, planned: PlannedStep) -> dict[str, Any]:
-        return {
-            "code": "not_needed",
-            "message": f"Not built: the target stage {self.target.label} does not need "
-            f"stage {planned.stage.label}.",
-        }
+    def not_needed(self, planned: PlannedStep) -> reasons.Reason:
+        return reasons.not_needed(target=self.target.label, stage=planned.stage.label)
 
     # -- walking it ----------------------------------------------------------------------------
     def base_state(
@@ -282,7 +278,7 @@ class BuildPlan:
         )
 
     # -- reasons -------------------------------------------------------------------------------
-    def cascade_reason(self, state: StageState) -> dict[str, Any] | None:
+    def cascade_reason(self, state: StageState) -> reasons.Reason | None:
         """The reason every step of a chain shares: --no-cache, or a rebuilt step below it."""
         if self.options.no_cache:
             return reasons.no_cache()
@@ -297,7 +293,7 @@ class BuildPlan:
             )
         return None
 
-    def reason(self, planned: PlannedStep, step: Step, plan: Planned, state: StageState) -> dict[str, Any]:
+    def reason(self, planned: PlannedStep, step: Step, plan: Planned, state: StageState) -> reasons.Reason:
         cascade = self.cascade_reason(state)
         if cascade is not None:
             return cascade
@@ -383,14 +379,10 @@ class BuildPlan:
         return base if isinstance(base, dict) else None
 
 
-def same_step_reason(first: int) -> dict[str, Any]:
+def same_step_reason(first: int) -> reasons.Reason:
     """Why a step is reported rebuilt when the same step on the same parent ran earlier in this
     build (two stages share it): BuildKit runs it once and reports both as one rebuilt vertex."""
-    return {
-        "code": "same_step",
-        "step": first,
-        "message": f"The same step as step {first}, built once in this build.",
-    }
+    return reasons.same_step(first)
 
 
 MAX_SCOPE = 200

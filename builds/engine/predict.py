@@ -15,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
+from . import reasons
 from .context import HashCache
 from .dockerfile import Stage
 from .errors import EngineError
@@ -23,9 +26,9 @@ from .planner import BuildOptions, BuildPlan, PlannedStep, read_sources
 from .store import Store
 from .walk import PlanWalk
 
-# A prediction's verdict for a step.
+# A prediction's verdict for a step: the word the build's step.finished will say.
 CACHED = "cached"
-REBUILD = "rebuild"
+BUILT = "built"
 SKIPPED = "skipped"
 METADATA = "metadata"  # changes only the configuration: no layer, nothing to look up
 # The key of a state whose files depend on a step that has not run yet.
@@ -84,20 +87,20 @@ class Predictor:
         return Prediction([self.rows[n] for n in sorted(self.rows)], error)
 
     def _row(
-        self, planned: PlannedStep, prediction: str, reason: dict[str, Any] | None, **extra: Any
+        self, planned: PlannedStep, prediction: str, reason: reasons.Reason | None, **extra: Any
     ) -> None:
         self.rows[planned.number] = {
             **planned.describe(),
             "end_line": planned.end_line,
             "keyword": planned.instruction.keyword if planned.instruction else "FROM",
             "prediction": prediction,
-            "reason": reason,
+            "reason": msgspec.to_builtins(reason),  # as in step.finished
             "certain": True,
             **extra,
         }
 
     # -- the walk's runner ---------------------------------------------------------------------
-    def skip(self, planned: PlannedStep, reason: dict[str, Any]) -> None:
+    def skip(self, planned: PlannedStep, reason: reasons.Reason) -> None:
         self._row(planned, SKIPPED, reason)
 
     def start_stage(self, stage: Stage, planned: PlannedStep) -> StageState:
@@ -121,12 +124,12 @@ class Predictor:
         self._row(planned, CACHED, None, cache_key=key)
 
     def miss(self, planned: PlannedStep, step: Step, plan: Planned, state: StageState, key: str,
-             reason: dict[str, Any]) -> dict[str, Any]:
+             reason: reasons.Reason) -> dict[str, Any]:
         return {}  # nothing runs: the step makes no layer here
 
-    def rebuilt(self, planned: PlannedStep, t0: float, key: str, reason: dict[str, Any],
+    def rebuilt(self, planned: PlannedStep, t0: float, key: str, reason: reasons.Reason,
                 record: dict[str, Any]) -> None:
-        self._row(planned, REBUILD, reason, cache_key=key)
+        self._row(planned, BUILT, reason, cache_key=key)
 
     def failed(self, planned: PlannedStep, t0: float, exc: EngineError) -> None:
         pass  # the walk stops; run() turns the error into the prediction's
@@ -149,13 +152,8 @@ class Predictor:
         if reason is None:
             cause = self._unknown_source(step, state)
             assert cause is not None
-            reason = {
-                "code": "source_rebuilt",
-                "message": f"Probably rebuilt: it {'mounts' if step.keyword == 'RUN' else 'copies'} files "
-                f"from stage {cause.label}, which this build "
-                "rebuilds first. Should those files come out exactly the same, it is served from the cache.",
-                "from": cause.label,
-                "cause_step": cause.rebuilt_from,
-            }
+            reason = reasons.source_rebuilt(
+                keyword=step.keyword, stage=cause.label, cause_step=cause.rebuilt_from
+            )
         self.plan.advance(state, planned, UNKNOWN_KEY, {}, rebuilt=True)
-        self._row(planned, REBUILD, reason, cache_key=None, certain=certain)
+        self._row(planned, BUILT, reason, cache_key=None, certain=certain)

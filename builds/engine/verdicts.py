@@ -18,9 +18,18 @@ frontend's `verdicts.ts` is the same function; both are tested against the same 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal, TypedDict, get_args
 
-VERDICTS = ("built", "cached", "metadata", "skipped", "cancelled", "failed")
+# The wire's words: step.finished's `status` (the events' schema enumerates them from here).
+Verdict = Literal["built", "cached", "metadata", "skipped", "cancelled", "failed"]
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
+# build.finished's `status`.
+Outcome = Literal["succeeded", "failed", "cancelled"]
+# A step as a page shows it before, or without, a verdict: still to come, running, or never
+# reached by a build that ended (the frontend's verdicts.ts says these with the same words).
+PENDING = "pending"
+RUNNING = "running"
+NOT_RUN = "not_run"
 
 
 def verdict(step: dict[str, Any]) -> str | None:
@@ -33,6 +42,17 @@ def verdict(step: dict[str, Any]) -> str | None:
     return status if status in VERDICTS else None
 
 
+class VerdictCounts(TypedDict):
+    """How many steps ended with each verdict (verdicts.tally)."""
+
+    built: int
+    cached: int
+    metadata: int
+    skipped: int
+    cancelled: int
+    failed: int
+
+
 def tally(events: Iterable[dict[str, Any]]) -> dict[str, int]:
     """How many steps of a build ended with each verdict, from its events (step.finished ones
     count; a step reported twice counts once, as it was last reported)."""
@@ -40,7 +60,7 @@ def tally(events: Iterable[dict[str, Any]]) -> dict[str, int]:
     for event in events:
         if event.get("type", "step.finished") == "step.finished" and "step" in event:
             last[event["step"]] = verdict(event)
-    counts = dict.fromkeys(VERDICTS, 0)
+    counts: dict[str, int] = dict.fromkeys(VERDICTS, 0)
     for found in last.values():
         if found is not None:
             counts[found] += 1

@@ -16,12 +16,13 @@ from .dockerfile import Stage, expansion_budget
 from .errors import EngineError
 from .instructions import STEPS, Planned, StageState, Step
 from .planner import BuildPlan, PlannedStep, check_environment, same_step_reason
+from .reasons import Reason
 
 
 class Runner(Protocol):
     """What a walk does at each point of the plan. `t0` is when the step began."""
 
-    def skip(self, planned: PlannedStep, reason: dict[str, Any]) -> None:
+    def skip(self, planned: PlannedStep, reason: Reason) -> None:
         """A step of a stage the target does not need."""
 
     def start_stage(self, stage: Stage, planned: PlannedStep) -> StageState:
@@ -41,11 +42,11 @@ class Runner(Protocol):
         """A step served from the cache."""
 
     def miss(self, planned: PlannedStep, step: Step, plan: Planned, state: StageState, key: str,
-             reason: dict[str, Any]) -> dict[str, Any]:
+             reason: Reason) -> dict[str, Any]:
         """A step the cache cannot serve: returns the record of what it made (or {} if it
         made nothing: a prediction)."""
 
-    def rebuilt(self, planned: PlannedStep, t0: float, key: str, reason: dict[str, Any],
+    def rebuilt(self, planned: PlannedStep, t0: float, key: str, reason: Reason,
                 record: dict[str, Any]) -> None:
         """A step that was (or would be) rebuilt, for `reason`."""
 

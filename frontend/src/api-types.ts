@@ -507,6 +507,28 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** BaseChanged */
+        BaseChanged: {
+            /** @enum {unknown} */
+            code: "base_changed";
+            message: string;
+            new: string;
+            old: string;
+        };
+        /** BaseFacts */
+        BaseFacts: {
+            digest: string;
+            layers: number;
+            ref: string;
+            size: number;
+        };
+        /** BuildArgChanged */
+        BuildArgChanged: {
+            changes: components["schemas"]["VariableChange"][];
+            /** @enum {unknown} */
+            code: "build_arg_changed";
+            message: string;
+        };
         /** BuildDetailOut */
         BuildDetailOut: {
             /** Build Args */
@@ -575,22 +597,19 @@ export interface components {
         };
         /**
          * BuildFinished
-         * @description `build.finished`, the one way every part (the engine, the studio closing a build the engine
-         *         did not finish) makes it. Fields left UNSET are not on the wire: a build that succeeded has no
-         *         `error`, and a build the engine never reached has no `counts`.
+         * @description `build.finished`, the one way every part (the engine, the studio closing a build the engine did not finish) makes it. Fields left UNSET are not on the wire: a build that succeeded has no `error`, and a build the engine never reached has no `counts`.
          */
         BuildFinished: {
-            cache?: {
-                [key: string]: number;
-            };
-            counts?: Record<string, never>;
+            cache: components["schemas"]["HitsAndMisses"];
+            counts?: components["schemas"]["VerdictCounts"];
             /** @default 0 */
             duration_ms: number;
             error?: Record<string, never>;
             /** @default null */
-            image: Record<string, never> | null;
+            image: components["schemas"]["ImageFacts"] | null;
             seq: number;
-            status: string;
+            /** @enum {unknown} */
+            status: "cancelled" | "failed" | "succeeded";
             /** @enum {unknown} */
             type: "build.finished";
         };
@@ -1001,6 +1020,13 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** EnvChanged */
+        EnvChanged: {
+            changes: components["schemas"]["VariableChange"][];
+            /** @enum {unknown} */
+            code: "env_changed";
+            message: string;
+        };
         /** Error */
         Error: {
             /**
@@ -1142,6 +1168,12 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** FileChanges */
+        FileChanges: {
+            added: number;
+            deleted: number;
+            modified: number;
+        };
         /** FileContentOut */
         FileContentOut: {
             /** Content */
@@ -1172,6 +1204,12 @@ export interface components {
             updated_at: string;
         } & {
             [key: string]: unknown;
+        };
+        /** FileCounts */
+        FileCounts: {
+            added: number;
+            modified: number;
+            removed: number;
         };
         /** FileListOut */
         FileListOut: {
@@ -1219,6 +1257,17 @@ export interface components {
              */
             mode?: number | null;
         };
+        /** FilesChanged */
+        FilesChanged: {
+            added: string[];
+            /** @enum {unknown} */
+            code: "files_changed";
+            counts: components["schemas"]["FileCounts"];
+            from: string | null;
+            message: string;
+            modified: string[];
+            removed: string[];
+        };
         /**
          * FilesMove
          * @description Rename a file or move a folder.
@@ -1228,6 +1277,25 @@ export interface components {
             from?: string | null;
             /** To */
             to?: string | null;
+        };
+        /** FirstBuild */
+        FirstBuild: {
+            /** @enum {unknown} */
+            code: "first_build";
+            message: string;
+            since_build?: components["schemas"]["SinceBuild"];
+        };
+        /** HitsAndMisses */
+        HitsAndMisses: {
+            hits: number;
+            misses: number;
+        };
+        /** ImageFacts */
+        ImageFacts: {
+            digest: string;
+            layers: number;
+            size: number;
+            tag: string | null;
         };
         /** ImageOut */
         ImageOut: {
@@ -1242,21 +1310,35 @@ export interface components {
         };
         /**
          * ImagePull
-         * @description A base image's pull progress, while its FROM step runs.
+         * @description A base image's pull progress, while its FROM step runs (with its `step`), or on its own (`images pull` on the command line, without one).
          */
         ImagePull: {
-            current?: number;
+            current: number;
             digest?: string;
-            image?: string;
+            image: string;
             image_id?: string;
-            layer?: string | null;
+            layer: string | null;
             layers?: number;
             seq: number;
             status: string;
-            step: number;
-            total?: number;
+            step?: number;
+            total: number;
             /** @enum {unknown} */
             type: "image.pull";
+        };
+        /** InstructionChanged */
+        InstructionChanged: {
+            /** @enum {unknown} */
+            code: "instruction_changed";
+            message: string;
+            new: string;
+            old: string | null;
+        };
+        /** LayerFacts */
+        LayerFacts: {
+            digest: string;
+            files: components["schemas"]["FileChanges"];
+            size: number;
         };
         /** LayerFile */
         LayerFile: {
@@ -1320,6 +1402,21 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** MountFilesChanged */
+        MountFilesChanged: {
+            /** @enum {unknown} */
+            code: "mount_files_changed";
+            message: string;
+            targets: string[];
+        };
+        /** MountsChanged */
+        MountsChanged: {
+            /** @enum {unknown} */
+            code: "mounts_changed";
+            message: string;
+            new: Record<string, never>[];
+            old: Record<string, never>[];
+        };
         /** MovedOut */
         MovedOut: {
             /** Dockerfile Path */
@@ -1328,6 +1425,45 @@ export interface components {
             files: components["schemas"]["FileOut"][];
         } & {
             [key: string]: unknown;
+        };
+        /** NewStep */
+        NewStep: {
+            after: string;
+            /** @enum {unknown} */
+            code: "new_step";
+            message: string;
+        };
+        /** NoCache */
+        NoCache: {
+            /** @enum {unknown} */
+            code: "no_cache";
+            message: string;
+        };
+        /**
+         * NotNeeded
+         * @description A skipped step's: the target stage does not need its stage.
+         */
+        NotNeeded: {
+            /** @enum {unknown} */
+            code: "not_needed";
+            message: string;
+        };
+        /**
+         * NotRun
+         * @description A skipped step's: the build stopped (failed or was cancelled) before it.
+         */
+        NotRun: {
+            /** @enum {unknown} */
+            code: "not_run";
+            message: string;
+        };
+        /** ParentRebuilt */
+        ParentRebuilt: {
+            cause_step: number;
+            /** @enum {unknown} */
+            code: "parent_rebuilt";
+            message: string;
+            parent_step: number;
         };
         /** PlanOut */
         PlanOut: {
@@ -1405,7 +1541,7 @@ export interface components {
              * Prediction
              * @enum {string}
              */
-            prediction: "cached" | "rebuild" | "metadata" | "skipped";
+            prediction: "cached" | "built" | "metadata" | "skipped";
             reason: components["schemas"]["Reason"] | null;
             /** Stage */
             stage: string;
@@ -1536,6 +1672,26 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** SameStep */
+        SameStep: {
+            /** @enum {unknown} */
+            code: "same_step";
+            message: string;
+            step: number;
+        };
+        /** SettingChange */
+        SettingChange: {
+            name: string;
+            new: unknown;
+            old: unknown;
+        };
+        /** SettingChanged */
+        SettingChanged: {
+            changes: components["schemas"]["SettingChange"][];
+            /** @enum {unknown} */
+            code: "setting_changed";
+            message: string;
+        };
         /** ShareOut */
         ShareOut: {
             /** Share Token */
@@ -1553,6 +1709,23 @@ export interface components {
             url: string;
         } & {
             [key: string]: unknown;
+        };
+        /** SinceBuild */
+        SinceBuild: {
+            build: number;
+            build_args: string[];
+            files: string[];
+        };
+        /**
+         * SourceRebuilt
+         * @description A prediction's: the step reads files from a stage this build rebuilds first.
+         */
+        SourceRebuilt: {
+            cause_step: number | null;
+            /** @enum {unknown} */
+            code: "source_rebuilt";
+            from: string;
+            message: string;
         };
         /** StepDetailOut */
         StepDetailOut: {
@@ -1607,25 +1780,39 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** StepFinished */
+        /**
+         * StepFinished
+         * @description A step's verdict. The fields are declared in the order they go on the wire: the step, then its verdict, then what it made, then how long it took.
+         */
         StepFinished: {
-            base?: Record<string, never> | null;
+            base?: components["schemas"]["BaseFacts"] | null;
+            /** @default null */
             cache_key: string | null;
             cached: boolean;
             duration_ms: number;
             error?: Record<string, never>;
             instruction: string;
             keyword?: string;
-            layer: Record<string, never> | null;
+            /** @default null */
+            layer: components["schemas"]["LayerFacts"] | null;
             line: number;
             metadata?: boolean;
-            reason: Record<string, never> | null;
+            /** @default null */
+            reason: null | (components["schemas"]["NoCache"] | components["schemas"]["ParentRebuilt"] | components["schemas"]["BaseChanged"] | components["schemas"]["FirstBuild"] | components["schemas"]["NewStep"] | components["schemas"]["InstructionChanged"] | components["schemas"]["StepInserted"] | components["schemas"]["StepRemoved"] | components["schemas"]["SettingChanged"] | components["schemas"]["FilesChanged"] | components["schemas"]["MountFilesChanged"] | components["schemas"]["MountsChanged"] | components["schemas"]["EnvChanged"] | components["schemas"]["BuildArgChanged"] | components["schemas"]["SameStep"] | components["schemas"]["SourceRebuilt"] | components["schemas"]["NotRun"] | components["schemas"]["NotNeeded"]);
             seq: number;
             stage: string;
-            status: string;
+            /** @enum {unknown} */
+            status: "built" | "cached" | "cancelled" | "failed" | "metadata" | "skipped";
             step: number;
             /** @enum {unknown} */
             type: "step.finished";
+        };
+        /** StepInserted */
+        StepInserted: {
+            /** @enum {unknown} */
+            code: "step_inserted";
+            message: string;
+            next: string;
         };
         /** StepLog */
         StepLog: {
@@ -1677,6 +1864,13 @@ export interface components {
             line: number;
             stage: string;
             step: number;
+        };
+        /** StepRemoved */
+        StepRemoved: {
+            /** @enum {unknown} */
+            code: "step_removed";
+            message: string;
+            removed: string;
         };
         /** StepStarted */
         StepStarted: {
@@ -1843,6 +2037,25 @@ export interface components {
             replaced: boolean;
         } & {
             [key: string]: unknown;
+        };
+        /** VariableChange */
+        VariableChange: {
+            arg: boolean;
+            name: string;
+            new: string | null;
+            old: string | null;
+        };
+        /**
+         * VerdictCounts
+         * @description How many steps ended with each verdict (verdicts.tally).
+         */
+        VerdictCounts: {
+            built: number;
+            cached: number;
+            cancelled: number;
+            failed: number;
+            metadata: number;
+            skipped: number;
         };
     };
     responses: never;

@@ -1,7 +1,7 @@
 // The project's builds, newest first: status, how long, how much came from the cache, how big the
 // image is. Open one to see its stack as it was; tick two to compare them.
 import { Api, type Answer } from "./api";
-import { backoffMs } from "./store";
+import { keepOpen, socketUrl, type Connection, type PageLocation } from "./socket";
 import { el, formatBytes, formatDuration } from "./format";
 import { cacheShare, countsText, type Counts } from "./verdicts";
 import type { CacheScope } from "./compare/types";
@@ -58,29 +58,20 @@ export class HistoryView {
 
   /** Keeps the list current while the page is open: the project's socket says whenever any of
    * its builds is queued or changes status, from this page or another. */
-  follow(location: { protocol: string; host: string }, token: string): void {
-    let attempt = 0;
+  follow(location: PageLocation, token: string): Connection {
+    const share = token ? `?token=${encodeURIComponent(token)}` : "";
     let pending: ReturnType<typeof setTimeout> | null = null;
-    const connect = (): void => {
-      const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-      const share = token ? `?token=${encodeURIComponent(token)}` : "";
-      const socket = new WebSocket(`${scheme}//${location.host}/ws/projects/${encodeURIComponent(this.projectId)}/${share}`);
-      socket.onopen = () => {
-        attempt = 0;
-      };
-      socket.onmessage = () => {
+    return keepOpen({
+      url: () => socketUrl(location, `/ws/projects/${encodeURIComponent(this.projectId)}/${share}`),
+      onMessage: () => {
         // A build's changes come in bursts (queued, running, finished): one refresh for each burst.
         if (pending !== null) clearTimeout(pending);
         pending = setTimeout(() => {
           pending = null;
           void this.refresh().catch(() => undefined);
         }, 250);
-      };
-      socket.onclose = () => {
-        setTimeout(connect, backoffMs(attempt++));
-      };
-    };
-    connect();
+      },
+    });
   }
 
   /** The build's number within the project (#1, #2…), once the list has it. */

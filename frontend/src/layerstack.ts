@@ -9,14 +9,8 @@ import { hasDetails, reasonDetails } from "./reasons";
 import { drawArrows, type Arrow } from "./arrows";
 import { copyFromSource, resolveStage } from "./dockerlines";
 import { pullOf } from "./pull";
-import { countsText, tally, VERDICT_WORDS, verdictOf } from "./verdicts";
-
-// A finished band says its verdict in the words every page uses (verdicts.ts).
-const STATUS_TEXT: Record<StepView["state"], string> = {
-  waiting: "waiting",
-  running: "running",
-  ...VERDICT_WORDS,
-};
+// A band says its state in the words every page uses (verdicts.ts).
+import { countsText, STATUS_TEXT, tally, verdictOf } from "./verdicts";
 
 interface Band {
   root: HTMLElement;
@@ -321,11 +315,11 @@ function sizeOf(view: StepView): number {
   const f = view.finished;
   if (!f) return 0;
   if (f.layer) return f.layer.size;
-  if (f.base && typeof f.base["size"] === "number") return f.base["size"];
+  if (f.base && typeof f.base.size === "number") return f.base.size;
   return 0;
 }
 
 function causeStep(reason: Reason): number | null {
-  const cause = reason["cause_step"] ?? reason["parent_step"];
-  return typeof cause === "number" ? cause : null;
+  const cause = "cause_step" in reason ? reason.cause_step : null;
+  return cause ?? ("parent_step" in reason ? reason.parent_step : null);
 }

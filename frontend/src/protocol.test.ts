@@ -17,7 +17,8 @@ describe("parseEvent", () => {
   it("keeps the reason's details for the view to show", () => {
     const copy = demo.map((line) => parseEvent(line)).filter((e) => e.type === "step.finished" && e.keyword === "COPY");
     const last = copy[copy.length - 1];
-    expect(last?.type === "step.finished" && last.reason?.["modified"]).toEqual(["app.py"]);
+    const reason = last?.type === "step.finished" ? last.reason : null;
+    expect(reason?.code === "files_changed" && reason.modified).toEqual(["app.py"]);
   });
 
   it("rejects an unknown type, a missing seq and an unknown status", () => {

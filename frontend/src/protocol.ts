@@ -1,93 +1,42 @@
 // The build events as the server sends them (DESIGN.md, "Events"). Everything that arrives over
 // the wire goes through parseEvent once; the rest of the frontend trusts these types.
 
-import { parseCounts, VERDICTS, type Counts, type Verdict } from "./verdicts";
+import { parseCounts, VERDICTS } from "./verdicts";
+import type * as Wire from "./events.gen";
 
-export type StepStatus = Verdict;
+// The shapes come from events.gen.ts, generated from the engine's schema; what parseEvent fills in
+// (a field the wire may leave out) is said here, so the views need not ask.
+export type StepStatus = Wire.StepFinished["status"];
+export type PlannedStep = Wire.StepRef;
+export type Reason = NonNullable<Wire.StepFinished["reason"]>;
+export type Layer = Wire.LayerFacts;
 
-export interface PlannedStep {
-  step: number;
-  stage: string;
-  instruction: string;
-  line: number;
-}
+export type BuildStarted = Pick<Wire.BuildStarted, "type" | "seq" | "steps">;
+export type StepStarted = Wire.StepStarted;
+export type StepLog = Wire.StepLog;
 
-export interface Reason {
-  code: string;
-  message: string;
-  // Details differ by code (files lists, old/new instruction, cause_step…); kept as sent.
-  [detail: string]: unknown;
-}
-
-export interface Layer {
-  digest: string;
-  size: number;
-  files: { added: number; modified: number; deleted: number };
-}
-
-export interface BuildStarted {
-  type: "build.started";
-  seq: number;
-  steps: PlannedStep[];
-}
-
-export interface StepStarted {
-  type: "step.started";
-  seq: number;
-  step: number;
-}
-
-export interface StepLog {
-  type: "step.log";
-  seq: number;
-  step: number;
-  stream: string;
-  text: string;
-}
-
-export interface StepFinished {
-  type: "step.finished";
-  seq: number;
-  step: number;
-  stage: string;
+export type StepFinished = Omit<Wire.StepFinished, "keyword" | "metadata" | "base" | "error"> & {
   keyword: string;
-  instruction: string;
-  line: number;
-  status: StepStatus;
-  cached: boolean;
-  cache_key: string | null;
-  reason: Reason | null;
-  layer: Layer | null;
   metadata: boolean;
-  base: Record<string, unknown> | null;
+  base: Wire.BaseFacts | null;
   error: Record<string, unknown> | null;
-  duration_ms: number;
-}
+};
 
-export interface BuildFinished {
-  type: "build.finished";
-  seq: number;
+export type BuildFinished = Omit<Wire.BuildFinished, "status" | "cache" | "counts" | "error"> & {
+  // A closing event the studio writes for a build the engine never finished says its own status.
   status: string;
-  image: { digest: string; size: number; layers: number; tag: string | null } | null;
-  cache: { hits: number; misses: number } | null;
+  cache: Wire.HitsAndMisses | null;
   /** How many steps ended with each verdict, as the engine counted them (verdicts.tally). */
-  counts: Counts | null;
-  duration_ms: number;
+  counts: Wire.VerdictCounts | null;
   error: Record<string, unknown> | null;
-}
+};
 
 // An image moving between a registry and the store (a FROM pulling its base, or a push):
 // bytes per layer; `layer` is null for the image as a whole, `step` the FROM step in a build.
-export interface ImageTransfer {
+export type ImageTransfer = Pick<Wire.ImagePull, "seq" | "image" | "layer" | "current" | "total" | "status"> & {
   type: "image.pull" | "image.push";
-  seq: number;
   step: number | null;
-  image: string;
-  layer: string | null;
-  current: number;
-  total: number;
-  status: string;
-}
+};
 
 export type BuildEvent = BuildStarted | StepStarted | StepLog | StepFinished | BuildFinished | ImageTransfer;
 
@@ -123,7 +72,8 @@ const STATUSES: readonly StepStatus[] = VERDICTS;
 function parseReason(o: Obj): Reason | null {
   const r = objOrNull(o, "reason");
   if (r === null) return null;
-  return { ...r, code: str(r, "code"), message: str(r, "message") };
+  // The code and the sentence are checked; the details are as the engine's class for the code made them.
+  return { ...r, code: str(r, "code"), message: str(r, "message") } as Reason;
 }
 
 function parseLayer(o: Obj): Layer | null {
@@ -178,7 +128,7 @@ export function parseEvent(raw: unknown): BuildEvent {
         reason: parseReason(o),
         layer: parseLayer(o),
         metadata: o["metadata"] === true,
-        base: objOrNull(o, "base"),
+        base: objOrNull(o, "base") as Wire.BaseFacts | null,
         error: objOrNull(o, "error"),
         duration_ms: typeof o["duration_ms"] === "number" ? o["duration_ms"] : 0,
       };

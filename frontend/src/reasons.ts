@@ -1,6 +1,7 @@
 // The details behind a rebuilt band's sentence, drawn for what each reason holds: the old and new
 // instruction, the files that changed under a COPY, the ARG or ENV values, the base image.
 import type { Reason } from "./protocol";
+import type { FilesChanged } from "./events.gen";
 import { el } from "./format";
 
 // Keys of a reason that are said elsewhere (the sentence, the status line), or drawn specially.
@@ -40,13 +41,13 @@ function oldNew(oldLabel: string, oldText: string, newLabel: string, newText: st
   return dl;
 }
 
-function fileLists(reason: Reason): HTMLElement[] {
-  const counts = (reason["counts"] ?? {}) as Record<string, number>;
+function fileLists(reason: FilesChanged): HTMLElement[] {
+  const counts: Partial<FilesChanged["counts"]> = reason.counts ?? {};
   const out: HTMLElement[] = [];
-  if (typeof reason["from"] === "string" && reason["from"]) out.push(el("p", "", `Copied from stage ${reason["from"]}.`));
+  if (reason.from) out.push(el("p", "", `Copied from stage ${reason.from}.`));
   const dl = el("dl", "reason-files");
   for (const [key, label] of [["modified", "changed"], ["added", "added"], ["removed", "removed"]] as const) {
-    const names = Array.isArray(reason[key]) ? (reason[key] as unknown[]).map(String) : [];
+    const names = Array.isArray(reason[key]) ? reason[key].map(String) : [];
     if (names.length === 0) continue;
     const ul = el("ul");
     for (const name of names) ul.append(el("li", `file-${key}`, name));

@@ -1,5 +1,7 @@
-import { describe, expect, it } from "vitest";
-import { backoffMs, buildSocketUrl, BuildStore, connectBuild, type SocketLike } from "./store";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { backoffMs } from "./socket";
+import { buildSocketUrl, BuildStore, connectBuild } from "./store";
+import { FakeWebSocket } from "./testing/fakesocket";
 
 const sync = { schedule: (flush: () => void) => flush() };
 const started = { type: "build.started", seq: 1, steps: [
@@ -15,7 +17,7 @@ describe("BuildStore", () => {
   it("has a waiting step for every planned step as soon as the build starts", () => {
     const store = new BuildStore(sync);
     store.receive(started);
-    expect([...store.steps.values()].map((s) => s.state)).toEqual(["waiting", "waiting"]);
+    expect([...store.steps.values()].map((s) => s.state)).toEqual(["pending", "pending"]);
   });
 
   it("drops an event whose seq it has already applied", () => {
@@ -58,54 +60,59 @@ describe("BuildStore", () => {
   });
 });
 
-class FakeSocket implements SocketLike {
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: unknown) => void) | null = null;
-  onopen: ((ev: unknown) => void) | null = null;
-  closed = false;
-  constructor(readonly url: string) {}
-  close(): void {
-    this.closed = true;
-  }
-}
-
 describe("connectBuild", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    vi.stubGlobal("WebSocket", FakeWebSocket);
+    FakeWebSocket.opened = [];
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
   it("builds ws and wss URLs that ask for events after the last seq", () => {
     expect(buildSocketUrl({ protocol: "http:", host: "h:8000" }, "7", 0)).toBe("ws://h:8000/ws/builds/7/?after=0");
     expect(buildSocketUrl({ protocol: "https:", host: "h" }, "7", 12)).toBe("wss://h/ws/builds/7/?after=12");
     expect(buildSocketUrl({ protocol: "http:", host: "h" }, "7", 0, "a b")).toBe("ws://h/ws/builds/7/?after=0&token=a%20b");
   });
 
-  it("reconnects with growing delays and replays from the last seq it applied", () => {
-    const sockets: FakeSocket[] = [];
-    const delays: number[] = [];
-    const timers: Array<() => void> = [];
+  it("resumes after the last event it applied when the server restarts the socket, and drops replays", () => {
     const store = new BuildStore(sync);
-    connectBuild("7", store, {
-      location: { protocol: "http:", host: "h" },
-      open: (url) => { const s = new FakeSocket(url); sockets.push(s); return s; },
-      setTimer: (fn, ms) => { delays.push(ms); timers.push(fn); },
-    });
-    sockets[0]?.onmessage?.({ data: JSON.stringify(started) });
-    sockets[0]?.onclose?.({});
-    timers[0]?.();
-    expect(sockets[1]?.url).toBe("ws://h/ws/builds/7/?after=1");
-    sockets[1]?.onmessage?.({ data: JSON.stringify(started) }); // replayed duplicate, dropped
-    sockets[1]?.onclose?.({});
-    expect(delays).toEqual([backoffMs(0), backoffMs(1)]);
-    expect(delays[1]).toBeGreaterThan(delays[0] ?? 0);
+    connectBuild("7", store, { location: { protocol: "http:", host: "h" } });
+    const first = FakeWebSocket.last();
+    first.accept();
+    first.send(started);
+    first.send({ type: "step.started", seq: 2, step: 2 });
+    first.serverClose(1012);
+    vi.advanceTimersByTime(backoffMs(0));
+    const second = FakeWebSocket.last();
+    expect(second.url).toBe("ws://h/ws/builds/7/?after=2");
+    second.accept();
+    second.send({ type: "step.started", seq: 2, step: 2 }); // sent again by the server: dropped
+    second.send(finished(3, 2, "built"));
+    expect(store.lastSeq).toBe(3);
+    expect(store.steps.get(2)?.state).toBe("built");
   });
 
   it("stops reconnecting once the build has finished", () => {
-    const sockets: FakeSocket[] = [];
     const store = new BuildStore(sync);
-    connectBuild("7", store, {
-      location: { protocol: "http:", host: "h" },
-      open: (url) => { const s = new FakeSocket(url); sockets.push(s); return s; },
-      setTimer: () => { throw new Error("should not reconnect"); },
-    });
-    sockets[0]?.onmessage?.({ data: JSON.stringify({ type: "build.finished", seq: 1, status: "succeeded", duration_ms: 1 }) });
-    sockets[0]?.onclose?.({});
-    expect(sockets).toHaveLength(1);
+    connectBuild("7", store, { location: { protocol: "http:", host: "h" } });
+    FakeWebSocket.last().accept();
+    FakeWebSocket.last().send({ type: "build.finished", seq: 1, status: "succeeded", duration_ms: 1 });
+    FakeWebSocket.last().serverClose(1000);
+    vi.advanceTimersByTime(60_000);
+    expect(FakeWebSocket.opened).toHaveLength(1);
+  });
+
+  it("says when an event cannot be read, and keeps reading the ones after it", () => {
+    const store = new BuildStore(sync);
+    const errors: unknown[] = [];
+    connectBuild("7", store, { location: { protocol: "http:", host: "h" }, onError: (e) => errors.push(e) });
+    FakeWebSocket.last().accept();
+    FakeWebSocket.last().send({ type: "step.exploded", seq: 1 });
+    FakeWebSocket.last().send(started);
+    expect(errors).toHaveLength(1);
+    expect(store.plan).toHaveLength(2);
   });
 });

@@ -1,5 +1,6 @@
 // One store per build: it applies events in seq order exactly once, keeps each step by its
 // number, and tells its listeners when something changed. The socket connector below feeds it.
+import { keepOpen, socketUrl, type Connection, type PageLocation } from "./socket";
 import {
   parseEvent,
   type BuildEvent,
@@ -8,8 +9,9 @@ import {
   type PlannedStep,
   type StepFinished,
 } from "./protocol";
+import type { StepState as PageState } from "./verdicts";
 
-export type StepState = "waiting" | "running" | StepFinished["status"];
+export type StepState = Exclude<PageState, "not_run">;
 
 export interface StepView {
   plan: PlannedStep;
@@ -69,7 +71,7 @@ export class BuildStore {
         this.plan = event.steps;
         for (const plan of event.steps) {
           if (!this.steps.has(plan.step)) {
-            this.steps.set(plan.step, { plan, state: "waiting", finished: null, log: "", logTruncated: false });
+            this.steps.set(plan.step, { plan, state: "pending", finished: null, log: "", logTruncated: false });
           }
         }
         break;
@@ -110,7 +112,7 @@ export class BuildStore {
     let view = this.steps.get(step);
     if (!view) {
       // An event for a step the plan never named: keep it rather than lose what it says.
-      view = { plan: { step, stage: "0", instruction: `step ${step}`, line: 0 }, state: "waiting", finished: null, log: "", logTruncated: false };
+      view = { plan: { step, stage: "0", instruction: `step ${step}`, line: 0 }, state: "pending", finished: null, log: "", logTruncated: false };
       this.steps.set(step, view);
     }
     return view;
@@ -145,68 +147,34 @@ export class BuildStore {
   }
 }
 
-export interface SocketLike {
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: unknown) => void) | null;
-  onopen: ((ev: unknown) => void) | null;
-  close(): void;
-}
-
 export interface ConnectOptions {
   /** Page location the socket URL is derived from. */
-  location: { protocol: string; host: string };
-  open?: (url: string) => SocketLike;
-  setTimer?: (fn: () => void, ms: number) => unknown;
+  location: PageLocation;
   onError?: (error: unknown) => void;
   /** A share link's token, for someone the owner shared the project with. */
   token?: string;
 }
 
-export function buildSocketUrl(location: { protocol: string; host: string }, buildId: string, after: number, token = ""): string {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+export function buildSocketUrl(location: PageLocation, buildId: string, after: number, token = ""): string {
   const share = token ? `&token=${encodeURIComponent(token)}` : "";
-  return `${scheme}//${location.host}/ws/builds/${encodeURIComponent(buildId)}/?after=${after}${share}`;
-}
-
-/** Delay before reconnect attempt n (0-based): doubling from 500 ms, at most 15 s. */
-export function backoffMs(attempt: number): number {
-  return Math.min(15_000, 500 * 2 ** attempt);
+  return socketUrl(location, `/ws/builds/${encodeURIComponent(buildId)}/?after=${after}${share}`);
 }
 
 /**
  * Keeps a socket open to the build's stream until the build finishes or stop() is called,
  * reconnecting with backoff and asking only for the events after the last one applied.
  */
-export function connectBuild(buildId: string, store: BuildStore, options: ConnectOptions): { stop: () => void } {
-  const open = options.open ?? ((url: string) => new WebSocket(url) as unknown as SocketLike);
-  const setTimer = options.setTimer ?? ((fn: () => void, ms: number) => setTimeout(fn, ms));
-  let attempt = 0;
-  let stopped = false;
-  let socket: SocketLike | null = null;
-
-  const connect = (): void => {
-    socket = open(buildSocketUrl(options.location, buildId, store.lastSeq, options.token));
-    socket.onopen = () => {
-      attempt = 0;
-    };
-    socket.onmessage = (ev) => {
+export function connectBuild(buildId: string, store: BuildStore, options: ConnectOptions): Connection {
+  return keepOpen({
+    url: () => buildSocketUrl(options.location, buildId, store.lastSeq, options.token),
+    onMessage: (data) => {
       try {
-        store.receive(typeof ev.data === "string" ? ev.data : String(ev.data));
+        store.receive(typeof data === "string" ? data : String(data));
       } catch (error) {
         options.onError?.(error);
       }
-    };
-    socket.onclose = () => {
-      socket = null;
-      if (stopped || store.finished) return;
-      setTimer(connect, backoffMs(attempt++));
-    };
-  };
-  connect();
-  return {
-    stop: () => {
-      stopped = true;
-      socket?.close();
     },
-  };
+    // A finished build's stream has nothing more to say.
+    onClose: () => store.finished === null,
+  });
 }

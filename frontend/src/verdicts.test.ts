@@ -2,11 +2,11 @@ import { describe, expect, it } from "vitest";
 import { BuildStore } from "./store";
 import { bandVerdict, finishedSummary } from "./layerstack";
 import { hitRatio } from "./history";
-import { summaryCards } from "./compare/text";
+import { STATUS_TEXT as COMPARE_STATUS_TEXT, summaryCards } from "./compare/text";
 import type { Comparison } from "./compare/types";
 import { cellStatus, hitLabel } from "./classroom/view";
 import type { BuildBrief, Cell } from "./classroom/messages";
-import { cacheShare, countsText, tally, VERDICTS, VERDICT_WORDS, type Counts } from "./verdicts";
+import { cacheShare, countsText, STATUS_TEXT, tally, VERDICTS, VERDICT_WORDS, type Counts } from "./verdicts";
 import expected from "./fixtures/builds/expected.json";
 import first from "./fixtures/builds/first.jsonl?raw";
 import again from "./fixtures/builds/again.jsonl?raw";
@@ -74,5 +74,13 @@ describe("the words", () => {
   it("say a first build as a person counts its bands, a metadata step never as cached", () => {
     expect(countsText(EXPECTED["first"]!)).toBe("5 built, 2 metadata only");
     expect(countsText(EXPECTED["cancelled"]!)).toBe("1 built, 3 cached, 1 metadata only, 1 skipped, 1 cancelled");
+  });
+});
+
+describe("STATUS_TEXT", () => {
+  it("is the one map the bands and the comparison say a step's state with", () => {
+    expect(COMPARE_STATUS_TEXT).toBe(STATUS_TEXT);
+    expect(STATUS_TEXT.pending).toBe("waiting");
+    expect(STATUS_TEXT.not_run).toBe("not run");
   });
 });

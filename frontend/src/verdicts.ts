@@ -11,8 +11,14 @@
 //   failed     ran and failed
 // A stage's FROM is its base, not a step with a verdict: it is left out of the counts.
 
-export const VERDICTS = ["built", "cached", "metadata", "skipped", "cancelled", "failed"] as const;
-export type Verdict = (typeof VERDICTS)[number];
+import type { StepFinished } from "./events.gen";
+
+/** A step.finished `status`, as the engine's schema declares them (events.gen.ts). */
+export type Verdict = StepFinished["status"];
+export const VERDICTS = ["built", "cached", "metadata", "skipped", "cancelled", "failed"] as const satisfies readonly Verdict[];
+// The list above names every verdict the schema has: a new one fails the type check here.
+const EVERY_VERDICT: [Exclude<Verdict, (typeof VERDICTS)[number]>] extends [never] ? true : never = true;
+void EVERY_VERDICT;
 export type Counts = Record<Verdict, number>;
 
 /** How each verdict is said, on a band and in a count. */
@@ -23,6 +29,18 @@ export const VERDICT_WORDS: Record<Verdict, string> = {
   skipped: "skipped",
   cancelled: "cancelled",
   failed: "failed",
+};
+
+/** A step as a page shows it: its verdict, or, before it has one, still to come (`pending`),
+ * `running`, or `not_run` (its build ended without reaching it). */
+export type StepState = Verdict | "pending" | "running" | "not_run";
+
+/** How every page (the bands, the comparison, the class grid) says a step's state. */
+export const STATUS_TEXT: Record<StepState, string> = {
+  ...VERDICT_WORDS,
+  pending: "waiting",
+  running: "running",
+  not_run: "not run",
 };
 
 interface StepLike {

@@ -273,7 +273,7 @@ def classroom_join(request: HttpRequest, payload: ClassroomJoin) -> Any:
 def _as_seen(request: HttpRequest, found: Classroom, role: str) -> dict[str, Any]:
     if role == TEACHER:
         return teacher_json(request, found)
-    membership = Membership.objects.get(classroom=found, student=request.user)
+    membership = Membership.objects.get(classroom=found, student=_user(request))
     return student_json(found, membership)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.http import Http404
 
-from studio.sockets import GroupConsumer, query_params
+from studio.sockets import GroupConsumer, query_params, scope_user
 
 from . import selectors
 from .live import classroom_group
@@ -30,7 +30,7 @@ def _dashboard_for_teacher(user: Any, classroom_id: int, exercise_id: int | None
 class ClassroomConsumer(GroupConsumer):
 
     async def connect(self) -> None:
-        user = self.scope["user"]
+        user = scope_user(self.scope)
         classroom_id = int(self.scope["url_route"]["kwargs"]["classroom_id"])
         exercise = query_params(self.scope).get("exercise", "")
         if exercise and not exercise.isdigit():

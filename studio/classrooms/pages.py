@@ -143,7 +143,7 @@ def exercise_new(request: HttpRequest, classroom_id: int) -> HttpResponse:
     project = None
     if form.get("project"):
         project = (
-            Project.objects.filter(id=form.get("project"), owner=user).first()
+            Project.objects.filter(id=form["project"], owner=user).first()
             if form["project"].isdigit()
             else None
         )

@@ -51,4 +51,4 @@ def on_build_progressed(sender: Any, build_id: int, event: dict[str, Any], **kwa
             publish_row(assignment)
         return
     status = "running" if event["type"] == "step.started" else event.get("status", "")
-    publish_step(seat, build_id=build_id, step=event.get("step"), status=status)
+    publish_step(seat, build_id=build_id, step=event["step"], status=status)

@@ -106,6 +106,7 @@ def classroom_join(*, user: User, code: object, display_name: object) -> Members
         raise Rejected("your teacher removed you from this class", kind="forbidden")
     if classroom.closed:
         raise Rejected(f"the class {classroom.name!r} is closed and takes no new students", kind="forbidden")
+    membership: Membership | None
     if existing is not None:
         membership = existing
     else:

@@ -37,6 +37,8 @@ class Entry:
 
 def clean_path(raw: object, *, field: str | None = None) -> str:
     """The path in its one canonical spelling (`./a//b/` is `a/b`), or Rejected naming it."""
+    # Rejected's details: never its `kind`.
+    where: dict[str, Any]
     where = {"field": field} if field else {"file": raw if isinstance(raw, str) else repr(raw)}
     if not isinstance(raw, str) or not raw.strip():
         raise Rejected("a file path must be a non-empty string", **where)
@@ -169,10 +171,11 @@ def clash(file: str, inside: str) -> Rejected:
 def printable_name(raw: bytes | str) -> str:
     """A name as it can be shown and sent as JSON: bytes that are not UTF-8 as \\x.. escapes."""
     if isinstance(raw, str):
+        text = raw
         try:
-            raw = raw.encode("utf-8", "surrogateescape")
+            raw = text.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:  # a surrogate that stands for no byte: sent as such in JSON
-            raw = raw.encode("utf-8", "backslashreplace")
+            raw = text.encode("utf-8", "backslashreplace")
     return raw.decode("utf-8", "backslashreplace")
 
 
@@ -233,6 +236,7 @@ def _bad_header(info: tarfile.TarInfo, tar: _BoundedTar) -> Rejected:
 
 class _BoundedTar(tarfile.TarFile):
     tarinfo = _BoundedInfo
+    members: list[tarfile.TarInfo]  # the members read so far (typeshed leaves it out)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.headers_in_a_row = 0
@@ -244,7 +248,7 @@ class _Unpacked(io.RawIOBase):
     """A decompressing stream that refuses to give more than `limit` bytes: a small compressed
     upload may unpack to gigabytes of headers or skipped content."""
 
-    def __init__(self, inner: IO[bytes], limit: int) -> None:
+    def __init__(self, inner: io.BufferedIOBase, limit: int) -> None:
         super().__init__()
         self.inner, self.limit, self.count = inner, limit, 0
 
@@ -266,7 +270,7 @@ class _Unpacked(io.RawIOBase):
         return len(data)
 
 
-def _decompressed(data: bytes) -> IO[bytes]:
+def _decompressed(data: bytes) -> io.BufferedIOBase:
     raw = io.BytesIO(data)
     if data[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=raw)

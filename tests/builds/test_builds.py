@@ -169,10 +169,10 @@ def test_each_event_is_stored_once_and_steps_and_outcome_follow_from_them(alice:
     assert not services.publish_build_event(build_id=build.id, event={**step, "instruction": "again"})
     assert BuildEvent.objects.filter(build=build).count() == 2
     saved = Step.objects.get(build=build, number=1)
-    assert (saved.instruction, saved.cached, saved.extra) == (
+    assert (saved.instruction, saved.cached, saved.event["base"]) == (
         "FROM busybox:latest AS base",
         True,
-        {"base": {"ref": "busybox:latest"}},
+        {"ref": "busybox:latest"},
     )
 
     image = {"digest": "sha256:abc", "size": 123, "layers": 2}

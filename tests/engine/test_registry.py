@@ -23,6 +23,7 @@ from dxf import DXF
 
 from builds.engine import image as images
 from builds.engine.builder import BuildOptions, BuildResult, build
+from builds.engine.events import TransferEvent, wire
 from builds.engine.registry.client import RegistryError
 from builds.engine.registry.pull import pull
 from builds.engine.registry.push import push
@@ -47,8 +48,10 @@ LOOPBACK = RegistrySettings()
 def events_of(kind: str) -> tuple[list[dict[str, Any]], Any]:
     seen: list[dict[str, Any]] = []
 
-    def report(type_: str, **fields: Any) -> None:
-        assert type_ == kind
+    def report(event: TransferEvent) -> None:
+        fields = wire(event, seq=1)
+        assert fields.pop("type") == kind
+        del fields["seq"]
         seen.append(fields)
 
     return seen, report

@@ -105,7 +105,7 @@ class HashCache:
         self.dirty = False
 
 
-def _signature(st: os.stat_result) -> tuple[int, ...]:
+def _signature(st: os.stat_result) -> tuple[int, int, int, int, int]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 

@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from ..reference import local_name
 from ..store import Image, LayerError, Store, canonical_json
@@ -82,7 +82,8 @@ class _TarOut:
         size = store.layer_tar_size(layer_id)
         self.out.write(tar_header(name.encode(), REGTYPE, size=size))
         counted = _Counting(self.out)
-        store.write_layer_tar(layer_id, counted)  # raises if the layer no longer matches its diff_id
+        # Only written to; raises if the layer no longer matches its diff_id.
+        store.write_layer_tar(layer_id, cast(IO[bytes], counted))
         if counted.written != size:
             raise LayerError(f"layer {layer_id} wrote {counted.written} bytes, its facts say {size}")
         self.out.write(padding(size))

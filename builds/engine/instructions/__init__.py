@@ -11,6 +11,7 @@ from .metadata import METADATA_STEPS
 from .run import Run
 from .workdir import Workdir
 
-STEPS: dict[str, type[Step]] = {cls.keyword: cls for cls in [Run, Copy, Add, Workdir, *METADATA_STEPS]}
+_ALL: list[type[Step]] = [Run, Copy, Add, Workdir, *METADATA_STEPS]
+STEPS: dict[str, type[Step]] = {cls.keyword: cls for cls in _ALL}
 
 __all__ = ["STEPS", "BuildEnv", "Planned", "StageState", "Step"]

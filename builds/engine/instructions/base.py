@@ -80,7 +80,7 @@ class BuildEnv:
     stage_states: dict[str, StageState]  # finished stages by label and by index string
     limits: Limits
     cancel: threading.Event | None = None
-    on_output: Callable[[str, str], None] | None = None
+    on_output: Callable[[str, str], object] | None = None
     # The context is the build's own (written for it, deleted after, changed by nobody):
     # COPY may take its files over as store blobs instead of copying them.
     context_owned: bool = False

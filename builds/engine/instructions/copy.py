@@ -11,6 +11,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from ..context import (
     BadPattern,
@@ -83,7 +84,7 @@ class Copy(Step):
             self._kept = [kept for src in srcs for kept in self._filtered(src, excludes)]
             checksums = [_items_checksum(kept.items or []) for kept in self._kept]
             manifest = self._kept_manifest(self._kept)
-        inputs = {
+        inputs: dict[str, Any] = {
             "op": self.keyword.lower(),
             "src": [posixpath.normpath(src) for src in srcs],
             "sources": checksums,
@@ -181,7 +182,7 @@ class Copy(Step):
             os.chown(target, *(owner or (0, 0)))
             os.chmod(target, mode if mode is not None else 0o644)
 
-    def _context_sums(self, srcs: list[str]) -> tuple[list[str], object]:
+    def _context_sums(self, srcs: list[str]) -> tuple[list[str], Callable[[], dict[str, str]]]:
         context = self.build.context
         matched = [self._resolve(src) for src in srcs]
         sums = [context.checksum(entries) for entries in matched]
@@ -201,7 +202,7 @@ class Copy(Step):
     def _source_rootfs(self, name: str, state: StageState) -> RootFS:
         return self.source_rootfs(name, state, what=f"{self.keyword} --from")
 
-    def _image_sums(self, srcs: list[str], rootfs: RootFS) -> tuple[list[str], object]:
+    def _image_sums(self, srcs: list[str], rootfs: RootFS) -> tuple[list[str], Callable[[], dict[str, str]]]:
         matched = [self._find(rootfs, src) for src in srcs]
         per_source: list[str] = []
         everything: dict[str, str] = {}

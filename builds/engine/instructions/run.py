@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import ContextError, StepFailed
 from . import mounts
@@ -51,7 +52,7 @@ class Run(Step):
     def plan(self, state: StageState) -> Planned:
         env = state.run_env()
         arg_names = sorted(name for name in state.arg_values() if name not in state.env)
-        inputs = {
+        inputs: dict[str, Any] = {
             "op": "run",
             "args": self.argv(state),
             # In the order set, as BuildKit keeps it: the same variables set in another order

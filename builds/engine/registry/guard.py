@@ -54,6 +54,7 @@ def check_host(host: str, port: int | None, policy: Policy) -> list[tuple[Any, .
 
 def _guarded(base: type[HTTPConnection], policy: Policy) -> type[HTTPConnection]:
     class Guarded(base):  # type: ignore[valid-type, misc]
+        _dns_host: str  # HTTPConnection's, unseen through the dynamic base
         def _new_conn(self) -> Any:
             try:
                 infos = check_host(self._dns_host, self.port, policy)

@@ -17,21 +17,22 @@ import io
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from dxf import DXF
 
+from ..events import ImagePull
 from ..reference import Reference, parse_reference
 from ..store import Image, Store
 from .client import RegistryError, open_repository, registry_errors
 from .known import KnownBlob, KnownBlobs
 from .settings import Platform, RegistrySettings
-from .transfer import IMAGE_PULL, Report, Transfer
+from .transfer import Report, Transfer
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -69,7 +70,7 @@ def pull(store: Store, text: str, *, settings: RegistrySettings | None = None,
     """Pull `text` (a Docker-style reference) and tag it in the store under its name."""
     settings = settings or RegistrySettings.from_env()
     ref = parse_reference(text)
-    transfer = Transfer(IMAGE_PULL, text, report)
+    transfer = Transfer(ImagePull, text, report)
     known = KnownBlobs(store)
     with open_repository(ref, settings) as repo, registry_errors(ref):
         manifest, digests = _resolve(repo, ref, settings.platform)
@@ -172,7 +173,8 @@ def _pick_platform(manifests: list[dict[str, Any]], platform: Platform, ref: Ref
 
 
 def _json_blob(repo: DXF, digest: str, ref: Reference) -> dict[str, Any]:
-    data = b"".join(repo.pull_blob(digest))  # dxf checks the digest at the end
+    # Without size=True, dxf gives the chunks alone (its hint covers both forms).
+    data = b"".join(cast(Iterable[bytes], repo.pull_blob(digest)))  # dxf checks the digest at the end
     try:
         doc = json.loads(data)
     except ValueError:
@@ -214,7 +216,7 @@ def _download_all(open_repo: Callable[[], AbstractContextManager[DXF]], missing:
         path = tmp / layer.digest.removeprefix("sha256:")
         done = 0
         with open_repo() as repo, open(path, "wb") as f:
-            for chunk in repo.pull_blob(layer.digest, chunk_size=CHUNK):
+            for chunk in cast(Iterable[bytes], repo.pull_blob(layer.digest, chunk_size=CHUNK)):
                 if stop.is_set():
                     return
                 f.write(chunk)
@@ -300,7 +302,7 @@ def _uncompressed(blob: IO[bytes], digest: str) -> Iterator[tuple[IO[bytes], Any
         import zstandard
 
         with zstandard.ZstdDecompressor().stream_reader(blob, read_size=CHUNK) as unzipped:
-            hashing = _Hashing(unzipped)  # type: ignore[arg-type]
+            hashing = _Hashing(unzipped)
             yield io.BufferedReader(hashing, CHUNK), hashing.finish
     elif head.startswith((b"BZh", b"\xfd7zX")):
         yield blob, lambda: None

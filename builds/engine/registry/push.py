@@ -22,12 +22,13 @@ from dxf import DXF
 from dxf import exceptions as dxf_errors
 
 from ..errors import InputError
+from ..events import ImagePush
 from ..reference import Reference, parse_reference
 from ..store import Image, Store, canonical_json
 from .client import blob_exists, open_repository, registry_errors
 from .known import KnownBlob, KnownBlobs
 from .settings import RegistrySettings
-from .transfer import IMAGE_PUSH, Report, Transfer
+from .transfer import Report, Transfer
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
@@ -67,7 +68,7 @@ def push(store: Store, name: str, dest: str | None = None, *, settings: Registry
     ref = parse_reference(dest or name)
     if ref.tag is None:
         raise InputError(f"push to a tag, not a digest: {dest or name!r}")
-    transfer = Transfer(IMAGE_PUSH, str(ref), report)
+    transfer = Transfer(ImagePush, str(ref), report)
     known = KnownBlobs(store)
     result = PushResult(reference=str(ref), manifest_digest="")
     with open_repository(ref, settings) as repo, registry_errors(ref):
@@ -107,14 +108,14 @@ def _place_layer(store: Store, known: KnownBlobs, repo: DXF, ref: Reference, lay
                     size=store.layer_tar_size(layer_id), layer=layer_id)
     if not compress and blob_exists(repo, own.digest):
         return _placed(known, ref, own, "exists", transfer, result)
-    with tempfile.TemporaryFile(dir=store.tmp) as blob:
+    with tempfile.TemporaryFile(dir=store.tmp) as spool:
         if compress:
-            own = _write_gzip(store, own, blob)
+            own = _write_gzip(store, own, spool)
             if blob_exists(repo, own.digest):
                 return _placed(known, ref, own, "exists", transfer, result)
         else:
-            store.write_layer_tar(layer_id, blob)  # checks the layer still matches its diff_id
-        blob.seek(0)
+            store.write_layer_tar(layer_id, spool)  # checks the layer still matches its diff_id
+        spool.seek(0)
         sent = 0
 
         def uploaded(_digest: str, chunk: bytes, _total: int = 0) -> None:
@@ -122,7 +123,7 @@ def _place_layer(store: Store, known: KnownBlobs, repo: DXF, ref: Reference, lay
             sent += len(chunk)
             transfer.progress(own.digest, "uploading", sent, own.size)
 
-        repo.push_blob(data=_chunks(blob), digest=own.digest, progress=uploaded, check_exists=False)
+        repo.push_blob(data=_chunks(spool), digest=own.digest, progress=uploaded, check_exists=False)
     result.uploaded += own.size
     return _placed(known, ref, own, "pushed", transfer, result)
 

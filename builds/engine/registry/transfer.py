@@ -17,18 +17,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-IMAGE_PULL = "image.pull"
-IMAGE_PUSH = "image.push"
+from ..events import ImagePull, ImagePush, TransferEvent
 
-Report = Callable[..., Any]  # report(type_, **fields): an Emitter's emit, or a wrapper of it
+Report = Callable[[TransferEvent], Any]  # an Emitter's emit, or a wrapper of it
 PROGRESS_INTERVAL_S = 0.25  # at most this often a layer's byte count goes out while it moves
 
 
 class Transfer:
     """The events of one image's pull or push."""
 
-    def __init__(self, type_: str, image: str, report: Report | None) -> None:
-        self.type = type_
+    def __init__(self, event: type[ImagePull] | type[ImagePush], image: str, report: Report | None) -> None:
+        self.event = event
         self.image = image
         self._report = report
         self._last: dict[str, float] = {}
@@ -49,5 +48,6 @@ class Transfer:
 
     def _send(self, layer: str | None, status: str, current: int, total: int, **extra: Any) -> None:
         if self._report is not None:
-            self._report(self.type, image=self.image, layer=layer, current=current, total=total,
-                         status=status, **extra)
+            self._report(self.event(
+                image=self.image, layer=layer, current=current, total=total, status=status, **extra
+            ))

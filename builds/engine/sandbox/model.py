@@ -33,7 +33,7 @@ class RunResult:
     duration_ms: int
 
 
-OutputCallback = Callable[[str, str], None]  # (stream "stdout"|"stderr", text)
+OutputCallback = Callable[[str, str], object]  # (stream "stdout"|"stderr", text); what it returns is ignored
 
 HOSTNAME = "buildkitsandbox"  # what `hostname` prints in a BuildKit RUN
 TAIL_LINES = 20

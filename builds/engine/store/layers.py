@@ -66,7 +66,8 @@ class Layers:
 
     def import_tar(self, tar: IO[bytes]) -> Layer:
         """Unpack a layer tar (plain, gzip or zstd), turning OCI whiteouts into overlay ones."""
-        from .unpack import UnsafeLayer, unpack  # tarfile and friends: not for a build's path
+        from .budget import UnsafeLayer
+        from .unpack import unpack  # tarfile and friends: not for a build's path
 
         work = self.keeping.work_dir("import")
         try:

@@ -22,7 +22,7 @@ import os
 import shutil
 import stat
 import tarfile
-from typing import IO
+from typing import IO, cast
 
 from .budget import LayerBudget, UnsafeLayer, size_text
 from .tarstream import CHUNK, OPAQUE_MARKER, OPAQUE_XATTRS, OVERLAY_XATTR_PREFIXES, WHITEOUT_PREFIX
@@ -39,7 +39,7 @@ _EXTENDED_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.X
 
 
 class _BoundedTarInfo(tarfile.TarInfo):
-    def _proc_member(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+    def _proc_member(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
         if self.type in _EXTENDED_TYPES and self.size > MAX_EXTENDED_HEADER:
             raise UnsafeLayer(f"an extended header of {size_text(self.size)} (at most "
                               f"{size_text(MAX_EXTENDED_HEADER)} is read)")
@@ -89,11 +89,12 @@ def open_layer_tar(fileobj: IO[bytes]) -> tarfile.TarFile:
 
 def _zstd_reader(head: bytes, fileobj: IO[bytes]) -> IO[bytes]:
     try:
-        import zstandard  # type: ignore[import-not-found]
+        import zstandard
     except ImportError:
         raise UnsafeLayer("the layer is zstd-compressed and the `zstandard` package is not "
                           "installed: install it, or give the layer plain or gzip-compressed") from None
-    return zstandard.ZstdDecompressor().stream_reader(_Prefixed(head, fileobj), read_size=CHUNK)
+    raw = cast("IO[bytes]", _Prefixed(head, fileobj))  # read through readinto, as an IO's would be
+    return zstandard.ZstdDecompressor().stream_reader(raw, read_size=CHUNK)
 
 
 # -- names ------------------------------------------------------------------------------------
@@ -227,7 +228,8 @@ class Unpacker:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(self.path(rel), flags, 0o600)
         try:
-            source = tar.extractfile(m)
+            # A regular member's file: tarfile's ExFileObject, a BufferedReader.
+            source = cast("io.BufferedReader | None", tar.extractfile(m))
             assert source is not None
             view = memoryview(self.buffer)
             while n := source.readinto(view):

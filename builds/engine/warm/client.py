@@ -18,7 +18,7 @@ import struct
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..location import PROJECT_DIR, data_dir
 
@@ -112,11 +112,11 @@ def _ask(conn: socket.socket, argv: list[str]) -> int | None:
     return 1
 
 
-def _answer(answers: BinaryIO) -> dict[str, object] | None:
+def _answer(answers: BinaryIO) -> dict[str, Any] | None:
     line = answers.readline()
     if not line:
         return None
-    found: dict[str, object] = json.loads(line)
+    found: dict[str, Any] = json.loads(line)
     return found
 
 

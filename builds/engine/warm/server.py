@@ -32,6 +32,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from .client import HEADER, SOCKET_NAME
 
@@ -177,6 +178,7 @@ def _spare(listener: socket.socket, status_w: int, files: dict[str, int]) -> int
             with contextlib.suppress(OSError):
                 conn.sendall(json.dumps({"refused": refusal}).encode() + b"\n")
             return 0
+        assert request is not None  # _refusal refuses a request that could not be read
         return _serve_one(conn, request, fds)
 
 
@@ -235,25 +237,25 @@ def _refusal(
     return None
 
 
-def _serve_one(conn: socket.socket, request: dict[str, object], fds: list[int]) -> int:
+def _serve_one(conn: socket.socket, request: dict[str, Any], fds: list[int]) -> int:
     from .. import cli
 
     global _log_stream
-    _log(f"build for pid {_peer_pid(conn)}: {' '.join(str(arg) for arg in request['argv'])}")  # type: ignore[attr-defined]
+    _log(f"build for pid {_peer_pid(conn)}: {' '.join(str(arg) for arg in request['argv'])}")
     _log_stream = os.fdopen(os.dup(2), "w")
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
     os.chdir(str(request["cwd"]))
-    os.umask(int(request["umask"]))  # type: ignore[call-overload]
+    os.umask(int(request["umask"]))
     os.environ.clear()
-    os.environ.update(request["env"])  # type: ignore[arg-type]
-    out_encoding, out_errors, err_encoding, err_errors = request["encoding"]  # type: ignore[misc]
+    os.environ.update(request["env"])
+    out_encoding, out_errors, err_encoding, err_errors = request["encoding"]
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding=out_encoding,
                                   errors=out_errors, line_buffering=os.isatty(1))
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding=err_encoding,
                                   errors=err_errors, line_buffering=True)
-    argv = [str(arg) for arg in request["argv"]]  # type: ignore[attr-defined]
+    argv = [str(arg) for arg in request["argv"]]
     sys.argv = ["manage.py", *argv]
     done = threading.Event()
     conn.sendall(json.dumps({"started": os.getpid()}).encode() + b"\n")

@@ -5,28 +5,17 @@ import { GridState } from "./grid";
 import { MessageError, parseMessage } from "./messages";
 import { pickedCompareUrl, renderGrid } from "./view";
 import { followStudent } from "./student";
+import { keepOpen, socketUrl, type Connection } from "../socket";
 
-function socketUrl(path: string): string {
-  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
-}
-
-/** Keeps a socket open: reconnects with backoff; each new connection starts with a snapshot. */
-export function keepOpen(path: string, onMessage: (data: unknown) => void, onState: (open: boolean) => void): void {
-  let delay = 500;
-  const open = () => {
-    const ws = new WebSocket(socketUrl(path));
-    ws.onopen = () => {
-      delay = 500;
-      onState(true);
-    };
-    ws.onmessage = (e) => onMessage(JSON.parse(e.data as string));
-    ws.onclose = () => {
-      onState(false);
-      setTimeout(open, delay);
-      delay = Math.min(delay * 2, 10_000);
-    };
-  };
-  open();
+/** Keeps the page's socket at `path` open; each new connection starts with a snapshot, so a
+ * reconnect needs nothing resumed. onState says whether it is open right now. */
+export function follow(path: string, onMessage: (data: unknown) => void, onState: (open: boolean) => void): Connection {
+  return keepOpen({
+    url: () => socketUrl(location, path),
+    onMessage: (data) => onMessage(JSON.parse(data as string)),
+    onOpen: () => onState(true),
+    onClose: () => onState(false),
+  });
 }
 
 function dashboard(root: HTMLElement): void {
@@ -68,7 +57,7 @@ function dashboard(root: HTMLElement): void {
     } else picked.delete(id);
     redraw();
   });
-  keepOpen(
+  follow(
     `/ws/classrooms/${classroom}/?exercise=${exercise}`,
     (data) => {
       try {
@@ -89,4 +78,4 @@ function dashboard(root: HTMLElement): void {
 const teacher = document.getElementById("classroom-dashboard");
 if (teacher) dashboard(teacher);
 const student = document.getElementById("student-view");
-if (student) followStudent(student, keepOpen);
+if (student) followStudent(student, follow);

@@ -1,10 +1,9 @@
 // What the classroom's socket (ws/classrooms/<id>/) sends, checked once here at the boundary.
-import type { StepStatus } from "../protocol";
-import type { Counts } from "../verdicts";
+import type { Counts, StepState } from "../verdicts";
 import type { CacheScope } from "../compare/types";
 
 /** A grid cell: a step's status in the student's latest build, or where that build is at. */
-export type CellStatus = StepStatus | "running" | "pending";
+export type CellStatus = Exclude<StepState, "not_run">;
 export type BuildStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
 export type CheckStatus = "pass" | "fail" | "not_yet";
 

@@ -1,16 +1,13 @@
 // Words the comparison uses in more than one place: statuses, signed differences, the summary.
 import { formatBytes, formatDuration } from "../format";
-import type { Comparison, SideStatus } from "./types";
-import { cacheShare, VERDICT_WORDS, type Counts } from "../verdicts";
+import type { Comparison } from "./types";
+import { cacheShare, type Counts } from "../verdicts";
 
 /** A build's statuses before it has an outcome. */
 export const ACTIVE = new Set(["queued", "running"]);
 
-export const STATUS_TEXT: Record<SideStatus, string> = {
-  ...VERDICT_WORDS,
-  pending: "waiting",
-  not_run: "not run",
-};
+// A step's state is said as on every page (verdicts.ts).
+export { STATUS_TEXT } from "../verdicts";
 
 /** "+1.2 s", "−300 ms", "±0" — a difference b minus a, signed so it reads as "b took longer". */
 export function signedDuration(ms: number | null): string {

@@ -1,27 +1,23 @@
 // The comparison as GET /api/compare/<a>/<b>/ returns it (see /api/schema/, "Comparison"), and
 // one row's details (GET …/row/?a=&b=). parseComparison checks the shape once at the boundary;
 // the views trust these types after that.
-import type { Layer, Reason } from "../protocol";
-import type { Counts, Verdict } from "../verdicts";
+import type { StepFinished, HitsAndMisses } from "../events.gen";
+import type { Counts, StepState } from "../verdicts";
 
 export type RowKind = "same" | "changed" | "moved" | "removed" | "added";
-export type SideStatus = Verdict | "pending" | "not_run";
+// A side's step has a verdict, or is still to come, or its build ended without reaching it.
+export type SideStatus = Exclude<StepState, "running">;
 
-export interface SideStep {
-  step: number;
-  stage: string;
-  instruction: string;
-  line: number;
+/** A build's step as its step.finished event told it, with where it ends and its layer's size. */
+export type SideStep = Pick<
+  StepFinished,
+  "step" | "stage" | "instruction" | "line" | "cached" | "cache_key" | "reason" | "layer" | "duration_ms"
+> & {
   end_line: number;
   keyword: string;
   status: SideStatus;
-  cached: boolean;
-  cache_key: string | null;
-  reason: Reason | null;
-  layer: Layer | null;
-  duration_ms: number;
   size: number;
-}
+};
 
 export interface Row {
   index: number;
@@ -51,7 +47,7 @@ export interface BuildFacts {
   dockerfile_path: string;
   status: string;
   duration_ms: number | null;
-  cache: { hits: number; misses: number };
+  cache: HitsAndMisses;
   counts?: Counts;
   cache_scope?: CacheScope;
   image: { digest: string; size: number | null; layers: number | null } | null;
