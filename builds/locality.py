@@ -73,12 +73,17 @@ def worker_for_scope(scope: str) -> str | None:
         return None
     try:
         client = live._redis()
-        worker = client.get(_scope_key(scope))
-        if worker is None or not client.exists(_alive_key(worker.decode())):
+        found = client.get(_scope_key(scope))
+        worker = _text(found) if found is not None else None
+        if worker is None or not client.exists(_alive_key(worker)):
             return None
     except redis.RedisError:
         return None
-    return str(worker.decode())
+    return worker
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def queue_for_scope(scope: str) -> str | None:
@@ -111,8 +116,8 @@ def orphaned_builds() -> list[int]:
         routed = client.hgetall(ROUTED_KEY)
         if not routed:
             return []
-        workers = sorted({w.decode() for w in routed.values()})
+        workers = sorted({_text(w) for w in routed.values()})
         alive = dict(zip(workers, client.mget([_alive_key(w) for w in workers]), strict=True))
     except redis.RedisError:
         return []
-    return sorted(int(b) for b, w in routed.items() if alive[w.decode()] is None)
+    return sorted(int(b) for b, w in routed.items() if alive[_text(w)] is None)

@@ -14,5 +14,4 @@ def send_build(build_id: int, queue: str | None = None) -> None:
     queue. The options that matter live with the task on the worker (its time limit, late
     acknowledgement, retries), so a message sent by name runs exactly as one sent with
     `run_build.delay`."""
-    options = {"queue": queue} if queue else {}
-    current_app.send_task(RUN_BUILD, args=(build_id,), **options)
+    current_app.send_task(RUN_BUILD, args=(build_id,), queue=queue)  # None: Celery's default queue
