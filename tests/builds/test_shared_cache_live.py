@@ -4,14 +4,16 @@ whose next build lands on the other worker finds it cached, as on one machine.""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.builds.hosts import Hosts, hosts
+from tests.builds.test_builds_live import events_until, wait_for_status
 from tests.builds.test_cache_scopes_live import FILES, STARTER, build, own_project, step, verdicts
-from tests.classrooms.test_classrooms import person, put
+from tests.classrooms.test_classrooms import ok, person, put
 from tests.engine.registry_server import running_registry
 
 
@@ -53,3 +55,27 @@ def test_a_students_next_build_on_the_other_worker_is_still_fully_cached(shared_
     assert verdicts(edited) == ["cached", "cached", "cached", "built", "built"]
     reason = step(edited, "COPY . .")["reason"]
     assert reason["code"] == "files_changed" and "app.py" in reason["message"], reason
+
+
+SLOW = STARTER.replace('RUN cat app.py > /built', 'RUN cat app.py > /built && sleep 30')
+
+
+def test_a_worker_killed_mid_build_hands_its_student_over_and_the_next_build_hits_the_cache(
+    shared_hosts: Hosts,
+) -> None:
+    for worker in shared_hosts.workers:
+        if not worker.running:
+            worker.start()
+    alice = person(shared_hosts.web, "alice")
+    project = own_project(alice, SLOW, FILES)
+    started = ok(alice.api("POST", f"/api/projects/{project}/builds/", {}), 202)
+    with alice.websocket(f"/ws/builds/{started['id']}/") as ws:
+        events_until(ws, lambda e: e["type"] == "step.started" and e["step"] == 6, timeout=60)
+    holder = shared_hosts.worker_of(started["id"])
+    time.sleep(3)  # the four steps it built reach the registry while the slow one runs
+    holder.kill()
+    assert wait_for_status(alice, started["id"], {"failed"}, 30)["status"] == "failed"
+
+    again = build(alice, project)
+    assert shared_hosts.worker_of(again["id"]) is not holder
+    assert verdicts(again) == ["cached", "cached", "cached", "cached", "built"]
