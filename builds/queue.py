@@ -9,8 +9,9 @@ from celery import current_app
 RUN_BUILD = "builds.run_build"
 
 
-def send_build(build_id: int) -> None:
-    """Queue the task that runs build `build_id`. The options that matter live with the task on
-    the worker (its time limit, late acknowledgement, retries), so a message sent by name runs
-    exactly as one sent with `run_build.delay`."""
-    current_app.send_task(RUN_BUILD, args=(build_id,))
+def send_build(build_id: int, queue: str | None = None) -> None:
+    """Queue the task that runs build `build_id`, on `queue` (one worker's own) or the shared
+    queue. The options that matter live with the task on the worker (its time limit, late
+    acknowledgement, retries), so a message sent by name runs exactly as one sent with
+    `run_build.delay`."""
+    current_app.send_task(RUN_BUILD, args=(build_id,), queue=queue)  # None: Celery's default queue

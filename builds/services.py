@@ -29,7 +29,7 @@ from studio.models import User
 from studio.projects.models import Blob, Project, Revision
 from studio.projects.services import revision_snapshot
 
-from . import live
+from . import live, locality
 from .models import Build, BuildEvent, Step
 from .queue import send_build
 from .scopes import cache_scope_for
@@ -159,8 +159,16 @@ def build_create(
 
 
 def _enqueue(build_id: int) -> None:
+    scope = Build.objects.filter(id=build_id).values_list("cache_scope", flat=True).first() or ""
+    worker = locality.worker_for_scope(scope)
     try:
-        send_build(build_id)
+        if worker is None:
+            send_build(build_id)
+        else:
+            # Routed to the worker that holds the scope's cache while it lives. Written down
+            # first, so that should it die before taking the build, builds_reroute sends it on.
+            locality.build_routed(build_id, worker)
+            send_build(build_id, queue=locality.queue_for(worker))
     except Exception as exc:  # Redis away: the reaper sends it again after BUILD_REQUEUE_AFTER_S
         log.warning("build %s could not be sent to the workers yet: %r", build_id, exc)
 
@@ -397,6 +405,7 @@ def builds_reap(*, now: datetime | None = None) -> list[int]:
     ]
     for build_id in reaped:
         log.warning("build %s: %s", build_id, message)
+    builds_reroute()
     _requeue_lost(now)
     return reaped
 
@@ -422,6 +431,25 @@ def builds_reap_worker(*, worker: str, started: datetime, message: str = WORKER_
     guard = Q(status=Build.Status.RUNNING, worker=worker, heartbeat_at__lt=started)
     found = Build.objects.filter(guard).values_list("id", flat=True)
     return [b for b in list(found) if _end_with(b, status=Build.Status.FAILED, message=message, guard=guard)]
+
+
+def builds_reroute() -> list[int]:
+    """Builds sent to one worker's own queue that died before taking them go to the shared queue
+    at once, rather than after BUILD_REQUEUE_AFTER_S. Returns their ids. Whoever takes a build's
+    route off the list first sends it; should a message still reach the dead worker when it comes
+    back, the claim (a guarded update) lets only one run."""
+    resent = []
+    for build_id in locality.orphaned_builds():
+        if not locality.build_settled(build_id):
+            continue  # another process took this one
+        if Build.objects.filter(id=build_id, status=Build.Status.QUEUED).update(enqueued_at=timezone.now()):
+            log.warning("build %s was sent to a worker that died; sending it to any worker", build_id)
+            try:
+                send_build(build_id)
+            except Exception as exc:  # Redis away: the reaper sends it again later
+                log.warning("build %s could not be sent to the workers yet: %r", build_id, exc)
+            resent.append(build_id)
+    return resent
 
 
 def _requeue_lost(now: datetime) -> None:

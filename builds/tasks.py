@@ -14,7 +14,7 @@ from typing import Any
 from billiard.einfo import ExceptionInfo
 from billiard.exceptions import WorkerLostError
 from celery import Task, shared_task
-from celery.signals import task_postrun, worker_ready
+from celery.signals import celeryd_after_setup, task_postrun, worker_ready, worker_shutdown
 from celery.worker.request import Request
 from django.conf import settings
 from django.db import DatabaseError, connections
@@ -22,15 +22,17 @@ from django.utils import timezone
 
 from builds.engine.builder import BuildOptions, build
 from builds.engine.sandbox import Limits
+from builds.engine.sharedcache import SharedCacheIndex
 from builds.engine.store import Store
 
-from . import live, selectors, services
+from . import live, locality, selectors, services
 from .models import Build
 from .queue import RUN_BUILD
 
 log = logging.getLogger(__name__)
 
 CANCEL_POLL_S = 0.2
+SHARE_TIMEOUT_S = 600
 # Set when this module is imported, i.e. before the worker takes any task.
 WORKER_STARTED: datetime = timezone.now()
 
@@ -176,9 +178,11 @@ def run_build(self: Task, build_id: int) -> str:
     """Run one queued build: claim it, write its revision into a fresh context directory, and run
     the engine with every event going through `publish_build_event`. Returns what happened, for
     the worker's log."""
+    locality.build_settled(build_id)  # taken: no longer waiting in a queue that might die
     claimed = services.build_start(build_id=build_id, worker=self.request.hostname or "")
     if claimed is None:
         return f"build {build_id}: not claimed (already taken, finished, or waiting its turn)"
+    locality.scope_claimed(claimed.cache_scope, self.request.hostname or "")
     run = BuildRun(build_id=build_id, changes=selectors.build_changes_since_previous(build=claimed))
     watch = Watch(run)
     watch.start()
@@ -221,7 +225,30 @@ def _run_engine(claimed: Build, run: BuildRun) -> None:
             # A stranger's FROM must not reach the worker's own machine or network.
             private_registries=False,
         )
-        build(Store(settings.STUDIO_DATA_DIR), options, run.sink)
+        store = Store(settings.STUDIO_DATA_DIR)
+        shared = shared_cache(store)
+        try:
+            build(store, options, run.sink)
+        finally:
+            if shared is not None:
+                # After the build's last event: the layers it made are still going to the
+                # registry, and must have gone before this process may stop.
+                if not shared.drain(timeout=SHARE_TIMEOUT_S):
+                    log.warning("build %s: some layers were not shared within %s s", claimed.id,
+                                SHARE_TIMEOUT_S)
+                shared.close()
+                traffic = shared.blobs.traffic
+                log.info("build %s: shared cache pushed %d bytes, pulled %d bytes", claimed.id,
+                         traffic.pushed, traffic.pulled)
+
+
+def shared_cache(store: Store) -> SharedCacheIndex | None:
+    """Give `store` the cache every worker shares, when the studio has one (STUDIO_CACHE_INDEX)."""
+    if not settings.CACHE_INDEX_URL:
+        return None
+    shared = SharedCacheIndex(store, redis_url=settings.CACHE_INDEX_URL, repository=settings.CACHE_REGISTRY)
+    store.cache_index = shared  # type: ignore[assignment]
+    return shared
 
 
 def store_tidy() -> int:
@@ -266,3 +293,45 @@ def reap_on_start(sender: Any = None, **kwargs: Any) -> None:
         log.exception("tidying the store at start-up failed")
     finally:
         connections.close_all()
+
+
+@celeryd_after_setup.connect
+def consume_own_queue(sender: str, instance: Any, **kwargs: Any) -> None:
+    """Each worker also takes builds sent to it by name: those of the scopes whose cache it holds."""
+    instance.app.amqp.queues.select_add(locality.queue_for(sender))
+
+
+@worker_ready.connect
+def keep_alive(sender: Any = None, **kwargs: Any) -> None:
+    """Say this worker is alive while it runs, so builds of its scopes are routed to it."""
+    hostname = getattr(sender, "hostname", "") or ""
+    if not hostname:
+        return
+
+    def beat() -> None:
+        while True:
+            locality.worker_alive(hostname)
+            _reroute_orphans()
+            time.sleep(locality.WORKER_ALIVE_TTL_S / 3)
+
+    threading.Thread(target=beat, name="worker-alive", daemon=True).start()
+
+
+def _reroute_orphans() -> None:
+    """Builds sent to a worker that died are sent on within seconds by the workers still alive,
+    even while none of them builds (no reaper runs then). Only Redis is asked unless one is found."""
+    if not locality.orphaned_builds():
+        return
+    try:
+        services.builds_reroute()
+    except Exception:
+        log.exception("sending on the builds of a dead worker failed")
+    finally:
+        connections.close_all()  # this thread's own
+
+
+@worker_shutdown.connect
+def hand_over(sender: Any = None, **kwargs: Any) -> None:
+    hostname = getattr(sender, "hostname", "") or ""
+    if hostname:
+        locality.worker_gone(hostname)

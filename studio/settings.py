@@ -114,6 +114,18 @@ REDIS_URL = envurl(
     "REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0", schemes=("redis", "rediss", "unix")
 )
 
+# Workers on several hosts share one cache: its index in this Redis, its layers in this registry
+# repository ("host:5000/studio-cache"), each worker's STUDIO_DATA_DIR a local cache of both.
+# Both or neither; neither: each store keeps its own index (one host, or one shared volume).
+CACHE_INDEX_URL = (envurl("STUDIO_CACHE_INDEX", "", schemes=("redis", "rediss", "unix"))
+                   if _raw("STUDIO_CACHE_INDEX") else "")
+CACHE_REGISTRY = envstr("STUDIO_CACHE_REGISTRY", "")
+if bool(CACHE_INDEX_URL) != bool(CACHE_REGISTRY):
+    raise ImproperlyConfigured(
+        "STUDIO_CACHE_INDEX and STUDIO_CACHE_REGISTRY go together: the shared index names layers "
+        "that only the registry can give to another host"
+    )
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -56,6 +56,9 @@ def test_envlist_splits_on_commas(monkeypatch: pytest.MonkeyPatch) -> None:
         ("DATABASE_URL", "mongo://db/studio", "DATABASE_URL='mongo://db/studio' cannot be used"),
         ("REDIS_URL", "http://127.0.0.1:6379", "REDIS_URL='http://127.0.0.1:6379' must start with"),
         ("STUDIO_REDIS_PORT", "99999", "STUDIO_REDIS_PORT=99999 is out of range"),
+        ("STUDIO_CACHE_INDEX", "http://redis:6379", "STUDIO_CACHE_INDEX='http://redis:6379' must start with"),
+        ("STUDIO_CACHE_INDEX", "redis://redis:6379/1",
+         "STUDIO_CACHE_INDEX and STUDIO_CACHE_REGISTRY go together"),
     ],
 )
 def test_a_bad_value_stops_start_up_with_one_line_naming_it(

@@ -1,0 +1,81 @@
+"""One cache for workers on several hosts (here: two worker processes, each with a store of its
+own): the index in Redis, the layers in a real registry (Debian's docker-registry). A student
+whose next build lands on the other worker finds it cached, as on one machine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.builds.hosts import Hosts, hosts
+from tests.builds.test_builds_live import events_until, wait_for_status
+from tests.builds.test_cache_scopes_live import FILES, STARTER, build, own_project, step, verdicts
+from tests.classrooms.test_classrooms import ok, person, put
+from tests.engine.registry_server import running_registry
+
+
+@pytest.fixture(scope="module")
+def shared_hosts(studio_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
+    root = tmp_path_factory.mktemp("shared-hosts")
+    with running_registry(root / "registry") as registry:
+        redis_url = studio_env["REDIS_URL"].rsplit("/", 1)[0] + "/15"
+        extra = {"STUDIO_CACHE_INDEX": redis_url, "STUDIO_CACHE_REGISTRY": f"{registry.host}/studio-cache"}
+        with hosts(studio_env, root, count=2, extra=extra) as made:
+            yield made
+
+
+def layers_in(store: Path) -> set[str]:
+    return {p.name for p in (store / "l").iterdir() if p.is_dir()}
+
+
+def test_a_students_next_build_on_the_other_worker_is_still_fully_cached(shared_hosts: Hosts) -> None:
+    alice = person(shared_hosts.web, "alice")
+    project = own_project(alice, STARTER, FILES)
+    first = build(alice, project)
+    assert verdicts(first) == ["built"] * 5
+    holder = shared_hosts.worker_of(first["id"])
+    other = next(w for w in shared_hosts.workers if w is not holder)
+    assert not layers_in(shared_hosts.store_of(other)) >= layers_in(shared_hosts.store_of(holder))
+
+    shared_hosts.shut_down(holder)  # its host goes away: alice's next build goes to the other one
+    second = build(alice, project)
+    assert shared_hosts.worker_of(second["id"]) is other
+    assert verdicts(second) == ["cached"] * 5
+    assert second["cache"] == {"hits": 5, "misses": 0}
+    assert second["image"]["digest"] == first["image"]["digest"]
+    # The layers came through the registry: the other store holds them now, a cache of it.
+    assert layers_in(shared_hosts.store_of(other)) >= layers_in(shared_hosts.store_of(holder))
+
+    # And an edit is told apart as on one machine: which file changed, under which COPY.
+    put(alice, project, "app.py", "print('mine')\n")
+    edited = build(alice, project)
+    assert verdicts(edited) == ["cached", "cached", "cached", "built", "built"]
+    reason = step(edited, "COPY . .")["reason"]
+    assert reason["code"] == "files_changed" and "app.py" in reason["message"], reason
+
+
+SLOW = STARTER.replace('RUN cat app.py > /built', 'RUN cat app.py > /built && sleep 30')
+
+
+def test_a_worker_killed_mid_build_hands_its_student_over_and_the_next_build_hits_the_cache(
+    shared_hosts: Hosts,
+) -> None:
+    for worker in shared_hosts.workers:
+        if not worker.running:
+            worker.start()
+    alice = person(shared_hosts.web, "alice")
+    project = own_project(alice, SLOW, FILES)
+    started = ok(alice.api("POST", f"/api/projects/{project}/builds/", {}), 202)
+    with alice.websocket(f"/ws/builds/{started['id']}/") as ws:
+        events_until(ws, lambda e: e["type"] == "step.started" and e["step"] == 6, timeout=60)
+    holder = shared_hosts.worker_of(started["id"])
+    time.sleep(3)  # the four steps it built reach the registry while the slow one runs
+    holder.kill()
+    assert wait_for_status(alice, started["id"], {"failed"}, 30)["status"] == "failed"
+
+    again = build(alice, project)
+    assert shared_hosts.worker_of(again["id"]) is not holder
+    assert verdicts(again) == ["cached", "cached", "cached", "cached", "built"]
