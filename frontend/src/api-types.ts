@@ -192,6 +192,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/classrooms/{classroom_id}/exercises/{exercise_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Classroom Exercise Update
+         * @description Teacher: edit an exercise's title, text or checks.
+         */
+        patch: operations["classroom_exercise_update"];
+        trace?: never;
+    };
     "/api/classrooms/{classroom_id}/students/{student_id}/": {
         parameters: {
             query?: never;
@@ -266,6 +286,26 @@ export interface paths {
          *     may see them; nobody's projects or builds show here.
          */
         get: operations["images_df"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lessons/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lesson List
+         * @description The studio's lesson pack, in teaching order: hand one out with POST exercises {lesson}.
+         */
+        get: operations["lesson_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1091,7 +1131,9 @@ export interface components {
          * @description rebuild_after_change {file, max_steps}: after changing only that file since the last
          *     successful build, at most max_steps steps rebuild; image_size {max_mb}: under that many MB
          *     (1,000,000 bytes); layers {max}: no more than that many layers; absent_path {path}: the final
-         *     image holds nothing at that path (a directory counts with all under it; * ? [] match patterns).
+         *     image holds nothing at that path (a directory counts with all under it; * ? [] match patterns);
+         *     present_path {path}: the final image holds it; edit_rebuilds {file, max_steps}: the check
+         *     itself builds the copy, then a copy with that file changed, and at most max_steps rebuild.
          */
         ExerciseCheck: {
             /**
@@ -1105,7 +1147,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "rebuild_after_change" | "image_size" | "layers" | "absent_path";
+            kind: "rebuild_after_change" | "image_size" | "layers" | "absent_path" | "present_path" | "edit_rebuilds";
             /** Max */
             max?: number | null;
             /** Max Mb */
@@ -1117,7 +1159,10 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** ExerciseCreate */
+        /**
+         * ExerciseCreate
+         * @description A lesson of the pack (`lesson`, nothing else needed), or a project and checks of yours.
+         */
         ExerciseCreate: {
             /**
              * Checks
@@ -1126,6 +1171,11 @@ export interface components {
             checks?: unknown[] | null;
             /** Instructions */
             instructions?: string | null;
+            /**
+             * Lesson
+             * @description a lesson of the studio's pack, by slug
+             */
+            lesson?: string | null;
             /**
              * Project
              * @description one of your projects (default: a new starter)
@@ -1147,10 +1197,32 @@ export interface components {
             id: number;
             /** Instructions */
             instructions: string;
+            /**
+             * Lesson
+             * @description the pack's lesson it was handed out from, or empty
+             */
+            lesson: string;
+            /**
+             * Steps
+             * @description the instructions split at their `## ` headings
+             */
+            steps: components["schemas"]["LessonStep"][];
             /** Title */
             title: string;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * ExercisePatch
+         * @description Leave out what stays as it is. New checks start every copy's results again.
+         */
+        ExercisePatch: {
+            /** Checks */
+            checks?: unknown[] | null;
+            /** Instructions */
+            instructions?: string | null;
+            /** Title */
+            title?: string | null;
         };
         /**
          * Failure
@@ -1363,6 +1435,40 @@ export interface components {
              * @description bytes
              */
             size: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** LessonListOut */
+        LessonListOut: {
+            /** Lessons */
+            lessons: components["schemas"]["LessonOut"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** LessonOut */
+        LessonOut: {
+            /** Checks */
+            checks: components["schemas"]["ExerciseCheck"][];
+            /** Slug */
+            slug: string;
+            /** Steps */
+            steps: components["schemas"]["LessonStep"][];
+            /** Summary */
+            summary: string;
+            /** Title */
+            title: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** LessonStep */
+        LessonStep: {
+            /**
+             * Text
+             * @description Markdown
+             */
+            text: string;
+            /** Title */
+            title: string;
         } & {
             [key: string]: unknown;
         };
@@ -1917,12 +2023,28 @@ export interface components {
              */
             judged_build: number | null;
             /**
+             * Lesson
+             * @description the pack's lesson it was handed out from, or empty
+             */
+            lesson: string;
+            /**
              * Project
              * @description the student's own copy
              */
             project: number;
             /** Results */
             results: components["schemas"]["CheckResult"][];
+            /**
+             * State
+             * @description not_yet: never built or checked; failed: a check fails; passed; partly: some pass, the rest not yet
+             * @enum {string}
+             */
+            state: "not_yet" | "failed" | "passed" | "partly";
+            /**
+             * Steps
+             * @description the instructions split at their `## ` headings
+             */
+            steps: components["schemas"]["LessonStep"][];
             /**
              * Studio Url
              * @description that copy in the studio
@@ -1944,7 +2066,7 @@ export interface components {
             } | null;
             /**
              * Checks
-             * @description passed, total, results
+             * @description passed, total, results, state (as StudentExercise's)
              */
             checks: {
                 [key: string]: unknown;
@@ -2766,6 +2888,71 @@ export interface operations {
             };
         };
     };
+    classroom_exercise_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                classroom_id: number;
+                /** @description an id; past any row's is 404 */
+                exercise_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExercisePatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExerciseOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     classroom_student_remove: {
         parameters: {
             query?: never;
@@ -2983,6 +3170,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DiskUsageOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    lesson_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LessonListOut"];
                 };
             };
             /** @description Bad Request */

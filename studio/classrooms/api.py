@@ -15,22 +15,30 @@ from studio.classrooms.models import Classroom, Membership
 from studio.models import User
 from studio.projects.models import Project
 
-from . import live, selectors, services
+from . import checks as checks_
+from . import live, pack, selectors, services
 from .selectors import TEACHER, exercise_json
 
 router = StudioRouter(tags=["classrooms"])
 
 Loose = dict[str, Any]
-CHECK_KINDS = ("rebuild_after_change", "image_size", "layers", "absent_path")
+CHECK_KINDS = (
+    "rebuild_after_change", "image_size", "layers", "absent_path", "present_path", "edit_rebuilds"
+)
+CheckState = Literal["not_yet", "failed", "passed", "partly"]
 
 
 class ExerciseCheck(Out):
     """rebuild_after_change {file, max_steps}: after changing only that file since the last
     successful build, at most max_steps steps rebuild; image_size {max_mb}: under that many MB
     (1,000,000 bytes); layers {max}: no more than that many layers; absent_path {path}: the final
-    image holds nothing at that path (a directory counts with all under it; * ? [] match patterns)."""
+    image holds nothing at that path (a directory counts with all under it; * ? [] match patterns);
+    present_path {path}: the final image holds it; edit_rebuilds {file, max_steps}: the check
+    itself builds the copy, then a copy with that file changed, and at most max_steps rebuild."""
 
-    kind: Literal["rebuild_after_change", "image_size", "layers", "absent_path"]
+    kind: Literal[
+        "rebuild_after_change", "image_size", "layers", "absent_path", "present_path", "edit_rebuilds"
+    ]
     file: str | None = None
     max_steps: int | None = None
     max_mb: int | None = None
@@ -46,18 +54,41 @@ class CheckResult(Out):
     build: int | None = Field(None, description="that build's number")
 
 
+class LessonStep(Out):
+    title: str
+    text: str = Field(description="Markdown")
+
+
 class ExerciseOut(Out):
     id: int
     title: str
     instructions: str
+    steps: list[LessonStep] = Field(description="the instructions split at their `## ` headings")
+    lesson: str = Field(description="the pack's lesson it was handed out from, or empty")
     checks: list[ExerciseCheck]
     created_at: Timestamp
+
+
+class LessonOut(Out):
+    slug: str
+    title: str
+    summary: str
+    steps: list[LessonStep]
+    checks: list[ExerciseCheck]
+
+
+class LessonListOut(Out):
+    lessons: list[LessonOut]
 
 
 class StudentExercise(ExerciseOut):
     project: int = Field(description="the student's own copy")
     studio_url: str = Field(description="that copy in the studio")
     results: list[CheckResult]
+    state: CheckState = Field(
+        description="not_yet: never built or checked; failed: a check fails; passed; partly: "
+        "some pass, the rest not yet"
+    )
     judged_build: int | None = Field(description="the build the results are as of")
 
 
@@ -136,7 +167,7 @@ class StudentRow(Out):
     build: Loose | None = Field(
         description="the latest build: id, number, status, image_size, image_layers, steps"
     )
-    checks: Loose = Field(description="passed, total, results")
+    checks: Loose = Field(description="passed, total, results, state (as StudentExercise's)")
     last_activity: Timestamp | None
 
 
@@ -165,6 +196,9 @@ class ClassroomPatch(In):
 
 
 class ExerciseCreate(In):
+    """A lesson of the pack (`lesson`, nothing else needed), or a project and checks of yours."""
+
+    lesson: StrictStr | None = Field(None, description="a lesson of the studio's pack, by slug")
     title: StrictStr | None = None
     instructions: StrictStr | None = None
     project: StrictInt | None = Field(None, description="one of your projects (default: a new starter)")
@@ -173,6 +207,14 @@ class ExerciseCreate(In):
         description="ExerciseCheck objects (kind and its fields), checked against each student's builds",
         json_schema_extra={"items": ExerciseCheck.model_json_schema()},
     )
+
+
+class ExercisePatch(In):
+    """Leave out what stays as it is. New checks start every copy's results again."""
+
+    title: StrictStr | None = None
+    instructions: StrictStr | None = None
+    checks: list[Any] | None = Field(None, json_schema_extra={"items": ExerciseCheck.model_json_schema()})
 
 
 def _user(request: HttpRequest) -> User:
@@ -234,6 +276,7 @@ def student_json(classroom: Classroom, membership: Membership) -> dict[str, Any]
                 "project": a.project_id,
                 "studio_url": studio_url(a.project_id),
                 "results": a.results,
+                "state": checks_.state(a.results or []),
                 "judged_build": a.judged_build,
             }
             for a in selectors.assignments_of(membership=membership).order_by("-exercise__created_at")
@@ -320,6 +363,8 @@ def classroom_exercise_create(request: HttpRequest, classroom_id: Id, payload: E
     """Teacher: hand out one of your projects (a new starter when none) as an exercise."""
     user = _user(request)
     found = selectors.classroom_get_taught(user=user, classroom_id=classroom_id)
+    if payload.lesson is not None:
+        return Status(201, exercise_json(services.exercise_from_lesson(classroom=found, slug=payload.lesson)))
     project = None
     if payload.project is not None:
         project = Project.objects.filter(id=payload.project, owner=user).first()
@@ -344,3 +389,25 @@ def classroom_dashboard(
     """Teacher: the grid of one exercise, a row per student."""
     found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
     return selectors.dashboard(classroom=found, exercise_id=exercise)
+
+
+@router.patch(
+    "/classrooms/{int:classroom_id}/exercises/{int:exercise_id}/", response={200: ExerciseOut, **errors()}
+)
+def classroom_exercise_update(
+    request: HttpRequest, classroom_id: Id, exercise_id: Id, payload: ExercisePatch
+) -> Any:
+    """Teacher: edit an exercise's title, text or checks."""
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    exercise = selectors.exercise_current(classroom=found, exercise_id=exercise_id)
+    assert exercise is not None
+    exercise = services.exercise_update(
+        exercise=exercise, title=payload.title, instructions=payload.instructions, checks=payload.checks
+    )
+    return exercise_json(exercise)
+
+
+@router.get("/lessons/", response={200: LessonListOut, **errors()})
+def lesson_list(request: HttpRequest) -> Any:
+    """The studio's lesson pack, in teaching order: hand one out with POST exercises {lesson}."""
+    return {"lessons": [lesson.to_json() for lesson in pack.lessons()]}

@@ -30,13 +30,16 @@ class _Built:
     error: str = ""
 
 
-def _build(store: Store, context: Path, dockerfile: str, *, scope: str, limits: Limits | None) -> _Built:
+def _build(
+    store: Store, context: Path, dockerfile: str, *, scope: str, history: str, limits: Limits | None
+) -> _Built:
     events: list[dict[str, Any]] = []
     options = BuildOptions(
         context=context,
         dockerfile=context / dockerfile,
-        # Reasons compare with the check's earlier builds in this cache, wherever the copy lies.
-        history_id=f"check:{scope}",
+        # Reasons compare with the check's own earlier build (the files as they are), wherever
+        # the copy lies, and never with the student's builds, whose history the check leaves be.
+        history_id=history,
         cache_scope=scope,
         limits=limits or Limits(),
         private_registries=False,
@@ -66,11 +69,12 @@ def run(
     scope: str,
     dockerfile: str = "Dockerfile",
     number: int = 1,
+    history: str = "check",
     limits: Limits | None = None,
 ) -> checks_.BuildFacts:
     """Build `context` as it is, then once per file an edit_rebuilds check changes, and return
     what the checks need to know (the first build's image, the edited builds' steps)."""
-    first = _build(store, context, dockerfile, scope=scope, limits=limits)
+    first = _build(store, context, dockerfile, scope=scope, history=history, limits=limits)
     digest = (first.image or {}).get("digest")
     facts = checks_.BuildFacts(
         number=number,
@@ -80,16 +84,17 @@ def run(
         image_layers=(first.image or {}).get("layers"),
         image_paths=(lambda: image_paths(store.root, digest)) if digest else None,
     )
-    if first.status != "succeeded":
-        return facts
-    facts.edits = {}
-    for name in checks_.edited_files(checks):
-        facts.edits[name] = _edited(store, context, name, dockerfile, scope=scope, limits=limits)
+    if first.status == "succeeded":
+        facts.edits = {
+            name: _edited(store, context, name, dockerfile, scope=scope, history=history, limits=limits)
+            for name in checks_.edited_files(checks)
+        }
     return facts
 
 
 def _edited(
-    store: Store, context: Path, name: str, dockerfile: str, *, scope: str, limits: Limits | None
+    store: Store, context: Path, name: str, dockerfile: str, *, scope: str, history: str,
+    limits: Limits | None,
 ) -> list[checks_.StepFacts] | str | None:
     root = context.resolve()
     # The name comes from the teacher's check: it must stay inside the context and be a file.
@@ -102,7 +107,7 @@ def _edited(
         shutil.copytree(root, copy, symlinks=True)
         with open(copy / name, "a", encoding="utf-8") as f:
             f.write(checks_.EDIT_MARK)
-        edited = _build(store, copy, dockerfile, scope=scope, limits=limits)
+        edited = _build(store, copy, dockerfile, scope=scope, history=history, limits=limits)
     if edited.status != "succeeded":
         return edited.error or f"the build {edited.status}"
     return edited.steps

@@ -176,6 +176,20 @@ def merge(
     return merged
 
 
+NOT_CHECKED, FAILED, PASSED, PARTLY = "not_yet", "failed", "passed", "partly"
+
+
+def state(results: list[dict[str, Any]]) -> str:
+    """Where a copy stands, in one word: not_yet (nothing built or checked yet, or no checks),
+    failed (a check fails), passed (all pass), partly (some pass, the rest not yet)."""
+    statuses = {r.get("status") for r in results}
+    if not results or statuses == {NOT_YET}:
+        return NOT_CHECKED
+    if FAIL in statuses:
+        return FAILED
+    return PASSED if statuses == {PASS} else PARTLY
+
+
 def initial(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The results before any build."""
     return [

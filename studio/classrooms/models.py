@@ -82,6 +82,9 @@ class Exercise(models.Model):
     starter = models.ForeignKey(Revision, on_delete=models.SET_NULL, null=True, related_name="+")
     # [{"kind": ..., ...}] as studio/classrooms/checks.py reads them.
     checks = models.JSONField(default=list, blank=True)
+    # The lesson of the studio's pack it was handed out from (studio/classrooms/lessons/<slug>),
+    # "" for a teacher's own; the title, text and checks may have been edited since.
+    lesson = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

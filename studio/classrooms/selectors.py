@@ -16,6 +16,7 @@ from studio.models import User
 from studio.projects.models import Project
 
 from . import checks
+from .pack import split_steps
 
 AnyUser = User | AnonymousUser
 TEACHER, STUDENT = "teacher", "student"
@@ -167,6 +168,7 @@ def student_row(assignment: Assignment) -> dict[str, Any]:
             "passed": sum(1 for r in results if r.get("status") == "pass"),
             "total": len(results),
             "results": results,
+            "state": checks.state(results),
         },
         "last_activity": _iso(max(moments)),
     }
@@ -177,6 +179,8 @@ def exercise_json(exercise: Exercise) -> dict[str, Any]:
         "id": exercise.id,
         "title": exercise.title,
         "instructions": exercise.instructions,
+        "steps": split_steps(exercise.instructions),
+        "lesson": exercise.lesson,
         "checks": [{**check, "description": checks.describe(check)} for check in exercise.checks],
         "created_at": exercise.created_at.isoformat(),
     }

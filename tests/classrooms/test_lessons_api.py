@@ -1,0 +1,121 @@
+"""Handing out a lesson of the studio's pack through the real studio (uvicorn, a Celery worker
+building in its sandbox, Redis): the teacher names the lesson, every student gets its starter and
+text, the checks that change a file run as builds of their own after a student's build, and a
+student who never built reads "not yet", not "failed"."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from studio.classrooms import pack
+from tests.classrooms.test_classrooms import ok, person, put
+from tests.conftest import Browser, StudioServer
+
+pytestmark = pytest.mark.usefixtures("base_image", "celery_worker")
+
+ORDERING = pack.lesson("ordering")
+assert ORDERING is not None
+FIXED = (ORDERING.solution / "Dockerfile").read_text()
+
+
+def judged(browser: Browser, classroom_id: int, project_id: int, number: int, timeout: float = 90) -> Any:
+    """The student's exercise once its checks were held to build `number`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        mine = ok(browser.get(f"/api/classrooms/{classroom_id}/"))
+        exercise = next(e for e in mine["exercises"] if e["project"] == project_id)
+        if exercise["judged_build"] == number:
+            return exercise
+        time.sleep(0.2)
+    raise AssertionError(f"build #{number} of project {project_id} was not judged within {timeout} s")
+
+
+def build(browser: Browser, project_id: int) -> int:
+    return int(ok(browser.api("POST", f"/api/projects/{project_id}/builds/", {}), 202)["number"])
+
+
+@pytest.fixture
+def handed_out(studio_server: StudioServer) -> dict[str, Any]:
+    tan = person(studio_server, "tan")
+    classroom = ok(tan.api("POST", "/api/classrooms/", {"name": "Caching 101"}), 201)
+    ana = person(studio_server, "ana")
+    joined = ok(
+        ana.api("POST", "/api/classrooms/join/", {"code": classroom["join_code"], "display_name": "Ana"}), 201
+    )
+    exercise = ok(
+        tan.api("POST", f"/api/classrooms/{classroom['id']}/exercises/", {"lesson": "ordering"}), 201
+    )
+    mine = ok(ana.get(f"/api/classrooms/{classroom['id']}/"))["exercises"][0]
+    assert joined["exercises"] == []
+    return {"tan": tan, "ana": ana, "cid": classroom["id"], "exercise": exercise, "copy": mine["project"]}
+
+
+def test_the_pack_is_listed_for_a_signed_in_teacher(studio_server: StudioServer) -> None:
+    tan = person(studio_server, "tan")
+    lessons = ok(tan.get("/api/lessons/"))["lessons"]
+    assert [lesson["slug"] for lesson in lessons][:3] == ["layers", "cache", "ordering"]
+    assert lessons[2]["steps"][0]["title"] == "What the starter does"
+    assert Browser(studio_server.url).get("/api/lessons/").status == 401
+
+
+def test_a_lesson_is_handed_out_with_its_starter_text_and_checks(handed_out: dict[str, Any]) -> None:
+    exercise, ana, cid = handed_out["exercise"], handed_out["ana"], handed_out["cid"]
+    assert exercise["lesson"] == "ordering" and exercise["title"] == ORDERING.title
+    assert [s["title"] for s in exercise["steps"]] == [
+        "What the starter does", "Copy the list first", "The check",
+    ]
+    assert exercise["checks"][0]["description"] == "When the check changes app.py, at most 1 step rebuild"
+
+    copy = handed_out["copy"]
+    dockerfile = ok(ana.get(f"/api/projects/{copy}/files/Dockerfile"))["content"]
+    assert dockerfile == (ORDERING.starter / "Dockerfile").read_text()
+    mine = ok(ana.get(f"/api/classrooms/{cid}/"))["exercises"][0]
+    assert mine["state"] == "not_yet" and mine["steps"] == exercise["steps"]
+    row = ok(handed_out["tan"].get(f"/api/classrooms/{cid}/dashboard/"))["students"][0]
+    assert row["checks"]["state"] == "not_yet" and row["build"] is None
+
+
+def test_the_starter_fails_the_checks_own_build_and_the_fix_passes(handed_out: dict[str, Any]) -> None:
+    ana, cid, copy = handed_out["ana"], handed_out["cid"], handed_out["copy"]
+    first = judged(ana, cid, copy, build(ana, copy))
+    assert first["state"] == "failed"
+    edit = first["results"][0]
+    assert edit["status"] == "fail", edit
+    assert "With app.py changed in a copy of build #1's files, 2 steps rebuilt" in edit["message"]
+    assert "line 4: RUN mkdir -p /opt/deps" in edit["message"]
+    assert "app.py was changed" in edit["message"]  # the engine's own reason
+    # The check changed a copy: the student's app.py is as it was.
+    assert ok(ana.get(f"/api/projects/{copy}/files/app.py"))["content"] == (
+        ORDERING.starter / "app.py"
+    ).read_text()
+
+    put(ana, copy, "Dockerfile", FIXED)
+    second = judged(ana, cid, copy, build(ana, copy))
+    assert second["state"] == "passed", second["results"]
+    row = ok(handed_out["tan"].get(f"/api/classrooms/{cid}/dashboard/"))["students"][0]
+    assert row["checks"]["state"] == "passed" and row["checks"]["passed"] == 3
+
+
+def test_the_teacher_edits_a_handed_out_lesson(handed_out: dict[str, Any]) -> None:
+    tan, ana, cid = handed_out["tan"], handed_out["ana"], handed_out["cid"]
+    url = f"/api/classrooms/{cid}/exercises/{handed_out['exercise']['id']}/"
+    edited = ok(
+        tan.api(
+            "PATCH",
+            url,
+            {"instructions": "## Only this\nDo it.", "checks": [{"kind": "layers", "max": 9}]},
+        )
+    )
+    assert edited["steps"] == [{"title": "Only this", "text": "Do it."}]
+    mine = ok(ana.get(f"/api/classrooms/{cid}/"))["exercises"][0]
+    assert [r["check"] for r in mine["results"]] == ["The image has no more than 9 layers"]
+    assert mine["state"] == "not_yet"
+
+    bad = tan.api("PATCH", url, {"checks": [{"kind": "edit_rebuilds", "file": "app.py"}]})
+    assert bad.status == 400 and "check 1: max_steps must be a whole number" in bad.json()["error"]
+    assert ana.api("PATCH", url, {"title": "mine now"}).status == 404
+    unknown = tan.api("POST", f"/api/classrooms/{cid}/exercises/", {"lesson": "../../etc"})
+    assert unknown.status == 400 and "the studio has no lesson '../../etc'" in unknown.json()["error"]
