@@ -19,7 +19,9 @@ def run_checks(assignment_id: int, build_id: int) -> str:
         .filter(id=assignment_id, membership__removed_at__isnull=True)
         .first()
     )
-    build = Build.objects.filter(id=build_id, project_id=getattr(assignment, "project_id", None)).first()
+    build = (
+        Build.objects.filter(id=build_id, project_id=assignment.project_id).first() if assignment else None
+    )
     if assignment is None or build is None:
         return f"assignment {assignment_id}, build {build_id}: gone"
     # A later build judged already: this one's verdicts would be older news.
