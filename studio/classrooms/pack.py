@@ -78,7 +78,8 @@ def files_of(directory: Path) -> dict[str, bytes]:
     return {
         path.relative_to(directory).as_posix(): path.read_bytes()
         for path in sorted(directory.rglob("*"))
-        if path.is_file()
+        # Python compiles the lessons' app.py files where it finds them (make's compileall).
+        if path.is_file() and "__pycache__" not in path.relative_to(directory).parts
     }
 
 

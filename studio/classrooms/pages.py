@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from studio.classrooms.models import Membership
@@ -17,8 +18,10 @@ from studio.errors import Rejected
 from studio.models import User
 from studio.projects.models import Project
 
-from . import live, selectors, services
+from . import checks as checks_
+from . import live, pack, selectors, services
 from .api import join_url, studio_url
+from .pack import split_steps
 from .selectors import TEACHER
 
 
@@ -83,6 +86,9 @@ def classroom(request: HttpRequest, classroom_id: int) -> HttpResponse:
             "project": a.project,
             "studio_url": studio_url(a.project_id),
             "results": a.results,
+            "steps": split_steps(a.exercise.instructions),
+            "state": checks_.state(a.results or []),
+            "state_words": selectors.STATE_WORDS[checks_.state(a.results or [])],
             "build": selectors.latest_build(a.project_id),
         }
         for a in selectors.assignments_of(membership=membership).order_by("-exercise__created_at")
@@ -114,6 +120,8 @@ def _dashboard(request: HttpRequest, classroom: Any) -> HttpResponse:
             "join_url": join_url(request, classroom),
             "exercise": exercise,
             "exercise_checks": selectors.exercise_json(exercise)["checks"] if exercise else [],
+            "exercise_steps": split_steps(exercise.instructions) if exercise else [],
+            "lessons": pack.lessons(),
             "exercises": classroom.exercises.all(),
             "students": selectors.members(classroom=classroom),
             "projects": Project.objects.filter(owner=classroom.teacher).order_by("name"),
@@ -160,6 +168,33 @@ def exercise_new(request: HttpRequest, classroom_id: int) -> HttpResponse:
     except Rejected as refused:
         return _back(request, found.id, refused.message)
     return _back(request, found.id)
+
+
+@login_required
+@require_POST
+def lesson_new(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    """Hand out the lesson of the pack picked on the dashboard, and show its grid."""
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    try:
+        exercise = services.exercise_from_lesson(classroom=found, slug=request.POST.get("lesson"))
+    except Rejected as refused:
+        return _back(request, found.id, refused.message)
+    return redirect(f"{reverse('classroom-page', args=[found.id])}?exercise={exercise.id}")
+
+
+@login_required
+@require_POST
+def exercise_edit(request: HttpRequest, classroom_id: int, exercise_id: int) -> HttpResponse:
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    exercise = selectors.exercise_current(classroom=found, exercise_id=exercise_id)
+    assert exercise is not None
+    try:
+        services.exercise_update(
+            exercise=exercise, title=request.POST.get("title"), instructions=request.POST.get("instructions")
+        )
+    except Rejected as refused:
+        return _back(request, found.id, refused.message)
+    return redirect(f"{reverse('classroom-page', args=[found.id])}?exercise={exercise.id}")
 
 
 def _checks_from_form(form: Any) -> list[dict[str, Any]]:

@@ -207,3 +207,35 @@ def dashboard_rows(*, exercise: Exercise) -> list[dict[str, Any]]:
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+# -- a copy's lesson, beside the studio -----------------------------------------------------------
+
+STATE_WORDS = {
+    checks.NOT_CHECKED: "not yet checked",
+    checks.FAILED: "a check fails",
+    checks.PASSED: "every check passes",
+    checks.PARTLY: "some checks pass, the rest not yet",
+}
+
+
+def copy_lesson(*, project_id: int) -> dict[str, Any] | None:
+    """The exercise a project is a student's copy of, as the studio's lesson panel shows it: the
+    text step by step, and how the copy fares against the checks. None for any other project."""
+    assignment = (
+        Assignment.objects.select_related("exercise", "membership")
+        .filter(project_id=project_id, membership__removed_at__isnull=True)
+        .first()
+    )
+    if assignment is None:
+        return None
+    results = assignment.results or []
+    state = checks.state(results)
+    return {
+        "title": assignment.exercise.title,
+        "steps": split_steps(assignment.exercise.instructions),
+        "results": results,
+        "state": state,
+        "state_words": STATE_WORDS[state],
+        "classroom": assignment.membership.classroom_id,
+    }

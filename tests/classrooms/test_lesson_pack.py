@@ -58,3 +58,30 @@ def test_the_starter_fails_and_the_solution_passes(lesson: pack.Lesson, store: S
     # The same student fixes the lesson: same cache, as in class.
     solution = checkrun.judge(store, lesson.solution, lesson.checks, scope="user:1")
     assert set(statuses(solution).values()) == {PASS}, [r["message"] for r in solution]
+
+
+def test_a_lessons_text_formats_but_never_injects_markup() -> None:
+    from studio.classrooms.templatetags.lesson_text import lesson_markdown
+
+    html = lesson_markdown(
+        "Copy **first**: `COPY requirements.txt .`\n\n<script>alert(1)</script> "
+        "[a link](javascript:alert(1)) <img src=x onerror=alert(1)>"
+    )
+    assert "<strong>first</strong>" in html and "<code>COPY requirements.txt .</code>" in html
+    assert "<script" not in html and "<img" not in html and 'href="javascript:' not in html
+
+
+def test_a_starter_is_its_files_and_nothing_python_left_beside_them(tmp_path: Path) -> None:
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
+    (tmp_path / "app.py").write_text("print('hi')\n")
+    (tmp_path / ".dockerignore").write_text("notes.md\n")
+    assert sorted(pack.files_of(tmp_path)) == [".dockerignore", "app.py"]
+
+
+def test_steps_are_the_texts_level_two_headings() -> None:
+    assert pack.split_steps("# Title\nIntro line.\n## One\nDo a.\n\n## Two\nDo b.\n") == [
+        {"title": "Introduction", "text": "Intro line."},
+        {"title": "One", "text": "Do a."},
+        {"title": "Two", "text": "Do b."},
+    ]
