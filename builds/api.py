@@ -188,7 +188,7 @@ class PlannedStep(Out):
     line: int
     end_line: int = Field(description="the last line of a continued instruction")
     keyword: str
-    prediction: Literal["cached", "rebuild", "metadata", "skipped"]
+    prediction: Literal["cached", "built", "metadata", "skipped"]
     reason: Reason | None
     certain: bool = Field(description="false where the verdict depends on files a step still to run makes")
     cache_key: str | None = Field(None, description="the step's key, where it can be known")

@@ -26,9 +26,9 @@ from .planner import BuildOptions, BuildPlan, PlannedStep, read_sources
 from .store import Store
 from .walk import PlanWalk
 
-# A prediction's verdict for a step.
+# A prediction's verdict for a step: the word the build's step.finished will say.
 CACHED = "cached"
-REBUILD = "rebuild"
+BUILT = "built"
 SKIPPED = "skipped"
 METADATA = "metadata"  # changes only the configuration: no layer, nothing to look up
 # The key of a state whose files depend on a step that has not run yet.
@@ -129,7 +129,7 @@ class Predictor:
 
     def rebuilt(self, planned: PlannedStep, t0: float, key: str, reason: reasons.Reason,
                 record: dict[str, Any]) -> None:
-        self._row(planned, REBUILD, reason, cache_key=key)
+        self._row(planned, BUILT, reason, cache_key=key)
 
     def failed(self, planned: PlannedStep, t0: float, exc: EngineError) -> None:
         pass  # the walk stops; run() turns the error into the prediction's
@@ -156,4 +156,4 @@ class Predictor:
                 keyword=step.keyword, stage=cause.label, cause_step=cause.rebuilt_from
             )
         self.plan.advance(state, planned, UNKNOWN_KEY, {}, rebuilt=True)
-        self._row(planned, REBUILD, reason, cache_key=None, certain=certain)
+        self._row(planned, BUILT, reason, cache_key=None, certain=certain)

@@ -123,12 +123,12 @@ def print_prediction(plan: dict[str, Any], out: TextIO) -> None:
     """`build --dry-run`: each step as a build would print it, with what the build would do."""
     steps = plan["steps"]
     total = len(steps)
-    counts = {"cached": 0, "rebuild": 0, "skipped": 0}
+    counts = {"cached": 0, "built": 0, "skipped": 0}
     for step in steps:
         number, prediction = step["step"], step["prediction"]
         out.write(f"#{number} [{step['stage']} {number}/{total}] {step['instruction']}\n")
         reason = (step.get("reason") or {}).get("message", "")
-        if prediction == "rebuild":
+        if prediction == "built":
             maybe = "" if step.get("certain", True) else " (perhaps)"
             out.write(f"#{number} WOULD REBUILD{maybe}: {reason}\n")
         elif prediction == "skipped":
@@ -138,6 +138,6 @@ def print_prediction(plan: dict[str, Any], out: TextIO) -> None:
         if step["keyword"] != "FROM" and prediction in counts:
             counts[prediction] += 1
     out.write(
-        f"dry run, nothing built: {counts['cached']} cached, {counts['rebuild']} would be rebuilt, "
+        f"dry run, nothing built: {counts['cached']} cached, {counts['built']} would be rebuilt, "
         f"{counts['skipped']} skipped\n"
     )

@@ -1647,7 +1647,7 @@ export interface components {
              * Prediction
              * @enum {string}
              */
-            prediction: "cached" | "rebuild" | "metadata" | "skipped";
+            prediction: "cached" | "built" | "metadata" | "skipped";
             reason: components["schemas"]["Reason"] | null;
             /** Stage */
             stage: string;

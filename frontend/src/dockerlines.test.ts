@@ -22,22 +22,22 @@ describe("stepAtLine", () => {
 
 const plan = (prediction: PlanStep["prediction"], instruction = "COPY . ."): PlanStep[] => [
   { step: 1, stage: "0", instruction: "FROM busybox", line: 1, end_line: 1, prediction: "cached", reason: null },
-  { step: 2, stage: "0", instruction, line: 5, end_line: 5, prediction, reason: prediction === "rebuild" ? { code: "files_changed", message: "app.py was changed." } : null },
+  { step: 2, stage: "0", instruction, line: 5, end_line: 5, prediction, reason: prediction === "built" ? { code: "files_changed", message: "app.py was changed." } : null },
 ];
 
 describe("lineMarks", () => {
   it("marks every line of a step with its verdict and the reason on hover", () => {
     const marks = lineMarks([{ ...plan("cached")[0]!, line: 2, end_line: undefined }], TEXT);
     expect([...marks.keys()]).toEqual([2, 3, 4]);
-    const rebuild = lineMarks(plan("rebuild"), TEXT).get(5);
-    expect(rebuild?.prediction).toBe("rebuild");
+    const rebuild = lineMarks(plan("built"), TEXT).get(5);
+    expect(rebuild?.prediction).toBe("built");
     expect(rebuild?.title).toContain("app.py was changed.");
   });
 });
 
 describe("an uncertain prediction", () => {
   it("says the step may be rebuilt, not that it will be", () => {
-    const [, step] = plan("rebuild");
+    const [, step] = plan("built");
     const mark = lineMarks([{ ...step!, certain: false }], TEXT).get(5);
     expect(mark?.certain).toBe(false);
     expect(mark?.title).toMatch(/^Step 2 may be rebuilt\./);
@@ -46,7 +46,7 @@ describe("an uncertain prediction", () => {
 
 describe("changedPredictions", () => {
   it("names the steps whose verdict or text changed", () => {
-    expect(changedPredictions(plan("cached"), plan("rebuild"))).toEqual([2]);
+    expect(changedPredictions(plan("cached"), plan("built"))).toEqual([2]);
     expect(changedPredictions(plan("cached"), plan("cached"))).toEqual([]);
   });
 });

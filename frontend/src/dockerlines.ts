@@ -1,7 +1,7 @@
 // Where each step sits in the Dockerfile's text, so a band can light up its lines, the cursor can
 // find its band, and the gutter can mark a prediction on every line of a step.
 
-export type Prediction = "cached" | "rebuild" | "metadata" | "skipped";
+export type Prediction = "cached" | "built" | "metadata" | "skipped";
 
 export interface PlanStep {
   step: number;
@@ -55,7 +55,7 @@ export function lineMarks(steps: readonly PlanStep[], text: string): Map<number,
     const title =
       s.prediction === "cached"
         ? `Step ${s.step} will come from the cache.`
-        : s.prediction === "rebuild"
+        : s.prediction === "built"
           ? `Step ${s.step} ${s.certain === false ? "may be" : "will be"} rebuilt. ${s.reason?.message ?? ""}`.trim()
           : s.prediction === "metadata"
             ? `Step ${s.step} changes only the image's configuration: no layer, nothing to cache.`

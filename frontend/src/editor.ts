@@ -71,7 +71,7 @@ class PredictionMarker extends GutterMarker {
     span.title = this.mark.title;
     span.setAttribute("aria-label", this.mark.title);
     span.dataset["step"] = String(this.mark.step);
-    const symbol = this.mark.prediction === "cached" ? "✓" : this.mark.prediction === "rebuild" ? (this.mark.certain ? "↻" : "?") : this.mark.prediction === "metadata" ? "·" : "–";
+    const symbol = this.mark.prediction === "cached" ? "✓" : this.mark.prediction === "built" ? (this.mark.certain ? "↻" : "?") : this.mark.prediction === "metadata" ? "·" : "–";
     span.textContent = this.mark.first ? symbol : "";
     return span;
   }

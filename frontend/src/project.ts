@@ -382,7 +382,7 @@ class ProjectStudio {
     const changed = changedPredictions(this.lastPlan, steps);
     this.lastPlan = steps;
     this.editor.setPredictions(this.dockerfile, lineMarks(steps, text));
-    const rebuild = steps.filter((s) => s.prediction === "rebuild");
+    const rebuild = steps.filter((s) => s.prediction === "built");
     // Counted as a build's verdicts are (verdicts.ts): a FROM is the base, a metadata-only step
     // no step the cache could serve.
     const cached = steps.filter((s) => s.prediction === "cached" && s.keyword !== "FROM").length;

@@ -11,7 +11,6 @@ from tests.builds.test_builds_live import CLASSROOM, build_of, project, start, w
 from tests.conftest import Browser
 
 pytestmark = pytest.mark.usefixtures("base_image", "celery_worker")
-AS_BUILT = {"cached": "cached", "rebuild": "built", "skipped": "skipped", "metadata": "metadata"}
 
 
 def plan(browser: Browser, project_id: int, **body: Any) -> dict[str, Any]:
@@ -34,7 +33,7 @@ def assert_foretold(predicted: dict[str, Any], built: dict[str, Any]) -> None:
     assert [p["step"] for p in predicted["steps"]] == sorted(steps)
     for row in predicted["steps"]:
         real = steps[row["step"]]
-        assert (row["instruction"], AS_BUILT[row["prediction"]]) == (real["instruction"], real["status"])
+        assert (row["instruction"], row["prediction"]) == (real["instruction"], real["status"])
         assert row["reason"] == real["reason"]
 
 
@@ -55,8 +54,8 @@ def test_alice_is_told_what_her_next_build_does_before_she_builds(browser: Brows
     first = plan(browser, project_id)
     assert [(r["line"], r["prediction"]) for r in first["steps"]][:3] == [
         (1, "cached"),
-        (2, "rebuild"),
-        (3, "rebuild"),
+        (2, "built"),
+        (3, "built"),
     ]
     assert first["steps"][2]["reason"]["code"] == "parent_rebuilt"
     assert_foretold(first, build_now(browser, project_id))
@@ -70,9 +69,9 @@ def test_alice_is_told_what_her_next_build_does_before_she_builds(browser: Brows
     assert codes(edited) == [
         ("FROM studio/busybox:1.35", "cached", None),
         ("WORKDIR /alice-plan-1", "cached", None),
-        ("COPY greeting.txt .", "rebuild", "files_changed"),
-        ("RUN cat greeting.txt && echo built > built.txt", "rebuild", "parent_rebuilt"),
-        ('RUN for i in 1 2 3; do echo "line $i"; done', "rebuild", "parent_rebuilt"),
+        ("COPY greeting.txt .", "built", "files_changed"),
+        ("RUN cat greeting.txt && echo built > built.txt", "built", "parent_rebuilt"),
+        ('RUN for i in 1 2 3; do echo "line $i"; done', "built", "parent_rebuilt"),
     ]
     assert edited["steps"][2]["reason"]["modified"] == ["greeting.txt"]
     assert_foretold(edited, build_now(browser, project_id))
@@ -84,7 +83,7 @@ def test_the_text_being_typed_is_planned_before_it_is_saved(browser: Browser) ->
     build_now(browser, project_id)
     typed = CLASSROOM.replace('CMD ["cat"', 'RUN echo more > /more\nCMD ["cat"')
     predicted = plan(browser, project_id, dockerfile=typed)
-    assert codes(predicted)[-1] == ("RUN echo more > /more", "rebuild", "new_step")
+    assert codes(predicted)[-1] == ("RUN echo more > /more", "built", "new_step")
     assert [p for _, p, _ in codes(predicted)[:-1]] == ["cached"] * 5
     # The saved Dockerfile is what a prediction without text sees, unchanged by what was typed.
     assert codes(plan(browser, project_id))[-1][1] == "cached"
@@ -94,7 +93,7 @@ def test_the_text_being_typed_is_planned_before_it_is_saved(browser: Browser) ->
     unknown = plan(browser, project_id, dockerfile="FROM nosuch/image:1\nRUN true\n")
     assert unknown["error"]["line"] == 1 and "nosuch/image:1" in unknown["error"]["message"]
     no_cache = plan(browser, project_id, no_cache=True)
-    assert {c for _, p, c in codes(no_cache) if p == "rebuild"} == {"no_cache"}
+    assert {c for _, p, c in codes(no_cache) if p == "built"} == {"no_cache"}
 
 
 def test_a_planned_copy_of_the_dockerfile_sees_the_text_being_typed(browser: Browser) -> None:
@@ -104,7 +103,7 @@ def test_a_planned_copy_of_the_dockerfile_sees_the_text_being_typed(browser: Bro
     build_now(browser, project_id)
     predicted = plan(browser, project_id, dockerfile=dockerfile + "# a comment\n")
     copy = predicted["steps"][1]
-    assert (copy["prediction"], copy["reason"]["code"]) == ("rebuild", "files_changed")
+    assert (copy["prediction"], copy["reason"]["code"]) == ("built", "files_changed")
     assert copy["reason"]["modified"] == ["Dockerfile"]
     assert browser.api("DELETE", f"/api/projects/{project_id}/files/app/main.py").status == 200
     gone = plan(browser, project_id)

@@ -37,9 +37,9 @@ def test_a_dry_run_says_what_would_be_rebuilt_and_builds_nothing(data: Path, con
     (document,) = [json.loads(line) for line in again.stdout.splitlines()]
     assert [(s["instruction"], s["prediction"]) for s in document["steps"]] == [
         ("FROM studio/busybox:1.35", "cached"),
-        ("COPY app.txt /app.txt", "rebuild"),
+        ("COPY app.txt /app.txt", "built"),
         ("ENV MODE=x", "metadata"),
-        ("RUN cat /app.txt", "rebuild"),
+        ("RUN cat /app.txt", "built"),
     ]
     assert document["steps"][1]["reason"]["modified"] == ["app.txt"] and document["error"] is None
     built = manage("build", str(context), "--progress", "json", data=data)

@@ -24,8 +24,6 @@ from builds.engine.store import Store
 from .conftest import BASE, Built, Project
 
 ORACLE = Path(__file__).resolve().parents[2] / ".." / "shared" / "oracle"
-# A prediction's verdict, as the build's step.finished says it.
-AS_BUILT = {"cached": "cached", "rebuild": "built", "skipped": "skipped", "metadata": "metadata"}
 NO_LIMITS = ("limits",)
 
 CLASSROOM = f"""FROM {BASE}
@@ -57,7 +55,7 @@ def assert_foretold(predicted: Prediction, built: Built) -> None:
         if real in reached and row["certain"]:
             status = "built" if real["status"] == "failed" else real["status"]
             where = f"step {row['step']} ({row['instruction']})"
-            assert AS_BUILT[row["prediction"]] == status, where
+            assert row["prediction"] == status, where
             assert row["reason"] == real["reason"], where
             # A failed step's event has no key; a COPY --from a stage still to run has none foretold.
             if real["status"] != "failed" and row.get("cache_key") is not None:
@@ -86,7 +84,7 @@ class TestEditSequences:
     def test_a_students_afternoon_is_foretold_step_by_step(self, project: Callable[..., Project]) -> None:
         proj = classroom(project)
         first, _ = foretell(proj)
-        assert {p for _, p, _ in verdicts(first)} == {"rebuild"}
+        assert {p for _, p, _ in verdicts(first)} == {"built"}
         assert verdicts(first)[0][2] == "first_build"
         again, _ = foretell(proj)
         assert {p for _, p, _ in verdicts(again)} == {"cached"}
@@ -97,16 +95,16 @@ class TestEditSequences:
             ("WORKDIR /app", "cached", None),
             ("COPY requirements.txt .", "cached", None),
             ("RUN cp requirements.txt /installed", "cached", None),
-            ("COPY . .", "rebuild", "files_changed"),
-            ("RUN cat app.py > /built", "rebuild", "parent_rebuilt"),
+            ("COPY . .", "built", "files_changed"),
+            ("RUN cat app.py > /built", "built", "parent_rebuilt"),
         ]
         copy = next(r for r in edited.steps if r["instruction"] == "COPY . .")
         assert copy["reason"]["modified"] == ["app.py"] and copy["line"] == 5
 
         proj.write({"requirements.txt": "flask\nrequests\n"})
         deps, _ = foretell(proj)
-        assert verdicts(deps)[1] == ("COPY requirements.txt .", "rebuild", "files_changed")
-        assert [p for _, p, _ in verdicts(deps)] == ["cached"] + ["rebuild"] * 4
+        assert verdicts(deps)[1] == ("COPY requirements.txt .", "built", "files_changed")
+        assert [p for _, p, _ in verdicts(deps)] == ["cached"] + ["built"] * 4
 
         # Back to files an earlier build saw: their keys are in the cache again.
         proj.write({"requirements.txt": "flask\n", "app.py": "print('hi')\n"})
@@ -119,8 +117,8 @@ class TestEditSequences:
         proj.write({"Dockerfile": f"FROM {BASE}\nRUN echo b > /b\nRUN echo a > /a\n"})
         predicted, _ = foretell(proj)
         assert verdicts(predicted) == [
-            ("RUN echo b > /b", "rebuild", "instruction_changed"),
-            ("RUN echo a > /a", "rebuild", "parent_rebuilt"),
+            ("RUN echo b > /b", "built", "instruction_changed"),
+            ("RUN echo a > /a", "built", "parent_rebuilt"),
         ]
 
     def test_a_build_arg_and_an_env_change_are_foretold(self, project: Callable[..., Project]) -> None:
@@ -128,12 +126,12 @@ class TestEditSequences:
         proj = project({"Dockerfile": dockerfile.format("dev")})
         foretell(proj)
         by_arg, _ = foretell(proj, build_args={"VERSION": "2"})
-        assert verdicts(by_arg) == [("RUN echo $VERSION $MODE > /v", "rebuild", "build_arg_changed")]
+        assert verdicts(by_arg) == [("RUN echo $VERSION $MODE > /v", "built", "build_arg_changed")]
         change = by_arg.steps[-1]["reason"]["changes"][0]
         assert change == {"name": "VERSION", "old": "1", "new": "2", "arg": True}
         proj.write({"Dockerfile": dockerfile.format("prod")})
         by_env, _ = foretell(proj, build_args={"VERSION": "2"})
-        assert verdicts(by_env) == [("RUN echo $VERSION $MODE > /v", "rebuild", "env_changed")]
+        assert verdicts(by_env) == [("RUN echo $VERSION $MODE > /v", "built", "env_changed")]
         metadata = [r for r in by_env.steps if r["keyword"] in ("ARG", "ENV")]
         assert all(r["prediction"] == "metadata" and r["metadata"] for r in metadata)
 
@@ -158,13 +156,13 @@ class TestEditSequences:
         foretell(proj)
         images.import_any(store, _with_file(busybox_tar, tmp_path / "alt.tar", "etc/alt", b"alt\n"), BASE)
         predicted, _ = foretell(proj)
-        assert verdicts(predicted) == [("RUN echo one > /one", "rebuild", "base_changed")]
+        assert verdicts(predicted) == [("RUN echo one > /one", "built", "base_changed")]
 
     def test_no_cache_is_foretold(self, project: Callable[..., Project]) -> None:
         proj = classroom(project)
         foretell(proj)
         predicted, _ = foretell(proj, no_cache=True)
-        assert {(p, c) for _, p, c in verdicts(predicted)} == {("rebuild", "no_cache")}
+        assert {(p, c) for _, p, c in verdicts(predicted)} == {("built", "no_cache")}
 
     def test_a_target_skips_the_stages_it_does_not_need(self, project: Callable[..., Project]) -> None:
         proj = project(
@@ -181,7 +179,7 @@ class TestEditSequences:
         assert [r["instruction"] for r in skipped] == [f"FROM {BASE} AS tests", "RUN echo tests > /tests"]
         assert skipped[0]["reason"]["code"] == "not_needed"
         tests_only, _ = foretell(proj, target="tests")
-        assert [r["prediction"] for r in tests_only.steps] == ["skipped"] * 2 + ["cached", "rebuild"] + [
+        assert [r["prediction"] for r in tests_only.steps] == ["skipped"] * 2 + ["cached", "built"] + [
             "skipped"
         ] * 3
 
@@ -213,7 +211,7 @@ class TestEditSequences:
         proj.write({"Dockerfile": dockerfile.format("b")})
         predicted, built = foretell(proj)
         copy = next(r for r in predicted.steps if r["instruction"].startswith("COPY --from"))
-        assert copy["prediction"] == "rebuild" and copy["certain"] is False
+        assert copy["prediction"] == "built" and copy["certain"] is False
         assert copy["reason"]["code"] == "source_rebuilt" and copy["reason"]["from"] == "builder"
         assert predicted.steps[-1]["certain"] is False
         # The copied file came out the same, which only the build could know.

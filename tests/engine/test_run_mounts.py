@@ -198,7 +198,7 @@ class TestForetold:
         proj.write({"Dockerfile": dockerfile.format("b")})
         predicted, built = foretell(proj)
         run = next(r for r in predicted.steps if r["instruction"].startswith("RUN --mount"))
-        assert run["prediction"] == "rebuild" and run["certain"] is False
+        assert run["prediction"] == "built" and run["certain"] is False
         assert run["reason"]["code"] == "source_rebuilt"
         assert "mounts files from stage tools" in run["reason"]["message"]
         # /tool came out the same: only the build could know the RUN stays cached.
