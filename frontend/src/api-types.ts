@@ -212,6 +212,46 @@ export interface paths {
         patch: operations["classroom_exercise_update"];
         trace?: never;
     };
+    "/api/classrooms/{classroom_id}/exercises/{exercise_id}/students/{student_id}/builds/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Classroom Student Builds
+         * @description Teacher: a student's builds of their copy, in the order they made them.
+         */
+        get: operations["classroom_student_builds"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/classrooms/{classroom_id}/exercises/{exercise_id}/students/{student_id}/reset/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Classroom Student Reset
+         * @description Teacher: put a student's copy back to the starter; their builds and earlier files stay.
+         */
+        post: operations["classroom_student_reset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/classrooms/{classroom_id}/students/{student_id}/": {
         parameters: {
             query?: never;
@@ -1985,6 +2025,26 @@ export interface components {
             /** @enum {unknown} */
             type: "step.started";
         };
+        /** StudentBuildsOut */
+        StudentBuildsOut: {
+            /**
+             * Builds
+             * @description every build of the copy, first to last, as the grid shows one
+             */
+            builds: {
+                [key: string]: unknown;
+            }[];
+            /** Exercise */
+            exercise: number;
+            /** Name */
+            name: string;
+            /** Project */
+            project: number;
+            /** Student */
+            student: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** StudentEntry */
         StudentEntry: {
             /**
@@ -2944,6 +3004,141 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    classroom_student_builds: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                classroom_id: number;
+                /** @description an id; past any row's is 404 */
+                exercise_id: number;
+                /** @description an id; past any row's is 404 */
+                student_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StudentBuildsOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    classroom_student_reset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                classroom_id: number;
+                /** @description an id; past any row's is 404 */
+                exercise_id: number;
+                /** @description an id; past any row's is 404 */
+                student_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StudentRow"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -411,3 +411,44 @@ def classroom_exercise_update(
 def lesson_list(request: HttpRequest) -> Any:
     """The studio's lesson pack, in teaching order: hand one out with POST exercises {lesson}."""
     return {"lessons": [lesson.to_json() for lesson in pack.lessons()]}
+
+
+class StudentBuildsOut(Out):
+    student: int
+    name: str
+    exercise: int
+    project: int
+    builds: list[Loose] = Field(description="every build of the copy, first to last, as the grid shows one")
+
+
+def _seat(request: HttpRequest, classroom_id: int, exercise_id: int, student_id: int) -> Any:
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    exercise = selectors.exercise_current(classroom=found, exercise_id=exercise_id)
+    assert exercise is not None
+    return selectors.assignment_of(exercise=exercise, student_id=student_id)
+
+
+@router.post(
+    "/classrooms/{int:classroom_id}/exercises/{int:exercise_id}/students/{int:student_id}/reset/",
+    response={200: StudentRow, **errors(409)},
+)
+def classroom_student_reset(request: HttpRequest, classroom_id: Id, exercise_id: Id, student_id: Id) -> Any:
+    """Teacher: put a student's copy back to the starter; their builds and earlier files stay."""
+    assignment = services.assignment_reset(assignment=_seat(request, classroom_id, exercise_id, student_id))
+    return selectors.student_row(assignment)
+
+
+@router.get(
+    "/classrooms/{int:classroom_id}/exercises/{int:exercise_id}/students/{int:student_id}/builds/",
+    response={200: StudentBuildsOut, **errors()},
+)
+def classroom_student_builds(request: HttpRequest, classroom_id: Id, exercise_id: Id, student_id: Id) -> Any:
+    """Teacher: a student's builds of their copy, in the order they made them."""
+    assignment = _seat(request, classroom_id, exercise_id, student_id)
+    return {
+        "student": assignment.membership_id,
+        "name": assignment.membership.display_name,
+        "exercise": assignment.exercise_id,
+        "project": assignment.project_id,
+        "builds": selectors.builds_in_order(project_id=assignment.project_id),
+    }

@@ -21,6 +21,7 @@ from studio.projects.models import Project
 from . import checks as checks_
 from . import live, pack, selectors, services
 from .api import join_url, studio_url
+from .export import to_csv
 from .pack import split_steps
 from .selectors import TEACHER
 
@@ -195,6 +196,55 @@ def exercise_edit(request: HttpRequest, classroom_id: int, exercise_id: int) -> 
     except Rejected as refused:
         return _back(request, found.id, refused.message)
     return redirect(f"{reverse('classroom-page', args=[found.id])}?exercise={exercise.id}")
+
+
+@login_required
+def results_csv(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    """The exercise's results (the latest unless ?exercise=) as a CSV file."""
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    raw = request.GET.get("exercise", "")
+    exercise = selectors.exercise_current(classroom=found, exercise_id=int(raw) if raw.isdigit() else None)
+    if exercise is None:
+        raise Http404("the class has no exercise yet")
+    table = to_csv(selectors.results_table(exercise=exercise))
+    reply = HttpResponse(table, content_type="text/csv; charset=utf-8")
+    reply["Content-Disposition"] = f'attachment; filename="class-{found.id}-exercise-{exercise.id}.csv"'
+    return reply
+
+
+def _seat(request: HttpRequest, classroom_id: int, exercise_id: int, student_id: int) -> Any:
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    exercise = selectors.exercise_current(classroom=found, exercise_id=exercise_id)
+    assert exercise is not None
+    return selectors.assignment_of(exercise=exercise, student_id=student_id)
+
+
+@login_required
+@require_POST
+def student_reset(request: HttpRequest, classroom_id: int, exercise_id: int, student_id: int) -> HttpResponse:
+    assignment = _seat(request, classroom_id, exercise_id, student_id)
+    try:
+        services.assignment_reset(assignment=assignment)
+    except Rejected as refused:
+        return _back(request, classroom_id, refused.message)
+    messages.info(request, f"{assignment.membership.display_name}'s copy is the starter again.")
+    return redirect(f"{reverse('classroom-page', args=[classroom_id])}?exercise={exercise_id}")
+
+
+@login_required
+def student_builds(
+    request: HttpRequest, classroom_id: int, exercise_id: int, student_id: int
+) -> HttpResponse:
+    """A student's builds of one exercise, first to last, each opening in the studio."""
+    assignment = _seat(request, classroom_id, exercise_id, student_id)
+    builds = selectors.builds_in_order(project_id=assignment.project_id)
+    for build in builds:
+        build["url"] = studio_url(assignment.project_id, build["id"])
+    return render(
+        request,
+        "classrooms/student_builds.html",
+        {"assignment": assignment, "classroom": assignment.exercise.classroom, "builds": builds},
+    )
 
 
 def _checks_from_form(form: Any) -> list[dict[str, Any]]:

@@ -239,3 +239,68 @@ def copy_lesson(*, project_id: int) -> dict[str, Any] | None:
         "state_words": STATE_WORDS[state],
         "classroom": assignment.membership.classroom_id,
     }
+
+
+# -- the teacher's tools: a student's builds in order, the class's results as a table -----------
+
+
+def assignment_of(*, exercise: Exercise, student_id: int) -> Assignment:
+    """A student still in the class, and their copy of `exercise`; 404 otherwise."""
+    found = (
+        Assignment.objects.select_related("exercise", "exercise__classroom", "membership", "project")
+        .filter(exercise=exercise, membership_id=student_id, membership__removed_at__isnull=True)
+        .first()
+    )
+    if found is None:
+        raise Http404(f"the class has no student {student_id} with a copy of this exercise")
+    return found
+
+
+def builds_in_order(*, project_id: int) -> list[dict[str, Any]]:
+    """Every build of a copy, first to last, as the grid shows one."""
+    return [build_brief(b) for b in Build.objects.filter(project_id=project_id).order_by("number")]
+
+
+def hit_ratio(project_id: int) -> float | None:
+    """The share of steps the cache served over all of a copy's finished builds."""
+    found = Build.objects.filter(project_id=project_id, finished_at__isnull=False).values_list(
+        "cache_hits", "cache_misses"
+    )
+    hits = sum(h for h, _ in found)
+    total = hits + sum(m for _, m in found)
+    return round(hits / total, 3) if total else None
+
+
+def results_table(*, exercise: Exercise) -> list[list[str]]:
+    """The exercise's results, a row per student: the table the teacher exports."""
+    header = ["student", "username", "exercise", "state", "checks passed", "checks total"]
+    header += [checks.describe(c) for c in exercise.checks]
+    header += ["builds", "latest build", "latest status", "hit ratio"]
+    rows = [header]
+    found = (
+        Assignment.objects.filter(exercise=exercise, membership__removed_at__isnull=True)
+        .select_related("membership", "membership__student")
+        .order_by("membership__display_name", "membership__id")
+    )
+    for a in found:
+        results = a.results or []
+        builds = Build.objects.filter(project_id=a.project_id)
+        latest = builds.order_by("-number").first()
+        ratio = hit_ratio(a.project_id)
+        rows.append(
+            [
+                a.membership.display_name,
+                a.membership.student.username,
+                exercise.title,
+                checks.state(results),
+                str(sum(1 for r in results if r.get("status") == checks.PASS)),
+                str(len(results)),
+                *[str(r.get("status", "")) for r in results],
+                *[""] * (len(exercise.checks) - len(results)),
+                str(builds.count()),
+                str(latest.number) if latest else "",
+                latest.status if latest else "",
+                f"{ratio:.3f}" if ratio is not None else "",
+            ]
+        )
+    return rows

@@ -3,6 +3,7 @@ handing out an exercise (a copy for every student), and judging a student's fini
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import tempfile
 from pathlib import Path
@@ -268,6 +269,34 @@ def assignment_create(*, exercise: Exercise, membership: Membership) -> Assignme
         # The teacher's grid gets the new row once it is there for everyone to read.
         transaction.on_commit(lambda: live.publish_row(assignment))
         return assignment
+
+
+@transaction.atomic
+def assignment_reset(*, assignment: Assignment) -> Assignment:
+    """Put the student's copy back to the exercise's starter. Nothing of theirs is lost: their
+    builds stay, each with the files it built, and the files as they were just before are kept
+    as a revision of the copy too. The checks start again at "not yet"."""
+    exercise = assignment.exercise
+    if exercise.classroom.closed:
+        raise Rejected("the class is closed: its copies can no longer be changed", kind="conflict")
+    starter = exercise.starter
+    if starter is None:
+        raise Rejected("the exercise's starter is gone: its project was deleted", kind="conflict")
+    project = assignment.project
+    # Without a Dockerfile there is no revision to make (nothing a build could have used).
+    with contextlib.suppress(Rejected):
+        revision_snapshot(project=project)
+    ProjectFile.objects.filter(project=project).delete()
+    ProjectFile.objects.bulk_create(
+        ProjectFile(project=project, path=row.path, blob_id=row.blob_id, mode=row.mode)
+        for row in starter.files.all()
+    )
+    project.dockerfile_path = starter.dockerfile_path
+    project.save(update_fields=["dockerfile_path", "updated_at"])
+    assignment.results, assignment.judged_build = checks_.initial(exercise.checks), None
+    assignment.save(update_fields=["results", "judged_build"])
+    transaction.on_commit(lambda: live.publish_row(assignment))
+    return assignment
 
 
 def _free_name(owner: User, wanted: str) -> str:

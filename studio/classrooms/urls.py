@@ -19,6 +19,17 @@ urlpatterns = [
         pages.exercise_edit,
         name="classroom-exercise-edit",
     ),
+    path("classrooms/<int:classroom_id>/results.csv", pages.results_csv, name="classroom-results-csv"),
+    path(
+        "classrooms/<int:classroom_id>/exercises/<int:exercise_id>/students/<int:student_id>/reset/",
+        pages.student_reset,
+        name="classroom-student-reset",
+    ),
+    path(
+        "classrooms/<int:classroom_id>/exercises/<int:exercise_id>/students/<int:student_id>/builds/",
+        pages.student_builds,
+        name="classroom-student-builds",
+    ),
     path("classrooms/<int:classroom_id>/settings/", pages.classroom_settings, name="classroom-settings"),
     path(
         "classrooms/<int:classroom_id>/students/<int:student_id>/remove/",

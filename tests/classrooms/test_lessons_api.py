@@ -119,3 +119,71 @@ def test_the_teacher_edits_a_handed_out_lesson(handed_out: dict[str, Any]) -> No
     assert ana.api("PATCH", url, {"title": "mine now"}).status == 404
     unknown = tan.api("POST", f"/api/classrooms/{cid}/exercises/", {"lesson": "../../etc"})
     assert unknown.status == 400 and "the studio has no lesson '../../etc'" in unknown.json()["error"]
+
+
+# -- the teacher's tools --------------------------------------------------------------------------
+
+
+def test_the_teacher_resets_a_copy_to_the_starter_and_its_builds_stay(handed_out: dict[str, Any]) -> None:
+    tan, ana, cid, copy = handed_out["tan"], handed_out["ana"], handed_out["cid"], handed_out["copy"]
+    eid = handed_out["exercise"]["id"]
+    student = ok(tan.get(f"/api/classrooms/{cid}/"))["students"][0]["id"]
+    put(ana, copy, "Dockerfile", FIXED)
+    put(ana, copy, "notes.txt", "mine\n")
+    first = build(ana, copy)
+    judged(ana, cid, copy, first)
+
+    url = f"/api/classrooms/{cid}/exercises/{eid}/students/{student}/"
+    assert ana.api("POST", url + "reset/", {}).status == 404  # only the teacher
+    row = ok(tan.api("POST", url + "reset/", {}))
+    assert row["checks"]["state"] == "not_yet" and row["build"]["number"] == first
+    files = ok(ana.get(f"/api/projects/{copy}/"))["files"]
+    assert sorted(f["path"] for f in files) == ["Dockerfile", "app.py", "requirements.txt"]
+    assert ok(ana.get(f"/api/projects/{copy}/files/Dockerfile"))["content"] == (
+        ORDERING.starter / "Dockerfile"
+    ).read_text()
+
+    # Her history is all there, in order: the fixed build, then one of the starter again.
+    second = build(ana, copy)
+    judged(ana, cid, copy, second)
+    history = ok(tan.get(url + "builds/"))
+    assert [b["number"] for b in history["builds"]] == [first, second]
+    assert history["name"] == "Ana" and all(b["status"] == "succeeded" for b in history["builds"])
+    assert ana.get(url + "builds/").status == 404
+    page = tan.get(f"/classrooms/{cid}/exercises/{eid}/students/{student}/builds/")
+    assert page.status == 200 and f"/studio/{copy}/?build={history['builds'][0]['id']}" in page.text
+
+    ok(tan.api("PATCH", f"/api/classrooms/{cid}/", {"closed": True}))
+    closed = tan.api("POST", url + "reset/", {})
+    assert closed.status == 409 and "closed" in closed.json()["error"]
+
+
+def test_the_results_export_as_csv_and_hostile_names_stay_text(
+    handed_out: dict[str, Any], studio_server: StudioServer
+) -> None:
+    import csv
+    import io
+
+    tan, ana, cid, copy = handed_out["tan"], handed_out["ana"], handed_out["cid"], handed_out["copy"]
+    judged(ana, cid, copy, build(ana, copy))
+    hostile = ['=HYPERLINK("http://evil.example","x")', "+1+2", "-3", "@SUM(A1)"]
+    code = ok(tan.get(f"/api/classrooms/{cid}/"))["join_code"]
+    for i, name in enumerate(hostile):
+        who = person(studio_server, f"h{i}")
+        ok(who.api("POST", "/api/classrooms/join/", {"code": code, "display_name": name}), 201)
+
+    reply = tan.get(f"/classrooms/{cid}/results.csv")
+    assert reply.status == 200
+    rows = list(csv.reader(io.StringIO(reply.text)))
+    header, body = rows[0], {r[0]: r for r in rows[1:]}
+    assert header[:6] == ["student", "username", "exercise", "state", "checks passed", "checks total"]
+    assert header[-4:] == ["builds", "latest build", "latest status", "hit ratio"]
+    ana_row = dict(zip(header, body["Ana"], strict=True))
+    assert ana_row["state"] == "failed" and ana_row["checks passed"] == "2"
+    assert ana_row["When the check changes app.py, at most 1 step rebuild"] == "fail"
+    assert ana_row["builds"] == "1" and ana_row["latest status"] == "succeeded"
+    assert 0 <= float(ana_row["hit ratio"]) <= 1
+    for name in hostile:
+        assert "'" + name in body, sorted(body)
+        assert dict(zip(header, body["'" + name], strict=True))["state"] == "not_yet"
+    assert ana.get(f"/classrooms/{cid}/results.csv").status == 404
