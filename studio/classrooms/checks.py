@@ -190,13 +190,15 @@ def state(results: list[dict[str, Any]]) -> str:
     return PASSED if statuses == {PASS} else PARTLY
 
 
-def initial(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def initial(
+    checks: list[dict[str, Any]], message: str = "Not yet: build your copy first."
+) -> list[dict[str, Any]]:
     """The results before any build."""
     return [
         {
             "check": describe(check),
             "status": NOT_YET,
-            "message": "Not yet: build your copy first.",
+            "message": message,
             "build": None,
         }
         for check in checks

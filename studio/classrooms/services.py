@@ -293,7 +293,8 @@ def assignment_reset(*, assignment: Assignment) -> Assignment:
     )
     project.dockerfile_path = starter.dockerfile_path
     project.save(update_fields=["dockerfile_path", "updated_at"])
-    assignment.results, assignment.judged_build = checks_.initial(exercise.checks), None
+    reset = "Not yet: your teacher put your copy back to the starter; build it to be checked."
+    assignment.results, assignment.judged_build = checks_.initial(exercise.checks, reset), None
     assignment.save(update_fields=["results", "judged_build"])
     transaction.on_commit(lambda: live.publish_row(assignment))
     return assignment

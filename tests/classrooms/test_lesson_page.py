@@ -5,6 +5,7 @@ Screenshots of the class pages at three sizes go to test-artifacts/."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,6 +86,23 @@ def test_a_teacher_hands_out_a_lesson_and_a_student_fails_then_passes(
     expect(panel.locator(".lesson-state")).to_have_text("every check passes")
     expect(panel.locator(".check-pass")).to_have_count(3)
     assert page.evaluate("window.neverReloaded") is True, "the grid updated without a reload"
+
+    # The teacher's tools: the results as a file, Ana's builds in order, her copy reset.
+    page.reload()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export results (CSV)").click()
+    exported = Path(download.value.path()).read_text()
+    assert exported.splitlines()[1].startswith("Ana,") and ",passed,3,3," in exported
+    page.locator(".panel", has_text="Students and class settings").locator("summary").click()
+    page.get_by_role("link", name="builds in order").click()
+    expect(page.locator(".build-replay li")).to_have_count(2)
+    expect(page.locator(".build-replay li").first).to_contain_text("Build #1")
+    shots(page, "lesson-student-builds")
+    page.go_back()
+    page.locator(".panel", has_text="Students and class settings").locator("summary").click()
+    page.get_by_role("button", name="Reset Ana's copy to the starter").click()
+    expect(page.locator("p.notice")).to_have_text("Ana's copy is the starter again.")
+    expect(row.locator("td.checks-passed")).to_have_text("not yet")
 
     shots(page, "lesson-dashboard")
     shots(ana.page, "lesson-studio-panel")

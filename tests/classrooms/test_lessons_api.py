@@ -137,6 +137,7 @@ def test_the_teacher_resets_a_copy_to_the_starter_and_its_builds_stay(handed_out
     assert ana.api("POST", url + "reset/", {}).status == 404  # only the teacher
     row = ok(tan.api("POST", url + "reset/", {}))
     assert row["checks"]["state"] == "not_yet" and row["build"]["number"] == first
+    assert "put your copy back to the starter" in row["checks"]["results"][0]["message"]
     files = ok(ana.get(f"/api/projects/{copy}/"))["files"]
     assert sorted(f["path"] for f in files) == ["Dockerfile", "app.py", "requirements.txt"]
     assert ok(ana.get(f"/api/projects/{copy}/files/Dockerfile"))["content"] == (
