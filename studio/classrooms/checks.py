@@ -116,6 +116,12 @@ def _clean_one(index: int, check: object) -> dict[str, Any]:
         out[name] = value.strip() if isinstance(value, str) else value
     if check["kind"] in ("rebuild_after_change", "edit_rebuilds"):
         out["file"] = out["file"].lstrip("/").removeprefix("./")
+        if any(part in ("", ".", "..") for part in out["file"].split("/")):
+            raise Rejected(
+                f"{where}: file must be a file's path inside the build context, e.g. app.py",
+                field="checks",
+                check=index,
+            )
     if check["kind"] in ("absent_path", "present_path"):
         out["path"] = "/" + out["path"].strip("/")
     return out

@@ -155,6 +155,11 @@ class TestReadingChecks:
             ([{"kind": "layers", "max": True}], "check 1: max must be a whole number"),
             ([{"kind": "absent_path", "path": " "}], "check 1: path must be a path"),
             ([{"kind": "layers", "max": 3, "min": 1}], "check 1: unknown field 'min'"),
+            (
+                [{"kind": "edit_rebuilds", "file": "../../etc/passwd", "max_steps": 1}],
+                "check 1: file must be a file's path inside the build context",
+            ),
+            ([{"kind": "edit_rebuilds", "file": "src//a.py", "max_steps": 1}], "check 1: file must be"),
         ],
     )
     def test_a_bad_check_is_refused_naming_it(self, checks: object, message: str) -> None:
