@@ -38,6 +38,7 @@ JSON_BODIES = {
     ("patch", "/api/classrooms/{classroom_id}/"),
     ("post", "/api/classrooms/{classroom_id}/exercises/"),
     ("patch", "/api/classrooms/{classroom_id}/exercises/{exercise_id}/"),
+    ("post", "/api/classrooms/{classroom_id}/exercises/{exercise_id}/prediction/"),
 }
 UPLOAD = ("post", "/api/projects/{project_id}/context/")
 

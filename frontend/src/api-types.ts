@@ -212,6 +212,26 @@ export interface paths {
         patch: operations["classroom_exercise_update"];
         trace?: never;
     };
+    "/api/classrooms/{classroom_id}/exercises/{exercise_id}/prediction/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Classroom Prediction
+         * @description Student: before building your copy, say which steps will rebuild; the build grades it.
+         */
+        post: operations["classroom_prediction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/classrooms/{classroom_id}/exercises/{exercise_id}/students/{student_id}/builds/": {
         parameters: {
             query?: never;
@@ -1011,6 +1031,11 @@ export interface components {
             /** Classroom */
             classroom: number;
             exercise: components["schemas"]["ExerciseOut"] | null;
+            /**
+             * Predictions
+             * @description per step, how many students' latest graded predictions were right
+             */
+            predictions: components["schemas"]["StepAccuracy"][];
             /** Students */
             students: components["schemas"]["StudentRow"][];
         } & {
@@ -1696,6 +1721,37 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** PredictionIn */
+        PredictionIn: {
+            /**
+             * Rebuild
+             * @description the step numbers you expect to rebuild
+             */
+            rebuild: number[];
+        };
+        /** PredictionOut */
+        PredictionOut: {
+            /**
+             * Build
+             * @description the build that graded it (null: the next one will)
+             */
+            build: number | null;
+            /** Correct */
+            correct: number;
+            /** Grades */
+            grades: components["schemas"]["StepGrade"][];
+            /** Id */
+            id: number;
+            /**
+             * Rebuild
+             * @description the steps the student expects to rebuild
+             */
+            rebuild: number[];
+            /** Total */
+            total: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** ProjectCreate */
         ProjectCreate: {
             /**
@@ -1873,6 +1929,19 @@ export interface components {
             from: string;
             message: string;
         };
+        /** StepAccuracy */
+        StepAccuracy: {
+            /** Instruction */
+            instruction: string;
+            /** Right */
+            right: number;
+            /** Step */
+            step: number;
+            /** Total */
+            total: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** StepDetailOut */
         StepDetailOut: {
             /**
@@ -1952,6 +2021,29 @@ export interface components {
             step: number;
             /** @enum {unknown} */
             type: "step.finished";
+        };
+        /** StepGrade */
+        StepGrade: {
+            /** Correct */
+            correct: boolean;
+            /** Instruction */
+            instruction: string;
+            /**
+             * Predicted
+             * @description the student said it would rebuild
+             */
+            predicted: boolean;
+            /**
+             * Reason
+             * @description why it rebuilt, as the engine said; or where it came from
+             */
+            reason: string;
+            /** Rebuilt */
+            rebuilt: boolean;
+            /** Step */
+            step: number;
+        } & {
+            [key: string]: unknown;
         };
         /** StepInserted */
         StepInserted: {
@@ -2087,6 +2179,8 @@ export interface components {
              * @description the pack's lesson it was handed out from, or empty
              */
             lesson: string;
+            /** @description the latest prediction, graded or pending */
+            prediction: components["schemas"]["PredictionOut"] | null;
             /**
              * Project
              * @description the student's own copy
@@ -3004,6 +3098,80 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    classroom_prediction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                classroom_id: number;
+                /** @description an id; past any row's is 404 */
+                exercise_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PredictionIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictionOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

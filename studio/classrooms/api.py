@@ -16,7 +16,7 @@ from studio.models import User
 from studio.projects.models import Project
 
 from . import checks as checks_
-from . import live, pack, selectors, services
+from . import live, pack, predictions, selectors, services
 from .selectors import TEACHER, exercise_json
 
 router = StudioRouter(tags=["classrooms"])
@@ -81,6 +81,35 @@ class LessonListOut(Out):
     lessons: list[LessonOut]
 
 
+class StepGrade(Out):
+    step: int
+    instruction: str
+    predicted: bool = Field(description="the student said it would rebuild")
+    rebuilt: bool
+    correct: bool
+    reason: str = Field(description="why it rebuilt, as the engine said; or where it came from")
+
+
+class PredictionOut(Out):
+    id: int
+    rebuild: list[int] = Field(description="the steps the student expects to rebuild")
+    build: int | None = Field(description="the build that graded it (null: the next one will)")
+    grades: list[StepGrade]
+    correct: int
+    total: int
+
+
+class PredictionIn(In):
+    rebuild: list[StrictInt] = Field(description="the step numbers you expect to rebuild")
+
+
+class StepAccuracy(Out):
+    step: int
+    instruction: str
+    right: int
+    total: int
+
+
 class StudentExercise(ExerciseOut):
     project: int = Field(description="the student's own copy")
     studio_url: str = Field(description="that copy in the studio")
@@ -89,6 +118,7 @@ class StudentExercise(ExerciseOut):
         description="not_yet: never built or checked; failed: a check fails; passed; partly: "
         "some pass, the rest not yet"
     )
+    prediction: PredictionOut | None = Field(description="the latest prediction, graded or pending")
     judged_build: int | None = Field(description="the build the results are as of")
 
 
@@ -175,6 +205,9 @@ class DashboardOut(Out):
     classroom: int
     exercise: ExerciseOut | None
     students: list[StudentRow]
+    predictions: list[StepAccuracy] = Field(
+        description="per step, how many students' latest graded predictions were right"
+    )
 
 
 class ClassroomCreate(In):
@@ -277,6 +310,7 @@ def student_json(classroom: Classroom, membership: Membership) -> dict[str, Any]
                 "studio_url": studio_url(a.project_id),
                 "results": a.results,
                 "state": checks_.state(a.results or []),
+                "prediction": predictions.prediction_json(predictions.latest(assignment=a)),
                 "judged_build": a.judged_build,
             }
             for a in selectors.assignments_of(membership=membership).order_by("-exercise__created_at")
@@ -452,3 +486,26 @@ def classroom_student_builds(request: HttpRequest, classroom_id: Id, exercise_id
         "project": assignment.project_id,
         "builds": selectors.builds_in_order(project_id=assignment.project_id),
     }
+
+
+@router.post(
+    "/classrooms/{int:classroom_id}/exercises/{int:exercise_id}/prediction/",
+    response={201: PredictionOut, **errors(409)},
+)
+def classroom_prediction(
+    request: HttpRequest, classroom_id: Id, exercise_id: Id, payload: PredictionIn
+) -> Any:
+    """Student: before building your copy, say which steps will rebuild; the build grades it."""
+    user = _user(request)
+    found, role = selectors.classroom_get(user=user, classroom_id=classroom_id)
+    if role == TEACHER:
+        raise ApiError("only students predict their builds", status=403)
+    assignment = (
+        selectors.assignments_of(membership=Membership.objects.get(classroom=found, student=user))
+        .filter(exercise_id=exercise_id)
+        .first()
+    )
+    if assignment is None:
+        raise Http404(f"you have no copy of exercise {exercise_id}")
+    made = predictions.prediction_make(assignment=assignment, rebuild=payload.rebuild)
+    return Status(201, predictions.prediction_json(made))

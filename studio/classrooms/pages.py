@@ -19,7 +19,7 @@ from studio.models import User
 from studio.projects.models import Project
 
 from . import checks as checks_
-from . import live, pack, selectors, services
+from . import live, pack, predictions, selectors, services
 from .api import join_url, studio_url
 from .export import to_csv
 from .pack import split_steps
@@ -123,6 +123,7 @@ def _dashboard(request: HttpRequest, classroom: Any) -> HttpResponse:
             "exercise_checks": selectors.exercise_json(exercise)["checks"] if exercise else [],
             "exercise_steps": split_steps(exercise.instructions) if exercise else [],
             "lessons": pack.lessons(),
+            "accuracy": predictions.accuracy(exercise=exercise) if exercise else [],
             "exercises": classroom.exercises.all(),
             "students": selectors.members(classroom=classroom),
             "projects": Project.objects.filter(owner=classroom.teacher).order_by("name"),
@@ -245,6 +246,28 @@ def student_builds(
         "classrooms/student_builds.html",
         {"assignment": assignment, "classroom": assignment.exercise.classroom, "builds": builds},
     )
+
+
+@login_required
+@require_POST
+def prediction_new(request: HttpRequest, classroom_id: int, exercise_id: int) -> HttpResponse:
+    """The studio panel's form: the steps the student ticked as "will rebuild", for the next build."""
+    user = _user(request)
+    found, role = selectors.classroom_get(user=user, classroom_id=classroom_id)
+    membership = Membership.objects.filter(classroom=found, student=user).first()
+    assignment = (
+        selectors.assignments_of(membership=membership).filter(exercise_id=exercise_id).first()
+        if role != TEACHER and membership is not None
+        else None
+    )
+    if assignment is None:
+        raise Http404(f"you have no copy of exercise {exercise_id}")
+    ticked = [int(n) for n in request.POST.getlist("rebuild") if n.isdigit()]
+    try:
+        predictions.prediction_make(assignment=assignment, rebuild=ticked)
+    except Rejected as refused:
+        messages.error(request, refused.message)
+    return redirect(studio_url(assignment.project_id))
 
 
 def _checks_from_form(form: Any) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from studio.classrooms.models import Assignment, Classroom, Exercise, Membership
 from studio.models import User
 from studio.projects.models import Project
 
-from . import checks
+from . import checks, predictions
 from .pack import split_steps
 
 AnyUser = User | AnonymousUser
@@ -193,6 +193,7 @@ def dashboard(*, classroom: Classroom, exercise_id: int | None = None) -> dict[s
         "classroom": classroom.id,
         "exercise": exercise_json(exercise) if exercise else None,
         "students": dashboard_rows(exercise=exercise) if exercise else [],
+        "predictions": predictions.accuracy(exercise=exercise) if exercise else [],
     }
 
 
@@ -238,7 +239,18 @@ def copy_lesson(*, project_id: int) -> dict[str, Any] | None:
         "state": state,
         "state_words": STATE_WORDS[state],
         "classroom": assignment.membership.classroom_id,
+        "exercise": assignment.exercise_id,
+        # Predict, then build: the steps of the latest build to mark, and the last prediction.
+        "predict_steps": _latest_steps(project_id),
+        "prediction": predictions.prediction_json(predictions.latest(assignment=assignment)),
     }
+
+
+def _latest_steps(project_id: int) -> list[dict[str, Any]]:
+    build = latest_build(project_id)
+    if build is None:
+        return []
+    return [{"step": s.number, "instruction": s.instruction} for s in build.steps.order_by("number")]
 
 
 # -- the teacher's tools: a student's builds in order, the class's results as a table -----------

@@ -26,7 +26,7 @@ from studio.projects.models import Project, ProjectFile
 from studio.projects.services import project_create, project_file_put, revision_snapshot
 from studio.projects.starter import starter_create
 
-from . import checkrun, live, pack
+from . import checkrun, live, pack, predictions
 from . import checks as checks_
 from .imagefiles import image_paths
 
@@ -361,6 +361,7 @@ def assignment_judge(*, assignment: Assignment, build: Build) -> list[dict[str, 
     """Hold the finished `build` of a student's copy to the exercise's checks, and keep the
     results on the assignment. Checks that need builds of their own are run by a worker after a
     successful build (`assignment_check`); None then, the results come when it is done."""
+    predictions.prediction_grade(assignment=assignment, build=build)
     checks = assignment.exercise.checks
     if checks_.needs_run(checks) and build.status == Build.Status.SUCCEEDED:
         transaction.on_commit(lambda: current_app.send_task(RUN_CHECKS, args=(assignment.id, build.id)))

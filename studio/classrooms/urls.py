@@ -30,6 +30,11 @@ urlpatterns = [
         pages.student_builds,
         name="classroom-student-builds",
     ),
+    path(
+        "classrooms/<int:classroom_id>/exercises/<int:exercise_id>/prediction/",
+        pages.prediction_new,
+        name="classroom-prediction",
+    ),
     path("classrooms/<int:classroom_id>/settings/", pages.classroom_settings, name="classroom-settings"),
     path(
         "classrooms/<int:classroom_id>/students/<int:student_id>/remove/",

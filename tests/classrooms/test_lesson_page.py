@@ -74,6 +74,22 @@ def test_a_teacher_hands_out_a_lesson_and_a_student_fails_then_passes(
     expect(panel.locator(".lesson-state")).to_have_text("a check fails")
     expect(panel.locator(".check-fail")).to_contain_text("2 steps rebuilt (at most 1 allowed)")
 
+    # Predict, then build: she expects an edit of app.py to rebuild only the copy (step 3).
+    panel.locator("#predict-form input[value='3']").check()
+    ana.page.get_by_role("button", name="Save my prediction").click()
+    expect(panel.locator("#predict-form legend")).to_contain_text("your next build grades it")
+    ana.ok("PUT", f"/api/projects/{copy}/files/app.py", {"content": "print('edited')\n"})
+    ana.build(copy)
+    # The panel is rendered with the page: reloaded until the build has graded the prediction.
+    for _ in range(60):
+        ana.page.reload()
+        if panel.locator("#prediction-grades").count():
+            break
+        ana.page.wait_for_timeout(500)
+    expect(panel.locator("#prediction-grades caption")).to_contain_text("steps right")
+    expect(panel.locator("#prediction-grades tr.grade-wrong")).to_have_count(1)
+    expect(panel.locator("#prediction-grades tr.grade-wrong")).to_contain_text("the layer below it")
+
     # Fixed as the lesson says: the list first, the install, then the code.
     ana.ok(
         "PUT",
@@ -95,7 +111,7 @@ def test_a_teacher_hands_out_a_lesson_and_a_student_fails_then_passes(
     assert exported.splitlines()[1].startswith("Ana,") and ",passed,3,3," in exported
     page.locator(".panel", has_text="Students and class settings").locator("summary").click()
     page.get_by_role("link", name="builds in order").click()
-    expect(page.locator(".build-replay li")).to_have_count(2)
+    expect(page.locator(".build-replay li")).to_have_count(3)
     expect(page.locator(".build-replay li").first).to_contain_text("Build #1")
     shots(page, "lesson-student-builds")
     page.go_back()

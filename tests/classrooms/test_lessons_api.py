@@ -188,3 +188,39 @@ def test_the_results_export_as_csv_and_hostile_names_stay_text(
         assert "'" + name in body, sorted(body)
         assert dict(zip(header, body["'" + name], strict=True))["state"] == "not_yet"
     assert ana.get(f"/classrooms/{cid}/results.csv").status == 404
+
+
+# -- predict, then build ----------------------------------------------------------------------------
+
+
+def test_a_prediction_is_graded_step_by_step_by_the_next_build(handed_out: dict[str, Any]) -> None:
+    tan, ana, cid, copy = handed_out["tan"], handed_out["ana"], handed_out["cid"], handed_out["copy"]
+    eid = handed_out["exercise"]["id"]
+    judged(ana, cid, copy, build(ana, copy))
+
+    url = f"/api/classrooms/{cid}/exercises/{eid}/prediction/"
+    bad = ana.api("POST", url, {"rebuild": [0]})
+    assert bad.status == 400 and "step numbers from 1" in bad.json()["error"]
+    assert tan.api("POST", url, {"rebuild": [3]}).status == 403
+    # Ana thinks editing app.py rebuilds only the copy of everything (step 3).
+    made = ok(ana.api("POST", url, {"rebuild": [3]}), 201)
+    assert made["build"] is None and made["rebuild"] == [3]
+
+    put(ana, copy, "app.py", "print('edited')\n")
+    number = build(ana, copy)
+    judged(ana, cid, copy, number)
+    prediction = ok(ana.get(f"/api/classrooms/{cid}/"))["exercises"][0]["prediction"]
+    assert prediction["build"] == number
+    grades = {g["step"]: g for g in prediction["grades"]}
+    assert grades[3]["predicted"] and grades[3]["rebuilt"] and grades[3]["correct"]
+    assert "app.py was changed" in grades[3]["reason"]
+    assert not grades[4]["predicted"] and grades[4]["rebuilt"] and not grades[4]["correct"]
+    assert "the layer below it" in grades[4]["reason"]
+    assert grades[2]["correct"] and grades[2]["reason"] == "from the cache"
+    assert prediction["correct"] == prediction["total"] - 1
+
+    accuracy = {a["step"]: a for a in ok(tan.get(f"/api/classrooms/{cid}/dashboard/"))["predictions"]}
+    assert (accuracy[3]["right"], accuracy[3]["total"]) == (1, 1)
+    assert (accuracy[4]["right"], accuracy[4]["total"]) == (0, 1)
+    page = tan.get(f"/classrooms/{cid}/").text
+    assert 'id="prediction-accuracy"' in page and "0 of 1" in page
