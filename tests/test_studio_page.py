@@ -202,7 +202,7 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     _type_at_end(page, "# a change of one line\n")
     page.wait_for_selector("#prediction[data-rebuild='5']", timeout=15_000)
     page.locator(".tab-name", has_text="Dockerfile").click()
-    mark = page.locator('.predict-rebuild.predict-first[data-step="5"]')
+    mark = page.locator('.predict-built.predict-first[data-step="5"]')
     assert "app.py" in mark.get_attribute("title")
     assert page.locator(".predict-cached.predict-first").count() == 4
     assert page.locator(".predict-metadata.predict-first").count() == 1  # the CMD: nothing to cache
@@ -273,8 +273,8 @@ def test_a_person_builds_the_starter_edits_app_py_and_sees_only_the_copy_rebuilt
     _type_at_end(page, "RUN echo one more\n")
     # COPY . . copies the Dockerfile too, so it is foretold rebuilt as well, naming it.
     page.wait_for_selector("#prediction[data-rebuild='5,7']", timeout=15_000)
-    assert page.locator('.predict-rebuild.predict-first[data-step="7"]').count() == 1
-    copy_mark = page.locator('.predict-rebuild.predict-first[data-step="5"]')
+    assert page.locator('.predict-built.predict-first[data-step="7"]').count() == 1
+    copy_mark = page.locator('.predict-built.predict-first[data-step="5"]')
     assert "Dockerfile" in copy_mark.get_attribute("title")
 
     # A Dockerfile that does not parse: the build is refused, naming the line, marked in the editor.
