@@ -21,7 +21,13 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in ENGINE_COMMANDS:
         from builds.engine.cli import main as engine_main
 
-        sys.exit(engine_main(sys.argv[1:]))
+        code = engine_main(sys.argv[1:])
+        if code == 0 and sys.argv[1:3] in (["images", "import"], ["images", "pull"]):
+            # A base image just came in: a build is likely next, so its engine starts now.
+            from builds.engine.warm.client import start_for_next_build
+
+            start_for_next_build()
+        sys.exit(code)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
     from django.core.exceptions import ImproperlyConfigured

@@ -17,6 +17,7 @@ from typing import Any, cast
 from . import image as images
 from . import reasons, registry
 from .context import HashCache
+from .context.hashcache import HASH_CACHE_FILE
 from .dockerfile import Stage
 from .errors import EngineError, ImageNotFound, InputError, StepFailed
 from .events import (
@@ -68,7 +69,7 @@ def build(store: Store, options: BuildOptions, sink: Sink | None = None) -> Buil
     emitter = Emitter(sink)
     started = time.monotonic()
     try:
-        run = Executor(BuildPlan(store, options, HashCache(store.root / "hashcache")), emitter)
+        run = Executor(BuildPlan(store, options, HashCache(store.root / HASH_CACHE_FILE)), emitter)
     except EngineError as exc:
         emitter.emit(BuildFinished(
             status="failed",

@@ -203,6 +203,18 @@ class TestLayersAndImage:
         step = proj.build().step("RUN true")
         assert step["status"] == "built" and step["layer"] is None
 
+    def test_a_run_steps_sandbox_leftovers_go_to_the_trash_not_deleted_during_the_build(
+        self, project: Callable[..., Project], store: Store
+    ) -> None:
+        # Deleting a directory costs this kind of disk a millisecond or more, and each RUN's
+        # overlay leaves four: they are moved aside in one rename, to be deleted between builds.
+        built = project({"Dockerfile": f"FROM {BASE}\nRUN echo a > /a\nRUN echo b > /b\n"}).build()
+        assert built.result.status == "succeeded"
+        assert [p.name for p in store.tmp.iterdir()] == ["trash"]
+        left = [p.name for p in store.trash.iterdir()]
+        assert len([name for name in left if name.startswith(".sandbox-work-")]) == 2
+        assert store.empty_trash() >= 2 and list(store.trash.iterdir()) == []
+
     def test_the_image_config_carries_env_cmd_workdir_and_labels(
         self, project: Callable[..., Project], store: Store
     ) -> None:

@@ -595,6 +595,39 @@ def test_a_rebuild_in_a_new_process_reads_no_unchanged_file(tmp_path: Path, read
     assert reads == [str(tmp_path / "ctx/src/7.py")]
 
 
+def test_a_cache_loaded_ahead_is_used_only_while_no_build_has_saved_since(
+    tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The warm engine's spare process loads its store's cache before a caller comes; what
+    # another build saved meanwhile must not be lost to the next build.
+    make(tmp_path / "one", {"a": "1"})
+    make(tmp_path / "two", {"b": "2"})
+    first = cached_context(tmp_path / "one", tmp_path / "hc")
+    first.resolve(".")
+    first.hash_cache.save()
+    loads: list[Path] = []
+    real_load = hashcache_module._load_hash_cache
+    monkeypatch.setattr(hashcache_module, "_load_hash_cache",
+                        lambda path: loads.append(path) or real_load(path))
+
+    hashcache_module.preload(tmp_path / "hc")
+    assert HashCache(tmp_path / "hc").entries.keys() == {str(tmp_path / "one/a")}
+    assert len(loads) == 1  # taken from the preload, not read again
+
+    hashcache_module.preload(tmp_path / "hc")
+    elsewhere = cached_context(tmp_path / "two", tmp_path / "hc2")  # another process's build
+    elsewhere.resolve(".")
+    elsewhere.hash_cache.save()
+    both = {**real_load(tmp_path / "hc"), **real_load(tmp_path / "hc2")}
+    (tmp_path / "hc.new").write_bytes(marshal.dumps((hashcache_module.HASH_CACHE_FORMAT, both)))
+    os.replace(tmp_path / "hc.new", tmp_path / "hc")  # as its save() lands
+    expected = sum_of(tmp_path / "two")
+    reads.clear()
+    again = cached_context(tmp_path / "two", tmp_path / "hc")
+    assert again.checksum(again.resolve(".")) == expected
+    assert reads == []  # the digest that build saved was used
+
+
 def test_a_big_context_is_hashed_a_few_files_at_a_time_each_file_once(
     tmp_path: Path, reads: list[str]
 ) -> None:

@@ -118,6 +118,22 @@ def test_a_cached_rebuild_is_served_warm_with_the_same_events(store: Path, tmp_p
     assert finished["type"] == "build.finished" and finished["status"] == "succeeded"
 
 
+def test_importing_a_base_image_starts_the_engine_for_the_first_build(
+    store: Path, tmp_path: Path, busybox_tar: Path
+) -> None:
+    imported, _, err = run("images", "import", str(busybox_tar), "studio/busybox:1.35", store=store)
+    assert imported.returncode == 0, err
+    wait_for(lambda: (store / "engine.sock").exists())
+    again, _, err = run("images", "import", str(busybox_tar), "studio/busybox:1.35", store=store)
+    assert again.returncode == 0, err
+    ctx = context(tmp_path, "FROM studio/busybox:1.35\nRUN echo first > /first\n")
+    process, out, err = run("build", str(ctx), "--progress", "json", store=store)
+    assert process.returncode == 0, err
+    assert served_warm(store, process)  # the very first build: nothing ran in its own process
+    assert statuses(out)[-1] == "built"
+    assert log(store).count("serving") == 1  # the second import found the engine running
+
+
 def test_each_build_gets_its_callers_environment(store: Path, tmp_path: Path) -> None:
     ctx = context(tmp_path, "FROM studio/busybox:1.35\nARG GREETING\nRUN echo $GREETING > /greeting\n")
     warmed(store, ctx)

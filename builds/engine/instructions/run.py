@@ -128,6 +128,7 @@ class Run(Step):
                     on_output=self.build.on_output,
                     cancel=self.build.cancel,
                     mounts=mounted,
+                    discard=store.discard,
                 )
         except mounts.MountError as exc:
             raise self.error(f"RUN --mount: {exc}") from None

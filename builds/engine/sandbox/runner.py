@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from . import syscalls
@@ -47,6 +47,7 @@ def run(
     on_output: OutputCallback | None = None,
     cancel: threading.Event | None = None,
     mounts: Sequence[Mount] = (),
+    discard: Callable[[Path], None] | None = None,
 ) -> RunResult:
     """Run `argv` as the step's process. `lower` are the parent layers' directories, bottom
     first (the base image's first); `upper` an empty directory that receives the writes; `cwd`
@@ -55,7 +56,8 @@ def run(
     /etc/group). Own PID, IPC, UTS, network (unless `network`) and mount namespaces; the
     process dies with its parent. Output streams to `on_output` as it arrives, line-buffered
     where possible. `mounts` go over the overlay, in order. Never raises for the command's own
-    failure: the result says what happened."""
+    failure: the result says what happened. `discard` takes what is left to delete (into the
+    store's trash, emptied between builds) instead of deleting it now."""
     started = time.monotonic()
     out = Output(limits.output_bytes, on_output)
     # The overlay's work directory: empty, and on the upper's filesystem as overlayfs requires.
@@ -91,7 +93,7 @@ def run(
     except SandboxError as e:
         return RunResult(None, None, str(e), out.tail(), ms_since(started))
     finally:
-        remove_work(work)
+        remove_work(work, discard)
         if stubs is not None:
             shutil.rmtree(stubs, ignore_errors=True)  # a few empty entries
         tidy_upper(upper, lower)

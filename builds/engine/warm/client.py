@@ -25,6 +25,7 @@ from ..location import PROJECT_DIR, data_dir
 IDLE_SETTING = "STUDIO_ENGINE_IDLE_S"
 DEFAULT_IDLE_S = 600.0
 SOCKET_NAME = "engine.sock"
+LOCK_NAME = "engine.lock"  # held by the running engine
 LOG_NAME = "engine.log"
 HEADER = struct.Struct(">I")
 # sockaddr_un's path holds 108 bytes with its terminating NUL.
@@ -66,6 +67,35 @@ def run(argv: list[str]) -> int | None:
         return None
     with conn:
         return _ask(conn, argv)
+
+
+def start_for_next_build() -> None:
+    """After a command that readied the store for builds (an image imported or pulled), start
+    its engine now if none runs, so that the next build finds one, as `docker build` finds
+    buildkitd running. Asks the engine's lock, not its socket: a connection is a build."""
+    idle = idle_s()
+    store = data_dir()
+    if not idle or socket_path(store) is None or _engine_running(store):
+        return
+    _start_engine(store, idle)
+
+
+def _engine_running(store: Path) -> bool:
+    try:
+        fd = os.open(store / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False  # never started here (or not ours to read): a start finds out
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # and with it the lock, if it was taken
+    return False
 
 
 def _ask(conn: socket.socket, argv: list[str]) -> int | None:

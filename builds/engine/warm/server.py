@@ -8,7 +8,8 @@ Started by the command line (warm/client.py) when no engine answers; ends after 
 without a build, when its store or socket goes away, or when the code it loaded changed on disk.
 
 The process keeps one spare child, forked ahead, which has already started its own parse process
-(this process never loads the Go parser: see dockerfile/syntax.py). The spare accepts the next
+(this process never loads the Go parser: see dockerfile/syntax.py) and read the store's hash
+cache (a build takes it if no other build has saved the file since). The spare accepts the next
 connection, tells this process to fork a new spare, checks the caller (same uid, same Python, same
 code), takes over the caller's descriptors 0-2, directory, umask and environment, and runs the
 command line's `main` as the caller would have, then reports its exit code and ends.
@@ -34,9 +35,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .client import HEADER, SOCKET_NAME
+from .client import HEADER, LOCK_NAME, SOCKET_NAME
 
-LOCK_NAME = "engine.lock"
 MAX_REQUEST = 16 << 20  # a whole environment and argv; more is not a command line
 TAKEN, STALE = b"t", b"s"
 
@@ -96,7 +96,7 @@ def serve(store: Path, idle: float) -> int:
     inode = path.stat().st_ino
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     _log(f"serving {store}")
-    spare = _fork_spare(listener, status_w, files)
+    spare = _fork_spare(store, listener, status_w, files)
     last_used = time.monotonic()
     why = "idle"
     try:
@@ -113,7 +113,7 @@ def serve(store: Path, idle: float) -> int:
                     break
                 for _ in range(news.count(TAKEN)):
                     last_used = time.monotonic()
-                    spare = _fork_spare(listener, status_w, files)
+                    spare = _fork_spare(store, listener, status_w, files)
             if not _still_ours(path, inode):
                 why = "its store or socket is gone"
                 break
@@ -143,24 +143,27 @@ def _reap() -> None:
             pass
 
 
-def _fork_spare(listener: socket.socket, status_w: int, files: dict[str, int]) -> int:
+def _fork_spare(store: Path, listener: socket.socket, status_w: int, files: dict[str, int]) -> int:
     pid = os.fork()
     if pid:
         return pid
     code = 1
     try:
-        code = _spare(listener, status_w, files)
+        code = _spare(store, listener, status_w, files)
     except BaseException:  # a spare must never return into the parent's loop
         traceback.print_exc()
     finally:
         os._exit(code)
 
 
-def _spare(listener: socket.socket, status_w: int, files: dict[str, int]) -> int:
+def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str, int]) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from ..context import hashcache
     from ..dockerfile import syntax
 
     syntax.start()
+    # Read while no one waits; the build uses it only if no other build has saved it since.
+    hashcache.preload(store / hashcache.HASH_CACHE_FILE)
     conn, _ = listener.accept()
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # from here on, this build is the caller's
     os.write(status_w, TAKEN)
