@@ -12,6 +12,7 @@ from studio import demo
 from studio.errors import Rejected
 from studio.models import User
 
+from .classrooms.selectors import copy_lesson
 from .projects import selectors
 from .projects.starter import starter_create, starter_name
 
@@ -52,7 +53,12 @@ def project_studio(request: HttpRequest, project_id: int) -> HttpResponse:
     return render(
         request,
         "studio/project.html",
-        {"project": project, "can_edit": project.owner_id == request.user.pk},
+        {
+            "project": project,
+            "can_edit": project.owner_id == request.user.pk,
+            # A student's exercise copy shows its lesson in a panel beside the editor.
+            "lesson": copy_lesson(project_id=project.id),
+        },
     )
 
 

@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from builds.engine.events import json_schema as events_schema
 from studio.api_root import openapi_text
-from studio.classrooms.models import Classroom
+from studio.classrooms.models import Classroom, Exercise
 from studio.models import User
 from studio.projects.services import project_create
 
@@ -37,6 +37,8 @@ JSON_BODIES = {
     ("post", "/api/classrooms/join/"),
     ("patch", "/api/classrooms/{classroom_id}/"),
     ("post", "/api/classrooms/{classroom_id}/exercises/"),
+    ("patch", "/api/classrooms/{classroom_id}/exercises/{exercise_id}/"),
+    ("post", "/api/classrooms/{classroom_id}/exercises/{exercise_id}/prediction/"),
 }
 UPLOAD = ("post", "/api/projects/{project_id}/context/")
 
@@ -152,6 +154,7 @@ def test_what_the_description_says_of_a_request_body_is_what_the_api_enforces(
     user = User.objects.create_user(username="schema", password="x")
     project = project_create(owner=user, name="p", dockerfile="FROM busybox\n")
     classroom = Classroom.objects.create(teacher=user, name="c", join_code="ABCD2345")
+    exercise = Exercise.objects.create(classroom=classroom, title="e")
     client = Client()
     client.force_login(user)
     schemas = document["components"]["schemas"]
@@ -160,7 +163,9 @@ def test_what_the_description_says_of_a_request_body_is_what_the_api_enforces(
         operation = document["paths"][route][method]
         ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
         schema = schemas[ref.removeprefix("#/components/schemas/")]
-        where = route.format(project_id=project.id, classroom_id=classroom.id, path="a.txt")
+        where = route.format(
+            project_id=project.id, classroom_id=classroom.id, exercise_id=exercise.id, path="a.txt"
+        )
         for name, prop in schema["properties"].items():
             kind = scalar_type(prop)
             if kind is None:

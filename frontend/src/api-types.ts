@@ -192,6 +192,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/classrooms/{classroom_id}/exercises/{exercise_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Classroom Exercise Update
+         * @description Teacher: edit an exercise's title, text or checks.
+         */
+        patch: operations["classroom_exercise_update"];
+        trace?: never;
+    };
+    "/api/classrooms/{classroom_id}/exercises/{exercise_id}/prediction/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Classroom Prediction
+         * @description Student: before building your copy, say which steps will rebuild; the build grades it.
+         */
+        post: operations["classroom_prediction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/classrooms/{classroom_id}/exercises/{exercise_id}/students/{student_id}/builds/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Classroom Student Builds
+         * @description Teacher: a student's builds of their copy, in the order they made them.
+         */
+        get: operations["classroom_student_builds"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/classrooms/{classroom_id}/exercises/{exercise_id}/students/{student_id}/reset/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Classroom Student Reset
+         * @description Teacher: put a student's copy back to the starter; their builds and earlier files stay.
+         */
+        post: operations["classroom_student_reset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/classrooms/{classroom_id}/students/{student_id}/": {
         parameters: {
             query?: never;
@@ -266,6 +346,26 @@ export interface paths {
          *     may see them; nobody's projects or builds show here.
          */
         get: operations["images_df"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lessons/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lesson List
+         * @description The studio's lesson pack, in teaching order: hand one out with POST exercises {lesson}.
+         */
+        get: operations["lesson_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -931,6 +1031,11 @@ export interface components {
             /** Classroom */
             classroom: number;
             exercise: components["schemas"]["ExerciseOut"] | null;
+            /**
+             * Predictions
+             * @description per step, how many students' latest graded predictions were right
+             */
+            predictions: components["schemas"]["StepAccuracy"][];
             /** Students */
             students: components["schemas"]["StudentRow"][];
         } & {
@@ -1091,7 +1196,9 @@ export interface components {
          * @description rebuild_after_change {file, max_steps}: after changing only that file since the last
          *     successful build, at most max_steps steps rebuild; image_size {max_mb}: under that many MB
          *     (1,000,000 bytes); layers {max}: no more than that many layers; absent_path {path}: the final
-         *     image holds nothing at that path (a directory counts with all under it; * ? [] match patterns).
+         *     image holds nothing at that path (a directory counts with all under it; * ? [] match patterns);
+         *     present_path {path}: the final image holds it; edit_rebuilds {file, max_steps}: the check
+         *     itself builds the copy, then a copy with that file changed, and at most max_steps rebuild.
          */
         ExerciseCheck: {
             /**
@@ -1105,7 +1212,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "rebuild_after_change" | "image_size" | "layers" | "absent_path";
+            kind: "rebuild_after_change" | "image_size" | "layers" | "absent_path" | "present_path" | "edit_rebuilds";
             /** Max */
             max?: number | null;
             /** Max Mb */
@@ -1117,7 +1224,10 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** ExerciseCreate */
+        /**
+         * ExerciseCreate
+         * @description A lesson of the pack (`lesson`, nothing else needed), or a project and checks of yours.
+         */
         ExerciseCreate: {
             /**
              * Checks
@@ -1126,6 +1236,11 @@ export interface components {
             checks?: unknown[] | null;
             /** Instructions */
             instructions?: string | null;
+            /**
+             * Lesson
+             * @description a lesson of the studio's pack, by slug
+             */
+            lesson?: string | null;
             /**
              * Project
              * @description one of your projects (default: a new starter)
@@ -1147,10 +1262,32 @@ export interface components {
             id: number;
             /** Instructions */
             instructions: string;
+            /**
+             * Lesson
+             * @description the pack's lesson it was handed out from, or empty
+             */
+            lesson: string;
+            /**
+             * Steps
+             * @description the instructions split at their `## ` headings
+             */
+            steps: components["schemas"]["LessonStep"][];
             /** Title */
             title: string;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * ExercisePatch
+         * @description Leave out what stays as it is. New checks start every copy's results again.
+         */
+        ExercisePatch: {
+            /** Checks */
+            checks?: unknown[] | null;
+            /** Instructions */
+            instructions?: string | null;
+            /** Title */
+            title?: string | null;
         };
         /**
          * Failure
@@ -1366,6 +1503,40 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** LessonListOut */
+        LessonListOut: {
+            /** Lessons */
+            lessons: components["schemas"]["LessonOut"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** LessonOut */
+        LessonOut: {
+            /** Checks */
+            checks: components["schemas"]["ExerciseCheck"][];
+            /** Slug */
+            slug: string;
+            /** Steps */
+            steps: components["schemas"]["LessonStep"][];
+            /** Summary */
+            summary: string;
+            /** Title */
+            title: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** LessonStep */
+        LessonStep: {
+            /**
+             * Text
+             * @description Markdown
+             */
+            text: string;
+            /** Title */
+            title: string;
+        } & {
+            [key: string]: unknown;
+        };
         /** LintOut */
         LintOut: {
             /** Diagnostics */
@@ -1550,6 +1721,37 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** PredictionIn */
+        PredictionIn: {
+            /**
+             * Rebuild
+             * @description the step numbers you expect to rebuild
+             */
+            rebuild: number[];
+        };
+        /** PredictionOut */
+        PredictionOut: {
+            /**
+             * Build
+             * @description the build that graded it (null: the next one will)
+             */
+            build: number | null;
+            /** Correct */
+            correct: number;
+            /** Grades */
+            grades: components["schemas"]["StepGrade"][];
+            /** Id */
+            id: number;
+            /**
+             * Rebuild
+             * @description the steps the student expects to rebuild
+             */
+            rebuild: number[];
+            /** Total */
+            total: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** ProjectCreate */
         ProjectCreate: {
             /**
@@ -1727,6 +1929,19 @@ export interface components {
             from: string;
             message: string;
         };
+        /** StepAccuracy */
+        StepAccuracy: {
+            /** Instruction */
+            instruction: string;
+            /** Right */
+            right: number;
+            /** Step */
+            step: number;
+            /** Total */
+            total: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** StepDetailOut */
         StepDetailOut: {
             /**
@@ -1807,6 +2022,29 @@ export interface components {
             /** @enum {unknown} */
             type: "step.finished";
         };
+        /** StepGrade */
+        StepGrade: {
+            /** Correct */
+            correct: boolean;
+            /** Instruction */
+            instruction: string;
+            /**
+             * Predicted
+             * @description the student said it would rebuild
+             */
+            predicted: boolean;
+            /**
+             * Reason
+             * @description why it rebuilt, as the engine said; or where it came from
+             */
+            reason: string;
+            /** Rebuilt */
+            rebuilt: boolean;
+            /** Step */
+            step: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** StepInserted */
         StepInserted: {
             /** @enum {unknown} */
@@ -1879,6 +2117,26 @@ export interface components {
             /** @enum {unknown} */
             type: "step.started";
         };
+        /** StudentBuildsOut */
+        StudentBuildsOut: {
+            /**
+             * Builds
+             * @description every build of the copy, first to last, as the grid shows one
+             */
+            builds: {
+                [key: string]: unknown;
+            }[];
+            /** Exercise */
+            exercise: number;
+            /** Name */
+            name: string;
+            /** Project */
+            project: number;
+            /** Student */
+            student: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** StudentEntry */
         StudentEntry: {
             /**
@@ -1917,12 +2175,30 @@ export interface components {
              */
             judged_build: number | null;
             /**
+             * Lesson
+             * @description the pack's lesson it was handed out from, or empty
+             */
+            lesson: string;
+            /** @description the latest prediction, graded or pending */
+            prediction: components["schemas"]["PredictionOut"] | null;
+            /**
              * Project
              * @description the student's own copy
              */
             project: number;
             /** Results */
             results: components["schemas"]["CheckResult"][];
+            /**
+             * State
+             * @description not_yet: never built or checked; failed: a check fails; passed; partly: some pass, the rest not yet
+             * @enum {string}
+             */
+            state: "not_yet" | "failed" | "passed" | "partly";
+            /**
+             * Steps
+             * @description the instructions split at their `## ` headings
+             */
+            steps: components["schemas"]["LessonStep"][];
             /**
              * Studio Url
              * @description that copy in the studio
@@ -1944,7 +2220,7 @@ export interface components {
             } | null;
             /**
              * Checks
-             * @description passed, total, results
+             * @description passed, total, results, state (as StudentExercise's)
              */
             checks: {
                 [key: string]: unknown;
@@ -2766,6 +3042,280 @@ export interface operations {
             };
         };
     };
+    classroom_exercise_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                classroom_id: number;
+                /** @description an id; past any row's is 404 */
+                exercise_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExercisePatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExerciseOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    classroom_prediction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                classroom_id: number;
+                /** @description an id; past any row's is 404 */
+                exercise_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PredictionIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictionOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    classroom_student_builds: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                classroom_id: number;
+                /** @description an id; past any row's is 404 */
+                exercise_id: number;
+                /** @description an id; past any row's is 404 */
+                student_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StudentBuildsOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    classroom_student_reset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                classroom_id: number;
+                /** @description an id; past any row's is 404 */
+                exercise_id: number;
+                /** @description an id; past any row's is 404 */
+                student_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StudentRow"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     classroom_student_remove: {
         parameters: {
             query?: never;
@@ -2983,6 +3533,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DiskUsageOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    lesson_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LessonListOut"];
                 };
             };
             /** @description Bad Request */

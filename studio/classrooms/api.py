@@ -15,22 +15,30 @@ from studio.classrooms.models import Classroom, Membership
 from studio.models import User
 from studio.projects.models import Project
 
-from . import live, selectors, services
+from . import checks as checks_
+from . import live, pack, predictions, selectors, services
 from .selectors import TEACHER, exercise_json
 
 router = StudioRouter(tags=["classrooms"])
 
 Loose = dict[str, Any]
-CHECK_KINDS = ("rebuild_after_change", "image_size", "layers", "absent_path")
+CHECK_KINDS = (
+    "rebuild_after_change", "image_size", "layers", "absent_path", "present_path", "edit_rebuilds"
+)
+CheckState = Literal["not_yet", "failed", "passed", "partly"]
 
 
 class ExerciseCheck(Out):
     """rebuild_after_change {file, max_steps}: after changing only that file since the last
     successful build, at most max_steps steps rebuild; image_size {max_mb}: under that many MB
     (1,000,000 bytes); layers {max}: no more than that many layers; absent_path {path}: the final
-    image holds nothing at that path (a directory counts with all under it; * ? [] match patterns)."""
+    image holds nothing at that path (a directory counts with all under it; * ? [] match patterns);
+    present_path {path}: the final image holds it; edit_rebuilds {file, max_steps}: the check
+    itself builds the copy, then a copy with that file changed, and at most max_steps rebuild."""
 
-    kind: Literal["rebuild_after_change", "image_size", "layers", "absent_path"]
+    kind: Literal[
+        "rebuild_after_change", "image_size", "layers", "absent_path", "present_path", "edit_rebuilds"
+    ]
     file: str | None = None
     max_steps: int | None = None
     max_mb: int | None = None
@@ -46,18 +54,71 @@ class CheckResult(Out):
     build: int | None = Field(None, description="that build's number")
 
 
+class LessonStep(Out):
+    title: str
+    text: str = Field(description="Markdown")
+
+
 class ExerciseOut(Out):
     id: int
     title: str
     instructions: str
+    steps: list[LessonStep] = Field(description="the instructions split at their `## ` headings")
+    lesson: str = Field(description="the pack's lesson it was handed out from, or empty")
     checks: list[ExerciseCheck]
     created_at: Timestamp
+
+
+class LessonOut(Out):
+    slug: str
+    title: str
+    summary: str
+    steps: list[LessonStep]
+    checks: list[ExerciseCheck]
+
+
+class LessonListOut(Out):
+    lessons: list[LessonOut]
+
+
+class StepGrade(Out):
+    step: int
+    instruction: str
+    predicted: bool = Field(description="the student said it would rebuild")
+    rebuilt: bool
+    correct: bool
+    reason: str = Field(description="why it rebuilt, as the engine said; or where it came from")
+
+
+class PredictionOut(Out):
+    id: int
+    rebuild: list[int] = Field(description="the steps the student expects to rebuild")
+    build: int | None = Field(description="the build that graded it (null: the next one will)")
+    grades: list[StepGrade]
+    correct: int
+    total: int
+
+
+class PredictionIn(In):
+    rebuild: list[StrictInt] = Field(description="the step numbers you expect to rebuild")
+
+
+class StepAccuracy(Out):
+    step: int
+    instruction: str
+    right: int
+    total: int
 
 
 class StudentExercise(ExerciseOut):
     project: int = Field(description="the student's own copy")
     studio_url: str = Field(description="that copy in the studio")
     results: list[CheckResult]
+    state: CheckState = Field(
+        description="not_yet: never built or checked; failed: a check fails; passed; partly: "
+        "some pass, the rest not yet"
+    )
+    prediction: PredictionOut | None = Field(description="the latest prediction, graded or pending")
     judged_build: int | None = Field(description="the build the results are as of")
 
 
@@ -136,7 +197,7 @@ class StudentRow(Out):
     build: Loose | None = Field(
         description="the latest build: id, number, status, image_size, image_layers, steps"
     )
-    checks: Loose = Field(description="passed, total, results")
+    checks: Loose = Field(description="passed, total, results, state (as StudentExercise's)")
     last_activity: Timestamp | None
 
 
@@ -144,6 +205,9 @@ class DashboardOut(Out):
     classroom: int
     exercise: ExerciseOut | None
     students: list[StudentRow]
+    predictions: list[StepAccuracy] = Field(
+        description="per step, how many students' latest graded predictions were right"
+    )
 
 
 class ClassroomCreate(In):
@@ -165,6 +229,9 @@ class ClassroomPatch(In):
 
 
 class ExerciseCreate(In):
+    """A lesson of the pack (`lesson`, nothing else needed), or a project and checks of yours."""
+
+    lesson: StrictStr | None = Field(None, description="a lesson of the studio's pack, by slug")
     title: StrictStr | None = None
     instructions: StrictStr | None = None
     project: StrictInt | None = Field(None, description="one of your projects (default: a new starter)")
@@ -173,6 +240,14 @@ class ExerciseCreate(In):
         description="ExerciseCheck objects (kind and its fields), checked against each student's builds",
         json_schema_extra={"items": ExerciseCheck.model_json_schema()},
     )
+
+
+class ExercisePatch(In):
+    """Leave out what stays as it is. New checks start every copy's results again."""
+
+    title: StrictStr | None = None
+    instructions: StrictStr | None = None
+    checks: list[Any] | None = Field(None, json_schema_extra={"items": ExerciseCheck.model_json_schema()})
 
 
 def _user(request: HttpRequest) -> User:
@@ -234,6 +309,8 @@ def student_json(classroom: Classroom, membership: Membership) -> dict[str, Any]
                 "project": a.project_id,
                 "studio_url": studio_url(a.project_id),
                 "results": a.results,
+                "state": checks_.state(a.results or []),
+                "prediction": predictions.prediction_json(predictions.latest(assignment=a)),
                 "judged_build": a.judged_build,
             }
             for a in selectors.assignments_of(membership=membership).order_by("-exercise__created_at")
@@ -320,6 +397,8 @@ def classroom_exercise_create(request: HttpRequest, classroom_id: Id, payload: E
     """Teacher: hand out one of your projects (a new starter when none) as an exercise."""
     user = _user(request)
     found = selectors.classroom_get_taught(user=user, classroom_id=classroom_id)
+    if payload.lesson is not None:
+        return Status(201, exercise_json(services.exercise_from_lesson(classroom=found, slug=payload.lesson)))
     project = None
     if payload.project is not None:
         project = Project.objects.filter(id=payload.project, owner=user).first()
@@ -344,3 +423,89 @@ def classroom_dashboard(
     """Teacher: the grid of one exercise, a row per student."""
     found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
     return selectors.dashboard(classroom=found, exercise_id=exercise)
+
+
+@router.patch(
+    "/classrooms/{int:classroom_id}/exercises/{int:exercise_id}/", response={200: ExerciseOut, **errors()}
+)
+def classroom_exercise_update(
+    request: HttpRequest, classroom_id: Id, exercise_id: Id, payload: ExercisePatch
+) -> Any:
+    """Teacher: edit an exercise's title, text or checks."""
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    exercise = selectors.exercise_current(classroom=found, exercise_id=exercise_id)
+    assert exercise is not None
+    exercise = services.exercise_update(
+        exercise=exercise, title=payload.title, instructions=payload.instructions, checks=payload.checks
+    )
+    return exercise_json(exercise)
+
+
+@router.get("/lessons/", response={200: LessonListOut, **errors()})
+def lesson_list(request: HttpRequest) -> Any:
+    """The studio's lesson pack, in teaching order: hand one out with POST exercises {lesson}."""
+    return {"lessons": [lesson.to_json() for lesson in pack.lessons()]}
+
+
+class StudentBuildsOut(Out):
+    student: int
+    name: str
+    exercise: int
+    project: int
+    builds: list[Loose] = Field(description="every build of the copy, first to last, as the grid shows one")
+
+
+def _seat(request: HttpRequest, classroom_id: int, exercise_id: int, student_id: int) -> Any:
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    exercise = selectors.exercise_current(classroom=found, exercise_id=exercise_id)
+    assert exercise is not None
+    return selectors.assignment_of(exercise=exercise, student_id=student_id)
+
+
+@router.post(
+    "/classrooms/{int:classroom_id}/exercises/{int:exercise_id}/students/{int:student_id}/reset/",
+    response={200: StudentRow, **errors(409)},
+)
+def classroom_student_reset(request: HttpRequest, classroom_id: Id, exercise_id: Id, student_id: Id) -> Any:
+    """Teacher: put a student's copy back to the starter; their builds and earlier files stay."""
+    assignment = services.assignment_reset(assignment=_seat(request, classroom_id, exercise_id, student_id))
+    return selectors.student_row(assignment)
+
+
+@router.get(
+    "/classrooms/{int:classroom_id}/exercises/{int:exercise_id}/students/{int:student_id}/builds/",
+    response={200: StudentBuildsOut, **errors()},
+)
+def classroom_student_builds(request: HttpRequest, classroom_id: Id, exercise_id: Id, student_id: Id) -> Any:
+    """Teacher: a student's builds of their copy, in the order they made them."""
+    assignment = _seat(request, classroom_id, exercise_id, student_id)
+    return {
+        "student": assignment.membership_id,
+        "name": assignment.membership.display_name,
+        "exercise": assignment.exercise_id,
+        "project": assignment.project_id,
+        "builds": selectors.builds_in_order(project_id=assignment.project_id),
+    }
+
+
+@router.post(
+    "/classrooms/{int:classroom_id}/exercises/{int:exercise_id}/prediction/",
+    response={201: PredictionOut, **errors(409)},
+)
+def classroom_prediction(
+    request: HttpRequest, classroom_id: Id, exercise_id: Id, payload: PredictionIn
+) -> Any:
+    """Student: before building your copy, say which steps will rebuild; the build grades it."""
+    user = _user(request)
+    found, role = selectors.classroom_get(user=user, classroom_id=classroom_id)
+    if role == TEACHER:
+        raise ApiError("only students predict their builds", status=403)
+    assignment = (
+        selectors.assignments_of(membership=Membership.objects.get(classroom=found, student=user))
+        .filter(exercise_id=exercise_id)
+        .first()
+    )
+    if assignment is None:
+        raise Http404(f"you have no copy of exercise {exercise_id}")
+    made = predictions.prediction_make(assignment=assignment, rebuild=payload.rebuild)
+    return Status(201, predictions.prediction_json(made))

@@ -28,7 +28,16 @@ KINDS: dict[str, dict[str, tuple[type, str]]] = {
     "image_size": {"max_mb": (int, "the image's size limit in MB")},
     "layers": {"max": (int, "how many layers the image may have")},
     "absent_path": {"path": (str, "a path the final image must not hold, e.g. /usr/bin/gcc")},
+    "present_path": {"path": (str, "a path the final image must hold, e.g. /opt/deps/flask")},
+    # Judged on builds the check makes itself: the student's files as built, then a copy with
+    # `file` changed, built again in the student's cache; the steps that rebuild are counted.
+    "edit_rebuilds": {
+        "file": (str, "the context file the check changes, e.g. app.py"),
+        "max_steps": (int, "how many steps may rebuild after the change"),
+    },
 }
+# What the check appends to the file it changes: a comment in most files a lesson has.
+EDIT_MARK = "\n# changed by the studio's check\n"
 
 
 @dataclass
@@ -37,6 +46,7 @@ class StepFacts:
     instruction: str
     line: int | None
     status: str
+    reason: str = ""  # why it was rebuilt, as the engine says it
 
 
 @dataclass
@@ -54,6 +64,10 @@ class BuildFacts:
     previous: int | None = None
     # Every path in the final image (no leading "/"), read only when a check asks for it.
     image_paths: Callable[[], set[str]] | None = None
+    # For edit_rebuilds: per changed file, the steps of the build of a copy with that file
+    # changed; None when the context has no such file, a string when that build failed. The
+    # whole mapping is None when the check made no builds of its own.
+    edits: dict[str, list[StepFacts] | str | None] | None = None
 
 
 @dataclass
@@ -100,9 +114,15 @@ def _clean_one(index: int, check: object) -> dict[str, Any]:
         if kind is str and (not isinstance(value, str) or not value.strip() or len(value) > 1024):
             raise Rejected(f"{where}: {name} must be {description}", field="checks", check=index)
         out[name] = value.strip() if isinstance(value, str) else value
-    if check["kind"] == "rebuild_after_change":
+    if check["kind"] in ("rebuild_after_change", "edit_rebuilds"):
         out["file"] = out["file"].lstrip("/").removeprefix("./")
-    if check["kind"] == "absent_path":
+        if any(part in ("", ".", "..") for part in out["file"].split("/")):
+            raise Rejected(
+                f"{where}: file must be a file's path inside the build context, e.g. app.py",
+                field="checks",
+                check=index,
+            )
+    if check["kind"] in ("absent_path", "present_path"):
         out["path"] = "/" + out["path"].strip("/")
     return out
 
@@ -116,7 +136,20 @@ def describe(check: dict[str, Any]) -> str:
         return f"The image is under {check['max_mb']} MB"
     if kind == "layers":
         return f"The image has no more than {check['max']} layers"
+    if kind == "present_path":
+        return f"The final image holds {check['path']}"
+    if kind == "edit_rebuilds":
+        return f"When the check changes {check['file']}, at most {_steps(check['max_steps'])} rebuild"
     return f"The final image contains no {check['path']}"
+
+
+def needs_run(checks: list[dict[str, Any]]) -> bool:
+    """Whether the checks need builds of their own (studio/classrooms/checkrun.py)."""
+    return any(check["kind"] == "edit_rebuilds" for check in checks)
+
+
+def edited_files(checks: list[dict[str, Any]]) -> list[str]:
+    return sorted({check["file"] for check in checks if check["kind"] == "edit_rebuilds"})
 
 
 # -- judging a build -------------------------------------------------------------------------
@@ -128,6 +161,8 @@ def evaluate(check: dict[str, Any], build: BuildFacts) -> Result:
         "image_size": _image_size,
         "layers": _layers,
         "absent_path": _absent_path,
+        "present_path": _present_path,
+        "edit_rebuilds": _edit_rebuilds,
     }[check["kind"]]
     return judge(check, build)
 
@@ -147,13 +182,29 @@ def merge(
     return merged
 
 
-def initial(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+NOT_CHECKED, FAILED, PASSED, PARTLY = "not_yet", "failed", "passed", "partly"
+
+
+def state(results: list[dict[str, Any]]) -> str:
+    """Where a copy stands, in one word: not_yet (nothing built or checked yet, or no checks),
+    failed (a check fails), passed (all pass), partly (some pass, the rest not yet)."""
+    statuses = {r.get("status") for r in results}
+    if not results or statuses == {NOT_YET}:
+        return NOT_CHECKED
+    if FAIL in statuses:
+        return FAILED
+    return PASSED if statuses == {PASS} else PARTLY
+
+
+def initial(
+    checks: list[dict[str, Any]], message: str = "Not yet: build your copy first."
+) -> list[dict[str, Any]]:
     """The results before any build."""
     return [
         {
             "check": describe(check),
             "status": NOT_YET,
-            "message": "Not yet: build your copy first.",
+            "message": message,
             "build": None,
         }
         for check in checks
@@ -226,9 +277,51 @@ def _absent_path(check: dict[str, Any], build: BuildFacts) -> Result:
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
     return Result(
         FAIL,
-        f"Build #{build.number}'s image still holds {first}{more}: build with it in an earlier stage "
-        "and copy only the result into the final one.",
+        f"Build #{build.number}'s image still holds {first}{more}: the final image must not hold it "
+        "(leave it out of the context, remove it in the step that made it, or keep it in an earlier "
+        "stage).",
         build.number,
+    )
+
+
+def _present_path(check: dict[str, Any], build: BuildFacts) -> Result:
+    if build.status != "succeeded" or build.image_paths is None:
+        return Result(NOT_YET, f"Not yet: build #{build.number} made no image.", build.number)
+    wanted = check["path"]
+    if matching(build.image_paths(), wanted):
+        return Result(PASS, f"Build #{build.number}'s image holds {wanted}.", build.number)
+    return Result(
+        FAIL,
+        f"Build #{build.number}'s image has no {wanted}: the image must still do its job, "
+        "so keep the step that makes it.",
+        build.number,
+    )
+
+
+def _edit_rebuilds(check: dict[str, Any], build: BuildFacts) -> Result:
+    target, allowed = check["file"], check["max_steps"]
+    if build.status != "succeeded":
+        return Result(NOT_YET, f"Not yet: build #{build.number} did not succeed.", build.number)
+    if build.edits is None:
+        return Result(NOT_YET, "Not yet: the check runs after your next successful build.", build.number)
+    steps = build.edits.get(target)
+    said = f"With {target} changed in a copy of build #{build.number}'s files"
+    if steps is None:
+        return Result(
+            FAIL, f"Build #{build.number}'s context has no {target}; the check changes it.", build.number
+        )
+    if isinstance(steps, str):
+        return Result(FAIL, f"{said}, the build failed: {steps}", build.number)
+    rebuilt = [s for s in steps if s.status == "built"]
+    if len(rebuilt) <= allowed:
+        return Result(
+            PASS, f"{said}, {_steps(len(rebuilt))} rebuilt (at most {allowed} allowed).", build.number
+        )
+    which = "; ".join(
+        f"line {s.line}: {s.instruction}" + (f" ({s.reason})" if s.reason else "") for s in rebuilt
+    )
+    return Result(
+        FAIL, f"{said}, {_steps(len(rebuilt))} rebuilt (at most {allowed} allowed). {which}", build.number
     )
 
 

@@ -82,6 +82,9 @@ class Exercise(models.Model):
     starter = models.ForeignKey(Revision, on_delete=models.SET_NULL, null=True, related_name="+")
     # [{"kind": ..., ...}] as studio/classrooms/checks.py reads them.
     checks = models.JSONField(default=list, blank=True)
+    # The lesson of the studio's pack it was handed out from (studio/classrooms/lessons/<slug>),
+    # "" for a teacher's own; the title, text and checks may have been edited since.
+    lesson = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -114,3 +117,23 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.exercise_id}/{self.membership_id}"
+
+
+class Prediction(models.Model):
+    """Before a build, a student marks the steps they think will rebuild; the next build of their
+    copy grades each step, with the engine's reason for what really happened."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="predictions")
+    # The step numbers the student expects to rebuild (not come from the cache).
+    rebuild = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set when a build graded it: that build's number, and per step
+    # {step, instruction, predicted, rebuilt, correct, reason}.
+    build_number = models.PositiveIntegerField(null=True, blank=True)
+    grades = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"prediction {self.id} of {self.assignment_id}"

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from studio.classrooms.models import Membership
@@ -17,8 +18,11 @@ from studio.errors import Rejected
 from studio.models import User
 from studio.projects.models import Project
 
-from . import live, selectors, services
+from . import checks as checks_
+from . import live, pack, predictions, selectors, services
 from .api import join_url, studio_url
+from .export import to_csv
+from .pack import split_steps
 from .selectors import TEACHER
 
 
@@ -83,6 +87,9 @@ def classroom(request: HttpRequest, classroom_id: int) -> HttpResponse:
             "project": a.project,
             "studio_url": studio_url(a.project_id),
             "results": a.results,
+            "steps": split_steps(a.exercise.instructions),
+            "state": checks_.state(a.results or []),
+            "state_words": selectors.STATE_WORDS[checks_.state(a.results or [])],
             "build": selectors.latest_build(a.project_id),
         }
         for a in selectors.assignments_of(membership=membership).order_by("-exercise__created_at")
@@ -114,6 +121,9 @@ def _dashboard(request: HttpRequest, classroom: Any) -> HttpResponse:
             "join_url": join_url(request, classroom),
             "exercise": exercise,
             "exercise_checks": selectors.exercise_json(exercise)["checks"] if exercise else [],
+            "exercise_steps": split_steps(exercise.instructions) if exercise else [],
+            "lessons": pack.lessons(),
+            "accuracy": predictions.accuracy(exercise=exercise) if exercise else [],
             "exercises": classroom.exercises.all(),
             "students": selectors.members(classroom=classroom),
             "projects": Project.objects.filter(owner=classroom.teacher).order_by("name"),
@@ -160,6 +170,104 @@ def exercise_new(request: HttpRequest, classroom_id: int) -> HttpResponse:
     except Rejected as refused:
         return _back(request, found.id, refused.message)
     return _back(request, found.id)
+
+
+@login_required
+@require_POST
+def lesson_new(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    """Hand out the lesson of the pack picked on the dashboard, and show its grid."""
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    try:
+        exercise = services.exercise_from_lesson(classroom=found, slug=request.POST.get("lesson"))
+    except Rejected as refused:
+        return _back(request, found.id, refused.message)
+    return redirect(f"{reverse('classroom-page', args=[found.id])}?exercise={exercise.id}")
+
+
+@login_required
+@require_POST
+def exercise_edit(request: HttpRequest, classroom_id: int, exercise_id: int) -> HttpResponse:
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    exercise = selectors.exercise_current(classroom=found, exercise_id=exercise_id)
+    assert exercise is not None
+    try:
+        services.exercise_update(
+            exercise=exercise, title=request.POST.get("title"), instructions=request.POST.get("instructions")
+        )
+    except Rejected as refused:
+        return _back(request, found.id, refused.message)
+    return redirect(f"{reverse('classroom-page', args=[found.id])}?exercise={exercise.id}")
+
+
+@login_required
+def results_csv(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    """The exercise's results (the latest unless ?exercise=) as a CSV file."""
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    raw = request.GET.get("exercise", "")
+    exercise = selectors.exercise_current(classroom=found, exercise_id=int(raw) if raw.isdigit() else None)
+    if exercise is None:
+        raise Http404("the class has no exercise yet")
+    table = to_csv(selectors.results_table(exercise=exercise))
+    reply = HttpResponse(table, content_type="text/csv; charset=utf-8")
+    reply["Content-Disposition"] = f'attachment; filename="class-{found.id}-exercise-{exercise.id}.csv"'
+    return reply
+
+
+def _seat(request: HttpRequest, classroom_id: int, exercise_id: int, student_id: int) -> Any:
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    exercise = selectors.exercise_current(classroom=found, exercise_id=exercise_id)
+    assert exercise is not None
+    return selectors.assignment_of(exercise=exercise, student_id=student_id)
+
+
+@login_required
+@require_POST
+def student_reset(request: HttpRequest, classroom_id: int, exercise_id: int, student_id: int) -> HttpResponse:
+    assignment = _seat(request, classroom_id, exercise_id, student_id)
+    try:
+        services.assignment_reset(assignment=assignment)
+    except Rejected as refused:
+        return _back(request, classroom_id, refused.message)
+    messages.info(request, f"{assignment.membership.display_name}'s copy is the starter again.")
+    return redirect(f"{reverse('classroom-page', args=[classroom_id])}?exercise={exercise_id}")
+
+
+@login_required
+def student_builds(
+    request: HttpRequest, classroom_id: int, exercise_id: int, student_id: int
+) -> HttpResponse:
+    """A student's builds of one exercise, first to last, each opening in the studio."""
+    assignment = _seat(request, classroom_id, exercise_id, student_id)
+    builds = selectors.builds_in_order(project_id=assignment.project_id)
+    for build in builds:
+        build["url"] = studio_url(assignment.project_id, build["id"])
+    return render(
+        request,
+        "classrooms/student_builds.html",
+        {"assignment": assignment, "classroom": assignment.exercise.classroom, "builds": builds},
+    )
+
+
+@login_required
+@require_POST
+def prediction_new(request: HttpRequest, classroom_id: int, exercise_id: int) -> HttpResponse:
+    """The studio panel's form: the steps the student ticked as "will rebuild", for the next build."""
+    user = _user(request)
+    found, role = selectors.classroom_get(user=user, classroom_id=classroom_id)
+    membership = Membership.objects.filter(classroom=found, student=user).first()
+    assignment = (
+        selectors.assignments_of(membership=membership).filter(exercise_id=exercise_id).first()
+        if role != TEACHER and membership is not None
+        else None
+    )
+    if assignment is None:
+        raise Http404(f"you have no copy of exercise {exercise_id}")
+    ticked = [int(n) for n in request.POST.getlist("rebuild") if n.isdigit()]
+    try:
+        predictions.prediction_make(assignment=assignment, rebuild=ticked)
+    except Rejected as refused:
+        messages.error(request, refused.message)
+    return redirect(studio_url(assignment.project_id))
 
 
 def _checks_from_form(form: Any) -> list[dict[str, Any]]:

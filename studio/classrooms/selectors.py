@@ -15,7 +15,8 @@ from studio.classrooms.models import Assignment, Classroom, Exercise, Membership
 from studio.models import User
 from studio.projects.models import Project
 
-from . import checks
+from . import checks, predictions
+from .pack import split_steps
 
 AnyUser = User | AnonymousUser
 TEACHER, STUDENT = "teacher", "student"
@@ -167,6 +168,7 @@ def student_row(assignment: Assignment) -> dict[str, Any]:
             "passed": sum(1 for r in results if r.get("status") == "pass"),
             "total": len(results),
             "results": results,
+            "state": checks.state(results),
         },
         "last_activity": _iso(max(moments)),
     }
@@ -177,6 +179,8 @@ def exercise_json(exercise: Exercise) -> dict[str, Any]:
         "id": exercise.id,
         "title": exercise.title,
         "instructions": exercise.instructions,
+        "steps": split_steps(exercise.instructions),
+        "lesson": exercise.lesson,
         "checks": [{**check, "description": checks.describe(check)} for check in exercise.checks],
         "created_at": exercise.created_at.isoformat(),
     }
@@ -189,6 +193,7 @@ def dashboard(*, classroom: Classroom, exercise_id: int | None = None) -> dict[s
         "classroom": classroom.id,
         "exercise": exercise_json(exercise) if exercise else None,
         "students": dashboard_rows(exercise=exercise) if exercise else [],
+        "predictions": predictions.accuracy(exercise=exercise) if exercise else [],
     }
 
 
@@ -203,3 +208,111 @@ def dashboard_rows(*, exercise: Exercise) -> list[dict[str, Any]]:
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+# -- a copy's lesson, beside the studio -----------------------------------------------------------
+
+STATE_WORDS = {
+    checks.NOT_CHECKED: "not yet checked",
+    checks.FAILED: "a check fails",
+    checks.PASSED: "every check passes",
+    checks.PARTLY: "some checks pass, the rest not yet",
+}
+
+
+def copy_lesson(*, project_id: int) -> dict[str, Any] | None:
+    """The exercise a project is a student's copy of, as the studio's lesson panel shows it: the
+    text step by step, and how the copy fares against the checks. None for any other project."""
+    assignment = (
+        Assignment.objects.select_related("exercise", "membership")
+        .filter(project_id=project_id, membership__removed_at__isnull=True)
+        .first()
+    )
+    if assignment is None:
+        return None
+    results = assignment.results or []
+    state = checks.state(results)
+    return {
+        "title": assignment.exercise.title,
+        "steps": split_steps(assignment.exercise.instructions),
+        "results": results,
+        "state": state,
+        "state_words": STATE_WORDS[state],
+        "classroom": assignment.membership.classroom_id,
+        "exercise": assignment.exercise_id,
+        # Predict, then build: the steps of the latest build to mark, and the last prediction.
+        "predict_steps": _latest_steps(project_id),
+        "prediction": predictions.prediction_json(predictions.latest(assignment=assignment)),
+    }
+
+
+def _latest_steps(project_id: int) -> list[dict[str, Any]]:
+    build = latest_build(project_id)
+    if build is None:
+        return []
+    return [{"step": s.number, "instruction": s.instruction} for s in build.steps.order_by("number")]
+
+
+# -- the teacher's tools: a student's builds in order, the class's results as a table -----------
+
+
+def assignment_of(*, exercise: Exercise, student_id: int) -> Assignment:
+    """A student still in the class, and their copy of `exercise`; 404 otherwise."""
+    found = (
+        Assignment.objects.select_related("exercise", "exercise__classroom", "membership", "project")
+        .filter(exercise=exercise, membership_id=student_id, membership__removed_at__isnull=True)
+        .first()
+    )
+    if found is None:
+        raise Http404(f"the class has no student {student_id} with a copy of this exercise")
+    return found
+
+
+def builds_in_order(*, project_id: int) -> list[dict[str, Any]]:
+    """Every build of a copy, first to last, as the grid shows one."""
+    return [build_brief(b) for b in Build.objects.filter(project_id=project_id).order_by("number")]
+
+
+def hit_ratio(project_id: int) -> float | None:
+    """The share of steps the cache served over all of a copy's finished builds."""
+    found = Build.objects.filter(project_id=project_id, finished_at__isnull=False).values_list(
+        "cache_hits", "cache_misses"
+    )
+    hits = sum(h for h, _ in found)
+    total = hits + sum(m for _, m in found)
+    return round(hits / total, 3) if total else None
+
+
+def results_table(*, exercise: Exercise) -> list[list[str]]:
+    """The exercise's results, a row per student: the table the teacher exports."""
+    header = ["student", "username", "exercise", "state", "checks passed", "checks total"]
+    header += [checks.describe(c) for c in exercise.checks]
+    header += ["builds", "latest build", "latest status", "hit ratio"]
+    rows = [header]
+    found = (
+        Assignment.objects.filter(exercise=exercise, membership__removed_at__isnull=True)
+        .select_related("membership", "membership__student")
+        .order_by("membership__display_name", "membership__id")
+    )
+    for a in found:
+        results = a.results or []
+        builds = Build.objects.filter(project_id=a.project_id)
+        latest = builds.order_by("-number").first()
+        ratio = hit_ratio(a.project_id)
+        rows.append(
+            [
+                a.membership.display_name,
+                a.membership.student.username,
+                exercise.title,
+                checks.state(results),
+                str(sum(1 for r in results if r.get("status") == checks.PASS)),
+                str(len(results)),
+                *[str(r.get("status", "")) for r in results],
+                *[""] * (len(exercise.checks) - len(results)),
+                str(builds.count()),
+                str(latest.number) if latest else "",
+                latest.status if latest else "",
+                f"{ratio:.3f}" if ratio is not None else "",
+            ]
+        )
+    return rows

@@ -3,23 +3,31 @@ handing out an exercise (a copy for every student), and judging a student's fini
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from builds.engine.store import Store
 from builds.models import Build
+from builds.services import revision_materialise
+from builds.tasks import sandbox_limits
 from studio.classrooms.models import Assignment, Classroom, Exercise, Membership
 from studio.errors import Rejected
 from studio.models import User
 from studio.projects.files import check_tree
 from studio.projects.models import Project, ProjectFile
-from studio.projects.services import revision_snapshot
+from studio.projects.services import project_create, project_file_put, revision_snapshot
 from studio.projects.starter import starter_create
 
+from . import checkrun, live, pack, predictions
 from . import checks as checks_
-from . import live
 from .imagefiles import image_paths
 
 # No 0/O, 1/I/L: a code is read off a projector and typed on a laptop.
@@ -146,6 +154,7 @@ def exercise_create(
     instructions: object = "",
     project: Project | None = None,
     checks: object = None,
+    lesson: str = "",
 ) -> Exercise:
     """Hand out `project` (one of the teacher's; a new starter project of theirs when None) as
     an exercise: its files as they are now, a copy for every student in the class, and for
@@ -166,9 +175,61 @@ def exercise_create(
         instructions=instructions,
         starter=revision_snapshot(project=project),
         checks=cleaned,
+        lesson=lesson,
     )
     for membership in Membership.objects.filter(classroom=classroom, removed_at__isnull=True):
         assignment_create(exercise=exercise, membership=membership)
+    return exercise
+
+
+def exercise_from_lesson(*, classroom: Classroom, slug: object) -> Exercise:
+    """Hand out a lesson of the studio's pack: its starter becomes a project of the teacher's
+    (theirs to look at and present), and the exercise carries the lesson's text and checks."""
+    found = pack.lesson(slug) if isinstance(slug, str) else None
+    if found is None:
+        names = ", ".join(lesson.slug for lesson in pack.lessons())
+        raise Rejected(f"the studio has no lesson {slug!r}; pick one of {names}", field="lesson")
+    teacher = classroom.teacher
+    with transaction.atomic():
+        files = found.starter_files()
+        project = project_create(
+            owner=teacher,
+            name=_free_name(teacher, f"{found.title[:60]} (starter)"),
+            dockerfile=files["Dockerfile"].decode(),
+        )
+        for path, data in files.items():
+            if path != project.dockerfile_path:
+                project_file_put(project=project, path=path, data=data)
+        return exercise_create(
+            classroom=classroom,
+            title=found.title,
+            instructions=found.instructions,
+            project=project,
+            checks=found.checks,
+            lesson=found.slug,
+        )
+
+
+@transaction.atomic
+def exercise_update(
+    *, exercise: Exercise, title: object = None, instructions: object = None, checks: object = None
+) -> Exercise:
+    """The teacher edits a handed-out exercise. New checks start every copy's results again at
+    "not yet" (old verdicts were about other checks); the copies' files stay as they are."""
+    if title is not None:
+        exercise.title = _clean_text(title, "title", MAX_NAME)
+    if instructions is not None:
+        if not isinstance(instructions, str) or len(instructions) > 10_000:
+            raise Rejected("instructions must be a string of at most 10,000 characters", field="instructions")
+        exercise.instructions = instructions
+    if checks is not None:
+        cleaned = checks_.clean_checks(checks)
+        if cleaned != exercise.checks:
+            exercise.checks = cleaned
+            Assignment.objects.filter(exercise=exercise).update(
+                results=checks_.initial(cleaned), judged_build=None
+            )
+    exercise.save()
     return exercise
 
 
@@ -208,6 +269,35 @@ def assignment_create(*, exercise: Exercise, membership: Membership) -> Assignme
         # The teacher's grid gets the new row once it is there for everyone to read.
         transaction.on_commit(lambda: live.publish_row(assignment))
         return assignment
+
+
+@transaction.atomic
+def assignment_reset(*, assignment: Assignment) -> Assignment:
+    """Put the student's copy back to the exercise's starter. Nothing of theirs is lost: their
+    builds stay, each with the files it built, and the files as they were just before are kept
+    as a revision of the copy too. The checks start again at "not yet"."""
+    exercise = assignment.exercise
+    if exercise.classroom.closed:
+        raise Rejected("the class is closed: its copies can no longer be changed", kind="conflict")
+    starter = exercise.starter
+    if starter is None:
+        raise Rejected("the exercise's starter is gone: its project was deleted", kind="conflict")
+    project = assignment.project
+    # Without a Dockerfile there is no revision to make (nothing a build could have used).
+    with contextlib.suppress(Rejected):
+        revision_snapshot(project=project)
+    ProjectFile.objects.filter(project=project).delete()
+    ProjectFile.objects.bulk_create(
+        ProjectFile(project=project, path=row.path, blob_id=row.blob_id, mode=row.mode)
+        for row in starter.files.all()
+    )
+    project.dockerfile_path = starter.dockerfile_path
+    project.save(update_fields=["dockerfile_path", "updated_at"])
+    reset = "Not yet: your teacher put your copy back to the starter; build it to be checked."
+    assignment.results, assignment.judged_build = checks_.initial(exercise.checks, reset), None
+    assignment.save(update_fields=["results", "judged_build"])
+    transaction.on_commit(lambda: live.publish_row(assignment))
+    return assignment
 
 
 def _free_name(owner: User, wanted: str) -> str:
@@ -264,11 +354,48 @@ def _changed_files(before: Build, after: Build) -> set[str]:
     return changed
 
 
-def assignment_judge(*, assignment: Assignment, build: Build) -> list[dict[str, object]]:
+RUN_CHECKS = "classrooms.run_checks"
+
+
+def assignment_judge(*, assignment: Assignment, build: Build) -> list[dict[str, object]] | None:
     """Hold the finished `build` of a student's copy to the exercise's checks, and keep the
-    results on the assignment."""
+    results on the assignment. Checks that need builds of their own are run by a worker after a
+    successful build (`assignment_check`); None then, the results come when it is done."""
+    predictions.prediction_grade(assignment=assignment, build=build)
     checks = assignment.exercise.checks
-    results = checks_.merge(assignment.results or [], checks, build_facts(build)) if checks else []
+    if checks_.needs_run(checks) and build.status == Build.Status.SUCCEEDED:
+        transaction.on_commit(lambda: current_app.send_task(RUN_CHECKS, args=(assignment.id, build.id)))
+        return None
+    return _keep(assignment, build, checks_.merge(assignment.results or [], checks, build_facts(build)))
+
+
+def _keep(assignment: Assignment, build: Build, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not assignment.exercise.checks:
+        results = []
     Assignment.objects.filter(id=assignment.id).update(results=results, judged_build=build.number)
     assignment.results, assignment.judged_build = results, build.number
     return results
+
+
+def assignment_check(*, assignment: Assignment, build: Build) -> list[dict[str, Any]]:
+    """Judge `build` with the checks' own builds: its files, and a copy per file a check
+    changes, in the cache the build used."""
+    checks = assignment.exercise.checks
+    facts = build_facts(build)
+    revision = build.revision
+    with tempfile.TemporaryDirectory(prefix=f"studio-check-{build.id}-") as tmp:
+        context = Path(tmp) / "context"
+        context.mkdir()
+        revision_materialise(revision=revision, into=context)
+        # The files as built first (from the cache the build just filled), so that the edited
+        # builds' reasons compare with them.
+        facts.edits = checkrun.run(
+            Store(settings.STUDIO_DATA_DIR),
+            context,
+            checks,
+            scope=build.cache_scope,
+            dockerfile=revision.dockerfile_path,
+            history=f"check:project:{build.project_id}",
+            limits=sandbox_limits(),
+        ).edits
+    return _keep(assignment, build, checks_.merge(assignment.results or [], checks, facts))

@@ -155,9 +155,44 @@ class TestReadingChecks:
             ([{"kind": "layers", "max": True}], "check 1: max must be a whole number"),
             ([{"kind": "absent_path", "path": " "}], "check 1: path must be a path"),
             ([{"kind": "layers", "max": 3, "min": 1}], "check 1: unknown field 'min'"),
+            (
+                [{"kind": "edit_rebuilds", "file": "../../etc/passwd", "max_steps": 1}],
+                "check 1: file must be a file's path inside the build context",
+            ),
+            ([{"kind": "edit_rebuilds", "file": "src//a.py", "max_steps": 1}], "check 1: file must be"),
         ],
     )
     def test_a_bad_check_is_refused_naming_it(self, checks: object, message: str) -> None:
         with pytest.raises(Rejected) as refused:
             clean_checks(checks)
         assert message in refused.value.message
+
+
+class TestChecksOnTheirOwnBuilds:
+    EDIT = {"kind": "edit_rebuilds", "file": "app.py", "max_steps": 1}
+
+    def test_edit_rebuilds_counts_the_steps_of_the_edited_build_with_their_reasons(self) -> None:
+        edited = [
+            StepFacts(1, "FROM busybox", 1, "cached"),
+            StepFacts(2, "COPY . .", 2, "built", "Rebuilt because files it copies changed: app.py"),
+            StepFacts(3, "RUN install", 3, "built", "Rebuilt because the layer below it was rebuilt."),
+        ]
+        failed = evaluate(self.EDIT, build(edits={"app.py": edited}))
+        assert failed.status == FAIL
+        assert "2 steps rebuilt (at most 1 allowed)" in failed.message
+        assert "line 3: RUN install (Rebuilt because the layer below it was rebuilt.)" in failed.message
+        passed = evaluate(self.EDIT, build(edits={"app.py": edited[:2]}))
+        assert passed.status == PASS
+
+    def test_edit_rebuilds_is_not_yet_without_a_check_build_and_fails_without_the_file(self) -> None:
+        assert evaluate(self.EDIT, build()).status == NOT_YET
+        missing = evaluate(self.EDIT, build(edits={"app.py": None}))
+        assert missing.status == FAIL and "context has no app.py" in missing.message
+        broken = evaluate(self.EDIT, build(edits={"app.py": "step 3 failed"}))
+        assert broken.status == FAIL and "the build failed: step 3 failed" in broken.message
+
+    def test_present_path_fails_when_the_image_lacks_it(self) -> None:
+        check = {"kind": "present_path", "path": "/opt/deps/flask"}
+        assert evaluate(check, build(image_paths=lambda: {"opt/deps/flask"})).status == PASS
+        assert evaluate(check, build(image_paths=lambda: {"opt/deps"})).status == FAIL
+        assert evaluate(check, build(status="failed")).status == NOT_YET

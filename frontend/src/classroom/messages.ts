@@ -29,6 +29,8 @@ export interface BuildBrief {
   steps: Cell[];
 }
 
+export type CheckState = "not_yet" | "failed" | "passed" | "partly";
+
 export interface CheckResult {
   check: string;
   status: CheckStatus;
@@ -43,7 +45,8 @@ export interface StudentRow {
   exercise: number;
   project: number;
   build: BuildBrief | null;
-  checks: { passed: number; total: number; results: CheckResult[] };
+  /** state: not_yet (never built or checked) is not failed; the cell says so. */
+  checks: { passed: number; total: number; results: CheckResult[]; state?: CheckState };
   last_activity: string | null;
 }
 

@@ -116,8 +116,11 @@ function cell(className: string, child: HTMLElement): HTMLTableCellElement {
 }
 
 function checksCell(row: StudentRow): HTMLTableCellElement {
-  const { passed, total, results } = row.checks;
-  const td = el("td", "checks-passed", total ? `${passed}/${total}` : "–");
+  const { passed, total, results, state } = row.checks;
+  // Never built or checked is "not yet", not 0 out of N: nothing failed.
+  const notYet = total > 0 && state === "not_yet";
+  const td = el("td", "checks-passed", notYet ? "not yet" : total ? `${passed}/${total}` : "–");
+  if (state) td.classList.add(`state-${state}`);
   if (total && passed === total) td.classList.add("all-passed");
   td.title = results.map((r) => `${r.status === "pass" ? "✓" : r.status === "fail" ? "✗" : "…"} ${r.check}: ${r.message}`).join("\n");
   return td;
