@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.builds.hosts import Hosts, hosts
 from tests.builds.test_builds_live import events_until, wait_for_status
@@ -17,12 +18,18 @@ from tests.classrooms.test_classrooms import ok, person, put
 from tests.engine.registry_server import running_registry
 
 
+def _index_url(studio_env: dict[str, str]) -> str:
+    return studio_env["REDIS_URL"].rsplit("/", 1)[0] + "/15"
+
+
 @pytest.fixture(scope="module")
 def shared_hosts(studio_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
     root = tmp_path_factory.mktemp("shared-hosts")
     with running_registry(root / "registry") as registry:
-        redis_url = studio_env["REDIS_URL"].rsplit("/", 1)[0] + "/15"
-        extra = {"STUDIO_CACHE_INDEX": redis_url, "STUDIO_CACHE_REGISTRY": f"{registry.host}/studio-cache"}
+        extra = {
+            "STUDIO_CACHE_INDEX": _index_url(studio_env),
+            "STUDIO_CACHE_REGISTRY": f"{registry.host}/studio-cache",
+        }
         with hosts(studio_env, root, count=2, extra=extra) as made:
             yield made
 
@@ -60,19 +67,34 @@ def test_a_students_next_build_on_the_other_worker_is_still_fully_cached(shared_
 SLOW = STARTER.replace('RUN cat app.py > /built', 'RUN cat app.py > /built && sleep 30')
 
 
+def _shared_records(studio_env: dict[str, str]) -> int:
+    """How many cache records the workers have shared (each is in Redis once its layer is in the
+    registry)."""
+    client = redis.Redis.from_url(_index_url(studio_env))
+    try:
+        return sum(1 for _ in client.scan_iter(match="studio:cache:*:r:*"))
+    finally:
+        client.close()
+
+
 def test_a_worker_killed_mid_build_hands_its_student_over_and_the_next_build_hits_the_cache(
-    shared_hosts: Hosts,
+    shared_hosts: Hosts, studio_env: dict[str, str]
 ) -> None:
     for worker in shared_hosts.workers:
         if not worker.running:
             worker.start()
     alice = person(shared_hosts.web, "alice")
     project = own_project(alice, SLOW, FILES)
+    shared_before = _shared_records(studio_env)
     started = ok(alice.api("POST", f"/api/projects/{project}/builds/", {}), 202)
     with alice.websocket(f"/ws/builds/{started['id']}/") as ws:
         events_until(ws, lambda e: e["type"] == "step.started" and e["step"] == 6, timeout=60)
     holder = shared_hosts.worker_of(started["id"])
-    time.sleep(3)  # the four steps it built reach the registry while the slow one runs
+    # The four steps it built reach the registry (in the background) while the slow one runs.
+    deadline = time.monotonic() + 60
+    while _shared_records(studio_env) < shared_before + 4 and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert _shared_records(studio_env) >= shared_before + 4, "the built steps were never shared"
     holder.kill()
     assert wait_for_status(alice, started["id"], {"failed"}, 30)["status"] == "failed"
 
