@@ -292,7 +292,8 @@ class Browser:
 
 
 def _errors(html: str) -> str:
-    return " / ".join(re.findall(r'<ul class="errorlist[^"]*">(.*?)</ul>', html, re.S)) or html[:500]
+    # Django 5 gives the list an id after its class: <ul class="errorlist" id="id_password2_error">
+    return " / ".join(re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', html, re.S)) or html[:500]
 
 
 @pytest.fixture
