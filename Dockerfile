@@ -13,6 +13,8 @@ COPY frontend/package.json frontend/package-lock.json ./
 # npm can exit 0 after failing to fetch ("Exit handler never called!"): check that it installed.
 RUN npm ci --no-audit --no-fund && test -x node_modules/.bin/vite
 COPY frontend/ ./
+# The page's event types are generated from the engine's schema, and checked against it.
+COPY builds/engine/events.schema.json /builds/engine/events.schema.json
 RUN npm run build
 
 FROM ${PYTHON_IMAGE} AS python
