@@ -24,11 +24,11 @@ PHONE = {"width": 390, "height": 844}
 # the sleep is a step the page can be watched running.
 SINGLE = """\
 FROM busybox:latest
-WORKDIR /work
-RUN echo {who} > /work/id
-RUN sleep 3 && echo slept > /work/slept
+WORKDIR /srv
+RUN echo {who} > /srv/id
+RUN sleep 3 && echo slept > /srv/slept
 ENV MODE=lesson
-CMD ["cat", "/work/id"]
+CMD ["cat", "/srv/id"]
 """
 
 FOUR_STAGES = """\
