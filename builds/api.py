@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from django.conf import settings
 from django.http import Http404, HttpRequest
 from ninja import Field, Query, Status
 from pydantic import StrictBool, StrictStr, WithJsonSchema
@@ -22,6 +21,7 @@ from .engine.image.usage import disk_usage
 from .engine.store import Store
 from .engine.verdicts import VERDICTS
 from .models import Build
+from .stores import web_store
 
 router = StudioRouter(tags=["builds"])
 
@@ -378,7 +378,7 @@ def images_df(request: HttpRequest) -> Any:
 
 
 def _store() -> Store:
-    return Store(settings.STUDIO_DATA_DIR)
+    return web_store()
 
 
 CompareToken = Annotated[str | None, Query(description="a share link's token, tried for both builds")]

@@ -6,12 +6,12 @@ from __future__ import annotations
 import stat
 from typing import Any
 
-from django.conf import settings
 from django.http import Http404
 
 from builds.engine.cachekey import base_key
 from builds.engine.rootfs import RootFS
 from builds.engine.store import Store
+from builds.stores import image_here, layer_here, web_store
 
 from .models import Build, BuildEvent, Step
 from .selectors import step_json
@@ -28,7 +28,7 @@ def step_detail(*, build: Build, number: int) -> dict[str, Any]:
     step = Step.objects.filter(build=build, number=number).first()
     if step is None:
         raise Http404(f"build {build.id} has no step {number}")
-    store = Store(settings.STUDIO_DATA_DIR)
+    store = web_store()
     files, truncated = _files(store, step)
     log, log_truncated = _log(build, number)
     return {
@@ -46,6 +46,8 @@ def _files(store: Store, step: Step) -> tuple[list[dict[str, Any]], bool]:
     digits of its diff_id; one that is no longer in the store lists nothing."""
     digest = (step.layer or {}).get("digest") or ""
     if not digest.startswith("sha256:"):
+        return [], False
+    if not layer_here(store, digest[7:23]):  # built on another host, and the cache lacks it
         return [], False
     try:
         layer = store.layer(digest[7:23], changes=True)
@@ -87,7 +89,7 @@ def _below(store: Store, step: Step) -> RootFS | None:
         froms = Step.objects.filter(build_id=step.build_id, keyword="FROM").values_list("event", flat=True)
         image = next(
             (
-                store.get_image(event["base"]["digest"])
+                image_here(store, event["base"]["digest"])
                 for event in froms
                 if (event.get("base") or {}).get("digest", "").startswith("sha256:")
                 and base_key(event["base"]["digest"]) == key

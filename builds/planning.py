@@ -25,7 +25,7 @@ from django.db import transaction
 from builds.engine.context import HashCache
 from builds.engine.planner import BuildOptions
 from builds.engine.predict import predict
-from builds.engine.store import Store
+from builds.stores import web_store
 from studio.errors import Rejected
 from studio.models import User
 from studio.projects.files import check_file_size, check_tree
@@ -89,7 +89,7 @@ def project_predict(
             # The cache a build by this person would use now: a prediction reads no other.
             cache_scope=cache_scope_for(project=project, user=user or project.owner),
         )
-        found = predict(Store(settings.STUDIO_DATA_DIR), options, hash_cache=HashCache(root / "hashcache"))
+        found = predict(web_store(), options, hash_cache=HashCache(root / "hashcache"))
     return found.to_json()
 
 

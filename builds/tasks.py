@@ -22,12 +22,13 @@ from django.utils import timezone
 
 from builds.engine.builder import BuildOptions, build
 from builds.engine.sandbox import Limits
-from builds.engine.sharedcache import SharedCacheIndex
 from builds.engine.store import Store
+from builds.engine.store.evict import evict
 
 from . import live, locality, selectors, services
 from .models import Build
 from .queue import RUN_BUILD
+from .stores import shared_cache
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +229,12 @@ def _run_engine(claimed: Build, run: BuildRun) -> None:
         store = Store(settings.STUDIO_DATA_DIR)
         shared = shared_cache(store)
         try:
-            build(store, options, run.sink)
+            result = build(store, options, run.sink)
+            if shared is not None and result.image is not None:
+                # Its config (and base layers no record shared) too, so the web server and the
+                # classroom's checks on other hosts can read the image it made.
+                image = result.image
+                shared.share(lambda: shared.share_image(image))
         finally:
             if shared is not None:
                 # After the build's last event: the layers it made are still going to the
@@ -240,15 +246,6 @@ def _run_engine(claimed: Build, run: BuildRun) -> None:
                 traffic = shared.blobs.traffic
                 log.info("build %s: shared cache pushed %d bytes, pulled %d bytes", claimed.id,
                          traffic.pushed, traffic.pulled)
-
-
-def shared_cache(store: Store) -> SharedCacheIndex | None:
-    """Give `store` the cache every worker shares, when the studio has one (STUDIO_CACHE_INDEX)."""
-    if not settings.CACHE_INDEX_URL:
-        return None
-    shared = SharedCacheIndex(store, redis_url=settings.CACHE_INDEX_URL, repository=settings.CACHE_REGISTRY)
-    store.cache_index = shared  # type: ignore[assignment]
-    return shared
 
 
 def store_tidy() -> int:
@@ -266,9 +263,29 @@ def store_tidy() -> int:
     return store.empty_trash(stop=busy)
 
 
+def store_evict() -> int:
+    """Keep the store under STUDIO_STORE_MAX_BYTES: its least recently used layers that no
+    running build can be using (none used within a build's time limit) and no tagged image has
+    go (store/evict.py); with a shared cache they are pulled again when a record names them.
+    Returns how many layers went."""
+    if not settings.STORE_MAX_BYTES:
+        return 0
+    store = Store(settings.STUDIO_DATA_DIR)
+    done = evict(store, settings.STORE_MAX_BYTES, grace_s=settings.BUILD_TIME_LIMIT_S)
+    if done.layers:
+        log.info("store: evicted %d layers (%d bytes) of %d bytes, the limit %d", len(done.layers),
+                 done.bytes, done.total, settings.STORE_MAX_BYTES)
+    return len(done.layers)
+
+
 @task_postrun.connect(sender=run_build)
 def tidy_after_build(**kwargs: Any) -> None:
-    """A worker process that finished a build is idle: a moment to empty the trash."""
+    """A worker process that finished a build is idle: a moment to keep the store under its
+    size and to empty the trash."""
+    try:
+        store_evict()
+    except Exception:
+        log.exception("keeping the store under its size failed")
     try:
         store_tidy()
     except Exception:

@@ -125,6 +125,9 @@ if bool(CACHE_INDEX_URL) != bool(CACHE_REGISTRY):
         "STUDIO_CACHE_INDEX and STUDIO_CACHE_REGISTRY go together: the shared index names layers "
         "that only the registry can give to another host"
     )
+# A worker's store as a cache: past this many bytes of layers, its least recently used ones go
+# (builds/engine/store/evict.py), pulled again from the registry when needed. 0: no limit.
+STORE_MAX_BYTES = envint("STUDIO_STORE_MAX_BYTES", 0, minimum=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -13,6 +13,7 @@ from builds.engine.store import Store
 from builds.engine.verdicts import NOT_RUN, PENDING
 from builds.models import Build
 from builds.selectors import build_plan, build_steps, build_summary, step_json
+from builds.stores import image_here, layer_here
 from studio.projects.models import Revision
 
 from . import align as alignment
@@ -103,7 +104,7 @@ def _build_facts(build: Build) -> dict[str, Any]:
 
 def _image_layers(store: Store, digest: str) -> list[tuple[str, int]] | None:
     """(diff_id, size) of each layer of the image, bottom first; None when it is not stored."""
-    image = store.get_image(digest) if digest else None
+    image = image_here(store, digest) if digest else None  # built on another host: fetched
     if image is None:
         return None
     try:
@@ -262,6 +263,9 @@ def _layer_diff(store: Store, step_a: dict[str, Any] | None, step_b: dict[str, A
     id_a, id_b = _layer_id(step_a), _layer_id(step_b)
     if id_a is None and id_b is None:
         return {"layers": False}
+    for layer_id in (id_a, id_b):
+        if layer_id:
+            layer_here(store, layer_id)  # built on another host: fetched, or missing below
     try:
         layer_a = store.layer(id_a, changes=True) if id_a else None
         layer_b = store.layer(id_b, changes=True) if id_b else None

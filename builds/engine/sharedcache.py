@@ -11,6 +11,11 @@ there is the record written to Redis, so a record another host finds is one it c
 that finds a record whose layer it lacks pulls the blob, unpacks it, checks it is the layer the
 record names, and serves the step from the cache; when it cannot, the step is a miss, as with a
 layer that has gone.
+
+Layers and images are shared by every scope (only verdicts are not), so a host that is shown a
+layer id or an image digest (the web server, whose store is its own) can fetch it too:
+`studio:cache:layer:<id>` names the blob each shared layer went up as, and a built image's config
+goes up as a blob of its own (its digest is the image's, and its rootfs lists its layers).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -28,14 +34,18 @@ from typing import Any
 import redis
 
 from .errors import EngineError
-from .store import Store
+from .store import Image, Store
 from .store.cacheindex import CacheIndex, DiskScope
+from .store.usage import mark_used
 
 log = logging.getLogger(__name__)
 
 # A record names blobs the registry holds under these (its manifest of files, its layer).
 LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 PUSH_THREADS = 2
+LAYER_KEY = "studio:cache:layer:"  # + layer id -> the digest of its blob in the registry
+_LAYER_ID = re.compile(r"[0-9a-f]{16}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass
@@ -87,6 +97,62 @@ class SharedCacheIndex:
     def close(self) -> None:
         self.pushing.shutdown(wait=True)
 
+    # -- layers and images, by name: for whoever is shown one built elsewhere -----------------
+    def share_layer(self, layer_id: str) -> str:
+        """Push the layer (once: the registry is asked first) and name its blob in Redis."""
+        digest = self.blobs.push_layer(layer_id)
+        self.redis.set(LAYER_KEY + layer_id, digest.encode())
+        return digest
+
+    def share_image(self, image: Image) -> None:
+        """Push a built image's config, and whichever of its layers no record shared (those of
+        its base image), so any host can have the image by its digest."""
+        shared = self.redis.mget([LAYER_KEY + layer for layer in image.layers])
+        for layer, digest in zip(image.layers, shared, strict=True):
+            if digest is None and self.store.has_layer(layer):
+                self.share_layer(layer)
+        self.blobs.push_json(image.digest)
+
+    def fetch_layer(self, layer_id: str) -> bool:
+        """Make the layer this store's own, from the registry if need be. False when it cannot
+        be had (never shared, registry or Redis away, wrong bytes)."""
+        if not _LAYER_ID.fullmatch(layer_id):
+            return False
+        if self.store.has_layer(layer_id):
+            return True
+        try:
+            digest = self.redis.get(LAYER_KEY + layer_id)
+            if digest is None or not _DIGEST.fullmatch(digest.decode("ascii", "replace")):
+                return False
+            self.blobs.pull_layer(digest.decode("ascii"), layer_id)
+        except (EngineError, OSError, redis.RedisError) as exc:
+            log.warning("could not fetch layer %s from the shared cache: %s", layer_id, exc)
+            return False
+        return True
+
+    def fetch_image(self, digest: str) -> Image | None:
+        """The image `digest` with its layers in this store, fetched if need be; None when it
+        cannot be had. Its config is checked against the digest, and its layers are the ones
+        the config's rootfs names, so nothing fetched can claim another image's files."""
+        if not _DIGEST.fullmatch(digest):
+            return None
+        image = self.store.get_image(digest)
+        if image is None:
+            try:
+                if not self.store.blob_path(digest).exists():
+                    self.blobs.pull_json(digest)
+                config = self.store.get_json(digest)
+                diff_ids = config["rootfs"]["diff_ids"]
+                image = Image(config=config, layers=[str(d)[7:23] for d in diff_ids])
+            except (EngineError, OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("could not fetch image %s from the shared cache: %s", digest, exc)
+                return None
+            if self.store.put_image(image) != digest:
+                return None
+        if not all(self.fetch_layer(layer) for layer in image.layers):
+            return None
+        return image
+
 
 class SharedScope:
     """One scope's index: this store's records first, then the shared ones."""
@@ -98,7 +164,7 @@ class SharedScope:
         self.prefix = "studio:cache:" + hashlib.sha256(name.encode()).hexdigest()[:32]
 
     def lookup(self, key: str) -> dict[str, Any] | None:
-        record = self.local.lookup(key)
+        record = self.local.lookup(key)  # which marks its layer used
         if record is not None and self._present(record):
             return record
         try:
@@ -112,6 +178,7 @@ class SharedScope:
         if not self._fetch(shared):
             return None
         self.local.record(key, shared, parent=shared.get("parent") or "")
+        mark_used(self.index.store.layers, shared.get("layer"))
         return shared
 
     def record(self, key: str, record: dict[str, Any], *, parent: str) -> None:
@@ -164,7 +231,7 @@ class SharedScope:
         try:
             shared = dict(record)
             if record.get("layer"):
-                shared["shared"] = {"layer_blob": self.index.blobs.push_layer(record["layer"])}
+                shared["shared"] = {"layer_blob": self.index.share_layer(record["layer"])}
             manifest = (record.get("notes") or {}).get("manifest")
             if manifest:
                 self.index.blobs.push_json(manifest)

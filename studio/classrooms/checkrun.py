@@ -82,7 +82,7 @@ def run(
         steps=first.steps,
         image_size=(first.image or {}).get("size"),
         image_layers=(first.image or {}).get("layers"),
-        image_paths=(lambda: image_paths(store.root, digest)) if digest else None,
+        image_paths=(lambda: image_paths(store, digest)) if digest else None,
     )
     if first.status == "succeeded":
         facts.edits = {

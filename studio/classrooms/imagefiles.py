@@ -4,15 +4,14 @@ filesystem would stack them."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from builds.engine.store import Store
+from builds.stores import image_here
 
 
-def image_paths(store_dir: Path | str, digest: str) -> set[str]:
-    """Every path in the image `digest` (no leading "/"). Empty when the store no longer has it."""
-    store = Store(store_dir)
-    image = store.get_image(digest)
+def image_paths(store: Store, digest: str) -> set[str]:
+    """Every path in the image `digest` (no leading "/"). Empty when neither the store nor the
+    shared cache has it (an image built on another host is fetched)."""
+    image = image_here(store, digest)
     if image is None:
         return set()
     paths: set[str] = set()

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from builds import stores
 from builds.engine.store import Store
 from builds.models import Build
 from builds.services import revision_materialise
@@ -338,7 +339,7 @@ def build_facts(build: Build) -> checks_.BuildFacts:
         image_layers=build.image_layers,
         changed=changed,
         previous=previous.number if previous else None,
-        image_paths=(lambda: image_paths(settings.STUDIO_DATA_DIR, digest)) if digest else None,
+        image_paths=(lambda: image_paths(stores.web_store(), digest)) if digest else None,
     )
 
 
@@ -355,6 +356,8 @@ def _changed_files(before: Build, after: Build) -> set[str]:
 
 
 RUN_CHECKS = "classrooms.run_checks"
+# How long a worker that ran the checks waits for what they built to reach the shared cache.
+CHECK_SHARE_TIMEOUT_S = 120
 
 
 def assignment_judge(*, assignment: Assignment, build: Build) -> list[dict[str, object]] | None:
@@ -389,13 +392,22 @@ def assignment_check(*, assignment: Assignment, build: Build) -> list[dict[str, 
         revision_materialise(revision=revision, into=context)
         # The files as built first (from the cache the build just filled), so that the edited
         # builds' reasons compare with them.
-        facts.edits = checkrun.run(
-            Store(settings.STUDIO_DATA_DIR),
-            context,
-            checks,
-            scope=build.cache_scope,
-            dockerfile=revision.dockerfile_path,
-            history=f"check:project:{build.project_id}",
-            limits=sandbox_limits(),
-        ).edits
+        # On the worker, in its store; with a shared cache, the build's records are found
+        # whichever worker built it.
+        store = Store(settings.STUDIO_DATA_DIR)
+        shared = stores.shared_cache(store)
+        try:
+            facts.edits = checkrun.run(
+                store,
+                context,
+                checks,
+                scope=build.cache_scope,
+                dockerfile=revision.dockerfile_path,
+                history=f"check:project:{build.project_id}",
+                limits=sandbox_limits(),
+            ).edits
+        finally:
+            if shared is not None:
+                shared.drain(timeout=CHECK_SHARE_TIMEOUT_S)
+                shared.close()
     return _keep(assignment, build, checks_.merge(assignment.results or [], checks, facts))

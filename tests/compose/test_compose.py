@@ -4,9 +4,11 @@ Docker daemon, with Debian's docker-compose.
 Docker Hub is out of reach here, so the base images are made on the spot and named through
 compose.yaml's variables: a minimal Debian bookworm with python3 from debootstrap (its tarball is
 kept in var/compose/ between runs) stands in for python:3.11-slim-bookworm, and images built on
-it stand in for node (Node's own node and npm, from their npm packages), redis and postgres
-(Debian's). Then: `up`, /healthz answers 200, a person signs up, and two builds with RUN steps
-succeed on the workers' sandbox; `down` at the end.
+it stand in for node (Node's own node and npm, from their npm packages), redis, postgres and
+registry (Debian's). Then: `up`, /healthz answers 200, a person signs up, and two builds with RUN
+steps succeed on the workers' sandbox; the worker that built the first stops, and the project's
+next build, on the other worker (a store of its own), is fully cached through the registry;
+`down` at the end.
 
 A cold run (debootstrap, pip, npm, apt in three images) takes about five and a half minutes, four once
 var/compose/ keeps the debootstrap tarball, so a plain `pytest` runs it only when
@@ -16,6 +18,7 @@ STUDIO_TEST_COMPOSE=1, as `make test` and `make test-compose` set it.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -208,6 +211,8 @@ def base_images(daemon: Daemon, timings: Timings, work: Path) -> dict[str, str]:
          "redis.Dockerfile"),
         ("POSTGRES_IMAGE", "studio-compose/postgres:15", debian,
          context(work / "postgres", "postgres.Dockerfile", "postgres-entrypoint.sh"), "postgres.Dockerfile"),
+        ("REGISTRY_IMAGE", "studio-compose/registry:2", debian,
+         context(work / "registry", "registry.Dockerfile"), "registry.Dockerfile"),
     )
     images = {}
     for variable, name, base, directory, dockerfile in builds:
@@ -252,6 +257,42 @@ def wait_for_build(browser: Browser, build_id: int, timeout: float) -> dict:
         if build["status"] not in ("queued", "running") or time.monotonic() > deadline:
             return build
         time.sleep(0.5)
+
+
+def worker_of(compose: Compose, build_id: int) -> str:
+    """The worker that ran `build_id`: each logs what it moved through the registry after a build."""
+    for worker in ("worker-1", "worker-2"):
+        if f"build {build_id}: shared cache pushed" in compose("logs", "--no-color", worker, timeout=60):
+            return worker
+    pytest.fail(f"no worker logged build {build_id}\n{compose.logs()}")
+
+
+def another_worker_finds_the_cache(compose: Compose, browser: Browser, first: dict) -> None:
+    """The worker that built first stops; the project's next build lands on the other worker,
+    whose store has never seen it, and is fully cached from the registry. The web server (its
+    own store) still shows the step's files."""
+    built_on = worker_of(compose, first["id"])
+    other = "worker-2" if built_on == "worker-1" else "worker-1"
+    compose("stop", built_on, timeout=120)
+    try:
+        again = browser.api("POST", f"/api/projects/{first['project']}/builds/", {})
+        assert again.status == 202, again.text
+        done = wait_for_build(browser, again.json()["id"], timeout=180)
+        assert done["status"] == "succeeded", f"{done}\n{compose.logs()}"
+        assert worker_of(compose, done["id"]) == other
+        steps = done["steps"]
+        assert [s["status"] for s in steps if s["instruction"].startswith("RUN")] == ["cached"], steps
+        assert done["cache"]["misses"] == 0, done
+        logged = compose("logs", "--no-color", other, timeout=60)
+        pulled = re.search(rf"build {done['id']}: shared cache pushed \d+ bytes, pulled (\d+) bytes", logged)
+        assert pulled is not None and int(pulled.group(1)) > 0, logged[-3000:]
+
+        # The web server shares no disk with either worker: it fetches the layer to show it.
+        run_step = next(s for s in steps if s["instruction"].startswith("RUN"))
+        detail = browser.get(f"/api/builds/{done['id']}/steps/{run_step['step']}/").json()
+        assert "proof" in [f["path"].lstrip("/") for f in detail["files"]], detail
+    finally:
+        compose("start", built_on, timeout=120)
 
 
 def test_compose_yaml_runs_the_studio_and_its_workers_build(daemon: Daemon, tmp_path: Path) -> None:
@@ -308,6 +349,10 @@ def test_compose_yaml_runs_the_studio_and_its_workers_build(daemon: Daemon, tmp_
                 # The step's root is root inside its user namespace.
                 assert f"compose-{n} from 0" in logs, logs
             timings.measure("two builds through the API", started)
+
+            started = time.monotonic()
+            another_worker_finds_the_cache(compose, browser, queued[0][0])
+            timings.measure("a rebuild on the other worker, from the registry", started)
         finally:
             started = time.monotonic()
             compose("down", "--volumes", timeout=300)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from .housekeeping import Housekeeping
 from .names import key_file_name
+from .usage import mark_used
 
 # The scope of the cache index a store had before scopes existed: the command line's default.
 DEFAULT_SCOPE = ""
@@ -48,7 +49,7 @@ class CacheIndex:
         self.keeping = keeping
 
     def scope(self, name: str) -> DiskScope:
-        return DiskScope(self.scope_root(name), name, self.keeping)
+        return DiskScope(self.scope_root(name), name, self.keeping, layers=self.root / "l")
 
     def scope_root(self, name: str) -> Path:
         """The directory of scope `name`'s index and cache mounts."""
@@ -61,10 +62,11 @@ class DiskScope:
     """One scope's index on disk: cache/<k[:2]>/<key>.json, one record per key, and
     children/<parent>.jsonl, the records built on each parent, one per line."""
 
-    def __init__(self, root: Path, name: str, keeping: Housekeeping) -> None:
+    def __init__(self, root: Path, name: str, keeping: Housekeeping, *, layers: Path | None = None) -> None:
         self.root = root
         self.name = name
         self.keeping = keeping
+        self.layers = layers  # the store's l/, where a hit marks its layer used (evict.py)
 
     def _path(self, key: str) -> Path:
         name = key_file_name(key)
@@ -73,9 +75,12 @@ class DiskScope:
     def lookup(self, key: str) -> dict[str, Any] | None:
         try:
             with open(self._path(key), "rb") as f:
-                return json.loads(f.read())
+                record = json.loads(f.read())
         except FileNotFoundError:
             return None
+        if self.layers is not None and isinstance(record, dict) and record.get("layer"):
+            mark_used(self.layers, record["layer"])
+        return record
 
     def record(self, key: str, record: dict[str, Any], *, parent: str) -> None:
         data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
