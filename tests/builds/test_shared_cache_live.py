@@ -101,3 +101,37 @@ def test_a_worker_killed_mid_build_hands_its_student_over_and_the_next_build_hit
     again = build(alice, project)
     assert shared_hosts.worker_of(again["id"]) is not holder
     assert verdicts(again) == ["cached", "cached", "cached", "cached", "built"]
+
+
+def test_the_web_server_shows_what_workers_built_though_it_shares_no_disk_with_them(
+    shared_hosts: Hosts,
+) -> None:
+    for worker in shared_hosts.workers:
+        if not worker.running:
+            worker.start()
+    bob = person(shared_hosts.web, "bob")
+    project = own_project(bob, STARTER, FILES)
+    first = build(bob, project)
+    put(bob, project, "app.py", "print('bob')\n")
+    second = build(bob, project)
+    web_store = Path(shared_hosts.env["STUDIO_DATA_DIR"])
+    copied = step(second, "COPY . .")
+    web_had = layers_in(web_store) if (web_store / "l").exists() else set()
+    assert copied["layer"]["digest"][7:23] not in web_had
+
+    # The step inspector lists the layer's files: fetched from the registry into the web's store,
+    # once the worker has pushed it there (in the background, after the build's last event).
+    deadline = time.monotonic() + 30
+    while True:
+        detail = ok(bob.api("GET", f"/api/builds/{second['id']}/steps/{copied['step']}/"))
+        if detail["files"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert "app/app.py" in [f["path"] for f in detail["files"]], detail["files"]
+    assert copied["layer"]["digest"][7:23] in layers_in(web_store)
+    assert detail["cache_inputs"] is not None
+
+    # A comparison reads both images, their base layers included, by their digests.
+    compared = ok(bob.api("GET", f"/api/compare/{first['id']}/{second['id']}/"))
+    shared = compared["summary"]["shared_layers"]
+    assert shared is not None and shared["count"] >= 3, compared["summary"]

@@ -123,3 +123,23 @@ def test_with_redis_away_records_stay_on_the_hosts_disk(tmp_path: Path, registry
     assert shared.drain(timeout=60)  # the failure to share is logged, not raised
     assert shared.scope("user:1").lookup("k") == {"key": "k", "layer": layer.id}
     assert shared.scope("user:1").lookup("other") is None
+
+
+def test_an_image_built_on_one_host_can_be_had_on_another_by_its_digest(two_hosts: TwoHosts) -> None:
+    from builds.engine.store import Image
+
+    store_a, shared_a, store_b, shared_b = two_hosts
+    layer = store_a.import_layer(layer_tar("app.py", b"print('image')\n"))
+    image = Image(config={"architecture": "amd64", "os": "linux",
+                          "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]}}, layers=[layer.id])
+    digest = store_a.put_image(image)
+    shared_a.share_image(image)  # its layer was in no record: it goes up with the image
+
+    found = shared_b.fetch_image(digest)
+    assert found is not None and found.layers == [layer.id]
+    assert store_b.has_layer(layer.id)
+    assert [c.path for c in store_b.layer(layer.id, changes=True).changes] == ["app.py"]
+    # An image nobody shared, and names that are not digests or layer ids, are not had.
+    assert shared_b.fetch_image("sha256:" + "0" * 64) is None
+    assert shared_b.fetch_image("../../etc/passwd") is None
+    assert shared_b.fetch_layer("../" + layer.id) is False
