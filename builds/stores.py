@@ -21,6 +21,7 @@ from django.conf import settings
 
 from builds.engine.sharedcache import SharedCacheIndex
 from builds.engine.store import Image, Store
+from builds.engine.store.evict import evict
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,10 @@ def layer_here(store: Store, layer_id: str) -> bool:
     if store.has_layer(layer_id):
         return True
     shared = _shared(store)
-    return shared is not None and shared.fetch_layer(layer_id)
+    if shared is None or not shared.fetch_layer(layer_id):
+        return False
+    keep_under_limit(store)
+    return True
 
 
 def image_here(store: Store, digest: str) -> Image | None:
@@ -66,4 +70,21 @@ def image_here(store: Store, digest: str) -> Image | None:
     shared = _shared(store)
     if shared is None:
         return store.get_image(digest)
-    return shared.fetch_image(digest)
+    image = store.get_image(digest)
+    if image is not None and all(store.has_layer(layer) for layer in image.layers):
+        return image
+    image = shared.fetch_image(digest)
+    keep_under_limit(store)
+    return image
+
+
+def keep_under_limit(store: Store) -> int:
+    """What the web fetched is a cache too: kept under STUDIO_STORE_MAX_BYTES as a worker's
+    store is (least recently used layers first, none used within a build's time limit).
+    Returns how many layers went."""
+    if not settings.STORE_MAX_BYTES:
+        return 0
+    done = evict(store, settings.STORE_MAX_BYTES, grace_s=settings.BUILD_TIME_LIMIT_S)
+    if done.layers:
+        log.info("store: evicted %d layers (%d bytes)", len(done.layers), done.bytes)
+    return len(done.layers)

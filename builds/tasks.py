@@ -23,12 +23,11 @@ from django.utils import timezone
 from builds.engine.builder import BuildOptions, build
 from builds.engine.sandbox import Limits
 from builds.engine.store import Store
-from builds.engine.store.evict import evict
 
 from . import live, locality, selectors, services
 from .models import Build
 from .queue import RUN_BUILD
-from .stores import shared_cache
+from .stores import keep_under_limit, shared_cache
 
 log = logging.getLogger(__name__)
 
@@ -264,18 +263,9 @@ def store_tidy() -> int:
 
 
 def store_evict() -> int:
-    """Keep the store under STUDIO_STORE_MAX_BYTES: its least recently used layers that no
-    running build can be using (none used within a build's time limit) and no tagged image has
-    go (store/evict.py); with a shared cache they are pulled again when a record names them.
-    Returns how many layers went."""
-    if not settings.STORE_MAX_BYTES:
-        return 0
-    store = Store(settings.STUDIO_DATA_DIR)
-    done = evict(store, settings.STORE_MAX_BYTES, grace_s=settings.BUILD_TIME_LIMIT_S)
-    if done.layers:
-        log.info("store: evicted %d layers (%d bytes) of %d bytes, the limit %d", len(done.layers),
-                 done.bytes, done.total, settings.STORE_MAX_BYTES)
-    return len(done.layers)
+    """Keep the worker's store under STUDIO_STORE_MAX_BYTES (stores.keep_under_limit): with a
+    shared cache what goes is pulled again when a record names it. Returns how many layers went."""
+    return keep_under_limit(Store(settings.STUDIO_DATA_DIR))
 
 
 @task_postrun.connect(sender=run_build)

@@ -59,6 +59,7 @@ def test_envlist_splits_on_commas(monkeypatch: pytest.MonkeyPatch) -> None:
         ("STUDIO_CACHE_INDEX", "http://redis:6379", "STUDIO_CACHE_INDEX='http://redis:6379' must start with"),
         ("STUDIO_CACHE_INDEX", "redis://redis:6379/1",
          "STUDIO_CACHE_INDEX and STUDIO_CACHE_REGISTRY go together"),
+        ("STUDIO_STORE_MAX_BYTES", "-1", "STUDIO_STORE_MAX_BYTES=-1"),
     ],
 )
 def test_a_bad_value_stops_start_up_with_one_line_naming_it(

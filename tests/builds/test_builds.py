@@ -15,10 +15,11 @@ from django.utils import timezone
 from builds import services
 from builds.engine.store import Store
 from builds.models import Build, BuildEvent, Step
-from builds.tasks import store_tidy
+from builds.tasks import store_evict, store_tidy
 from studio.models import User
 from studio.projects.models import Project
 from studio.projects.services import project_create
+from tests.engine.test_sharedcache import layer_tar
 
 pytestmark = pytest.mark.django_db
 
@@ -269,3 +270,23 @@ def test_the_stores_trash_is_emptied_only_while_no_build_is_queued_or_running(
     Build.objects.filter(id=build.id).update(status=Build.Status.SUCCEEDED)
     assert store_tidy() == 1
     assert list(store.trash.iterdir()) == []
+
+
+def test_a_worker_keeps_its_store_under_studio_store_max_bytes_after_a_build(
+    settings: Any, tmp_path: Any
+) -> None:
+    import os
+    import time
+
+    settings.STUDIO_DATA_DIR = str(tmp_path / "store")
+    store = Store(settings.STUDIO_DATA_DIR)
+    old = store.import_layer(layer_tar("old.bin", b"o" * 5000))
+    new = store.import_layer(layer_tar("new.bin", b"n" * 5000))
+    long_ago = time.time() - settings.BUILD_TIME_LIMIT_S - 60
+    os.utime(store.layers / f"{old.id}.json", (long_ago, long_ago))
+    os.utime(store.layers / f"{new.id}.json", (long_ago + 1, long_ago + 1))
+    settings.STORE_MAX_BYTES = 0
+    assert store_evict() == 0  # no limit set
+    settings.STORE_MAX_BYTES = 6000
+    assert store_evict() == 1
+    assert not store.has_layer(old.id) and store.has_layer(new.id)
