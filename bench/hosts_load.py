@@ -7,7 +7,10 @@ For each number of workers a fresh studio is started (SQLite, Redis, the registr
 workers), every student signs up and makes the classroom project of web_load.py, then:
 
 - round 1: everyone presses Build at once (each person's cache scope is their own: all cold);
-- round 2: everyone presses Build again, unchanged (whichever worker takes it: all cached).
+- round 2: everyone presses Build again, unchanged (whichever worker takes it: all cached);
+- round 3, with two workers or more: the first worker stops (as its host going away would), and
+  everyone presses Build again: the students it built for land on another worker, which has
+  never seen their layers and pulls them from the registry (still all cached).
 
 Reported per round: throughput (builds a minute, from the first press to the last finish),
 p95 of the first event on the build's socket, the cache hit ratio (hits over the steps), and the
@@ -156,7 +159,9 @@ def measure(workers: int, users: int, timeout_s: float) -> list[dict[str, Any]]:
                 projects = list(pool.map(lambda p: prepare(p[0], run_id, 0.0), people))
             people = [(p, project) for (p, _), project in zip(people, projects, strict=True)]
             before = (0, 0)
-            for name in ("cold", "again"):
+            for name in ("cold", "again", "moved")[: 3 if workers > 1 else 2]:
+                if name == "moved":
+                    stop([services[1]])  # worker 1, warm: it finishes its uploads, hands its scopes over
                 samples, wall = round_of(people, timeout_s)
                 after = traffic(logs)
                 first = [s.first_event_s for s in samples if s.first_event_s is not None]
@@ -193,8 +198,9 @@ def main() -> int:
     rows = []
     for workers in (int(w) for w in args.workers.split(",")):
         rows += measure(workers, args.users, args.timeout)
-    print(f"{args.users} students press Build at once, twice (cold, then again unchanged); "
-          f"{os.cpu_count()} CPUs on this machine.\n")
+    print(f"{args.users} students press Build at once: cold, then again unchanged, then (two "
+          f"workers or more) again with the first worker stopped; {os.cpu_count()} CPUs on this "
+          f"machine, load average {os.getloadavg()[0]:.2f} at the end.\n")
     print("| workers | round | succeeded | builds/min | first event p95 (s) | cache hits | "
           "pushed to registry | pulled from registry |")
     print("|---|---|---|---|---|---|---|---|")
