@@ -104,14 +104,20 @@ class SharedCacheIndex:
         self.redis.set(LAYER_KEY + layer_id, digest.encode())
         return digest
 
-    def share_image(self, image: Image) -> None:
+    def share_image(self, image: Image) -> bool:
         """Push a built image's config, and whichever of its layers no record shared (those of
-        its base image), so any host can have the image by its digest."""
-        shared = self.redis.mget([LAYER_KEY + layer for layer in image.layers])
-        for layer, digest in zip(image.layers, shared, strict=True):
-            if digest is None and self.store.has_layer(layer):
-                self.share_layer(layer)
-        self.blobs.push_json(image.digest)
+        its base image), so any host can have the image by its digest. For the pushing thread:
+        never raises (an image not shared is one other hosts cannot show); True when it went."""
+        try:
+            shared = self.redis.mget([LAYER_KEY + layer for layer in image.layers])
+            for layer, digest in zip(image.layers, shared, strict=True):
+                if digest is None and self.store.has_layer(layer):
+                    self.share_layer(layer)
+            self.blobs.push_json(image.digest)
+        except Exception:
+            log.exception("could not share the image %s", image.digest)
+            return False
+        return True
 
     def fetch_layer(self, layer_id: str) -> bool:
         """Make the layer this store's own, from the registry if need be. False when it cannot

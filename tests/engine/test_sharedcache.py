@@ -133,7 +133,7 @@ def test_an_image_built_on_one_host_can_be_had_on_another_by_its_digest(two_host
     image = Image(config={"architecture": "amd64", "os": "linux",
                           "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]}}, layers=[layer.id])
     digest = store_a.put_image(image)
-    shared_a.share_image(image)  # its layer was in no record: it goes up with the image
+    assert shared_a.share_image(image)  # its layer was in no record: it goes up with the image
 
     found = shared_b.fetch_image(digest)
     assert found is not None and found.layers == [layer.id]
