@@ -295,6 +295,7 @@ def reap_on_start(sender: Any = None, **kwargs: Any) -> None:
     except Exception:
         log.exception("reaping stale builds at start-up failed")
     try:
+        store_evict()  # a limit lowered since the last start applies at once
         store_tidy()
     except Exception:
         log.exception("tidying the store at start-up failed")
