@@ -2190,10 +2190,10 @@ export interface components {
             results: components["schemas"]["CheckResult"][];
             /**
              * State
-             * @description not_yet: never built or checked; failed: a check fails; passed; partly: some pass, the rest not yet
+             * @description not_yet: never built or checked; failed: a check fails; passed; partly: some pass, the rest not yet; checking: the checks' own builds are running for the latest build
              * @enum {string}
              */
-            state: "not_yet" | "failed" | "passed" | "partly";
+            state: "not_yet" | "failed" | "passed" | "partly" | "checking";
             /**
              * Steps
              * @description the instructions split at their `## ` headings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from builds import live
 from builds.models import Build
 from studio.classrooms.models import Assignment
 
@@ -29,4 +30,6 @@ def run_checks(assignment_id: int, build_id: int) -> str:
         return f"build {build_id}: superseded"
     services.assignment_check(assignment=assignment, build=build)
     publish_row(assignment)
+    # The student's pages are told too: their "checking…" ends.
+    live.group_send(live.project_group(build.project_id), {"type": "project.checked", "build": build.number})
     return f"build {build_id}: checked"
