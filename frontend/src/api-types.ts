@@ -2220,7 +2220,7 @@ export interface components {
             } | null;
             /**
              * Checks
-             * @description passed, total, results, state (as StudentExercise's)
+             * @description passed, total, results, state (as StudentExercise's), and checking: the build whose checks are running
              */
             checks: {
                 [key: string]: unknown;
@@ -2229,6 +2229,13 @@ export interface components {
             exercise: number;
             /** Last Activity */
             last_activity: string | null;
+            /**
+             * Mistakes
+             * @description what the latest build's Dockerfile gets wrong (the studio's cache hints and hadolint's findings) and the checks it fails: code, source, title, message, lines
+             */
+            mistakes: {
+                [key: string]: unknown;
+            }[];
             /** Name */
             name: string;
             /** Project */

@@ -197,7 +197,14 @@ class StudentRow(Out):
     build: Loose | None = Field(
         description="the latest build: id, number, status, image_size, image_layers, steps"
     )
-    checks: Loose = Field(description="passed, total, results, state (as StudentExercise's)")
+    checks: Loose = Field(
+        description="passed, total, results, state (as StudentExercise's), and checking: the build "
+        "whose checks are running"
+    )
+    mistakes: list[Loose] = Field(
+        description="what the latest build's Dockerfile gets wrong (the studio's cache hints and "
+        "hadolint's findings) and the checks it fails: code, source, title, message, lines"
+    )
     last_activity: Timestamp | None
 
 
