@@ -149,7 +149,7 @@ export function renderMistakes(list: HTMLElement, empty: HTMLElement, state: Gri
       li.dataset.count = String(g.students.length);
       const sentence = el("p", "mistake-sentence");
       const [count, ...rest] = g.sentence.split(" ");
-      sentence.append(el("span", "count", count ?? ""), rest.join(" "), el("span", "mistake-source", SOURCE_WORDS[g.source] ?? g.source));
+      sentence.append(el("span", "count", count ?? ""), ` ${rest.join(" ")} `, el("span", "mistake-source", `(${SOURCE_WORDS[g.source] ?? g.source})`));
       const example = el("a", "mistake-example-link", "open an anonymised example");
       example.href = `${exampleUrl}?code=${encodeURIComponent(g.code)}`;
       li.append(sentence, el("p", "mistake-students", g.students.map((s) => s.name).join(", ")), example);
