@@ -108,11 +108,19 @@ def test_a_teacher_and_three_students_run_two_lessons_of_the_pack(studio_server:
     boxes = studio.locator("#predict-form input[name=rebuild]")
     expect(boxes).to_have_count(5)
     expect(studio.locator("#predict-form label").nth(2)).to_contain_text("3. COPY . .")
+    # The steps follow the editor as she types: a new line is a new step to predict.
+    studio.locator(".cm-content").click()
+    studio.keyboard.press("Control+End")
+    studio.keyboard.type("\nENV MODE=lesson")
+    expect(boxes).to_have_count(6, timeout=15_000)
+    expect(studio.locator("#predict-form label").nth(5)).to_contain_text("6. ENV MODE=lesson")
+    studio.wait_for_selector("#save-state[data-state=saved]", timeout=10_000)
     # She thinks the first build runs the copy and the install (steps 3 and 4).
     studio.locator("#predict-form input[value='3']").check()
     studio.locator("#predict-form input[value='4']").check()
     studio.get_by_role("button", name="Save my prediction").click()
     expect(studio.locator("#predict-form legend")).to_contain_text("your next build grades it")
+    expect(boxes).to_have_count(6)
     # Her class page, open in another tab, shows where her copy stands as it changes.
     own = ana.context.new_page()
     own.goto(f"{base}/classrooms/{cid}/")
@@ -137,12 +145,12 @@ def test_a_teacher_and_three_students_run_two_lessons_of_the_pack(studio_server:
             break
         studio.wait_for_timeout(500)
     grades = panel.locator("#prediction-grades tbody tr")
-    expect(grades).to_have_count(5)
+    expect(grades).to_have_count(6)
     expect(grades.nth(2)).to_have_class("grade-right")
     expect(grades.nth(3)).to_have_class("grade-right")
     accuracy = page.locator("#prediction-accuracy")
     expect(accuracy).to_be_visible()
-    expect(accuracy.locator("tbody tr")).to_have_count(5)
+    expect(accuracy.locator("tbody tr")).to_have_count(6)
     expect(accuracy.locator("tbody tr").nth(2)).to_contain_text("1 of 1")
 
     # Cy fixes the order and passes; Ana and Ben keep the same mistake, grouped together.
