@@ -64,6 +64,9 @@ INSTALLERS = [
     Installer(re.compile(r"\bcomposer install\b"), ("composer.json", "composer.lock")),
     Installer(re.compile(r"\bmvn\b.*\bdependency:"), ("pom.xml",)),
     Installer(re.compile(r"\b(apt-get|apt|apk|yum|dnf|microdnf|zypper) (-\S+ )*(install|add)\b")),
+    # Any other command that reads the dependency list by name (a script of one's own that
+    # installs from it) is an install as far as the cache is concerned.
+    Installer(re.compile(r"(?<![\w./-])requirements[\w.-]*\.txt\b"), ("requirements.txt",)),
 ]
 PACKAGE_INSTALL = re.compile(r"\b(apt-get|apt|apk|yum|dnf|microdnf|zypper) (-\S+ )*(install|add)\b")
 PACKAGE_UPDATE = re.compile(r"\b(apt-get|apt) (-\S+ )*update\b|\bapk (-\S+ )*update\b")

@@ -130,3 +130,13 @@ def test_the_csv_holds_each_students_mistakes_as_the_dashboard_words_them() -> N
     assert "copy the whole context before installing" in body["Student 00"]["mistakes"]
     assert "copy the whole context" not in body["Student 25"]["mistakes"]
     assert "fail the check “The image has no more than 3 layers”" in body["Student 31"]["mistakes"]
+
+
+def test_the_ordering_lessons_starter_makes_the_cache_mistake_and_its_solution_does_not() -> None:
+    from studio.classrooms import pack
+
+    lesson = pack.lesson("ordering")
+    assert lesson is not None
+    starter = {m["code"] for m in mistakes.memo.get((lesson.starter / "Dockerfile").read_text())}
+    solution = {m["code"] for m in mistakes.memo.get((lesson.solution / "Dockerfile").read_text())}
+    assert COPY_ALL in starter and COPY_ALL not in solution
