@@ -16,6 +16,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from django.db.models import F
+
 from builds.lint import dockerfile_lint
 from builds.models import Build
 from studio.projects.models import RevisionFile
@@ -96,9 +98,8 @@ def _title(diagnostic: dict[str, Any]) -> str:
 
 def dockerfile_of(build: Build) -> str | None:
     """The text of the Dockerfile `build` built, None when it is not UTF-8 text."""
-    revision = build.revision
     row = (
-        RevisionFile.objects.filter(revision_id=build.revision_id, path=revision.dockerfile_path)
+        RevisionFile.objects.filter(revision_id=build.revision_id, path=F("revision__dockerfile_path"))
         .select_related("blob")
         .first()
     )

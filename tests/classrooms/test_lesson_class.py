@@ -121,6 +121,7 @@ def test_a_teacher_and_three_students_run_two_lessons_of_the_pack(studio_server:
     studio.get_by_role("button", name="Save my prediction").click()
     expect(studio.locator("#predict-form legend")).to_contain_text("your next build grades it")
     expect(boxes).to_have_count(6)
+    studio.evaluate(RECORD, "#lesson-panel .lesson-state")
     # Her class page, open in another tab, shows where her copy stands as it changes.
     own = ana.context.new_page()
     own.goto(f"{base}/classrooms/{cid}/")
@@ -136,6 +137,10 @@ def test_a_teacher_and_three_students_run_two_lessons_of_the_pack(studio_server:
     # While the check built its copies, the copy read "checking…", not the old "not yet".
     assert "checking…" in page.evaluate("[...window.seenTexts]")
     assert "checking…" in own.evaluate("[...window.seenTexts]")
+    # So did the lesson panel above her copy in the studio, which then says how it fared.
+    expect(studio.locator("#lesson-panel .lesson-state")).to_have_text("a check fails", timeout=WAIT)
+    assert "checking…" in studio.evaluate("[...window.seenTexts]")
+    expect(studio.locator("#lesson-panel .check-fail")).to_contain_text("2 steps rebuilt (at most 1 allowed)")
 
     # The build graded Ana's prediction step by step; the teacher's table followed it live.
     panel = studio.locator("#lesson-panel")
