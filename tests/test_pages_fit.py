@@ -144,7 +144,7 @@ def scene(studio_server: StudioServer, worker_process: Worker) -> Scene:
     ok(tan.api("PUT", f"/api/projects/{project}/files/Dockerfile", {"content": long_run}))
     second = build(tan, project)
     classroom = ok(tan.api("POST", "/api/classrooms/", {"name": "Caching 101, period 3"}), 201)
-    ok(
+    exercise = ok(
         tan.api(
             "POST",
             f"/api/classrooms/{classroom['id']}/exercises/",
@@ -180,11 +180,11 @@ def scene(studio_server: StudioServer, worker_process: Worker) -> Scene:
             room,
             who="tan",
             ready="#grid tbody tr td.cell",
-            keys=[".dashboard-head h1", ".join-code", ".grid-wrap", ".exercise-summary"],
+            keys=[".dashboard-head h1", ".join-code", ".grid-wrap", ".exercise-summary", "#mistakes"],
             whole=[".join-code", ".exercise-tabs a"],
             roomy=[".grid-wrap", "table.grid td"],
             first_screen=[".join-code", "#grid tbody tr"],
-            readable=[".dashboard-head", ".exercise-summary", ".grid-tools", "#grid"],
+            readable=[".dashboard-head", ".exercise-summary", ".grid-tools", "#grid", "#mistakes"],
         ),
         Page(
             "student",
@@ -196,6 +196,14 @@ def scene(studio_server: StudioServer, worker_process: Worker) -> Scene:
         ),
         Page(
             "join", f"/classrooms/join/{classroom['join_code']}/", who="tan", keys=[".card", "#display-name"]
+        ),
+        Page(
+            "mistake-example",
+            f"{room}exercises/{exercise['id']}/mistakes/example/",
+            who="tan",
+            keys=[".mistake-example h1", ".example-dockerfile"],
+            first_screen=[".example-dockerfile"],
+            readable=[".mistake-example"],
         ),
     ]
     return Scene({"tan": tan, "ana": ana}, pages)

@@ -4,7 +4,8 @@ Each hint names its line, says in a sentence why the order costs a rebuild (or s
 and what to do instead. They read the parsed Dockerfile only, so they cost next to nothing:
 
 - `studio/copy-all-before-install`: the whole context is copied before a step that installs
-  dependencies, so every source edit reinstalls them;
+  dependencies (a package manager, or any command that reads requirements*.txt by name), so
+  every source edit reinstalls them;
 - `studio/early-arg`: an ARG declared before RUN steps that do not use it, which a new value of
   the ARG still rebuilds;
 - `studio/cleanup-in-own-run`: a RUN that only deletes a package cache, which makes the image no
@@ -64,6 +65,9 @@ INSTALLERS = [
     Installer(re.compile(r"\bcomposer install\b"), ("composer.json", "composer.lock")),
     Installer(re.compile(r"\bmvn\b.*\bdependency:"), ("pom.xml",)),
     Installer(re.compile(r"\b(apt-get|apt|apk|yum|dnf|microdnf|zypper) (-\S+ )*(install|add)\b")),
+    # Any other command that reads the dependency list by name (a script of one's own that
+    # installs from it) is an install as far as the cache is concerned.
+    Installer(re.compile(r"(?<![\w./-])requirements[\w.-]*\.txt\b"), ("requirements.txt",)),
 ]
 PACKAGE_INSTALL = re.compile(r"\b(apt-get|apt|apk|yum|dnf|microdnf|zypper) (-\S+ )*(install|add)\b")
 PACKAGE_UPDATE = re.compile(r"\b(apt-get|apt) (-\S+ )*update\b|\bapk (-\S+ )*update\b")

@@ -2190,10 +2190,10 @@ export interface components {
             results: components["schemas"]["CheckResult"][];
             /**
              * State
-             * @description not_yet: never built or checked; failed: a check fails; passed; partly: some pass, the rest not yet
+             * @description not_yet: never built or checked; failed: a check fails; passed; partly: some pass, the rest not yet; checking: the checks' own builds are running for the latest build
              * @enum {string}
              */
-            state: "not_yet" | "failed" | "passed" | "partly";
+            state: "not_yet" | "failed" | "passed" | "partly" | "checking";
             /**
              * Steps
              * @description the instructions split at their `## ` headings
@@ -2220,7 +2220,7 @@ export interface components {
             } | null;
             /**
              * Checks
-             * @description passed, total, results, state (as StudentExercise's)
+             * @description passed, total, results, state (as StudentExercise's), and checking: the build whose checks are running
              */
             checks: {
                 [key: string]: unknown;
@@ -2229,6 +2229,13 @@ export interface components {
             exercise: number;
             /** Last Activity */
             last_activity: string | null;
+            /**
+             * Mistakes
+             * @description what the latest build's Dockerfile gets wrong (the studio's cache hints and hadolint's findings) and the checks it fails: code, source, title, message, lines
+             */
+            mistakes: {
+                [key: string]: unknown;
+            }[];
             /** Name */
             name: string;
             /** Project */

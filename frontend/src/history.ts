@@ -6,6 +6,11 @@ import { el, formatBytes, formatDuration } from "./format";
 import { cacheShare, countsText, type Counts } from "./verdicts";
 import type { CacheScope } from "./compare/types";
 
+/** Told on `window` after the project's socket said one of its builds changed, or its checks ran. */
+export const PROJECT_CHANGED = "studio:project-changed";
+/** Told on `window` with the planner's steps for the editor's text (project.ts). */
+export const PLANNED = "studio:planned";
+
 export interface BuildSummary {
   id: number;
   number: number;
@@ -69,6 +74,8 @@ export class HistoryView {
         pending = setTimeout(() => {
           pending = null;
           void this.refresh().catch(() => undefined);
+          // The lesson panel of a student's copy reads its checks again (lessonpanel.ts).
+          window.dispatchEvent(new CustomEvent(PROJECT_CHANGED));
         }, 250);
       },
     });

@@ -7,7 +7,7 @@ import { FilePanel, type FileInfo } from "./files";
 import { Tabs } from "./tabs";
 import { LayerStackView } from "./layerstack";
 import { BuildStore, connectBuild } from "./store";
-import { HistoryView, type BuildSummary } from "./history";
+import { HistoryView, PLANNED, type BuildSummary } from "./history";
 import type { BuildFinished } from "./protocol";
 import { Inspector } from "./inspector";
 import { setupLargeText } from "./largetext";
@@ -416,6 +416,7 @@ class ProjectStudio {
 
   private showPlan(plan: PlanResponse, text: string): void {
     const steps = plan.steps ?? [];
+    if (!plan.error) window.dispatchEvent(new CustomEvent(PLANNED, { detail: steps }));
     const changed = changedPredictions(this.lastPlan, steps);
     this.lastPlan = steps;
     this.editor.setPredictions(this.dockerfile, lineMarks(steps, text));

@@ -15,7 +15,6 @@ from studio.classrooms.models import Classroom, Membership
 from studio.models import User
 from studio.projects.models import Project
 
-from . import checks as checks_
 from . import live, pack, predictions, selectors, services
 from .selectors import TEACHER, exercise_json
 
@@ -25,7 +24,7 @@ Loose = dict[str, Any]
 CHECK_KINDS = (
     "rebuild_after_change", "image_size", "layers", "absent_path", "present_path", "edit_rebuilds"
 )
-CheckState = Literal["not_yet", "failed", "passed", "partly"]
+CheckState = Literal["not_yet", "failed", "passed", "partly", "checking"]
 
 
 class ExerciseCheck(Out):
@@ -116,7 +115,8 @@ class StudentExercise(ExerciseOut):
     results: list[CheckResult]
     state: CheckState = Field(
         description="not_yet: never built or checked; failed: a check fails; passed; partly: "
-        "some pass, the rest not yet"
+        "some pass, the rest not yet; checking: the checks' own builds are running for the "
+        "latest build"
     )
     prediction: PredictionOut | None = Field(description="the latest prediction, graded or pending")
     judged_build: int | None = Field(description="the build the results are as of")
@@ -197,7 +197,14 @@ class StudentRow(Out):
     build: Loose | None = Field(
         description="the latest build: id, number, status, image_size, image_layers, steps"
     )
-    checks: Loose = Field(description="passed, total, results, state (as StudentExercise's)")
+    checks: Loose = Field(
+        description="passed, total, results, state (as StudentExercise's), and checking: the build "
+        "whose checks are running"
+    )
+    mistakes: list[Loose] = Field(
+        description="what the latest build's Dockerfile gets wrong (the studio's cache hints and "
+        "hadolint's findings) and the checks it fails: code, source, title, message, lines"
+    )
     last_activity: Timestamp | None
 
 
@@ -309,7 +316,7 @@ def student_json(classroom: Classroom, membership: Membership) -> dict[str, Any]
                 "project": a.project_id,
                 "studio_url": studio_url(a.project_id),
                 "results": a.results,
-                "state": checks_.state(a.results or []),
+                "state": selectors.copy_state(a),
                 "prediction": predictions.prediction_json(predictions.latest(assignment=a)),
                 "judged_build": a.judged_build,
             }

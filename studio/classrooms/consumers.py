@@ -1,7 +1,8 @@
 """`ws/classrooms/<id>/?exercise=<id>`: the teacher's dashboard, live. Only the class's teacher
 gets in. It joins the class's group first, then sends the grid as it is (`classroom.snapshot`),
 then every change as it happens: a student's whole row (`student.row`) when a build is queued,
-starts or ends, one cell (`student.step`) as a step starts or finishes, and `student.removed`.
+starts or ends, one cell (`student.step`) as a step starts or finishes, `student.removed`, and
+the class's prediction accuracy per step (`class.predictions`) whenever a build grades one.
 Every message is idempotent (a row replaces the row; a cell names its build, and the page keeps
 it only for the build the row shows), so a change that reaches both the snapshot and the live
 stream does no harm, and none falls between them."""
@@ -55,6 +56,10 @@ class ClassroomConsumer(GroupConsumer):
 
     async def classroom_step(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "student.step", **{k: v for k, v in message.items() if k != "type"}})
+
+    async def classroom_predictions(self, message: dict[str, Any]) -> None:
+        rest = {k: v for k, v in message.items() if k != "type"}
+        await self.send_json({"type": "class.predictions", **rest})
 
     async def classroom_removed(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "student.removed", "student": message["student"]})

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from builds import live
 from builds.models import Build
-from studio.classrooms.models import Assignment
+from studio.classrooms.models import Assignment, Exercise
 
-from . import selectors
+from . import predictions, selectors
 
 # Step events are many; which project belongs to which class is asked once per project and
 # process. A project's assignment never changes once made (copies are new projects).
@@ -90,3 +90,13 @@ def publish_step(seat: Seat, *, build_id: int, step: int, status: str) -> None:
         "status": status,
     }
     live.group_send(classroom_group(seat.classroom), message)
+
+
+def publish_predictions(exercise: Exercise) -> None:
+    """The class's accuracy per step, sent whenever a build grades a student's prediction."""
+    message = {
+        "type": "classroom.predictions",
+        "exercise": exercise.id,
+        "predictions": predictions.accuracy(exercise=exercise),
+    }
+    live.group_send(classroom_group(exercise.classroom_id), message)

@@ -106,6 +106,9 @@ class Assignment(models.Model):
     results = models.JSONField(default=list, blank=True)
     # The number of the copy's last build the checks were held to.
     judged_build = models.PositiveIntegerField(null=True, blank=True)
+    # The number of the build whose checks a worker is running now (their own builds take a
+    # while): the copy reads "checking…" until they are done, not the last build's verdicts.
+    checking_build = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

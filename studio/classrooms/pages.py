@@ -13,13 +13,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from builds.models import Build
 from studio.classrooms.models import Membership
 from studio.errors import Rejected
 from studio.models import User
 from studio.projects.models import Project
 
-from . import checks as checks_
-from . import live, pack, predictions, selectors, services
+from . import live, mistakes, pack, predictions, selectors, services
 from .api import join_url, studio_url
 from .export import to_csv
 from .pack import split_steps
@@ -88,8 +88,8 @@ def classroom(request: HttpRequest, classroom_id: int) -> HttpResponse:
             "studio_url": studio_url(a.project_id),
             "results": a.results,
             "steps": split_steps(a.exercise.instructions),
-            "state": checks_.state(a.results or []),
-            "state_words": selectors.STATE_WORDS[checks_.state(a.results or [])],
+            "state": selectors.copy_state(a),
+            "state_words": selectors.STATE_WORDS[selectors.copy_state(a)],
             "build": selectors.latest_build(a.project_id),
         }
         for a in selectors.assignments_of(membership=membership).order_by("-exercise__created_at")
@@ -317,3 +317,41 @@ def classroom_settings(request: HttpRequest, classroom_id: int) -> HttpResponse:
     except Rejected as refused:
         return _back(request, found.id, refused.message)
     return _back(request, found.id)
+
+
+@login_required
+def mistake_example(request: HttpRequest, classroom_id: int, exercise_id: int) -> HttpResponse:
+    """One student's Dockerfile that makes a mistake of the class (?code=, the largest group's
+    when left out; ?n= picks which student of the group), the lines at fault marked, with no
+    name on it: large enough to put on the projector and talk about."""
+    found = selectors.classroom_get_taught(user=_user(request), classroom_id=classroom_id)
+    exercise = selectors.exercise_current(classroom=found, exercise_id=exercise_id)
+    assert exercise is not None
+    rows = selectors.dashboard_rows(exercise=exercise)
+    groups = mistakes.groups(rows)
+    code = request.GET.get("code", "")
+    group = next((g for g in groups if g["code"] == code), None) if code else (groups[0] if groups else None)
+    if group is None:
+        raise Http404("no student of the class makes that mistake in their latest build")
+    raw = request.GET.get("n", "0")
+    count = len(group["students"])
+    n = int(raw) % count if raw.isdigit() and len(raw) < 6 else 0
+    student = group["students"][n]["student"]
+    row = next(r for r in rows if r["student"] == student)
+    mistake = next(m for m in row["mistakes"] if m["code"] == group["code"])
+    build = Build.objects.filter(id=row["build"]["id"]).first() if row["build"] else None
+    text = (mistakes.dockerfile_of(build) if build else None) or ""
+    return render(
+        request,
+        "classrooms/mistake_example.html",
+        {
+            "classroom": found,
+            "exercise": exercise,
+            "group": group,
+            "mistake": mistake,
+            "lines": mistakes.marked_lines(text, mistake),
+            "n": n + 1,
+            "count": count,
+            "next_n": (n + 1) % count,
+        },
+    )

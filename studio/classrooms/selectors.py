@@ -8,14 +8,16 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
 
+from builds import planning
 from builds.counts import build_counts
 from builds.models import Build, BuildEvent, Step
 from builds.scopes import cache_scope_json
 from studio.classrooms.models import Assignment, Classroom, Exercise, Membership
+from studio.errors import Rejected
 from studio.models import User
 from studio.projects.models import Project
 
-from . import checks, predictions
+from . import checks, mistakes, predictions
 from .pack import split_steps
 
 AnyUser = User | AnonymousUser
@@ -168,8 +170,10 @@ def student_row(assignment: Assignment) -> dict[str, Any]:
             "passed": sum(1 for r in results if r.get("status") == "pass"),
             "total": len(results),
             "results": results,
-            "state": checks.state(results),
+            "state": copy_state(assignment),
+            "checking": assignment.checking_build,
         },
+        "mistakes": mistakes.of_copy(build=build, results=results),
         "last_activity": _iso(max(moments)),
     }
 
@@ -212,12 +216,22 @@ def _iso(value: Any) -> str | None:
 
 # -- a copy's lesson, beside the studio -----------------------------------------------------------
 
+CHECKING = "checking"
 STATE_WORDS = {
+    CHECKING: "checking…",
     checks.NOT_CHECKED: "not yet checked",
     checks.FAILED: "a check fails",
     checks.PASSED: "every check passes",
     checks.PARTLY: "some checks pass, the rest not yet",
 }
+
+
+def copy_state(assignment: Assignment) -> str:
+    """Where a copy stands: "checking" while a worker runs the checks' own builds for its latest
+    build (the verdicts kept are an earlier build's), else the checks' state."""
+    if assignment.checking_build is not None:
+        return CHECKING
+    return checks.state(assignment.results or [])
 
 
 def copy_lesson(*, project_id: int) -> dict[str, Any] | None:
@@ -231,7 +245,7 @@ def copy_lesson(*, project_id: int) -> dict[str, Any] | None:
     if assignment is None:
         return None
     results = assignment.results or []
-    state = checks.state(results)
+    state = copy_state(assignment)
     return {
         "title": assignment.exercise.title,
         "steps": split_steps(assignment.exercise.instructions),
@@ -241,9 +255,21 @@ def copy_lesson(*, project_id: int) -> dict[str, Any] | None:
         "classroom": assignment.membership.classroom_id,
         "exercise": assignment.exercise_id,
         # Predict, then build: the steps of the latest build to mark, and the last prediction.
-        "predict_steps": _latest_steps(project_id),
+        "predict_steps": _next_steps(assignment.project),
         "prediction": predictions.prediction_json(predictions.latest(assignment=assignment)),
     }
+
+
+def _next_steps(project: Project) -> list[dict[str, Any]]:
+    """The steps the copy's next build will have, predicted from its saved Dockerfile in the
+    student's own cache, so a prediction needs no build first; the latest build's steps when
+    the Dockerfile cannot be planned (it does not parse, a base is unknown)."""
+    try:
+        found = planning.project_predict(project=project)
+    except Rejected:
+        found = {}
+    steps = [{"step": s["step"], "instruction": s["instruction"]} for s in found.get("steps") or []]
+    return steps if steps and not found.get("error") else _latest_steps(project.id)
 
 
 def _latest_steps(project_id: int) -> list[dict[str, Any]]:
@@ -287,7 +313,7 @@ def results_table(*, exercise: Exercise) -> list[list[str]]:
     """The exercise's results, a row per student: the table the teacher exports."""
     header = ["student", "username", "exercise", "state", "checks passed", "checks total"]
     header += [checks.describe(c) for c in exercise.checks]
-    header += ["builds", "latest build", "latest status", "hit ratio"]
+    header += ["builds", "latest build", "latest status", "hit ratio", "mistakes"]
     rows = [header]
     found = (
         Assignment.objects.filter(exercise=exercise, membership__removed_at__isnull=True)
@@ -313,6 +339,8 @@ def results_table(*, exercise: Exercise) -> list[list[str]]:
                 str(latest.number) if latest else "",
                 latest.status if latest else "",
                 f"{ratio:.3f}" if ratio is not None else "",
+                # As the dashboard groups them: the same words, one per mistake.
+                "; ".join(m["title"] for m in mistakes.of_copy(build=latest, results=results)),
             ]
         )
     return rows

@@ -228,7 +228,7 @@ def exercise_update(
         if cleaned != exercise.checks:
             exercise.checks = cleaned
             Assignment.objects.filter(exercise=exercise).update(
-                results=checks_.initial(cleaned), judged_build=None
+                results=checks_.initial(cleaned), judged_build=None, checking_build=None
             )
     exercise.save()
     return exercise
@@ -296,7 +296,8 @@ def assignment_reset(*, assignment: Assignment) -> Assignment:
     project.save(update_fields=["dockerfile_path", "updated_at"])
     reset = "Not yet: your teacher put your copy back to the starter; build it to be checked."
     assignment.results, assignment.judged_build = checks_.initial(exercise.checks, reset), None
-    assignment.save(update_fields=["results", "judged_build"])
+    assignment.checking_build = None
+    assignment.save(update_fields=["results", "judged_build", "checking_build"])
     transaction.on_commit(lambda: live.publish_row(assignment))
     return assignment
 
@@ -364,9 +365,14 @@ def assignment_judge(*, assignment: Assignment, build: Build) -> list[dict[str, 
     """Hold the finished `build` of a student's copy to the exercise's checks, and keep the
     results on the assignment. Checks that need builds of their own are run by a worker after a
     successful build (`assignment_check`); None then, the results come when it is done."""
-    predictions.prediction_grade(assignment=assignment, build=build)
+    if predictions.prediction_grade(assignment=assignment, build=build) is not None:
+        exercise = assignment.exercise
+        transaction.on_commit(lambda: live.publish_predictions(exercise))
     checks = assignment.exercise.checks
     if checks_.needs_run(checks) and build.status == Build.Status.SUCCEEDED:
+        # "checking…" from now until the worker keeps its verdicts, not the last build's.
+        Assignment.objects.filter(id=assignment.id).update(checking_build=build.number)
+        assignment.checking_build = build.number
         transaction.on_commit(lambda: current_app.send_task(RUN_CHECKS, args=(assignment.id, build.id)))
         return None
     return _keep(assignment, build, checks_.merge(assignment.results or [], checks, build_facts(build)))
@@ -376,6 +382,11 @@ def _keep(assignment: Assignment, build: Build, results: list[dict[str, Any]]) -
     if not assignment.exercise.checks:
         results = []
     Assignment.objects.filter(id=assignment.id).update(results=results, judged_build=build.number)
+    # This build's "checking…" is over; a later build's, still being checked, stays.
+    Assignment.objects.filter(id=assignment.id, checking_build__lte=build.number).update(checking_build=None)
+    assignment.checking_build = (
+        Assignment.objects.filter(id=assignment.id).values_list("checking_build", flat=True).first()
+    )
     assignment.results, assignment.judged_build = results, build.number
     return results
 

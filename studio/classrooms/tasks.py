@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from builds import live
 from builds.models import Build
 from studio.classrooms.models import Assignment
 
@@ -27,6 +28,15 @@ def run_checks(assignment_id: int, build_id: int) -> str:
     # A later build judged already: this one's verdicts would be older news.
     if assignment.judged_build is not None and assignment.judged_build > build.number:
         return f"build {build_id}: superseded"
-    services.assignment_check(assignment=assignment, build=build)
+    try:
+        services.assignment_check(assignment=assignment, build=build)
+    except Exception:
+        # The copy must not read "checking…" for ever: it keeps its earlier verdicts.
+        Assignment.objects.filter(id=assignment.id, checking_build=build.number).update(checking_build=None)
+        assignment.checking_build = None
+        publish_row(assignment)
+        raise
     publish_row(assignment)
+    # The student's pages are told too: their "checking…" ends.
+    live.group_send(live.project_group(build.project_id), {"type": "project.checked", "build": build.number})
     return f"build {build_id}: checked"

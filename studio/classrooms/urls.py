@@ -35,6 +35,11 @@ urlpatterns = [
         pages.prediction_new,
         name="classroom-prediction",
     ),
+    path(
+        "classrooms/<int:classroom_id>/exercises/<int:exercise_id>/mistakes/example/",
+        pages.mistake_example,
+        name="classroom-mistake-example",
+    ),
     path("classrooms/<int:classroom_id>/settings/", pages.classroom_settings, name="classroom-settings"),
     path(
         "classrooms/<int:classroom_id>/students/<int:student_id>/remove/",

@@ -178,12 +178,13 @@ def test_the_results_export_as_csv_and_hostile_names_stay_text(
     rows = list(csv.reader(io.StringIO(reply.text)))
     header, body = rows[0], {r[0]: r for r in rows[1:]}
     assert header[:6] == ["student", "username", "exercise", "state", "checks passed", "checks total"]
-    assert header[-4:] == ["builds", "latest build", "latest status", "hit ratio"]
+    assert header[-5:] == ["builds", "latest build", "latest status", "hit ratio", "mistakes"]
     ana_row = dict(zip(header, body["Ana"], strict=True))
     assert ana_row["state"] == "failed" and ana_row["checks passed"] == "2"
     assert ana_row["When the check changes app.py, at most 1 step rebuild"] == "fail"
     assert ana_row["builds"] == "1" and ana_row["latest status"] == "succeeded"
     assert 0 <= float(ana_row["hit ratio"]) <= 1
+    assert "fail the check “When the check changes app.py" in ana_row["mistakes"]
     for name in hostile:
         assert "'" + name in body, sorted(body)
         assert dict(zip(header, body["'" + name], strict=True))["state"] == "not_yet"

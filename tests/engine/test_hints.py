@@ -41,6 +41,14 @@ class TestCopyAllBeforeInstall:
         text = "FROM a AS build\nRUN make\nFROM python:3.12\nCOPY --from=build . .\nRUN pip install x\n"
         assert found(text, self.CODE) == []
 
+    def test_a_script_reading_the_requirements_after_the_copy_is_an_install_too(self) -> None:
+        text = "FROM busybox\nCOPY . .\nRUN sed -e 's/#.*//' requirements.txt | while read -r p; do :; done\n"
+        (hint,) = found(text, self.CODE)
+        assert hint.line == 2 and "line 3 installs" in hint.message
+        assert "COPY requirements.txt ./" in hint.message
+        fixed = "FROM busybox\nCOPY requirements.txt .\nRUN xargs echo < requirements.txt\nCOPY . .\n"
+        assert found(fixed, self.CODE) == []
+
     def test_a_run_that_installs_nothing_is_fine(self) -> None:
         assert found("FROM python:3.12\nCOPY . .\nRUN python -m compileall .\n", self.CODE) == []
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GridState, keyword } from "./grid";
+import { GridState, keyword, mistakeGroups } from "./grid";
 import { MessageError, parseMessage, type StudentRow } from "./messages";
 
 function row(student: number, name: string, build: number | null, statuses: string[] = []): StudentRow {
@@ -61,5 +61,32 @@ describe("GridState", () => {
 
   it("names a cell by its instruction's keyword", () => {
     expect(keyword("  copy . /app")).toBe("COPY");
+  });
+});
+
+describe("mistakeGroups", () => {
+  const copyAll = { code: "studio/copy-all-before-install", source: "studio" as const, title: "copy the whole context before installing", message: "", lines: [[3, 3]] as [number, number][] };
+  const check = { code: "check:1", source: "check" as const, title: "fail the check “x”", message: "", lines: [] };
+
+  it("puts the largest group first, its students in name order, with a sentence for one or many", () => {
+    const rows = [
+      { ...row(1, "Cy", 1), mistakes: [copyAll] },
+      { ...row(2, "ana", 2), mistakes: [copyAll, check] },
+      { ...row(3, "Bo", 3), mistakes: [] },
+    ];
+    const groups = mistakeGroups(rows);
+    expect(groups.map((g) => g.sentence)).toEqual([
+      "2 students copy the whole context before installing",
+      "1 student fails the check “x”",
+    ]);
+    expect(groups[0]!.students.map((s) => s.name)).toEqual(["ana", "Cy"]);
+  });
+
+  it("follows a row that is replaced live: a student who fixed it leaves the group", () => {
+    const state = new GridState(7);
+    state.apply({ type: "classroom.snapshot", classroom: 1, exercise: { id: 7, title: "t" }, students: [{ ...row(1, "Cy", 1), mistakes: [copyAll] }] });
+    expect(mistakeGroups(state.sorted())).toHaveLength(1);
+    state.apply({ type: "student.row", row: { ...row(1, "Cy", 2), mistakes: [] } });
+    expect(mistakeGroups(state.sorted())).toEqual([]);
   });
 });

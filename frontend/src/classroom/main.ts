@@ -3,7 +3,7 @@
 import "./classroom.css";
 import { GridState } from "./grid";
 import { MessageError, parseMessage } from "./messages";
-import { pickedCompareUrl, renderGrid } from "./view";
+import { pickedCompareUrl, renderAccuracy, renderGrid, renderMistakes } from "./view";
 import { followStudent } from "./student";
 import { keepOpen, socketUrl, type Connection } from "../socket";
 
@@ -26,6 +26,8 @@ function dashboard(root: HTMLElement): void {
   const compare = document.getElementById("compare-link") as HTMLAnchorElement;
   const liveState = document.getElementById("live-state")!;
   const studentCount = document.getElementById("student-count");
+  const mistakes = document.getElementById("mistakes");
+  const accuracy = document.getElementById("prediction-accuracy") as HTMLTableElement | null;
   const state = new GridState(Number(exercise));
   const picked = new Set<number>();
   let queued = false;
@@ -33,6 +35,10 @@ function dashboard(root: HTMLElement): void {
   const draw = () => {
     queued = false;
     renderGrid(grid, state, picked);
+    if (mistakes) {
+      renderMistakes(document.getElementById("mistake-groups")!, document.getElementById("mistakes-empty")!, state, mistakes.dataset.example ?? "");
+    }
+    if (accuracy && state.predictions) renderAccuracy(accuracy, state.predictions);
     const url = pickedCompareUrl(state, picked);
     if (url) compare.href = url;
     else compare.removeAttribute("href");

@@ -29,7 +29,24 @@ export interface BuildBrief {
   steps: Cell[];
 }
 
-export type CheckState = "not_yet" | "failed" | "passed" | "partly";
+export type CheckState = "not_yet" | "failed" | "passed" | "partly" | "checking";
+
+/** A mistake the student's latest Dockerfile makes (a studio hint, a hadolint finding) or a
+ * check it fails; `lines` the places at fault, [first, last]. */
+export interface Mistake {
+  code: string;
+  source: "studio" | "hadolint" | "check";
+  title: string;
+  message: string;
+  lines: [number, number][];
+}
+
+export interface StepAccuracy {
+  step: number;
+  instruction: string;
+  right: number;
+  total: number;
+}
 
 export interface CheckResult {
   check: string;
@@ -46,7 +63,9 @@ export interface StudentRow {
   project: number;
   build: BuildBrief | null;
   /** state: not_yet (never built or checked) is not failed; the cell says so. */
-  checks: { passed: number; total: number; results: CheckResult[]; state?: CheckState };
+  /** checking: the build number whose checks' own builds are running (state "checking"). */
+  checks: { passed: number; total: number; results: CheckResult[]; state?: CheckState; checking?: number | null };
+  mistakes?: Mistake[];
   last_activity: string | null;
 }
 
@@ -55,6 +74,13 @@ export interface Snapshot {
   classroom: number;
   exercise: { id: number; title: string } | null;
   students: StudentRow[];
+  predictions?: StepAccuracy[];
+}
+
+export interface PredictionsMessage {
+  type: "class.predictions";
+  exercise: number;
+  predictions: StepAccuracy[];
 }
 
 export interface RowMessage {
@@ -76,7 +102,7 @@ export interface RemovedMessage {
   student: number;
 }
 
-export type ClassroomMessage = Snapshot | RowMessage | StepMessage | RemovedMessage;
+export type ClassroomMessage = Snapshot | RowMessage | StepMessage | RemovedMessage | PredictionsMessage;
 
 export class MessageError extends Error {}
 
@@ -95,6 +121,7 @@ function checkRow(row: unknown): StudentRow {
   need(typeof r.project === "number" && typeof r.exercise === "number", "a row needs project and exercise");
   need(r.build === null || (isObject(r.build) && Array.isArray(r.build.steps)), "a row's build needs steps");
   need(isObject(r.checks) && Array.isArray(r.checks.results), "a row needs its checks");
+  need(r.mistakes === undefined || Array.isArray(r.mistakes), "a row's mistakes must be a list");
   return row as StudentRow;
 }
 
@@ -118,6 +145,9 @@ export function parseMessage(raw: unknown): ClassroomMessage {
     case "student.removed":
       need(typeof m.student === "number", "removed needs a student");
       return m as unknown as RemovedMessage;
+    case "class.predictions":
+      need(typeof m.exercise === "number" && Array.isArray(m.predictions), "predictions need exercise and a list");
+      return m as unknown as PredictionsMessage;
     default:
       throw new MessageError(`classroom message: unknown type ${String(m.type)}`);
   }

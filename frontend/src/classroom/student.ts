@@ -12,6 +12,20 @@ interface LatestBuild {
 }
 
 const BADGE: Record<string, string> = { pass: "pass", fail: "fail", not_yet: "not yet" };
+// As selectors.STATE_WORDS says them when the page is made.
+export const STATE_WORDS: Record<string, string> = {
+  checking: "checking…",
+  not_yet: "not yet checked",
+  failed: "a check fails",
+  passed: "every check passes",
+  partly: "some checks pass, the rest not yet",
+};
+
+/** The word for where a copy stands, kept current as builds end and checks run. */
+export function renderState(word: HTMLElement, state: string): void {
+  word.textContent = STATE_WORDS[state] ?? state;
+  word.className = `state-word state-${state}`;
+}
 
 export function renderChecks(list: HTMLElement, results: Result[]): void {
   list.replaceChildren(
@@ -43,6 +57,8 @@ export function followStudent(root: HTMLElement, keepOpen: KeepOpen): void {
       const article = root.querySelector<HTMLElement>(`article[data-exercise="${exercise.id}"]`);
       const list = article?.querySelector<HTMLElement>("ul.checks");
       if (list) renderChecks(list, exercise.results);
+      const word = article?.querySelector<HTMLElement>(".state-word");
+      if (word) renderState(word, exercise.state);
     }
   };
   for (const article of root.querySelectorAll<HTMLElement>("article[data-project]")) {

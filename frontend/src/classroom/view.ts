@@ -2,8 +2,8 @@
 // build's hit ratio, image size, checks passed and last activity. Two ticked rows make the
 // "compare these two" link.
 import { el, formatBytes } from "../format";
-import { compareUrl, keyword, studioUrl, type GridState } from "./grid";
-import type { BuildBrief, Cell, StudentRow } from "./messages";
+import { compareUrl, keyword, mistakeGroups, studioUrl, type GridState } from "./grid";
+import type { BuildBrief, Cell, StepAccuracy, StudentRow } from "./messages";
 import { cacheShare, countsText, VERDICT_WORDS, isVerdict } from "../verdicts";
 
 const BUILD_WORDS: Record<string, string> = {
@@ -117,9 +117,11 @@ function cell(className: string, child: HTMLElement): HTMLTableCellElement {
 
 function checksCell(row: StudentRow): HTMLTableCellElement {
   const { passed, total, results, state } = row.checks;
-  // Never built or checked is "not yet", not 0 out of N: nothing failed.
+  // Never built or checked is "not yet", not 0 out of N: nothing failed. While the checks' own
+  // builds run, the last verdicts would be stale news: "checking…".
   const notYet = total > 0 && state === "not_yet";
-  const td = el("td", "checks-passed", notYet ? "not yet" : total ? `${passed}/${total}` : "–");
+  const words = state === "checking" ? "checking…" : notYet ? "not yet" : total ? `${passed}/${total}` : "–";
+  const td = el("td", "checks-passed", words);
   if (state) td.classList.add(`state-${state}`);
   if (total && passed === total) td.classList.add("all-passed");
   td.title = results.map((r) => `${r.status === "pass" ? "✓" : r.status === "fail" ? "✗" : "…"} ${r.check}: ${r.message}`).join("\n");
@@ -131,4 +133,43 @@ export function pickedCompareUrl(state: GridState, picked: Set<number>): string 
   const rows = [...picked].map((id) => state.rows.get(id)).filter((r): r is StudentRow => !!r);
   const [a, b] = rows;
   return rows.length === 2 && a && b ? compareUrl(a, b) : null;
+}
+
+const SOURCE_WORDS: Record<string, string> = { studio: "cache hint", hadolint: "hadolint", check: "check" };
+
+/** What the class got wrong: a group per mistake, largest first, naming its students, with a
+ * link to one anonymised example of it for the projector. */
+export function renderMistakes(list: HTMLElement, empty: HTMLElement, state: GridState, exampleUrl: string): void {
+  const groups = mistakeGroups(state.sorted());
+  empty.hidden = groups.length > 0;
+  list.replaceChildren(
+    ...groups.map((g) => {
+      const li = el("li", "mistake");
+      li.dataset.code = g.code;
+      li.dataset.count = String(g.students.length);
+      const sentence = el("p", "mistake-sentence");
+      const [count, ...rest] = g.sentence.split(" ");
+      sentence.append(el("span", "count", count ?? ""), ` ${rest.join(" ")} `, el("span", "mistake-source", `(${SOURCE_WORDS[g.source] ?? g.source})`));
+      const example = el("a", "mistake-example-link", "open an anonymised example");
+      example.href = `${exampleUrl}?code=${encodeURIComponent(g.code)}`;
+      li.append(sentence, el("p", "mistake-students", g.students.map((s) => s.name).join(", ")), example);
+      return li;
+    }),
+  );
+}
+
+/** The class's prediction accuracy per step, as each graded prediction arrives. */
+export function renderAccuracy(table: HTMLTableElement, rows: StepAccuracy[]): void {
+  const body = table.tBodies[0] ?? table.createTBody();
+  body.replaceChildren(
+    ...rows.map((a) => {
+      const tr = el("tr");
+      const step = el("td");
+      const short = a.instruction.length > 60 ? `${a.instruction.slice(0, 59)}…` : a.instruction;
+      step.append(`${a.step}. `, el("code", "", short));
+      tr.append(step, el("td", "", `${a.right} of ${a.total}`));
+      return tr;
+    }),
+  );
+  table.hidden = rows.length === 0;
 }
