@@ -290,6 +290,22 @@ def test_a_layer_stored_again_under_its_path_is_seen_anew(tmp_path: Path, busybo
     assert third.printed("stdout") == "three\n"
 
 
+def test_stacks_deeper_than_the_kept_clones_take_turns_and_each_sees_its_own_layers(
+    tmp_path: Path, busybox_rootfs: Path
+) -> None:
+    # The spawner keeps 256 clones: a deeper stack, then another, then the deep one again makes
+    # it let some go and clone them anew, whose descriptors may take the numbers of others.
+    deep = [busybox_rootfs] + [_layer(tmp_path / "deep", f"{i:03}", {f"l{i}": "", "which": f"{i}\n"})
+                               for i in range(300)]
+    other = [busybox_rootfs, _layer(tmp_path, "other", {"which": "other\n"})]
+    turns = [(deep, "299\n300\n"), (other, "other\n0\n"), (deep, "299\n300\n")]
+    for n, (layers, expected) in enumerate(turns):
+        step = Step(layers, _layer(tmp_path, f"upper-{n}", {}))
+        result = step.run("cat /which; ls / | grep -c '^l[0-9]' || true")
+        assert result.exit_code == 0, result
+        assert step.printed("stdout") == expected
+
+
 def test_the_working_directory_is_created_when_missing(step: Step) -> None:
     result = step.run("pwd", cwd="/app/src")
 

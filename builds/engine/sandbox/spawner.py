@@ -183,15 +183,24 @@ def clone(path, optional=False):
         os.close(fd)
     fd = idmapped(path, userns, optional=optional)
     CLONES[path] = fd
-    while len(CLONES) > MAX_CLONES:
-        os.close(CLONES.pop(next(iter(CLONES))))
     return fd
 
 
 def step_clones(overlay):
-    # In this process, before the fork: what the child stacks.
-    lowers = [clone(layer, optional=layer in overlay["optional"]) for layer in overlay["layers"]]
-    return lowers, clone(os.path.dirname(overlay["upper"]))  # upper and work share it
+    # In this process, before the fork: what the child stacks. The least recently used clones
+    # go beyond MAX_CLONES, once the step's own are all made (never one of those: its
+    # descriptor's number could be reused by the next clone).
+    step = {}  # each path once: a clone found stale is closed, and must not be one in use
+    for layer in overlay["layers"]:
+        if layer not in step:
+            step[layer] = clone(layer, optional=layer in overlay["optional"])
+    lowers = [step[layer] for layer in overlay["layers"]]
+    above = os.path.dirname(overlay["upper"])  # upper and work share it
+    parent = step[above] if above in step else clone(above)
+    used = set(lowers) | {parent}
+    for path in [path for path, fd in CLONES.items() if fd not in used][:max(0, len(CLONES) - MAX_CLONES)]:
+        os.close(CLONES.pop(path))
+    return lowers, parent
 
 
 def mount_root(overlay, userns, clones):
