@@ -3,6 +3,7 @@ cgroups. Each step costs milliseconds, so the limits are small and the module st
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -238,6 +239,71 @@ def test_a_stack_of_a_hundred_layers_with_long_paths_runs(tmp_path: Path, busybo
     assert step.layer() == {"new"}
     mounts = Path("/proc/mounts").read_text()
     assert str(tmp_path) not in mounts and SHORT_DIR not in mounts
+
+
+def _spawner_holds() -> list[int]:
+    """The inodes this thread's spawner holds open (a detached mount's descriptor reads as
+    "/", so it is told by its inode)."""
+    from builds.engine.sandbox import spawner
+
+    pid = spawner._local.worker.spawner.proc.pid
+    held = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/fdinfo/{fd}").read_text().split()
+            held.append(int(fields[fields.index("ino:") + 1]))
+    return held
+
+
+def test_a_layer_is_stacked_from_the_clone_of_the_step_before(tmp_path: Path, busybox_rootfs: Path) -> None:
+    # Cloning every layer for every step, and tearing the clones down after it, cost each step
+    # time in proportion to the image's depth: the spawner keeps the clones from step to step.
+    layer = _layer(tmp_path, "layer", {"which": "one\n"})
+    Step([busybox_rootfs, layer], _layer(tmp_path, "upper-1", {})).run("cat /which")
+
+    assert _spawner_holds().count(layer.stat().st_ino) == 1
+    step = Step([busybox_rootfs, layer], _layer(tmp_path, "upper-2", {}))
+    step.run("cat /which")
+    assert step.printed("stdout") == "one\n"
+    assert _spawner_holds().count(layer.stat().st_ino) == 1  # the same clone, not a second
+
+
+def test_a_layer_stored_again_under_its_path_is_seen_anew(tmp_path: Path, busybox_rootfs: Path) -> None:
+    layer = _layer(tmp_path, "layer", {"which": "one\n"})
+    first = Step([busybox_rootfs, layer], _layer(tmp_path, "upper-1", {}))
+    first.run("cat /which")
+    assert first.printed("stdout") == "one\n"
+
+    old = layer.stat().st_ino
+    shutil.rmtree(layer)  # deleted, then stored again with other content
+    _layer(tmp_path, "layer", {"which": "two\n"})
+    second = Step([busybox_rootfs, layer], _layer(tmp_path, "upper-2", {}))
+    second.run("cat /which")
+    assert second.printed("stdout") == "two\n"
+    if layer.stat().st_ino != old:  # (a file system may give the new one the old number)
+        assert old not in _spawner_holds()  # the deleted directory is let go
+
+    os.rename(layer, tmp_path / "moved")  # still there, under another name, and replaced
+    _layer(tmp_path, "layer", {"which": "three\n"})
+    third = Step([busybox_rootfs, layer], _layer(tmp_path, "upper-3", {}))
+    third.run("cat /which")
+    assert third.printed("stdout") == "three\n"
+
+
+def test_stacks_deeper_than_the_kept_clones_take_turns_and_each_sees_its_own_layers(
+    tmp_path: Path, busybox_rootfs: Path
+) -> None:
+    # The spawner keeps 256 clones: a deeper stack, then another, then the deep one again makes
+    # it let some go and clone them anew, whose descriptors may take the numbers of others.
+    deep = [busybox_rootfs] + [_layer(tmp_path / "deep", f"{i:03}", {f"l{i}": "", "which": f"{i}\n"})
+                               for i in range(300)]
+    other = [busybox_rootfs, _layer(tmp_path, "other", {"which": "other\n"})]
+    turns = [(deep, "299\n300\n"), (other, "other\n0\n"), (deep, "299\n300\n")]
+    for n, (layers, expected) in enumerate(turns):
+        step = Step(layers, _layer(tmp_path, f"upper-{n}", {}))
+        result = step.run("cat /which; ls / | grep -c '^l[0-9]' || true")
+        assert result.exit_code == 0, result
+        assert step.printed("stdout") == expected
 
 
 def test_the_working_directory_is_created_when_missing(step: Step) -> None:

@@ -160,11 +160,53 @@ def inside(root, target):
     return sys_("openat2", root, target.encode(), ctypes.byref(how), ctypes.c_size_t(24))
 
 
-def mount_root(overlay, userns):
+# Idmapped clones of the layers (and of the directory holding the uppers), by path, kept
+# from step to step: a build's steps stack the same layers again and again, and cloning each
+# one, then letting the kernel tear it down when the step ends, cost every step time in
+# proportion to the image's depth. Layers never change once stored; one that is deleted (its
+# clone's directory has no link left) or stored again under its path is cloned afresh. The
+# clones are this process's descriptors, closed on exec: a step never holds one.
+CLONES = {}
+MAX_CLONES = 256
+
+
+def clone(path, optional=False):
+    fd = CLONES.pop(path, None)
+    if fd is not None:
+        try:
+            held, now = os.fstat(fd), os.stat(path)
+            if held.st_nlink > 0 and (held.st_ino, held.st_dev) == (now.st_ino, now.st_dev):
+                CLONES[path] = fd  # the most recently used last
+                return fd
+        except OSError:
+            pass
+        os.close(fd)
+    fd = idmapped(path, userns, optional=optional)
+    CLONES[path] = fd
+    return fd
+
+
+def step_clones(overlay):
+    # In this process, before the fork: what the child stacks. The least recently used clones
+    # go beyond MAX_CLONES, once the step's own are all made (never one of those: its
+    # descriptor's number could be reused by the next clone).
+    step = {}  # each path once: a clone found stale is closed, and must not be one in use
+    for layer in overlay["layers"]:
+        if layer not in step:
+            step[layer] = clone(layer, optional=layer in overlay["optional"])
+    lowers = [step[layer] for layer in overlay["layers"]]
+    above = os.path.dirname(overlay["upper"])  # upper and work share it
+    parent = step[above] if above in step else clone(above)
+    used = set(lowers) | {parent}
+    for path in [path for path, fd in CLONES.items() if fd not in used][:max(0, len(CLONES) - MAX_CLONES)]:
+        os.close(CLONES.pop(path))
+    return lowers, parent
+
+
+def mount_root(overlay, userns, clones):
     # In the forked child, as the host's root: the step's layers stacked, from inside the
     # user namespace, on idmapped copies; then the step's own mounts over them.
-    lowers = [idmapped(layer, userns, optional=layer in overlay["optional"]) for layer in overlay["layers"]]
-    parent = idmapped(os.path.dirname(overlay["upper"]), userns)  # upper and work share it
+    lowers, parent = clones
     flags = os.O_PATH | os.O_DIRECTORY | O_CLOEXEC
     upper = os.open(os.path.basename(overlay["upper"]), flags, dir_fd=parent)
     work = os.open(os.path.basename(overlay["work"]), flags, dir_fd=parent)
@@ -232,10 +274,10 @@ def receive():
     return msg, list(fds)
 
 
-def child(request, fds, errors):
+def child(request, fds, errors, clones):
     overlay = request.get("overlay")
     if overlay:
-        mount_root(overlay, userns)
+        mount_root(overlay, userns, clones)
     seccomp = os.memfd_create("seccomp")  # bwrap reads the filter from fd 3
     os.write(seccomp, SECCOMP)
     os.lseek(seccomp, 0, os.SEEK_SET)
@@ -254,6 +296,7 @@ def spawn(request, fds):
         for which, value in request["rlimits"]:
             if resource.getrlimit(which) != (value, value):
                 resource.setrlimit(which, (value, value))
+        clones = step_clones(request["overlay"]) if request.get("overlay") else None
         read, write = os.pipe()
         errors = fcntl.fcntl(write, fcntl.F_DUPFD_CLOEXEC, 10)  # clear of the fds 0-3 it sets up
         os.close(write)
@@ -261,7 +304,7 @@ def spawn(request, fds):
         if pid == 0:  # one thread here, so the child may do anything before exec
             os.close(read)
             try:
-                child(request, fds, errors)
+                child(request, fds, errors, clones)
             except BaseException as e:
                 os.write(errors, str(e).encode()[:4096] or b"failed")
             os._exit(127)

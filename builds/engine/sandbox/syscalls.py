@@ -85,6 +85,10 @@ def compile_filter() -> None:  # pragma: no cover - runs under the system's pyth
     import seccomp  # Debian's python3-seccomp: libseccomp's own binding
 
     f = seccomp.SyscallFilter(defaction=seccomp.ERRNO(errno.EPERM))
+    # A binary tree of system call numbers instead of a list: the same decisions, in at most 26
+    # instructions instead of up to 585. Every step loads the filter, and the kernel then runs it
+    # once per system call number to cache the plain allows: 0.3 ms a step instead of 1.1 ms.
+    f.set_attr(seccomp.Attr.CTL_OPTIMIZE, 2)
     for arch in (seccomp.Arch.X86, seccomp.Arch.X32):
         if arch != seccomp.Arch.NATIVE:
             f.add_arch(arch)

@@ -25,12 +25,22 @@ class LayerError(InputError):
 class Layers:
     """l/ under a store's root."""
 
+    # Paths made so far, by layer id: every step asks for the path of each layer below it, so a
+    # 50-step build made 3,000 Path objects for the same few dozen directories.
+    MAX_PATHS = 4096
+
     def __init__(self, directory: Path, keeping: Housekeeping) -> None:
         self.directory = directory
         self.keeping = keeping
+        self._paths: dict[str, Path] = {}
 
     def path(self, layer_id: str) -> Path:
-        return self.directory / layer_id
+        found = self._paths.get(layer_id)
+        if found is None:
+            if len(self._paths) >= self.MAX_PATHS:
+                self._paths.clear()
+            found = self._paths[layer_id] = self.directory / layer_id
+        return found
 
     def has(self, layer_id: str) -> bool:
         return self.path(layer_id).is_dir()
