@@ -32,7 +32,8 @@ DOCKERFILE = f"""FROM {BASE}
 RUN mkdir -p /opt/tools /data && head -c 200000 /dev/urandom > /opt/tools/big.bin \\
  && echo one > /data/note && echo keep > /opt/tools/keep && ln -s /data/note /data/link
 RUN rm /opt/tools/big.bin && echo two > /data/note && ln /data/note /data/hard
-RUN rm -rf /opt/tools && mkdir /opt/tools && echo fresh > /opt/tools/new && head -c 16 /dev/urandom > /opt/stamp
+RUN rm -rf /opt/tools && mkdir /opt/tools && echo fresh > /opt/tools/new \\
+ && head -c 16 /dev/urandom > /opt/stamp
 COPY app.txt /app/app.txt
 """
 
@@ -78,7 +79,8 @@ def test_a_squashed_image_has_one_layer_and_the_same_files(store: Store, project
     # No whiteout survives in the squashed layer's tar.
     out = io.BytesIO()
     store.write_layer_tar(squashed.layers[0], out)
-    names = tarfile.open(fileobj=io.BytesIO(out.getvalue())).getnames()
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+        names = tar.getnames()
     assert not [name for name in names if ".wh." in name]
     assert "data/hard" in names and "app/app.txt" in names
 
