@@ -64,6 +64,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/builds/{build_id}/squash/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Squash Measure
+         * @description The squash measure of one of the person's builds, as far as it has got.
+         */
+        get: operations["squash_measure"];
+        put?: never;
+        /**
+         * Squash Measure Start
+         * @description Squash the build's image and measure what the next edit costs it and the layered image:
+         *     both rebuilt for real, in the person's own cache.
+         */
+        post: operations["squash_measure_start"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/builds/{build_id}/steps/{number}/": {
         parameters: {
             query?: never;
@@ -346,6 +371,26 @@ export interface paths {
          *     may see them; nobody's projects or builds show here.
          */
         get: operations["images_df"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/images/shared/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Images Shared
+         * @description The store's base images and the person's own built images, and the layers they share.
+         */
+        get: operations["images_shared"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1901,6 +1946,40 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** SharedLayersOut */
+        SharedLayersOut: {
+            /**
+             * Images
+             * @description each image once: names, digest, size, unique, layers, own
+             */
+            images: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Images Total
+             * @description bytes the images take counted per image
+             */
+            images_total: number;
+            /**
+             * Layers
+             * @description each layer once, most shared first: id, diff_id, size, images
+             */
+            layers: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Saved
+             * @description images_total - stored
+             */
+            saved: number;
+            /**
+             * Stored
+             * @description bytes their layers take, each stored once
+             */
+            stored: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** SharedProject */
         SharedProject: {
             /** Id */
@@ -1928,6 +2007,66 @@ export interface components {
             code: "source_rebuilt";
             from: string;
             message: string;
+        };
+        /** SquashMeasureOut */
+        SquashMeasureOut: {
+            /**
+             * Edit
+             * @description the edit that was measured, in words
+             */
+            edit?: string | null;
+            /** Edit File */
+            edit_file?: string | null;
+            /** Error */
+            error?: string | null;
+            layered?: components["schemas"]["SquashVariant"] | null;
+            /** Measured */
+            measured?: boolean | null;
+            squashed?: components["schemas"]["SquashVariant"] | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "none" | "queued" | "running" | "done" | "failed";
+        } & {
+            [key: string]: unknown;
+        };
+        /** SquashRequest */
+        SquashRequest: {
+            /**
+             * File
+             * @description the context file to edit (a line is appended); default: a comment on the last RUN
+             */
+            file?: string | null;
+        };
+        /** SquashVariant */
+        SquashVariant: {
+            /** Layers */
+            layers: number;
+            /**
+             * Push Bytes
+             * @description measured: bytes of the layers the registry lacks
+             */
+            push_bytes: number;
+            /** Push Layers */
+            push_layers: number;
+            /**
+             * Rebuild Ms
+             * @description measured: the rebuild after the edit (and the squash)
+             */
+            rebuild_ms: number;
+            /**
+             * Size
+             * @description bytes of file content
+             */
+            size: number;
+            /**
+             * Tar Size
+             * @description bytes of its layer tars: what a first push sends
+             */
+            tar_size: number;
+        } & {
+            [key: string]: unknown;
         };
         /** StepAccuracy */
         StepAccuracy: {
@@ -2497,6 +2636,128 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EventsOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    squash_measure: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                build_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SquashMeasureOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    squash_measure_start: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                build_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SquashRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SquashMeasureOut"];
                 };
             };
             /** @description Bad Request */
@@ -3533,6 +3794,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DiskUsageOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    images_shared: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SharedLayersOut"];
                 };
             };
             /** @description Bad Request */
