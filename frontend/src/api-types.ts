@@ -1243,7 +1243,8 @@ export interface components {
          *     (1,000,000 bytes); layers {max}: no more than that many layers; absent_path {path}: the final
          *     image holds nothing at that path (a directory counts with all under it; * ? [] match patterns);
          *     present_path {path}: the final image holds it; edit_rebuilds {file, max_steps}: the check
-         *     itself builds the copy, then a copy with that file changed, and at most max_steps rebuild.
+         *     itself builds the copy, then a copy with that file changed, and at most max_steps rebuild;
+         *     edit_push {file, max_kb}: after the same change, a push of the image sends at most max_kb KB.
          */
         ExerciseCheck: {
             /**
@@ -1257,9 +1258,11 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "rebuild_after_change" | "image_size" | "layers" | "absent_path" | "present_path" | "edit_rebuilds";
+            kind: "rebuild_after_change" | "image_size" | "layers" | "absent_path" | "present_path" | "edit_rebuilds" | "edit_push";
             /** Max */
             max?: number | null;
+            /** Max Kb */
+            max_kb?: number | null;
             /** Max Mb */
             max_mb?: number | null;
             /** Max Steps */
