@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { linesOfRow, rowOfLine } from "./links";
 import { summaryCards } from "./text";
 import { ComparisonError, parseComparison } from "./types";
-import { sharedLayerOf, withStageHeadings } from "./view";
+import { sharedLayerOf, sharesBase, withStageHeadings } from "./view";
 import type { Comparison, DiffLine, Row, SideStep } from "./types";
 
 function step(n: number, line: number, end = line, instruction = `RUN step ${n}`): SideStep {
@@ -82,6 +82,9 @@ describe("the summary", () => {
     expect(sharedLayerOf(same, withLayers)).toEqual({ digest: "sha256:aa", size: 700 });
     expect(sharedLayerOf(differ, withLayers)).toBeNull();
     expect(sharedLayerOf(row(2, step(1, 1), step(1, 1)), withLayers)).toBeNull();
+    const from = (n: number): SideStep => step(n, 1, 1, "FROM busybox");
+    expect(sharesBase({ ...row(3, from(1), from(1)), same_key: true }, withLayers)).toBe(true);
+    expect(sharesBase({ ...row(4, from(1), from(1)), same_key: false }, withLayers)).toBe(false);
   });
 
   it("refuses a comparison missing what it draws, naming it", () => {
