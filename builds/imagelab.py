@@ -5,7 +5,7 @@ and the person's OWN built images, never anyone else's, with what their layers s
 
 Squash measures: for one of a person's builds, a Celery task builds its revision in the person's
 own cache scope, squashes it, makes one edit, rebuilds both ways and counts what a push would send
-(builds.engine.image.editcost). Its state and result are a small JSON file in the store's
+(builds.engine.editcost). Its state and result are a small JSON file in the store's
 directory, one per build, written atomically; the page polls it through the API.
 """
 
@@ -23,8 +23,8 @@ from django.conf import settings
 
 from studio.models import User
 
+from .engine.editcost import measure_edit_cost
 from .engine.errors import EngineError
-from .engine.image.editcost import measure_edit_cost
 from .engine.image.usage import disk_usage
 from .engine.planner import BuildOptions
 from .engine.store import Store

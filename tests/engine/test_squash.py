@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from builds.engine.image.editcost import EditError, measure_edit_cost
+from builds.engine.editcost import EditError, measure_edit_cost
 from builds.engine.image.squash import squash_image
 from builds.engine.planner import BuildOptions
 from builds.engine.rootfs import RootFS

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..builder import BuildOptions, build
-from ..dockerfile import parse
-from ..errors import InputError
-from ..store import Image, Store
-from .squash import squash_image
+from .builder import BuildOptions, build
+from .dockerfile import parse
+from .errors import InputError
+from .image.squash import squash_image
+from .store import Image, Store
 
 # Appended to the file the measure edits; a comment in most files a project has.
 EDIT_MARK = b"\n# edited to measure the next build\n"
