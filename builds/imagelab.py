@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,12 @@ log = logging.getLogger(__name__)
 MEASURE_SQUASH = "builds.measure_squash"
 OWN_IMAGES = 8  # the person's latest distinct images drawn beside the base images
 MAX_EDIT_FILE = 1024  # characters of a file name the measure will take
+# A measure still queued or running after this long lost its worker: it may be started again.
+MEASURE_STALE_S = 15 * 60
+
+
+class MeasureBusy(Exception):
+    """The person already has a measure under way: one at a time, as each is two real builds."""
 
 
 def _store() -> Store:
@@ -82,8 +89,21 @@ def _measure_path(build_id: int) -> Path:
     return Path(settings.STUDIO_DATA_DIR) / "measures" / f"squash-{build_id}.json"
 
 
+def _user_path(user_id: int) -> Path:
+    """Which build the person measured last: their one measure under way, if it still is."""
+    return Path(settings.STUDIO_DATA_DIR) / "measures" / f"user-{user_id}.json"
+
+
+def _under_way(doc: dict[str, Any]) -> bool:
+    fresh = time.time() - float(doc.get("at") or 0) < MEASURE_STALE_S
+    return doc.get("status") in ("queued", "running") and fresh
+
+
 def _write(build_id: int, doc: dict[str, Any]) -> None:
-    path = _measure_path(build_id)
+    _write_at(_measure_path(build_id), {**doc, "at": time.time()})
+
+
+def _write_at(path: Path, doc: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     with os.fdopen(fd, "wb") as out:
@@ -93,24 +113,37 @@ def _write(build_id: int, doc: dict[str, Any]) -> None:
 
 def squash_measure_get(*, build: Build) -> dict[str, Any]:
     """The build's measure: {"status": "none"} before any was asked for."""
-    try:
-        doc: dict[str, Any] = json.loads(_measure_path(build.id).read_bytes())
-    except (FileNotFoundError, ValueError):
+    doc = _read(_measure_path(build.id))
+    if not doc:
         return {"status": "none"}
+    doc.pop("at", None)
     return doc
 
 
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_bytes())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def squash_measure_start(*, build: Build, user: User, edit_file: str | None) -> dict[str, Any]:
-    """Queue the measure of `build` (a succeeded build of the person's own project)."""
+    """Queue the measure of `build` (a succeeded build of the person's own project). Raises
+    ValueError for a build or file it cannot measure, MeasureBusy while another of the person's
+    measures is under way; asked again for the same build while it runs, says how it goes."""
     if build.status != Build.Status.SUCCEEDED:
         raise ValueError("only a build that succeeded can be squashed and measured")
     if edit_file is not None and (len(edit_file) > MAX_EDIT_FILE or "\0" in edit_file):
         raise ValueError("the file to edit must be a path in the build context")
-    current = squash_measure_get(build=build)
-    if current.get("status") in ("queued", "running"):
-        return current
+    if _under_way(_read(_measure_path(build.id))):
+        return squash_measure_get(build=build)
+    last = _read(_user_path(user.pk)).get("build")
+    if isinstance(last, int) and last != build.id and _under_way(_read(_measure_path(last))):
+        raise MeasureBusy(f"build {last} is still being measured; one measure at a time")
     doc = {"status": "queued", "edit_file": edit_file or None}
     _write(build.id, doc)
+    _write_at(_user_path(user.pk), {"build": build.id})
     current_app.send_task(MEASURE_SQUASH, args=(build.id, user.id, edit_file or None))
     return doc
 

@@ -79,7 +79,7 @@ def squash_measure(request: HttpRequest, build_id: Id) -> Any:
     return imagelab.squash_measure_get(build=_own_build(request, build_id))
 
 
-@router.post("/builds/{int:build_id}/squash/", response={202: SquashMeasureOut, **errors()})
+@router.post("/builds/{int:build_id}/squash/", response={202: SquashMeasureOut, **errors(429)})
 def squash_measure_start(request: HttpRequest, build_id: Id, payload: SquashRequest) -> Any:
     """Squash the build's image and measure what the next edit costs it and the layered image:
     both rebuilt for real, in the person's own cache."""
@@ -88,4 +88,6 @@ def squash_measure_start(request: HttpRequest, build_id: Id, payload: SquashRequ
         doc = imagelab.squash_measure_start(build=build, user=_user(request), edit_file=payload.file)
     except ValueError as exc:
         raise ApiError(str(exc), field="file") from None
+    except imagelab.MeasureBusy as exc:
+        raise ApiError(str(exc), status=429) from None
     return Status(202, doc)

@@ -105,4 +105,6 @@ def images_squash(request: HttpRequest) -> HttpResponse:
         imagelab.squash_measure_start(build=build, user=user, edit_file=edit_file)
     except ValueError as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+    except imagelab.MeasureBusy as exc:
+        return HttpResponse(str(exc), status=429, content_type="text/plain; charset=utf-8")
     return redirect(f"/images/?build={build.id}#squash")
