@@ -41,6 +41,8 @@ class SquashVariant(Out):
     rebuild_ms: int = Field(description="measured: the rebuild after the edit (and the squash)")
     push_bytes: int = Field(description="measured: bytes of the layers the registry lacks")
     push_layers: int
+    digest: str = Field(description="the image after the edit")
+    before: str = Field(description="the image before it, which the registry held")
 
 
 class SquashMeasureOut(Out):

@@ -40,6 +40,8 @@ class Variant:
     rebuild_ms: int  # the rebuild after the edit (and the squash, for the squashed variant)
     push_bytes: int  # bytes of the layers a registry holding the first build lacks
     push_layers: int
+    digest: str = ""  # the image after the edit
+    before: str = ""  # the image before it, which the registry holds
 
 
 @dataclass
@@ -102,6 +104,8 @@ def _variant(store: Store, image: Image, pushed_before: Image, rebuild_ms: int) 
         rebuild_ms=rebuild_ms,
         push_bytes=sum(store.layer_tar_size(layer) for layer in missing),
         push_layers=len(missing),
+        digest=image.digest,
+        before=pushed_before.digest,
     )
 
 

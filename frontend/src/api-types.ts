@@ -2044,6 +2044,16 @@ export interface components {
         };
         /** SquashVariant */
         SquashVariant: {
+            /**
+             * Before
+             * @description the image before it, which the registry held
+             */
+            before: string;
+            /**
+             * Digest
+             * @description the image after the edit
+             */
+            digest: string;
             /** Layers */
             layers: number;
             /**
