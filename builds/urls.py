@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import compare_views
+from . import compare_views, imagelab_views
 
 urlpatterns = [
     path("compare/", compare_views.compare_picker, name="compare-picker"),
     path("compare/<int:a_id>/<int:b_id>/", compare_views.compare_page, name="compare-page"),
+    path("images/", imagelab_views.images_page, name="images-page"),
+    path("images/squash/", imagelab_views.images_squash, name="images-squash"),
 ]

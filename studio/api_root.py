@@ -38,6 +38,7 @@ from ninja.utils import check_csrf
 
 from builds.api import router as builds
 from builds.engine.events import json_schema as events_schema
+from builds.imagelab_api import router as imagelab
 
 from .api import EVENT_MARK, ApiError, parse_json_object
 from .classrooms.api import router as classrooms
@@ -261,4 +262,5 @@ def _with_event_refs(node: Any) -> Any:
 
 api.add_router("", projects)
 api.add_router("", builds)
+api.add_router("", imagelab)
 api.add_router("", classrooms)

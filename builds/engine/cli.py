@@ -90,6 +90,10 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     push.add_argument("--gzip", action="store_true",
                       help="upload missing layers gzip-compressed, as Docker does (smaller, slower)")
     actions.add_parser("ls", help="list images, with what each shares with the others")
+    squash = actions.add_parser("squash", help="store a one-layer variant of an image: its merged "
+                                "filesystem, whiteouts applied")
+    squash.add_argument("name", help="the image to squash")
+    squash.add_argument("dest", help="the name to tag the squashed image")
     df = actions.add_parser("df", help="every layer's size, the images sharing it, and what sharing saves")
     df.add_argument("--json", action="store_true", help="print it as one JSON document")
     return parser
@@ -233,7 +237,24 @@ def _images(args: argparse.Namespace) -> int:
         return _transfer(store, args)
     if args.action == "df":
         return _df(store, args.json)
+    if args.action == "squash":
+        return _squash(store, args)
     return _ls(store)
+
+
+def _squash(store: Any, args: argparse.Namespace) -> int:
+    from .image.squash import squash_ref
+    from .reference import local_name
+
+    layered = store.get_image(args.name)
+    squashed = squash_ref(store, args.name)
+    name, tag = local_name(args.dest)
+    store.tag(f"{name}:{tag}", squashed.digest)
+    size = sum(store.layer(layer).size for layer in squashed.layers)
+    before = sum(store.layer(layer).size for layer in layered.layers) if layered else 0
+    print(f"squashed {args.name} ({len(layered.layers) if layered else 0} layers, {_mb(before)}) "
+          f"into {name}:{tag} (1 layer, {_mb(size)}) {squashed.digest}")
+    return 0
 
 
 def _transfer(store: Any, args: argparse.Namespace) -> int:

@@ -64,6 +64,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/builds/{build_id}/squash/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Squash Measure
+         * @description The squash measure of one of the person's builds, as far as it has got.
+         */
+        get: operations["squash_measure"];
+        put?: never;
+        /**
+         * Squash Measure Start
+         * @description Squash the build's image and measure what the next edit costs it and the layered image:
+         *     both rebuilt for real, in the person's own cache.
+         */
+        post: operations["squash_measure_start"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/builds/{build_id}/steps/{number}/": {
         parameters: {
             query?: never;
@@ -346,6 +371,26 @@ export interface paths {
          *     may see them; nobody's projects or builds show here.
          */
         get: operations["images_df"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/images/shared/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Images Shared
+         * @description The store's base images and the person's own built images, and the layers they share.
+         */
+        get: operations["images_shared"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1198,7 +1243,8 @@ export interface components {
          *     (1,000,000 bytes); layers {max}: no more than that many layers; absent_path {path}: the final
          *     image holds nothing at that path (a directory counts with all under it; * ? [] match patterns);
          *     present_path {path}: the final image holds it; edit_rebuilds {file, max_steps}: the check
-         *     itself builds the copy, then a copy with that file changed, and at most max_steps rebuild.
+         *     itself builds the copy, then a copy with that file changed, and at most max_steps rebuild;
+         *     edit_push {file, max_kb}: after the same change, a push of the image sends at most max_kb KB.
          */
         ExerciseCheck: {
             /**
@@ -1212,9 +1258,11 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "rebuild_after_change" | "image_size" | "layers" | "absent_path" | "present_path" | "edit_rebuilds";
+            kind: "rebuild_after_change" | "image_size" | "layers" | "absent_path" | "present_path" | "edit_rebuilds" | "edit_push";
             /** Max */
             max?: number | null;
+            /** Max Kb */
+            max_kb?: number | null;
             /** Max Mb */
             max_mb?: number | null;
             /** Max Steps */
@@ -1901,6 +1949,40 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** SharedLayersOut */
+        SharedLayersOut: {
+            /**
+             * Images
+             * @description each image once: names, digest, size, unique, layers, own
+             */
+            images: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Images Total
+             * @description bytes the images take counted per image
+             */
+            images_total: number;
+            /**
+             * Layers
+             * @description each layer once, most shared first: id, diff_id, size, images
+             */
+            layers: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Saved
+             * @description images_total - stored
+             */
+            saved: number;
+            /**
+             * Stored
+             * @description bytes their layers take, each stored once
+             */
+            stored: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** SharedProject */
         SharedProject: {
             /** Id */
@@ -1928,6 +2010,76 @@ export interface components {
             code: "source_rebuilt";
             from: string;
             message: string;
+        };
+        /** SquashMeasureOut */
+        SquashMeasureOut: {
+            /**
+             * Edit
+             * @description the edit that was measured, in words
+             */
+            edit?: string | null;
+            /** Edit File */
+            edit_file?: string | null;
+            /** Error */
+            error?: string | null;
+            layered?: components["schemas"]["SquashVariant"] | null;
+            /** Measured */
+            measured?: boolean | null;
+            squashed?: components["schemas"]["SquashVariant"] | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "none" | "queued" | "running" | "done" | "failed";
+        } & {
+            [key: string]: unknown;
+        };
+        /** SquashRequest */
+        SquashRequest: {
+            /**
+             * File
+             * @description the context file to edit (a line is appended); default: a comment on the last RUN
+             */
+            file?: string | null;
+        };
+        /** SquashVariant */
+        SquashVariant: {
+            /**
+             * Before
+             * @description the image before it, which the registry held
+             */
+            before: string;
+            /**
+             * Digest
+             * @description the image after the edit
+             */
+            digest: string;
+            /** Layers */
+            layers: number;
+            /**
+             * Push Bytes
+             * @description measured: bytes of the layers the registry lacks
+             */
+            push_bytes: number;
+            /** Push Layers */
+            push_layers: number;
+            /**
+             * Rebuild Ms
+             * @description measured: the rebuild after the edit (and the squash)
+             */
+            rebuild_ms: number;
+            /**
+             * Size
+             * @description bytes of file content
+             */
+            size: number;
+            /**
+             * Tar Size
+             * @description bytes of its layer tars: what a first push sends
+             */
+            tar_size: number;
+        } & {
+            [key: string]: unknown;
         };
         /** StepAccuracy */
         StepAccuracy: {
@@ -2535,6 +2687,137 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    squash_measure: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                build_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SquashMeasureOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    squash_measure_start: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                build_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SquashRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SquashMeasureOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3540,6 +3823,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DiskUsageOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    images_shared: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SharedLayersOut"];
                 };
             };
             /** @description Bad Request */

@@ -22,7 +22,8 @@ router = StudioRouter(tags=["classrooms"])
 
 Loose = dict[str, Any]
 CHECK_KINDS = (
-    "rebuild_after_change", "image_size", "layers", "absent_path", "present_path", "edit_rebuilds"
+    "rebuild_after_change", "image_size", "layers", "absent_path", "present_path", "edit_rebuilds",
+    "edit_push",
 )
 CheckState = Literal["not_yet", "failed", "passed", "partly", "checking"]
 
@@ -33,15 +34,18 @@ class ExerciseCheck(Out):
     (1,000,000 bytes); layers {max}: no more than that many layers; absent_path {path}: the final
     image holds nothing at that path (a directory counts with all under it; * ? [] match patterns);
     present_path {path}: the final image holds it; edit_rebuilds {file, max_steps}: the check
-    itself builds the copy, then a copy with that file changed, and at most max_steps rebuild."""
+    itself builds the copy, then a copy with that file changed, and at most max_steps rebuild;
+    edit_push {file, max_kb}: after the same change, a push of the image sends at most max_kb KB."""
 
     kind: Literal[
-        "rebuild_after_change", "image_size", "layers", "absent_path", "present_path", "edit_rebuilds"
+        "rebuild_after_change", "image_size", "layers", "absent_path", "present_path", "edit_rebuilds",
+        "edit_push",
     ]
     file: str | None = None
     max_steps: int | None = None
     max_mb: int | None = None
     max: int | None = None
+    max_kb: int | None = None
     path: str | None = None
     description: str | None = Field(None, description="the check as the class reads it (answers only)")
 

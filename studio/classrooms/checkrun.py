@@ -72,8 +72,9 @@ def run(
     history: str = "check",
     limits: Limits | None = None,
 ) -> checks_.BuildFacts:
-    """Build `context` as it is, then once per file an edit_rebuilds check changes, and return
-    what the checks need to know (the first build's image, the edited builds' steps)."""
+    """Build `context` as it is, then once per file an edit_rebuilds or edit_push check changes,
+    and return what the checks need to know (the first build's image, the edited builds' steps
+    and what pushing each edited image would send)."""
     first = _build(store, context, dockerfile, scope=scope, history=history, limits=limits)
     digest = (first.image or {}).get("digest")
     facts = checks_.BuildFacts(
@@ -85,17 +86,32 @@ def run(
         image_paths=(lambda: image_paths(store, digest)) if digest else None,
     )
     if first.status == "succeeded":
-        facts.edits = {
-            name: _edited(store, context, name, dockerfile, scope=scope, history=history, limits=limits)
-            for name in checks_.edited_files(checks)
-        }
+        facts.edits, facts.pushes = {}, {}
+        for name in checks_.edited_files(checks):
+            edited = _edited(store, context, name, dockerfile, scope=scope, history=history, limits=limits)
+            if edited is None or isinstance(edited, str):
+                facts.edits[name] = facts.pushes[name] = edited
+            else:
+                facts.edits[name] = edited.steps
+                facts.pushes[name] = push_bytes(store, digest, (edited.image or {}).get("digest"))
     return facts
+
+
+def push_bytes(store: Store, pushed: str | None, edited: str | None) -> int:
+    """Bytes of the layer tars of image `edited` that image `pushed` lacks: what a push of the
+    edited image sends to a registry that holds the first one."""
+    before = store.get_image(pushed) if pushed else None
+    after = store.get_image(edited) if edited else None
+    if after is None:
+        return 0
+    there = set(before.layers) if before is not None else set()
+    return sum(store.layer_tar_size(layer) for layer in dict.fromkeys(after.layers) if layer not in there)
 
 
 def _edited(
     store: Store, context: Path, name: str, dockerfile: str, *, scope: str, history: str,
     limits: Limits | None,
-) -> list[checks_.StepFacts] | str | None:
+) -> _Built | str | None:
     root = context.resolve()
     # The name comes from the teacher's check: it must stay inside the context and be a file.
     if (root / name).is_symlink() or not (root / name).resolve().is_relative_to(root):
@@ -110,7 +126,7 @@ def _edited(
         edited = _build(store, copy, dockerfile, scope=scope, history=history, limits=limits)
     if edited.status != "succeeded":
         return edited.error or f"the build {edited.status}"
-    return edited.steps
+    return edited
 
 
 def judge(

@@ -35,7 +35,15 @@ KINDS: dict[str, dict[str, tuple[type, str]]] = {
         "file": (str, "the context file the check changes, e.g. app.py"),
         "max_steps": (int, "how many steps may rebuild after the change"),
     },
+    # Judged on the same builds: the bytes of the edited image's layers that the first image
+    # lacks, which is what a push after the change sends (a squashed image sends all of itself).
+    "edit_push": {
+        "file": (str, "the context file the check changes, e.g. app.sh"),
+        "max_kb": (int, "how many KB a push may send after the change"),
+    },
 }
+# The kinds judged on builds the check makes itself, with a file changed.
+EDITING = ("edit_rebuilds", "edit_push")
 # What the check appends to the file it changes: a comment in most files a lesson has.
 EDIT_MARK = "\n# changed by the studio's check\n"
 
@@ -68,6 +76,9 @@ class BuildFacts:
     # changed; None when the context has no such file, a string when that build failed. The
     # whole mapping is None when the check made no builds of its own.
     edits: dict[str, list[StepFacts] | str | None] | None = None
+    # For edit_push: per changed file, the bytes a push of the edited image sends to a registry
+    # holding the first image (None: no such file; a string: that build failed).
+    pushes: dict[str, int | str | None] | None = None
 
 
 @dataclass
@@ -114,7 +125,7 @@ def _clean_one(index: int, check: object) -> dict[str, Any]:
         if kind is str and (not isinstance(value, str) or not value.strip() or len(value) > 1024):
             raise Rejected(f"{where}: {name} must be {description}", field="checks", check=index)
         out[name] = value.strip() if isinstance(value, str) else value
-    if check["kind"] in ("rebuild_after_change", "edit_rebuilds"):
+    if check["kind"] in EDITING or check["kind"] == "rebuild_after_change":
         out["file"] = out["file"].lstrip("/").removeprefix("./")
         if any(part in ("", ".", "..") for part in out["file"].split("/")):
             raise Rejected(
@@ -140,16 +151,18 @@ def describe(check: dict[str, Any]) -> str:
         return f"The final image holds {check['path']}"
     if kind == "edit_rebuilds":
         return f"When the check changes {check['file']}, at most {_steps(check['max_steps'])} rebuild"
+    if kind == "edit_push":
+        return f"When the check changes {check['file']}, a push sends at most {check['max_kb']} KB"
     return f"The final image contains no {check['path']}"
 
 
 def needs_run(checks: list[dict[str, Any]]) -> bool:
     """Whether the checks need builds of their own (studio/classrooms/checkrun.py)."""
-    return any(check["kind"] == "edit_rebuilds" for check in checks)
+    return any(check["kind"] in EDITING for check in checks)
 
 
 def edited_files(checks: list[dict[str, Any]]) -> list[str]:
-    return sorted({check["file"] for check in checks if check["kind"] == "edit_rebuilds"})
+    return sorted({check["file"] for check in checks if check["kind"] in EDITING})
 
 
 # -- judging a build -------------------------------------------------------------------------
@@ -163,6 +176,7 @@ def evaluate(check: dict[str, Any], build: BuildFacts) -> Result:
         "absent_path": _absent_path,
         "present_path": _present_path,
         "edit_rebuilds": _edit_rebuilds,
+        "edit_push": _edit_push,
     }[check["kind"]]
     return judge(check, build)
 
@@ -322,6 +336,31 @@ def _edit_rebuilds(check: dict[str, Any], build: BuildFacts) -> Result:
     )
     return Result(
         FAIL, f"{said}, {_steps(len(rebuilt))} rebuilt (at most {allowed} allowed). {which}", build.number
+    )
+
+
+def _edit_push(check: dict[str, Any], build: BuildFacts) -> Result:
+    target, allowed = check["file"], check["max_kb"]
+    if build.status != "succeeded":
+        return Result(NOT_YET, f"Not yet: build #{build.number} did not succeed.", build.number)
+    if build.pushes is None:
+        return Result(NOT_YET, "Not yet: the check runs after your next successful build.", build.number)
+    sent = build.pushes.get(target)
+    said = f"With {target} changed in a copy of build #{build.number}'s files"
+    if sent is None:
+        return Result(
+            FAIL, f"Build #{build.number}'s context has no {target}; the check changes it.", build.number
+        )
+    if isinstance(sent, str):
+        return Result(FAIL, f"{said}, the build failed: {sent}", build.number)
+    shown = f"{sent / 1000:.1f} KB"
+    if sent <= allowed * 1000:
+        return Result(PASS, f"{said}, a push sends {shown} (at most {allowed} KB allowed).", build.number)
+    return Result(
+        FAIL,
+        f"{said}, a push sends {shown}, more than the {allowed} KB allowed: every layer the change "
+        "touches is sent whole, so keep what changes often in a small layer on top.",
+        build.number,
     )
 
 

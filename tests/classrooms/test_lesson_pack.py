@@ -41,6 +41,7 @@ def statuses(results: list[dict[str, object]]) -> dict[str, object]:
 def test_the_pack_covers_what_people_come_to_learn() -> None:
     assert [lesson.slug for lesson in LESSONS] == [
         "layers", "cache", "ordering", "dockerignore", "cleanup", "multistage", "buildargs", "cachemounts",
+        "squash",
     ]
     for lesson in LESSONS:
         assert len(lesson.steps) >= 3, lesson.slug

@@ -1,5 +1,7 @@
 """Images in and out of a real Docker engine: what the studio exports, `docker load` takes and
 runs; what the studio pushes, Docker pulls; what Docker pushes, the studio pulls and builds on.
+A squashed image loads as one layer; the bytes the squash measure says a push sends are the bytes
+a registry is sent.
 
 The daemon is Debian's docker.io, started privately (bench/docker_daemon.sh); these tests skip,
 saying why, only where no daemon can start.
@@ -14,6 +16,8 @@ from typing import Any
 
 from builds.engine import image as images
 from builds.engine.builder import BuildOptions, build
+from builds.engine.editcost import measure_edit_cost
+from builds.engine.image.squash import squash_image
 from builds.engine.registry.pull import pull
 from builds.engine.registry.push import push
 from builds.engine.registry.settings import RegistrySettings
@@ -108,3 +112,34 @@ def test_file_names_that_are_not_utf8_build_export_and_load(
     ran = docker("run", "--rm", "--network=none", "studio-odd:1", "sh", "-c", script)
     assert ran.stdout.split() == ["5"]
     docker("rmi", "studio-odd:1")
+
+
+def test_a_squashed_image_loads_and_runs_in_docker_as_one_layer(
+    docker: DockerDaemon, project: Any, tmp_path: Path
+) -> None:
+    proj = project({"Dockerfile": DOCKERFILE + "RUN rm /msg && echo squashed > /msg\n"})
+    built = proj.build()
+    assert built.result.status == "succeeded"
+    squashed = squash_image(proj.store, built.result.image)
+    archive = tmp_path / "flat.tar"
+    images.export_docker_archive(proj.store, squashed, archive, ["studio-flat:1"])
+    assert "studio-flat:1" in docker("load", "-i", str(archive)).stdout
+    assert docker("run", "--rm", "--network=none", "studio-flat:1").stdout == "squashed\n"
+    layers = docker("image", "inspect", "--format", "{{len .RootFS.Layers}}", "studio-flat:1").stdout
+    assert layers.strip() == "1"
+    docker("rmi", "studio-flat:1")
+
+
+def test_the_measured_push_bytes_are_what_a_registry_is_sent(
+    project: Any, registry: RegistryServer
+) -> None:
+    dockerfile = f"FROM {BASE}\nRUN head -c 300000 /dev/urandom > /tools\nCOPY app.txt /app.txt\n"
+    proj = project({"Dockerfile": dockerfile, "app.txt": "v1\n"})
+    cost = measure_edit_cost(proj.store, BuildOptions(context=proj.root), edit_file="app.txt")
+    for name, variant in (("layered", cost.layered), ("squashed", cost.squashed)):
+        first = push(proj.store, variant.before, f"{registry.host}/{name}:1", settings=LOOPBACK)
+        assert first.uploaded > 0
+        second = push(proj.store, variant.digest, f"{registry.host}/{name}:2", settings=LOOPBACK)
+        assert second.uploaded == variant.push_bytes, name
+        assert len(second.layers) - len(second.skipped) == variant.push_layers, name
+    assert cost.layered.push_bytes < 10000 < 300000 < cost.squashed.push_bytes

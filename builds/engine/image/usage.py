@@ -59,16 +59,17 @@ class DiskUsage:
         }
 
 
-def disk_usage(store: Store) -> DiskUsage:
+def disk_usage(store: Store, *, named: dict[str, str] | None = None) -> DiskUsage:
+    """The tagged images' usage, or that of the images in `named` (name -> digest)."""
     names: dict[str, list[str]] = {}
-    for name, digest in sorted(store.tags().items()):
+    for name, digest in sorted((store.tags() if named is None else named).items()):
         names.setdefault(digest, []).append(name)
     layers: dict[str, LayerUsage] = {}
     found: list[tuple[list[str], str, list[str]]] = []
     for digest, tags in names.items():
         image = store.get_image(digest)
-        if image is None:
-            continue
+        if image is None or not all(store.has_layer(layer_id) for layer_id in image.layers):
+            continue  # gone from the store, or a name for something that is not there
         ids = list(dict.fromkeys(image.layers))
         found.append((tags, digest, ids))
         for layer_id in ids:

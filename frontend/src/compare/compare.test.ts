@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { linesOfRow, rowOfLine } from "./links";
 import { summaryCards } from "./text";
 import { ComparisonError, parseComparison } from "./types";
-import { withStageHeadings } from "./view";
+import { sharedLayerOf, sharesBase, withStageHeadings } from "./view";
 import type { Comparison, DiffLine, Row, SideStep } from "./types";
 
 function step(n: number, line: number, end = line, instruction = `RUN step ${n}`): SideStep {
@@ -71,6 +71,20 @@ describe("the summary", () => {
       "Image size: 2.9 KB / 2.9 KB (the same)",
       "Shared layers: 4 of 6 / 4 of 6 (2.0 KB stored once, not twice)",
     ]);
+  });
+
+  it("marks a row whose two steps made the one layer both images share", () => {
+    const layer = (digest: string) => ({ digest, size: 700, files: { added: 1, modified: 0, deleted: 0 } });
+    const same = row(0, { ...step(2, 2), layer: layer("sha256:aa") }, { ...step(2, 2), layer: layer("sha256:aa") });
+    const differ = row(1, { ...step(3, 3), layer: layer("sha256:aa") }, { ...step(3, 3), layer: layer("sha256:bb") });
+    const withLayers: Comparison = { ...base, summary: { ...base.summary,
+      shared_layers: { count: 1, bytes: 700, a_layers: 2, b_layers: 2, layers: [{ digest: "sha256:aa", size: 700 }] } } };
+    expect(sharedLayerOf(same, withLayers)).toEqual({ digest: "sha256:aa", size: 700 });
+    expect(sharedLayerOf(differ, withLayers)).toBeNull();
+    expect(sharedLayerOf(row(2, step(1, 1), step(1, 1)), withLayers)).toBeNull();
+    const from = (n: number): SideStep => step(n, 1, 1, "FROM busybox");
+    expect(sharesBase({ ...row(3, from(1), from(1)), same_key: true }, withLayers)).toBe(true);
+    expect(sharesBase({ ...row(4, from(1), from(1)), same_key: false }, withLayers)).toBe(false);
   });
 
   it("refuses a comparison missing what it draws, naming it", () => {

@@ -65,6 +65,8 @@ export interface SharedLayers {
   bytes: number;
   a_layers: number;
   b_layers: number;
+  // Each shared layer once, by its diff_id (a step's layer.digest), with its size.
+  layers?: { digest: string; size: number }[];
 }
 
 export interface Comparison {

@@ -106,6 +106,18 @@ export class ComparisonView {
     mid.append(key);
     if (KIND_TEXT[row.kind]) mid.append(el("span", "cmp-kind", KIND_TEXT[row.kind]));
     if (row.first_divergence) mid.append(el("span", "cmp-first", "first divergence"));
+    const shared = sharedLayerOf(row, this.data);
+    if (shared) {
+      node.classList.add("shared-layer");
+      const mark = el("span", "cmp-shared", "shared layer");
+      mark.title = `both images hold this layer: ${formatBytes(shared.size)} stored once`;
+      mid.append(mark);
+    } else if (sharesBase(row, this.data)) {
+      node.classList.add("shared-layer");
+      const mark = el("span", "cmp-shared", "shared base");
+      mark.title = "both images start from the same base image: its layers are stored once";
+      mid.append(mark);
+    }
     const delta = el("span", "cmp-delta");
     delta.append(el("span", "", signedDuration(row.duration_delta_ms)), el("span", "", signedBytes(row.size_delta)));
     node.append(numbers, side(row.a, "a"), mid, side(row.b, "b"), delta);
@@ -204,6 +216,19 @@ function side(step: SideStep | null, which: "a" | "b"): HTMLElement {
   cell.append(meta);
   if (step.reason && step.status !== "cached") cell.append(el("p", "cmp-reason", step.reason.message));
   return cell;
+}
+
+/** The layer both sides' steps made, when it is one and the same layer of both images. */
+export function sharedLayerOf(row: Row, data: Comparison): { digest: string; size: number } | null {
+  const digest = row.a?.layer?.digest;
+  if (!digest || digest !== row.b?.layer?.digest) return null;
+  return data.summary.shared_layers?.layers?.find((layer) => layer.digest === digest) ?? null;
+}
+
+/** Whether the row is both builds' FROM of one and the same base image, whose layers both share. */
+export function sharesBase(row: Row, data: Comparison): boolean {
+  const isFrom = (step: SideStep | null): boolean => /^from\s/i.test(step?.instruction ?? "");
+  return isFrom(row.a) && isFrom(row.b) && row.same_key === true && (data.summary.shared_layers?.count ?? 0) > 0;
 }
 
 /** " · cache shared by the class …" for a side a class's shared cache served, else "". */

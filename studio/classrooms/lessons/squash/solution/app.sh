@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "built with $(cat /opt/tools/VERSION)"
