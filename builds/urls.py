@@ -3,11 +3,12 @@ router, on studio/api_root.py's API)."""
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from . import compare_views
 
 urlpatterns = [
     path("compare/", compare_views.compare_picker, name="compare-picker"),
     path("compare/<int:a_id>/<int:b_id>/", compare_views.compare_page, name="compare-page"),
+    path("", include("builds.takehome.urls")),
 ]
