@@ -10,7 +10,7 @@ from ninja import Field, Status
 from pydantic import StrictStr
 
 from builds import selectors
-from studio.api import Id, In, Out, StudioRouter, errors
+from studio.api import Id, In, Out, StudioRouter, Token, errors
 from studio.models import User
 from studio.projects.selectors import project_get
 
@@ -45,10 +45,23 @@ class PushOut(Out):
     pull: str | None = Field(description="the `docker pull` command, once it succeeded")
 
 
+class ArchiveOut(Out):
+    url: str = Field(description="where the browser downloads it (GET, streamed)")
+    file: str = Field(description="the file name it downloads as")
+    loads_as: str = Field(description="the name:tag `docker load` gives it")
+    size: int = Field(description="bytes")
+
+
 class PushStateOut(Out):
+    allowed: bool = Field(description="whether this person may push this build (its project's owner)")
     registry: str | None = Field(description="host/prefix pushes go under; null: pushing is off")
     off_because: str | None = Field(description="why pushing is off, for the page")
-    push: PushOut | None = Field(description="the build's latest push")
+    latest: PushOut | None = Field(description="the build's latest push (for its owner)")
+
+
+class TakeHomeOut(Out):
+    archive: ArchiveOut | None = Field(description="null until the build has succeeded")
+    push: PushStateOut
 
 
 def _owned_build(request: HttpRequest, build_id: int) -> Any:
@@ -59,13 +72,22 @@ def _owned_build(request: HttpRequest, build_id: int) -> Any:
     return build
 
 
-@router.get("/builds/{int:build_id}/push/", response={200: PushStateOut, **errors()})
-def build_push_state(request: HttpRequest, build_id: Id) -> Any:
-    """Owner: whether the studio can push, and the build's latest push as it goes."""
-    build = _owned_build(request, build_id)
+@router.get("/builds/{int:build_id}/home/", response={200: TakeHomeOut, **errors()})
+def build_take_home(request: HttpRequest, build_id: Id, token: Token = None) -> Any:
+    """How to take the build's image home: its download, and (for its owner) the push registry
+    and the latest push, as it goes."""
+    build = selectors.build_get(user=request.user, build_id=build_id, token=token)
+    owner = build.project.owner_id == request.user.pk
     registry = services.push_registry()
-    return {"registry": str(registry) if registry else None, "off_because": None if registry else NO_REGISTRY,
-            "push": services.push_json(services.push_latest(build=build))}
+    return {
+        "archive": services.archive_json(build=build, token=token),
+        "push": {
+            "allowed": owner,
+            "registry": str(registry) if registry else None,
+            "off_because": None if registry else NO_REGISTRY,
+            "latest": services.push_json(services.push_latest(build=build)) if owner else None,
+        },
+    }
 
 
 @router.post("/builds/{int:build_id}/push/", response={202: PushOut, **errors(409)})

@@ -7,21 +7,24 @@ import logging
 import time
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from builds.engine.errors import InputError
 from builds.engine.events import TransferEvent
+from builds.engine.image.export import docker_archive_size
 from builds.engine.store import Store
 from builds.models import Build
 from studio.errors import Rejected
 from studio.models import User
 
 from .models import ImagePush
-from .names import BadName, PushRegistry, check_destination
+from .names import BadName, PushRegistry, archive_names, check_destination
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,22 @@ def push_create(*, build: Build, user: User, repository: str, tag: str) -> Image
         push = ImagePush.objects.create(build=build, requested_by=user, reference=reference)
         transaction.on_commit(lambda: current_app.send_task(PUSH_IMAGE, args=(push.id,)))
     return push
+
+
+def archive_json(*, build: Build, token: str | None) -> dict[str, Any] | None:
+    """The download of a succeeded build's image: where, as what file, loading as what name."""
+    if build.status != Build.Status.SUCCEEDED or not build.image_digest:
+        return None
+    store = Store(settings.STUDIO_DATA_DIR)
+    image = store.get_image(build.image_digest)
+    if image is None:
+        return None
+    loads_as, filename = archive_names(build.project.name, build.project_id, build.number)
+    url = reverse("build-image-download", args=[build.id])
+    if token:
+        url += "?" + urlencode({"token": token})
+    return {"url": url, "file": filename, "loads_as": loads_as,
+            "size": docker_archive_size(store, image, [loads_as])}
 
 
 def push_latest(*, build: Build) -> ImagePush | None:
