@@ -56,13 +56,14 @@ export class TakeHome {
   private readonly status: HTMLElement;
   private readonly layers: HTMLOListElement;
   private readonly pull: HTMLElement;
-  private readonly pullCommand: HTMLInputElement;
+  private readonly pullCommand: HTMLElement;
+  private readonly copied: HTMLElement;
 
   constructor(private readonly root: HTMLElement, private readonly api: Api) {
     const title = el("h2", "take-home-title", "Take the image home");
     this.download = el("a", "button take-home-download", "Download for docker load");
     this.download.id = "download-image";
-    this.loadHint = el("p", "take-home-hint");
+    this.loadHint = el("pre", "take-home-hint");
     this.off = el("p", "push-off");
     this.off.id = "push-off";
     this.pushForm = el("form", "push-form");
@@ -83,8 +84,8 @@ export class TakeHome {
     this.pushButton.id = "push-button";
     this.pushButton.type = "submit";
     const where = el("label", "push-where");
-    where.append(this.prefix, this.repository, el("span", "push-colon", ":"), this.tag);
-    this.pushForm.append(where, this.pushButton);
+    where.append(this.prefix, this.repository, el("span", "push-colon", ":"), this.tag, this.pushButton);
+    this.pushForm.append(where);
     this.pushForm.addEventListener("submit", (ev) => {
       ev.preventDefault();
       void this.push();
@@ -97,12 +98,13 @@ export class TakeHome {
     this.layers.id = "push-layers";
     this.pull = el("div", "push-pull");
     this.pull.id = "push-pull";
-    this.pullCommand = el("input", "push-pull-command");
+    this.pullCommand = el("code", "push-pull-command");
     this.pullCommand.id = "pull-command";
-    this.pullCommand.readOnly = true;
-    this.pullCommand.setAttribute("aria-label", "docker pull command");
-    this.pull.append(el("span", "push-pull-label", "Pull it anywhere:"), this.pullCommand,
-      button("Copy", () => void this.copy(), "push-copy"));
+    this.copied = el("span", "push-copied");
+    this.copied.setAttribute("role", "status");
+    const copyRow = el("div", "push-copy-row");
+    copyRow.append(button("Copy", () => void this.copy(), "push-copy"), this.copied);
+    this.pull.append(el("span", "push-pull-label", "Pull it anywhere:"), this.pullCommand, copyRow);
     root.replaceChildren(title, this.download, this.loadHint, this.off, this.pushForm, this.status, this.layers, this.pull);
     root.hidden = true;
   }
@@ -147,7 +149,7 @@ export class TakeHome {
     this.download.href = archive.url;
     this.download.download = archive.file;
     this.download.textContent = `Download for docker load (${formatBytes(archive.size)})`;
-    this.loadHint.textContent = `Then: docker load -i ${archive.file} && docker run --rm ${archive.loads_as}`;
+    this.loadHint.textContent = `docker load -i ${archive.file}\ndocker run --rm ${archive.loads_as}`;
     const push = home.push;
     this.off.hidden = !push.allowed || push.registry !== null;
     this.off.textContent = push.off_because ?? "";
@@ -169,6 +171,7 @@ export class TakeHome {
     this.layers.hidden = push === null || push.layers.length === 0;
     this.pull.hidden = push?.pull == null;
     this.root.dataset["push"] = push?.status ?? "none";
+    this.root.dataset["pushId"] = push ? String(push.id) : "";
     if (push === null) {
       this.status.textContent = "";
       this.layers.replaceChildren();
@@ -180,7 +183,8 @@ export class TakeHome {
     this.status.textContent = push.layers.length ? `${head}. ${pushSummary(push)}` : head;
     this.status.classList.toggle("error", push.status === "failed");
     this.layers.replaceChildren(...push.layers.map((layer, i) => this.layerRow(layer, i)));
-    this.pullCommand.value = push.pull ?? "";
+    if (this.pullCommand.textContent !== (push.pull ?? "")) this.copied.textContent = "";
+    this.pullCommand.textContent = push.pull ?? "";
     if (going) this.timer = setTimeout(() => void this.refresh(), POLL_MS);
   }
 
@@ -217,14 +221,19 @@ export class TakeHome {
   }
 
   private async copy(): Promise<void> {
-    const text = this.pullCommand.value;
+    const text = this.pullCommand.textContent ?? "";
     try {
-      await navigator.clipboard.writeText(text);
+      // A browser may leave the promise waiting on a permission nobody is asked for.
+      const late = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no answer")), 1000));
+      await Promise.race([navigator.clipboard.writeText(text), late]);
     } catch {
-      // Pages served over plain HTTP have no clipboard API: select the text for Ctrl+C instead.
-      this.pullCommand.select();
+      // Pages served over plain HTTP have no clipboard API: copy the selected text instead.
+      const range = document.createRange();
+      range.selectNodeContents(this.pullCommand);
+      getSelection()?.removeAllRanges();
+      getSelection()?.addRange(range);
       document.execCommand("copy");
     }
-    this.status.textContent = `Copied: ${text}`;
+    this.copied.textContent = "Copied";
   }
 }
