@@ -14,7 +14,9 @@ from tests.engine.registry_server import RegistryServer, registry  # noqa: F401
 from .conftest import BASE
 
 
-def test_a_reported_push_to_a_second_repository_mounts_every_layer(project: Any, registry: RegistryServer) -> None:
+def test_a_reported_push_to_a_second_repository_mounts_every_layer(
+    project: Any, registry: RegistryServer
+) -> None:
     proj = project({"Dockerfile": f"FROM {BASE}\nRUN echo two > /two\n"})
     assert proj.build(tag="app:1").result.status == "succeeded"
     first: list[TransferEvent] = []
