@@ -32,6 +32,7 @@ class PushLayer(Out):
     size: int = Field(description="bytes of the layer's blob")
     current: int = Field(description="bytes moved so far")
     status: Literal["waiting", "uploading", "pushed", "exists", "mounted"]
+    source: str | None = Field(None, description="for a mounted layer: the repository it came from")
 
 
 class PushOut(Out):

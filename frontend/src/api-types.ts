@@ -1935,6 +1935,11 @@ export interface components {
              */
             size: number;
             /**
+             * Source
+             * @description for a mounted layer: the repository it came from
+             */
+            source?: string | null;
+            /**
              * Status
              * @enum {string}
              */

@@ -13,13 +13,13 @@ type Layer = Push["layers"][number];
 const POLL_MS = 400;
 
 /** What a layer's status says to a person. */
-export function layerStatusText(layer: Pick<Layer, "status" | "current" | "size">): string {
+export function layerStatusText(layer: Pick<Layer, "status" | "current" | "size" | "source">): string {
   switch (layer.status) {
     case "waiting": return "waiting";
     case "uploading": return `uploading ${formatBytes(layer.current)} of ${formatBytes(layer.size)}`;
     case "pushed": return "pushed";
     case "exists": return "already there";
-    case "mounted": return "mounted";
+    case "mounted": return layer.source ? `mounted from ${layer.source}` : "mounted";
   }
 }
 

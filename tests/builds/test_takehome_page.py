@@ -101,6 +101,11 @@ def test_a_push_from_the_page_reports_every_layer_and_the_second_finds_them_all_
     assert registry.blob_uploads() == uploads  # nothing sent again
     assert "2 layers: 2 already there, not sent" in page.locator("#push-status").inner_text()
 
+    # Under another name on the same registry, the layers are mounted from the first repository.
+    third = push(page, f"other-{word}", "v1")
+    assert third == [f"mounted from {registry.host}/{PREFIX}/app-{word}"] * 2
+    assert registry.blob_uploads() == uploads
+
     for size_name, (width, height) in SIZES.items():
         page.set_viewport_size({"width": width, "height": height})
         page.locator("#take-home").scroll_into_view_if_needed()
