@@ -19,7 +19,8 @@ export function layerStatusText(layer: Pick<Layer, "status" | "current" | "size"
     case "uploading": return `uploading ${formatBytes(layer.current)} of ${formatBytes(layer.size)}`;
     case "pushed": return "pushed";
     case "exists": return "already there";
-    case "mounted": return layer.source ? `mounted from ${layer.source}` : "mounted";
+    // The source is on the same registry: its path says which repository.
+    case "mounted": return layer.source ? `mounted from ${layer.source.split("/").slice(1).join("/")}` : "mounted";
   }
 }
 
