@@ -65,6 +65,10 @@ def test_the_downloaded_archive_loads_into_docker_and_runs(
     assert ran.stdout == f"{MESSAGE}\n"
     docker("rmi", home["loads_as"])
 
+    # This studio names no push registry: no push, and the answer says why.
+    refused = alice.api("POST", f"/api/builds/{build_id}/push/", {"repository": "app", "tag": "1"})
+    assert refused.status == 409 and "STUDIO_PUSH_REGISTRY is not set" in refused.json()["error"]
+
 
 def test_a_share_link_downloads_and_a_stranger_finds_nothing(
     push_studio: PushStudio, tmp_path: Path
