@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator, Iterator
 from django.conf import settings
 from django.http import (
     HttpRequest,
-    HttpResponse,
     HttpResponseNotModified,
     JsonResponse,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
@@ -30,7 +30,7 @@ from .names import archive_names
 
 
 @require_GET
-def build_image_download(request: HttpRequest, build_id: int) -> HttpResponse:
+def build_image_download(request: HttpRequest, build_id: int) -> HttpResponseBase:
     build = selectors.build_get(user=request.user, build_id=build_id, token=request.GET.get("token") or None)
     if build.status != Build.Status.SUCCEEDED or not build.image_digest:
         return JsonResponse({"error": "only a build that succeeded has an image to download"}, status=409)
@@ -44,7 +44,7 @@ def build_image_download(request: HttpRequest, build_id: int) -> HttpResponse:
     # deterministic), so those two make a strong validator.
     etag = '"' + hashlib.sha256(f"{image.digest}\n{repo_tag}".encode()).hexdigest() + '"'
     if etag in _etags(request.headers.get("If-None-Match", "")):
-        response: HttpResponse = HttpResponseNotModified()
+        response: HttpResponseBase = HttpResponseNotModified()
     else:
         response = StreamingHttpResponse(_async_chunks(docker_archive_chunks(store, image, [repo_tag])),
                                          content_type="application/x-tar")
