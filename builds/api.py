@@ -22,8 +22,10 @@ from .engine.store import Store
 from .engine.verdicts import VERDICTS
 from .models import Build
 from .stores import web_store
+from .takehome.api import router as takehome
 
 router = StudioRouter(tags=["builds"])
+router.add_router("", takehome)
 
 Loose = dict[str, Any]
 # One of the engine's events (builds.engine.events.json_schema(), in the components as `Event`).

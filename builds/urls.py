@@ -3,7 +3,7 @@ router, on studio/api_root.py's API)."""
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from . import compare_views, imagelab_views
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("compare/<int:a_id>/<int:b_id>/", compare_views.compare_page, name="compare-page"),
     path("images/", imagelab_views.images_page, name="images-page"),
     path("images/squash/", imagelab_views.images_squash, name="images-squash"),
+    path("", include("builds.takehome.urls")),
 ]

@@ -21,6 +21,8 @@ from redis.backoff import ExponentialBackoff
 
 from builds.engine.limits import LimitSettingError as _LimitSettingError
 from builds.engine.limits import read_limits as _read_build_limits
+from builds.takehome.names import PushRegistry
+from builds.takehome.names import parse_push_registry as _parse_push_registry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -129,6 +131,21 @@ if bool(CACHE_INDEX_URL) != bool(CACHE_REGISTRY):
 # (builds/engine/store/evict.py), pulled again from the registry when needed. 0: no limit.
 STORE_MAX_BYTES = envint("STUDIO_STORE_MAX_BYTES", 0, minimum=0)
 
+# Where the studio page pushes images: "host[:port]/prefix". People choose only the repository
+# under the prefix and a tag, never the host. Unset: the page offers no Push. Logins for it come
+# from the engine's registry settings (STUDIO_REGISTRY_AUTH_FILE), never from a person.
+def _push_registry() -> PushRegistry | None:
+    value = _raw("STUDIO_PUSH_REGISTRY")
+    if value is None:
+        return None
+    try:
+        return _parse_push_registry(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"STUDIO_PUSH_REGISTRY={exc}") from None
+
+
+PUSH_REGISTRY = _push_registry()
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -139,6 +156,7 @@ INSTALLED_APPS = [
     "studio",
     "studio.projects",
     "builds",
+    "builds.takehome",
     "studio.classrooms",
     "csp",
     "axes",

@@ -33,6 +33,7 @@ JSON_BODIES = {
     ("post", "/api/projects/{project_id}/builds/"),
     ("post", "/api/projects/{project_id}/plan/"),
     ("post", "/api/projects/{project_id}/lint/"),
+    ("post", "/api/builds/{build_id}/push/"),
     ("post", "/api/classrooms/"),
     ("post", "/api/classrooms/join/"),
     ("patch", "/api/classrooms/{classroom_id}/"),
@@ -166,7 +167,7 @@ def test_what_the_description_says_of_a_request_body_is_what_the_api_enforces(
         schema = schemas[ref.removeprefix("#/components/schemas/")]
         where = route.format(
             project_id=project.id, classroom_id=classroom.id, exercise_id=exercise.id, path="a.txt",
-            build_id=1,
+            build_id=1,  # a body of the wrong type is refused before any build is looked up
         )
         for name, prop in schema["properties"].items():
             kind = scalar_type(prop)

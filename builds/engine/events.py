@@ -129,7 +129,10 @@ class ImagePull(_Transfer, tag=IMAGE_PULL, kw_only=True):
 
 
 class ImagePush(_Transfer, tag=IMAGE_PUSH, kw_only=True):
-    """An image's push progress (`images push`): never part of a build's stream."""
+    """An image's push progress (`images push`, or Push on the page): never part of a build's
+    stream."""
+
+    source: str | msgspec.UnsetType = UNSET  # a `mounted` layer's repository ("host/path")
 
 
 class StepFinished(_Event, tag=STEP_FINISHED, kw_only=True):

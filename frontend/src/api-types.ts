@@ -64,6 +64,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/builds/{build_id}/home/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Build Take Home
+         * @description How to take the build's image home: its download, and (for its owner) the push registry
+         *     and the latest push, as it goes.
+         */
+        get: operations["build_take_home"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/builds/{build_id}/push/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Build Push
+         * @description Owner: push the build's image to `repository:tag` under the studio's registry.
+         */
+        post: operations["build_push"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/builds/{build_id}/squash/": {
         parameters: {
             query?: never;
@@ -652,6 +693,31 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** ArchiveOut */
+        ArchiveOut: {
+            /**
+             * File
+             * @description the file name it downloads as
+             */
+            file: string;
+            /**
+             * Loads As
+             * @description the name:tag `docker load` gives it
+             */
+            loads_as: string;
+            /**
+             * Size
+             * @description bytes
+             */
+            size: number;
+            /**
+             * Url
+             * @description where the browser downloads it (GET, streamed)
+             */
+            url: string;
+        } & {
+            [key: string]: unknown;
+        };
         /** BaseChanged */
         BaseChanged: {
             /** @enum {unknown} */
@@ -1902,6 +1968,105 @@ export interface components {
             /** Visibility */
             visibility?: ("private" | "public") | null;
         };
+        /** PushLayer */
+        PushLayer: {
+            /**
+             * Current
+             * @description bytes moved so far
+             */
+            current: number;
+            /** Digest */
+            digest: string;
+            /**
+             * Size
+             * @description bytes of the layer's blob
+             */
+            size: number;
+            /**
+             * Source
+             * @description for a mounted layer: the repository it came from
+             */
+            source?: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "waiting" | "uploading" | "pushed" | "exists" | "mounted";
+        } & {
+            [key: string]: unknown;
+        };
+        /** PushOut */
+        PushOut: {
+            /** Error */
+            error: string | null;
+            /** Id */
+            id: number;
+            /**
+             * Layers
+             * @description one per image layer, bottom first
+             */
+            layers: components["schemas"]["PushLayer"][];
+            /** Manifest Digest */
+            manifest_digest: string | null;
+            /**
+             * Pull
+             * @description the `docker pull` command, once it succeeded
+             */
+            pull: string | null;
+            /**
+             * Reference
+             * @description where it went: host/prefix/repository:tag
+             */
+            reference: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed";
+            /**
+             * Uploaded
+             * @description bytes uploaded (layers the registry had are not)
+             */
+            uploaded: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** PushRequest */
+        PushRequest: {
+            /**
+             * Repository
+             * @description the repository under the studio's registry and prefix: lowercase, e.g. my-app or class/my-app
+             */
+            repository: string;
+            /**
+             * Tag
+             * @description letters, digits, _ . -; up to 128
+             * @default latest
+             */
+            tag: string;
+        };
+        /** PushStateOut */
+        PushStateOut: {
+            /**
+             * Allowed
+             * @description whether this person may push this build (its project's owner)
+             */
+            allowed: boolean;
+            /** @description the build's latest push (for its owner) */
+            latest: components["schemas"]["PushOut"] | null;
+            /**
+             * Off Because
+             * @description why pushing is off, for the page
+             */
+            off_because: string | null;
+            /**
+             * Registry
+             * @description host/prefix pushes go under; null: pushing is off
+             */
+            registry: string | null;
+        } & {
+            [key: string]: unknown;
+        };
         /**
          * Reason
          * @description Why a step was not (or would not be) served from the cache; `code` and `message`, with the
@@ -2426,6 +2591,14 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** TakeHomeOut */
+        TakeHomeOut: {
+            /** @description null until the build has succeeded */
+            archive: components["schemas"]["ArchiveOut"] | null;
+            push: components["schemas"]["PushStateOut"];
+        } & {
+            [key: string]: unknown;
+        };
         /**
          * TeacherView
          * @description The class as its teacher sees it: the join code and link, every student, every exercise.
@@ -2687,6 +2860,140 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    build_take_home: {
+        parameters: {
+            query?: {
+                /** @description a share link's token: lets someone other than the owner look */
+                token?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                build_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TakeHomeOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    build_push: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                build_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PushRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -14,6 +14,7 @@ import { setupLargeText } from "./largetext";
 import { lineMarks, stepAtLine, stepEndLine, changedPredictions, type PlanStep } from "./dockerlines";
 import { parseBuildArgs, type BuildOptions } from "./options";
 import { ShareControl } from "./share";
+import { TakeHome } from "./takehome";
 
 /** On a phone the stack comes first and the editor opens on demand, with this button. */
 function setupEditorToggle(root: HTMLElement, button: HTMLButtonElement, focus: () => void): void {
@@ -55,6 +56,7 @@ class ProjectStudio {
   private readonly tabs: Tabs;
   private readonly history: HistoryView;
   private readonly inspector: Inspector;
+  private readonly takeHome: TakeHome;
   private readonly stackRoot: HTMLElement;
   private readonly message: HTMLElement;
   private readonly buildMessage: HTMLElement;
@@ -119,6 +121,7 @@ class ProjectStudio {
     });
     this.history = new HistoryView(need(root, "#history"), this.api, this.projectId, (id) => this.showBuild(id, false));
     this.inspector = new Inspector(need(root, "#inspector"), this.api, () => this.closeInspector());
+    this.takeHome = new TakeHome(need(root, "#take-home"), this.api);
   }
 
   async start(): Promise<void> {
@@ -294,6 +297,7 @@ class ProjectStudio {
     this.root.dataset["build"] = String(id);
     let announced = false;
     this.cancelButton.hidden = !this.canEdit || !live;
+    this.takeHome.show(id, null);
     store.subscribe(() => {
       if (store !== this.store) return;
       const done = store.finished;
@@ -303,6 +307,7 @@ class ProjectStudio {
       if (done && !announced) {
         announced = true;
         this.root.dataset["buildStatus"] = done.status;
+        this.takeHome.show(id, done.status);
         if (live) this.markRuntimeError(done);
         void this.history.refresh();
         this.schedulePlan();

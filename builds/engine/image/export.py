@@ -69,6 +69,8 @@ class _TarOut:
     exports to the same bytes)."""
 
     out: IO[bytes]
+    # Only count: a layer's bytes are taken from its facts, not read (archive_size).
+    measure: bool = False
 
     def directory(self, name: str) -> None:
         self.out.write(tar_header(name.encode() + b"/", DIRTYPE, mode=0o755))
@@ -81,6 +83,10 @@ class _TarOut:
     def layer(self, store: Store, layer_id: str, name: str) -> None:
         size = store.layer_tar_size(layer_id)
         self.out.write(tar_header(name.encode(), REGTYPE, size=size))
+        if self.measure:
+            cast(_Measure, self.out).size += size
+            self.out.write(padding(size))
+            return
         counted = _Counting(self.out)
         # Only written to; raises if the layer no longer matches its diff_id.
         store.write_layer_tar(layer_id, cast(IO[bytes], counted))
@@ -102,31 +108,34 @@ class _Counting:
         return self.out.write(data)
 
 
-def _write_archive(store: Store, image: Image, out_path: Path, refs: list[str], *, docker: bool) -> None:
+def _write_entries(tar: _TarOut, store: Store, image: Image, refs: list[str], *, docker: bool) -> None:
     config = image.config_bytes()
     manifest = canonical_json(manifest_for(store, image))
+    for name in ("blobs", "blobs/sha256"):
+        tar.directory(name)
+    tar.file(f"blobs/sha256/{_digest(config)[7:]}", config)
+    layer_names = []
+    for layer in image.layers:
+        name = f"blobs/sha256/{store.layer(layer).diff_id[7:]}"
+        if name not in layer_names:
+            tar.layer(store, layer, name)
+        layer_names.append(name)
+    tar.file(f"blobs/sha256/{_digest(manifest)[7:]}", manifest)
+    tar.file("index.json", canonical_json(index_for(manifest, refs)))
+    tar.file("oci-layout", canonical_json({"imageLayoutVersion": "1.0.0"}))
+    if docker:
+        entry = {"Config": f"blobs/sha256/{_digest(config)[7:]}", "RepoTags": _repo_tags(refs),
+                 "Layers": layer_names}
+        tar.file("manifest.json", json.dumps([entry]).encode())
+    tar.end()
+
+
+def _write_archive(store: Store, image: Image, out_path: Path, refs: list[str], *, docker: bool) -> None:
     out_path = Path(out_path)
     temp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     try:
         with open(temp, "wb") as f:
-            tar = _TarOut(f)
-            for name in ("blobs", "blobs/sha256"):
-                tar.directory(name)
-            tar.file(f"blobs/sha256/{_digest(config)[7:]}", config)
-            layer_names = []
-            for layer in image.layers:
-                name = f"blobs/sha256/{store.layer(layer).diff_id[7:]}"
-                if name not in layer_names:
-                    tar.layer(store, layer, name)
-                layer_names.append(name)
-            tar.file(f"blobs/sha256/{_digest(manifest)[7:]}", manifest)
-            tar.file("index.json", canonical_json(index_for(manifest, refs)))
-            tar.file("oci-layout", canonical_json({"imageLayoutVersion": "1.0.0"}))
-            if docker:
-                entry = {"Config": f"blobs/sha256/{_digest(config)[7:]}", "RepoTags": _repo_tags(refs),
-                         "Layers": layer_names}
-                tar.file("manifest.json", json.dumps([entry]).encode())
-            tar.end()
+            _write_entries(_TarOut(f), store, image, refs, docker=docker)
         os.replace(temp, out_path)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -147,3 +156,27 @@ def export_oci_archive(store: Store, image: Image, out_path: Path | str,
                        refs: list[str] | None = None) -> None:
     """Write `image` as a tar of an OCI image layout, its manifest named by `refs`."""
     _write_archive(store, image, Path(out_path), list(refs or []), docker=False)
+
+
+def write_docker_archive(store: Store, image: Image, out: IO[bytes], repo_tags: list[str]) -> None:
+    """Write `image` as a `docker save` archive to `out`, as it goes (a download streams it):
+    the same bytes `export_docker_archive` writes to a file."""
+    _write_entries(_TarOut(out), store, image, list(repo_tags), docker=True)
+
+
+class _Measure:
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.size += len(data)
+        return len(data)
+
+
+def docker_archive_size(store: Store, image: Image, repo_tags: list[str]) -> int:
+    """The exact size of the archive `write_docker_archive` writes, without reading any layer
+    (their tar sizes are in their facts): a download can say its Content-Length up front."""
+    measure = _Measure()
+    tar = _TarOut(cast(IO[bytes], measure), measure=True)
+    _write_entries(tar, store, image, list(repo_tags), docker=True)
+    return measure.size

@@ -1,0 +1,175 @@
+"""Taking a build's image home through the served studio: the download streams an archive a real
+Docker loads and runs, named safely whatever the project is called, cached by ETag, shown only
+to those who may see the build; a push goes only under the operator's registry and prefix, and
+names that are not Docker's are refused naming the field."""
+# ruff: noqa: F811 (fixtures are imported, then named as arguments)
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.builds.takehome import MESSAGE, PREFIX, PushStudio, ok, project_with_build, push_studio, rss_kb  # noqa: F401
+from tests.conftest import Browser, StudioServer, Worker
+from tests.engine.registry_server import DockerDaemon, docker  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("celery_worker", "base_image")
+HOSTILE_NAME = 'Ünïcode "../../etc/passwd"\r\nX-Evil: 1; <script>日本'
+
+
+def download(browser: Browser, path: str, out: Path, headers: dict[str, str] | None = None,
+             ) -> tuple[int, dict[str, str]]:
+    """GET `path` into `out` a chunk at a time, with the browser's cookies: (status, headers)."""
+    request = urllib.request.Request(browser.base + path, headers=headers or {})
+    try:
+        with browser._opener.open(request, timeout=120) as reply, open(out, "wb") as f:
+            while chunk := reply.read(1 << 20):
+                f.write(chunk)
+            return reply.status, {k.lower(): v for k, v in reply.headers.items()}
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}
+
+
+def test_the_downloaded_archive_loads_into_docker_and_runs(
+    studio_server: StudioServer, docker: DockerDaemon, tmp_path: Path
+) -> None:
+    alice = Browser(studio_server.url)
+    alice.sign_up(f"alice-{uuid.uuid4().hex[:8]}")
+    _, build_id = project_with_build(alice, HOSTILE_NAME)
+    home = ok(alice.get(f"/api/builds/{build_id}/home/"))["archive"]
+    assert home["file"] == "unicode-etc-passwd-x-evil-1-script-build-1.tar"
+    assert home["loads_as"] == "studio/unicode-etc-passwd-x-evil-1-script:build-1"
+
+    archive = tmp_path / "image.tar"
+    status, headers = download(alice, home["url"], archive)
+    assert status == 200
+    assert headers["content-type"] == "application/x-tar"
+    assert headers["content-disposition"] == f'attachment; filename="{home["file"]}"'
+    assert int(headers["content-length"]) == archive.stat().st_size == home["size"]
+    assert headers["cache-control"] == "private, no-cache"
+    etag = headers["etag"]
+
+    # Asked again with its ETag: 304, nothing sent again.
+    again, again_headers = download(alice, home["url"], tmp_path / "again.tar", {"If-None-Match": etag})
+    assert again == 304 and again_headers["etag"] == etag
+
+    loaded = docker("load", "-i", str(archive))
+    assert f"Loaded image: {home['loads_as']}" in loaded.stdout
+    ran = docker("run", "--rm", "--network=none", home["loads_as"])
+    assert ran.stdout == f"{MESSAGE}\n"
+    docker("rmi", home["loads_as"])
+
+    # This studio names no push registry: no push, and the answer says why.
+    refused = alice.api("POST", f"/api/builds/{build_id}/push/", {"repository": "app", "tag": "1"})
+    assert refused.status == 409 and "STUDIO_PUSH_REGISTRY is not set" in refused.json()["error"]
+
+
+def test_a_share_link_downloads_and_a_stranger_finds_nothing(
+    push_studio: PushStudio, tmp_path: Path
+) -> None:
+    base = push_studio.server.url
+    alice, bob = Browser(base), Browser(base)
+    alice.sign_up(f"alice-{uuid.uuid4().hex[:8]}")
+    bob.sign_up(f"bob-{uuid.uuid4().hex[:8]}")
+    project_id, build_id = project_with_build(alice, "shared app")
+
+    assert download(bob, f"/builds/{build_id}/image.tar", tmp_path / "bob.tar")[0] == 404
+    assert bob.get(f"/api/builds/{build_id}/home/").status == 404
+    refused = bob.api("POST", f"/api/builds/{build_id}/push/", {"repository": "stolen", "tag": "1"})
+    assert refused.status == 404, refused.text
+
+    token = ok(alice.api("POST", f"/api/projects/{project_id}/share/"), 200)["share_token"]
+    home = ok(bob.get(f"/api/builds/{build_id}/home/?token={token}"))
+    assert home["push"] == {"allowed": False, "registry": f"{push_studio.registry.host}/{PREFIX}",
+                            "off_because": None, "latest": None}
+    status, _ = download(bob, home["archive"]["url"], tmp_path / "shared.tar")
+    assert status == 200 and (tmp_path / "shared.tar").stat().st_size == home["archive"]["size"]
+    # Read-only: the holder of the link may look and download; pushing takes no link.
+    assert bob.api("POST", f"/api/builds/{build_id}/push/?token={token}",
+                   {"repository": "x", "tag": "1"}).status == 404
+
+
+@pytest.fixture(scope="module")
+def owner_with_build(push_studio: PushStudio, worker_process: Worker, base_image: str) -> tuple[Browser, int]:
+    """One person with one built project, for the many refusals below: builds take a while."""
+    if not worker_process.running:
+        worker_process.start()
+    alice = Browser(push_studio.server.url)
+    alice.sign_up(f"alice-{uuid.uuid4().hex[:8]}")
+    return alice, project_with_build(alice, "names")[1]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"repository": "../etc", "tag": "1"}, "repository"),
+    ({"repository": "Upper", "tag": "1"}, "repository"),
+    ({"repository": "evil.example:443/x", "tag": "1"}, "repository"),
+    ({"repository": "a//b", "tag": "1"}, "repository"),
+    ({"repository": "a/b/c/d", "tag": "1"}, "repository"),
+    ({"repository": "x" * 129, "tag": "1"}, "repository"),
+    ({"repository": "", "tag": "1"}, "repository"),
+    ({"repository": "app\n", "tag": "1"}, "repository"),
+    ({"repository": 7, "tag": "1"}, "repository"),
+    ({"repository": "app", "tag": "-rf"}, "tag"),
+    ({"repository": "app", "tag": "v1@sha256:00"}, "tag"),
+    ({"repository": "app", "tag": "t" * 129}, "tag"),
+    ({"repository": "app", "tag": "a b"}, "tag"),
+    ({"repository": "app", "tag": ""}, "tag"),
+])
+def test_hostile_repositories_and_tags_are_refused_naming_the_field(
+    owner_with_build: tuple[Browser, int], body: dict[str, object], field: str
+) -> None:
+    alice, build_id = owner_with_build
+    refused = alice.api("POST", f"/api/builds/{build_id}/push/", body)
+    assert refused.status == 400, refused.text
+    assert refused.json()["field"] == field
+    assert ok(alice.get(f"/api/builds/{build_id}/home/"))["push"]["latest"] is None  # nothing queued
+
+
+def test_a_push_goes_only_under_the_operators_prefix(push_studio: PushStudio) -> None:
+    alice = Browser(push_studio.server.url)
+    alice.sign_up(f"alice-{uuid.uuid4().hex[:8]}")
+    _, build_id = project_with_build(alice, "prefixed")
+    # A first part that looks like a host is only a path under the prefix, never another registry.
+    push = ok(alice.api("POST", f"/api/builds/{build_id}/push/",
+                        {"repository": "evil.example/app", "tag": "v1"}), 202)
+    assert push["reference"] == f"{push_studio.registry.host}/{PREFIX}/evil.example/app:v1"
+
+
+def test_the_web_process_streams_a_200_mb_image_in_little_memory(
+    push_studio: PushStudio, tmp_path: Path
+) -> None:
+    alice = Browser(push_studio.server.url)
+    alice.sign_up(f"alice-{uuid.uuid4().hex[:8]}")
+    dockerfile = "FROM studio/busybox:1.35\nRUN head -c 209715200 /dev/urandom > /big\n"
+    _, build_id = project_with_build(alice, "big", dockerfile)
+    url = ok(alice.get(f"/api/builds/{build_id}/home/"))["archive"]["url"]
+    pid = push_studio.server.service.process.pid
+    before = rss_kb(pid)
+    peak = before
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, rss_kb(pid))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        status, headers = download(alice, url, tmp_path / "big.tar")
+    finally:
+        done.set()
+        sampler.join()
+    size = (tmp_path / "big.tar").stat().st_size
+    assert status == 200 and size == int(headers["content-length"]) > 200 * 1024 * 1024
+    grown_mb = (peak - before) / 1024
+    print(f"\nweb process RSS: {before / 1024:.0f} MB before, {peak / 1024:.0f} MB at peak "
+          f"(+{grown_mb:.1f} MB) for a {size / 1e6:.0f} MB archive")
+    assert grown_mb < 48, f"the web process grew {grown_mb:.0f} MB serving a {size >> 20} MB archive"
