@@ -14,6 +14,7 @@ import { setupLargeText } from "./largetext";
 import { lineMarks, stepAtLine, stepEndLine, changedPredictions, type PlanStep } from "./dockerlines";
 import { parseBuildArgs, type BuildOptions } from "./options";
 import { ShareControl } from "./share";
+import { ContainerLab } from "./container/lab";
 
 /** On a phone the stack comes first and the editor opens on demand, with this button. */
 function setupEditorToggle(root: HTMLElement, button: HTMLButtonElement, focus: () => void): void {
@@ -55,6 +56,7 @@ class ProjectStudio {
   private readonly tabs: Tabs;
   private readonly history: HistoryView;
   private readonly inspector: Inspector;
+  private readonly containers: ContainerLab;
   private readonly stackRoot: HTMLElement;
   private readonly message: HTMLElement;
   private readonly buildMessage: HTMLElement;
@@ -119,6 +121,7 @@ class ProjectStudio {
     });
     this.history = new HistoryView(need(root, "#history"), this.api, this.projectId, (id) => this.showBuild(id, false));
     this.inspector = new Inspector(need(root, "#inspector"), this.api, () => this.closeInspector());
+    this.containers = new ContainerLab(need(root, "#container-lab"), this.api, this.stackRoot);
   }
 
   async start(): Promise<void> {
@@ -285,6 +288,7 @@ class ProjectStudio {
     this.inspector.hide();
     this.selectedStep = null;
     this.editor.highlightSteps(this.dockerfile, null);
+    this.containers.setBuild(null, false);
     const store = new BuildStore();
     this.store = store;
     this.buildId = id;
@@ -300,6 +304,7 @@ class ProjectStudio {
       this.cancelButton.hidden = !this.canEdit || done !== null;
       const status = done ? done.status : store.plan.length ? "running" : "queued";
       this.caption.textContent = `${name} · ${status}${this.history.sharedCacheNote(id)}`;
+      if (done) this.containers.setBuild(id, this.canEdit && done.status === "succeeded");
       if (done && !announced) {
         announced = true;
         this.root.dataset["buildStatus"] = done.status;
