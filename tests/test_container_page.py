@@ -13,7 +13,7 @@ import pytest
 
 from builds.engine.store import Store
 
-from .pages import page_marks, screenshot, sign_up, watch_errors
+from .pages import ARTIFACTS, page_marks, screenshot, sign_up, watch_errors
 from .test_studio_page import _api
 
 pytest.importorskip("playwright.sync_api")
@@ -110,6 +110,8 @@ def test_alice_runs_her_image_and_sees_its_writable_layer_then_commits_it(
         _fits(page, "#run-button", name)
         page.locator("#layer-stack .band-writable").scroll_into_view_if_needed()
         screenshot(page, f"container-layer-{name}.png")
+        if name == "laptop":  # the README's picture: the build's side of the page
+            page.locator(".build-pane").screenshot(path=str(ARTIFACTS / "container-lab.png"))
 
     # Coming back, the page shows the container it left.
     page.set_viewport_size(LAPTOP)
