@@ -132,5 +132,3 @@ class BuildEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} #{self.seq} of build {self.build_id}"
-
-from builds.containers.models import Container  # noqa: E402,F401  (its own module; one app, one migration history)

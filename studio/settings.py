@@ -136,6 +136,7 @@ INSTALLED_APPS = [
     "studio",
     "studio.projects",
     "builds",
+    "builds.containers",
     "studio.classrooms",
     "csp",
     "axes",
