@@ -33,6 +33,7 @@ JSON_BODIES = {
     ("post", "/api/projects/{project_id}/builds/"),
     ("post", "/api/projects/{project_id}/plan/"),
     ("post", "/api/projects/{project_id}/lint/"),
+    ("post", "/api/builds/{build_id}/containers/"),
     ("post", "/api/classrooms/"),
     ("post", "/api/classrooms/join/"),
     ("patch", "/api/classrooms/{classroom_id}/"),
@@ -164,7 +165,8 @@ def test_what_the_description_says_of_a_request_body_is_what_the_api_enforces(
         ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
         schema = schemas[ref.removeprefix("#/components/schemas/")]
         where = route.format(
-            project_id=project.id, classroom_id=classroom.id, exercise_id=exercise.id, path="a.txt"
+            project_id=project.id, classroom_id=classroom.id, exercise_id=exercise.id, path="a.txt",
+            build_id=1,
         )
         for name, prop in schema["properties"].items():
             kind = scalar_type(prop)

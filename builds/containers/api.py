@@ -94,6 +94,7 @@ def container_latest(request: HttpRequest, build_id: Id) -> Any:
 
 @router.get("/containers/{int:container_id}/", response={200: ContainerOut, **errors()})
 def container_get(request: HttpRequest, container_id: Id) -> Any:
+    """One of the person's containers: its state, output and writable layer."""
     services.containers_reap()
     return services.container_json(services.container_get(user=_user(request), container_id=container_id))
 

@@ -379,7 +379,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Container Get */
+        /**
+         * Container Get
+         * @description One of the person's containers: its state, output and writable layer.
+         */
         get: operations["container_get"];
         put?: never;
         post?: never;
