@@ -113,9 +113,18 @@ def test_alice_runs_her_image_and_sees_its_writable_layer_then_commits_it(
         if name == "laptop":  # the README's picture: the build's side of the page
             page.locator(".build-pane").screenshot(path=str(ARTIFACTS / "container-lab.png"))
 
+    # Projector mode (large text) shows the same layer, and no empty band beside it.
+    page.set_viewport_size(PROJECTOR)
+    page.goto(f"{base}/studio/{project_id}/?large=1")
+    page.wait_for_selector("#layer-stack .band-writable.writable-exited", timeout=30_000)
+    assert page.locator("#layer-stack .band-container").is_hidden()
+    assert page.locator("#layer-stack .band-committed").is_hidden()
+    _fits(page, "#layer-stack .band-writable", "projector, large text")
+    screenshot(page, "container-layer-large-text.png")
+
     # Coming back, the page shows the container it left.
     page.set_viewport_size(LAPTOP)
-    page.goto(f"{base}/studio/{project_id}/")
+    page.goto(f"{base}/studio/{project_id}/?large=0")
     page.wait_for_selector("#layer-stack .band-writable.writable-exited", timeout=30_000)
     assert ("deleted", "/bin/ls") in _rows(page)
 

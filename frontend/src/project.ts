@@ -121,7 +121,7 @@ class ProjectStudio {
     });
     this.history = new HistoryView(need(root, "#history"), this.api, this.projectId, (id) => this.showBuild(id, false));
     this.inspector = new Inspector(need(root, "#inspector"), this.api, () => this.closeInspector());
-    this.containers = new ContainerLab(need(root, "#container-lab"), this.api, this.stackRoot);
+    this.containers = new ContainerLab(need(root, "#container-lab"), this.api, this.stackRoot, this.canEdit);
   }
 
   async start(): Promise<void> {

@@ -75,6 +75,7 @@ export class ContainerLab {
     private readonly root: HTMLElement,
     private readonly api: Api,
     private readonly stackRoot: HTMLElement,
+    canEdit: boolean,
   ) {
     const form = el("form", "container-run");
     const label = el("label", "", "Command ");
@@ -103,28 +104,33 @@ export class ContainerLab {
     this.outputBox.append(el("summary", "", "Container output"), this.outputText);
     this.outputBox.hidden = true;
     root.replaceChildren(form, this.message, this.outputBox);
-    root.hidden = true;
+    // Shown from the start to the owner, disabled until a build succeeds: a build that ends
+    // must not move the stack under the person watching it.
+    root.hidden = !canEdit;
+    this.runButton.disabled = true;
     this.band = el("li", "band band-writable");
     this.band.setAttribute("aria-label", "Container layer (writable)");
     this.committed = el("li", "band band-committed");
     this.committed.setAttribute("aria-label", "Committed layer");
+    this.band.hidden = this.committed.hidden = true;  // until there is a container to show
     // The stack draws its bands anew when a build's plan arrives: the lab's go back on top.
     this.observer = new MutationObserver(() => this.place());
     this.observer.observe(stackRoot, { childList: true, subtree: true });
   }
 
-  /** Shows the lab for a build: runnable when it is the person's own and succeeded. */
+  /** Points the lab at a build: runnable when it is the person's own and succeeded. */
   setBuild(buildId: number | null, runnable: boolean): void {
-    if (buildId === this.buildId && runnable === !this.root.hidden) return;
+    const wanted = runnable ? buildId : null;
+    if (wanted === this.buildId) return;
     this.socket?.stop();
     this.socket = null;
-    this.buildId = runnable ? buildId : null;
+    this.buildId = wanted;
     this.state = null;
     this.output.reset("", 0);
     this.message.textContent = "";
-    this.root.hidden = !runnable;
+    this.message.classList.remove("error");
     this.render();
-    if (runnable && buildId !== null) void this.load(buildId);
+    if (wanted !== null) void this.load(wanted);
   }
 
   private async load(buildId: number): Promise<void> {
@@ -209,7 +215,8 @@ export class ContainerLab {
 
   private render(): void {
     const c = this.state;
-    this.runButton.disabled = c !== null && isActive(c);
+    this.runButton.disabled = this.buildId === null || (c !== null && isActive(c));
+    this.runButton.title = this.buildId === null ? "A build that succeeded has an image to run" : "";
     this.renderOutput();
     this.fillBand(c);
     this.fillCommitted(c);
