@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Dockerfile Studio's command line: Django's management commands, plus the layer engine's
-`build` and `images`, which run without starting Django at all (a fully cached rebuild has to
+`build`, `images` and `run`, which run without starting Django at all (a fully cached rebuild has to
 cost less than Django's own start-up)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-ENGINE_COMMANDS = ("build", "images")
+ENGINE_COMMANDS = ("build", "images", "run")
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ from ninja.security import SessionAuth
 from ninja.utils import check_csrf
 
 from builds.api import router as builds
+from builds.containers.api import router as containers
 from builds.engine.events import json_schema as events_schema
 from builds.imagelab_api import router as imagelab
 
@@ -263,4 +264,5 @@ def _with_event_refs(node: Any) -> Any:
 api.add_router("", projects)
 api.add_router("", builds)
 api.add_router("", imagelab)
+api.add_router("", containers)
 api.add_router("", classrooms)

@@ -157,6 +157,7 @@ INSTALLED_APPS = [
     "studio.projects",
     "builds",
     "builds.takehome",
+    "builds.containers",
     "studio.classrooms",
     "csp",
     "axes",
@@ -319,7 +320,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis redelivers an unacknowledged task after this long, so it must outlast the longest build.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 60 * 60}
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_IMPORTS = ["studio.ping", "builds.imagelab"]
+CELERY_IMPORTS = ["studio.ping", "builds.imagelab", "builds.containers.tasks"]
 # A build keeps running through a broker outage (its events are stored in the database either way);
 # stopping it would throw away work only to run it again. Celery's default today, spelled out
 # because its next major version means to change it.
@@ -346,6 +347,13 @@ except _LimitSettingError as exc:
 # process running a build that outlasts it (and starts a fresh one), and the build fails at once.
 # By default six steps' worth of the step limit (an hour).
 BUILD_TIME_LIMIT_S = envint("STUDIO_BUILD_TIME_LIMIT_S", int(6 * BUILD_LIMITS.timeout_s), minimum=1)
+# Containers run from the page (the Run button): one running or queued per person, this many
+# started a minute, each stopped after CONTAINER_TIMEOUT_S (and every other build limit: memory,
+# processes, disk, no network), and at most CONTAINER_KEEP_PER_USER writable layers kept at once.
+CONTAINER_TIMEOUT_S = envint("STUDIO_CONTAINER_TIMEOUT_S", 60, minimum=1)
+CONTAINER_RATE_PER_MINUTE = envint("STUDIO_CONTAINER_RATE_PER_MINUTE", 10, minimum=1)
+CONTAINER_KEEP_PER_USER = envint("STUDIO_CONTAINER_KEEP_PER_USER", 3, minimum=1)
+
 # How long BuildKit's parser may take over one Dockerfile; it runs in a process of its own, killed
 # when it takes longer. Read by the engine from the environment; checked here so that a bad value
 # stops the studio at start-up.

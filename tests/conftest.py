@@ -138,6 +138,8 @@ def studio_env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFacto
         # A dead worker's build is noticed within seconds, not the half minute a studio allows.
         "STUDIO_BUILD_HEARTBEAT_S": "1",
         "STUDIO_BUILD_STALE_AFTER_S": "6",
+        # A container that runs past its time limit is stopped within a test's patience.
+        "STUDIO_CONTAINER_TIMEOUT_S": "5",
         "STUDIO_UPLOAD_MAX_BYTES": str(UPLOAD_MAX_BYTES),
         # The tests' registries run on loopback, which web builds may reach only when listed;
         # spelled `localhost`, they stay refused (test_pull_live).

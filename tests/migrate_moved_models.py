@@ -23,9 +23,10 @@ from django.db import connection  # noqa: E402
 from django.db.migrations.executor import MigrationExecutor  # noqa: E402
 from django.db.migrations.recorder import MigrationRecorder  # noqa: E402
 
-# The last migrations before the move; the apps made by the move (or since) did not exist yet.
+# The last migrations before the move; the apps made by the move, and those made since (each
+# depending on migrations after the move), did not exist yet.
 BEFORE = {"studio": "0005_cache_scopes", "builds": "0002_cache_scopes"}
-NEW_APPS = {"projects", "classrooms", "takehome"}
+NEW_APPS = {"projects", "classrooms", "containers", "takehome"}
 TABLES = [
     "studio_user",
     "studio_project",

@@ -34,6 +34,7 @@ JSON_BODIES = {
     ("post", "/api/projects/{project_id}/plan/"),
     ("post", "/api/projects/{project_id}/lint/"),
     ("post", "/api/builds/{build_id}/push/"),
+    ("post", "/api/builds/{build_id}/containers/"),
     ("post", "/api/classrooms/"),
     ("post", "/api/classrooms/join/"),
     ("patch", "/api/classrooms/{classroom_id}/"),

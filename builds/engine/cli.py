@@ -5,6 +5,7 @@ starting Django (a fully cached rebuild must cost less than Django's start-up al
           [--no-cache] [--progress plain|json] [--dry-run]
           [--timeout S] [--memory MIB] [--disk MIB] [--files N] [--pids N] [--output-limit MIB]
           [--max-dockerfile KIB] [--max-steps N] [--max-word KIB]
+    run [--commit NAME[:TAG]] [--json] [LIMIT FLAGS] IMAGE [CMD...]
     images import TARBALL NAME[:TAG]
     images export NAME[:TAG] FILE [--format docker|oci]
     images pull NAME[:TAG|@DIGEST] [--platform OS/ARCH] [--progress plain|json]
@@ -13,7 +14,8 @@ starting Django (a fully cached rebuild must cost less than Django's start-up al
     images ls
     images df [--json]
 
-Exit codes: 0 built, 1 a step failed, 2 invalid input. `--dry-run` builds nothing: it prints what
+Exit codes: 0 built, 1 a step failed, 2 invalid input; `run` exits with the container's code (137
+when a limit stopped it), or 2 for invalid input. `--dry-run` builds nothing: it prints what
 a build would serve from the cache and what it would rebuild, and why (0, or 2 for invalid input).
 """
 
@@ -65,6 +67,7 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     images = commands.add_parser("images", help="manage images in the store")
     if argv[:1] == ["build"]:
         return parser
+    _run_parser(commands)
     actions = images.add_subparsers(dest="action", required=True)
     imp = actions.add_parser("import", help="import a rootfs tarball, docker save or OCI archive")
     imp.add_argument("tarball", type=Path)
@@ -99,6 +102,18 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def _run_parser(commands: Any) -> None:
+    run = commands.add_parser(
+        "run", help="run a container on an image, in the RUN steps' sandbox, and show its writable layer",
+        description="Options go before IMAGE; everything after it is the command, as with `docker run`.")
+    run.add_argument("image", help="NAME[:TAG] or sha256:DIGEST")
+    run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD", help="replaces the image's CMD")
+    run.add_argument("--commit", metavar="NAME[:TAG]",
+                     help="afterwards, store the writable layer as one more layer: a new image tagged so")
+    run.add_argument("--json", action="store_true", help="print the writable layer as JSON on stderr")
+    _limit_flags(run)
+
+
 def _limit_flags(build: argparse.ArgumentParser) -> None:
     """One flag for each STUDIO_BUILD_* limit; a flag given wins over the environment."""
     from .limits import SETTINGS
@@ -127,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             return _build(args)
+        if args.command == "run":
+            from .containercli import run_command
+
+            return run_command(args, _limits(args))
         return _images(args)
     except EngineError as exc:
         print(f"error: {exc.describe()}", file=sys.stderr)

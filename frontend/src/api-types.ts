@@ -44,6 +44,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/builds/{build_id}/container/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Container Latest
+         * @description The person's newest container of the build that is not removed, or null.
+         */
+        get: operations["container_latest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/builds/{build_id}/containers/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Container Create
+         * @description Run the build's image as a container (owner only).
+         */
+        post: operations["container_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/builds/{build_id}/events/": {
         parameters: {
             query?: never;
@@ -392,6 +432,50 @@ export interface paths {
         get: operations["compare_row"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/containers/{container_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Container Get
+         * @description One of the person's containers: its state, output and writable layer.
+         */
+        get: operations["container_get"];
+        put?: never;
+        post?: never;
+        /**
+         * Container Remove
+         * @description Remove the container: its writable layer is gone.
+         */
+        delete: operations["container_remove"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/containers/{container_id}/commit/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Container Commit
+         * @description Store the writable layer as one more layer on the image: a new image.
+         */
+        post: operations["container_commit"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1020,6 +1104,22 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** CommittedOut */
+        CommittedOut: {
+            /** Digest */
+            digest: string;
+            /**
+             * Layer
+             * @description the new top layer's facts; null when nothing changed
+             */
+            layer: {
+                [key: string]: unknown;
+            } | null;
+            /** Layers */
+            layers: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** CompareRow */
         CompareRow: {
             /**
@@ -1117,6 +1217,44 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** ContainerOut */
+        ContainerOut: {
+            /** Build */
+            build: number;
+            /** Cmd */
+            cmd: string[];
+            committed_image: components["schemas"]["CommittedOut"] | null;
+            diff: components["schemas"]["DiffOut"] | null;
+            /** Exit Code */
+            exit_code: number | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: number;
+            /** Message */
+            message: string;
+            /**
+             * Output
+             * @description the latest output (at most 64 KiB of it)
+             */
+            output: string;
+            /**
+             * Output Chars
+             * @description characters printed in all
+             */
+            output_chars: number;
+            /** Output Truncated */
+            output_truncated: boolean;
+            /** Queued At */
+            queued_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "exited" | "failed" | "committed" | "removed";
+        } & {
+            [key: string]: unknown;
+        };
         /**
          * Counts
          * @description How many steps ended with each verdict (a FROM is a base, not counted).
@@ -1199,6 +1337,56 @@ export interface components {
              * @description the rule's documentation
              */
             url?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** DiffChange */
+        DiffChange: {
+            /**
+             * Change
+             * @enum {string}
+             */
+            change: "added" | "modified" | "deleted";
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "file" | "dir" | "symlink" | "whiteout";
+            /**
+             * Path
+             * @description inside the image, no leading /; as the container named it
+             */
+            path: string;
+            /** Size */
+            size: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DiffOut
+         * @description The writable layer against the image: every change counted, the first ones listed.
+         */
+        DiffOut: {
+            /** Added */
+            added: number;
+            /** Changes */
+            changes: components["schemas"]["DiffChange"][];
+            /** Deleted */
+            deleted: number;
+            /** Modified */
+            modified: number;
+            /**
+             * Size
+             * @description bytes of file content in the layer
+             */
+            size: number;
+            /**
+             * Total
+             * @description changes in all, listed or not
+             */
+            total: number;
+            /** Truncated */
+            truncated: boolean;
         } & {
             [key: string]: unknown;
         };
@@ -1584,6 +1772,12 @@ export interface components {
             message: string;
             new: string;
             old: string | null;
+        };
+        /** LatestOut */
+        LatestOut: {
+            container: components["schemas"]["ContainerOut"] | null;
+        } & {
+            [key: string]: unknown;
         };
         /** LayerFacts */
         LayerFacts: {
@@ -2086,6 +2280,14 @@ export interface components {
             removed: number;
         } & {
             [key: string]: unknown;
+        };
+        /** RunRequest */
+        RunRequest: {
+            /**
+             * Cmd
+             * @description the command and its arguments, replacing the image's CMD (default: the image's)
+             */
+            cmd?: string[] | null;
         };
         /** SameStep */
         SameStep: {
@@ -2795,6 +2997,146 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    container_latest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                build_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LatestOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    container_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                build_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContainerOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4105,6 +4447,201 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    container_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                container_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContainerOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    container_remove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                container_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContainerOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    container_commit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                container_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContainerOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

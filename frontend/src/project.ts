@@ -15,6 +15,7 @@ import { lineMarks, stepAtLine, stepEndLine, changedPredictions, type PlanStep }
 import { parseBuildArgs, type BuildOptions } from "./options";
 import { ShareControl } from "./share";
 import { TakeHome } from "./takehome";
+import { ContainerLab } from "./container/lab";
 
 /** On a phone the stack comes first and the editor opens on demand, with this button. */
 function setupEditorToggle(root: HTMLElement, button: HTMLButtonElement, focus: () => void): void {
@@ -57,6 +58,7 @@ class ProjectStudio {
   private readonly history: HistoryView;
   private readonly inspector: Inspector;
   private readonly takeHome: TakeHome;
+  private readonly containers: ContainerLab;
   private readonly stackRoot: HTMLElement;
   private readonly message: HTMLElement;
   private readonly buildMessage: HTMLElement;
@@ -122,6 +124,7 @@ class ProjectStudio {
     this.history = new HistoryView(need(root, "#history"), this.api, this.projectId, (id) => this.showBuild(id, false));
     this.inspector = new Inspector(need(root, "#inspector"), this.api, () => this.closeInspector());
     this.takeHome = new TakeHome(need(root, "#take-home"), this.api);
+    this.containers = new ContainerLab(need(root, "#container-lab"), this.api, this.stackRoot, this.canEdit);
   }
 
   async start(): Promise<void> {
@@ -288,6 +291,7 @@ class ProjectStudio {
     this.inspector.hide();
     this.selectedStep = null;
     this.editor.highlightSteps(this.dockerfile, null);
+    this.containers.setBuild(null, false);
     const store = new BuildStore();
     this.store = store;
     this.buildId = id;
@@ -304,6 +308,7 @@ class ProjectStudio {
       this.cancelButton.hidden = !this.canEdit || done !== null;
       const status = done ? done.status : store.plan.length ? "running" : "queued";
       this.caption.textContent = `${name} · ${status}${this.history.sharedCacheNote(id)}`;
+      if (done) this.containers.setBuild(id, this.canEdit && done.status === "succeeded");
       if (done && !announced) {
         announced = true;
         this.root.dataset["buildStatus"] = done.status;

@@ -27,6 +27,9 @@ half-written object, and two processes writing the same object leave one good co
     scopes/<h>/               another scope's cache/, children/ and mounts/, <h> a hash of the
                               scope's name ("user:7", "class:3"), which scope.txt holds. Layers
                               and blobs are shared by every scope; a scope's index is not.
+    containers/<id>/upper/    a container's writable layer (builds/engine/container.py): not in
+                              tmp/, since it outlives the process that ran it; committed by
+                              renaming it into l/, removed by moving it to the trash
     tmp/                      work directories and temp files (same filesystem as everything
                               else), each named with the token of the process that made it
     tmp/trash/                what was discarded, deleted later by Store.empty_trash()
