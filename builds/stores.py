@@ -49,7 +49,8 @@ def web_store() -> Store:
 
 
 def _shared(store: Store) -> SharedCacheIndex | None:
-    index = store.cache_index
+    # A store's cache_index is declared as the local CacheIndex; shared_cache swaps it.
+    index: object = store.cache_index
     return index if isinstance(index, SharedCacheIndex) else None
 
 

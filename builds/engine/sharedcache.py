@@ -127,10 +127,11 @@ class SharedCacheIndex:
         if self.store.has_layer(layer_id):
             return True
         try:
-            digest = self.redis.get(LAYER_KEY + layer_id)
-            if digest is None or not _DIGEST.fullmatch(digest.decode("ascii", "replace")):
+            raw = self.redis.get(LAYER_KEY + layer_id)
+            digest = raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw
+            if digest is None or not _DIGEST.fullmatch(digest):
                 return False
-            self.blobs.pull_layer(digest.decode("ascii"), layer_id)
+            self.blobs.pull_layer(digest, layer_id)
         except (EngineError, OSError, redis.RedisError) as exc:
             log.warning("could not fetch layer %s from the shared cache: %s", layer_id, exc)
             return False
