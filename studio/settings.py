@@ -353,6 +353,9 @@ BUILD_TIME_LIMIT_S = envint("STUDIO_BUILD_TIME_LIMIT_S", int(6 * BUILD_LIMITS.ti
 CONTAINER_TIMEOUT_S = envint("STUDIO_CONTAINER_TIMEOUT_S", 60, minimum=1)
 CONTAINER_RATE_PER_MINUTE = envint("STUDIO_CONTAINER_RATE_PER_MINUTE", 10, minimum=1)
 CONTAINER_KEEP_PER_USER = envint("STUDIO_CONTAINER_KEEP_PER_USER", 3, minimum=1)
+# Image downloads (Download for docker load) one person, or one share link, may have streaming
+# at once from a web process: each holds a thread and the disk while it runs.
+DOWNLOADS_PER_PERSON = envint("STUDIO_DOWNLOADS_PER_PERSON", 2, minimum=1)
 
 # How long BuildKit's parser may take over one Dockerfile; it runs in a process of its own, killed
 # when it takes longer. Read by the engine from the environment; checked here so that a bad value

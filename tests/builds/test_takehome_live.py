@@ -7,6 +7,7 @@ names that are not Docker's are refused naming the field."""
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -187,6 +188,40 @@ def test_the_web_process_streams_a_200_mb_image_in_little_memory(
     print(f"\nweb process RSS: {before / 1024:.0f} MB before, {peak / 1024:.0f} MB at peak "
           f"(+{grown_mb:.1f} MB) for a {size / 1e6:.0f} MB archive")
     assert grown_mb < 48, f"the web process grew {grown_mb:.0f} MB serving a {size >> 20} MB archive"
+
+
+def test_one_person_streams_two_downloads_at_once_and_a_third_is_told_to_wait(
+    push_studio: PushStudio, tmp_path: Path
+) -> None:
+    alice = Browser(push_studio.server.url)
+    alice.sign_up(f"alice-{uuid.uuid4().hex[:8]}")
+    # Bigger than what loopback's socket buffers take in, so a download stays open while unread.
+    dockerfile = "FROM studio/busybox:1.35\nRUN head -c 41943040 /dev/urandom > /big\n"
+    _, build_id = project_with_build(alice, "three-downloads", dockerfile)
+    url = alice.base + ok(alice.get(f"/api/builds/{build_id}/home/"))["archive"]["url"]
+    streaming = [alice._opener.open(urllib.request.Request(url), timeout=60) for _ in range(2)]
+    try:
+        assert all(reply.status == 200 and reply.read(1 << 20) for reply in streaming)
+        with pytest.raises(urllib.error.HTTPError) as third:
+            alice._opener.open(urllib.request.Request(url), timeout=60)
+        assert third.value.code == 429 and third.value.headers["Retry-After"] == "5"
+        assert "downloading 2 images already" in json.loads(third.value.read())["error"]
+        # Bob's requests are not counted with hers (and he sees none of her images).
+        bob = Browser(push_studio.server.url)
+        bob.sign_up(f"bob-{uuid.uuid4().hex[:8]}")
+        assert bob.get(url.removeprefix(alice.base)).status == 404
+
+        streaming.pop().close()  # she gives one up half-way: its place is free again
+        deadline = time.monotonic() + 15
+        while True:
+            status, headers = download(alice, url.removeprefix(alice.base), tmp_path / "again.tar")
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert status == 200 and (tmp_path / "again.tar").stat().st_size == int(headers["content-length"])
+    finally:
+        for reply in streaming:
+            reply.close()
 
 
 @contextlib.contextmanager
