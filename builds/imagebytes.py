@@ -74,11 +74,12 @@ def _layer_steps(build: Build, layers: list[str]) -> list[dict[str, Any] | None]
         below = candidates[-1]
         found[index] = _step_json(below)
     froms = [s for s in steps if s.keyword == "FROM" or s.instruction.upper().startswith("FROM ")]
-    stage = below.event.get("stage") if below is not None else (steps[-1].event.get("stage") if steps else None)
+    top = below if below is not None else (steps[-1] if steps else None)
+    stage = top.event.get("stage") if top is not None else None
     base = next((s for s in reversed(froms) if s.event.get("stage") == stage and
                  (below is None or s.number < below.number)), None)
-    for index, step in enumerate(found):
-        if step is None and base is not None:
+    for index, matched in enumerate(found):
+        if matched is None and base is not None:
             found[index] = _step_json(base, base=True)
     return found
 

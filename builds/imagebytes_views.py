@@ -43,20 +43,21 @@ def _tree_html(node: dict[str, Any], steps: list[dict[str, Any] | None], depth: 
         by = _line(steps[child["layer"]]) if child["layer"] is not None else ""
         if child.get("earlier"):
             by += f" (over {', '.join(_line(steps[i]) for i in child['earlier'])})"
-        head = format_html(
-            '<span class="tree-name">{}{}</span><span class="tree-size">{}</span><span class="tree-by">{}</span>',
-            visible(child["name"]), "/" if child["kind"] == "dir" else " →" if child["kind"] == "symlink" else "",
-            filesizeformat(child["size"]), by)
+        mark = {"dir": "/", "symlink": " →"}.get(child["kind"], "")
+        head = format_html('<span class="tree-name">{}{}</span><span class="tree-size">{}</span>'
+                           '<span class="tree-by">{}</span>', visible(child["name"]), mark,
+                           filesizeformat(child["size"]), by)
         if child["kind"] == "dir" and (child.get("children") or child.get("more")):
+            inner = _tree_html(child, steps, depth + 1)
             items.append(format_html('<li class="tree-dir"><details{}><summary>{}</summary>{}</details></li>',
-                                     " open" if depth == 0 else "", head, _tree_html(child, steps, depth + 1)))
+                                     " open" if depth == 0 else "", head, inner))
         else:
             items.append(format_html('<li class="tree-{}"><div class="tree-row">{}</div></li>',
                                      "dir" if child["kind"] == "dir" else "file", head))
     if node.get("more"):
         items.append(format_html('<li class="tree-more">…and {} more ({}), counted above</li>',
                                  node["more"], filesizeformat(node.get("more_size", 0))))
-    return format_html('<ul class="tree">{}</ul>', mark_safe("".join(items)))  # noqa: S308 (each item is escaped)
+    return format_html('<ul class="tree">{}</ul>', mark_safe("".join(items)))
 
 
 def _layer_bars(found: dict[str, Any]) -> list[dict[str, Any]]:
@@ -67,7 +68,8 @@ def _layer_bars(found: dict[str, Any]) -> list[dict[str, Any]]:
     for layer in found["layers"]:
         kept = layer["kept"] / widest * BAR_WIDTH
         wasted = layer["wasted"] / widest * BAR_WIDTH
-        rows.append({**layer, "kept_w": round(kept, 2), "wasted_x": round(kept, 2), "wasted_w": round(wasted, 2),
+        rows.append({**layer, "kept_w": round(kept, 2), "wasted_x": round(kept, 2),
+                     "wasted_w": round(wasted, 2),
                      "where": _line(layer["step"])})
     return rows
 
@@ -99,16 +101,18 @@ def bytes_page(request: HttpRequest, build_id: int) -> HttpResponse:
         hiding["shown_paths"] = [visible(p) for p in hiding["paths"]]
     context.update({
         "found": found,
-        "bars": [{**bar, "href": f"{_query(token, layer=bar['index'])}#bytes-layer"} for bar in _layer_bars(found)],
+        "bars": [{**bar, "href": f"{_query(token, layer=bar['index'])}#bytes-layer"}
+                 for bar in _layer_bars(found)],
         "layer": {**layer, "where": _line(layer["step"])},
         "layer_rows": [{**row, "shown_path": visible(row["path"]),
-                        "hidden_where": _line(steps[row["hidden_by"]]) if row["hidden_by"] is not None else ""}
+                        "hidden_where": "" if row["hidden_by"] is None else _line(steps[row["hidden_by"]])}
                        for row in layer["changes"]],
         "waste": [{**w, "shown_path": visible(w["path"]), "made": _line(steps[w["layer"]]),
                    "hid": _line(steps[w["hidden_by"]])} for w in found["waste"]],
         "tree": _tree_html(found["tree"], steps),
-        "waiting": any((h.get("measure") or {}).get("status") in ("queued", "running") for h in found["hidings"]),
-        "wasted_share": round(100 * found["wasted"] / found["image"]["size"]) if found["image"]["size"] else 0,
+        "waiting": any((h.get("measure") or {}).get("status") in ("queued", "running")
+                       for h in found["hidings"]),
+        "wasted_share": round(100 * found["wasted"] / (found["image"]["size"] or 1)),
     })
     return render(request, "studio/bytes.html", context)
 
@@ -132,7 +136,7 @@ def bytes_measure(request: HttpRequest, build_id: int) -> HttpResponse:
         return HttpResponse("name the two lines of a suggested rewrite", status=400,
                             content_type="text/plain; charset=utf-8")
     try:
-        imagebytes.rewrite_measure_start(build=build, user=request.user,  # type: ignore[arg-type]
+        imagebytes.rewrite_measure_start(build=build, user=request.user,
                                          adder_line=int(adder), hider_line=int(hider))
     except (ValueError, imagebytes.NoImage) as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")

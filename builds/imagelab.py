@@ -129,7 +129,8 @@ def measure_get(name: str) -> dict[str, Any]:
     return doc
 
 
-def measure_start(*, name: str, user: User, doc: dict[str, Any], task: str, args: tuple[Any, ...]) -> dict[str, Any]:
+def measure_start(*, name: str, user: User, doc: dict[str, Any], task: str,
+                  args: tuple[Any, ...]) -> dict[str, Any]:
     """Queue the measure `name` (the Celery task `task` with `args`), one per person at a time:
     raises MeasureBusy while another of theirs is under way; asked again for the same measure
     while it runs, says how it goes."""
@@ -137,7 +138,7 @@ def measure_start(*, name: str, user: User, doc: dict[str, Any], task: str, args
         return measure_get(name)
     last = _read(_user_path(user.pk)).get("measure")
     if isinstance(last, str) and last != name and _under_way(_read(_measure_path(last))):
-        raise MeasureBusy(f"{last.replace('-', ' of build ', 1)} is still being measured; one measure at a time")
+        raise MeasureBusy(f"another measure ({last}) is still under way; one measure at a time")
     queued = {**doc, "status": "queued"}
     _write(name, queued)
     _write_at(_user_path(user.pk), {"measure": name})
@@ -213,6 +214,8 @@ def squash_measure_start(*, build: Build, user: User, edit_file: str | None) -> 
 def measure_squash(build_id: int, user_id: int, edit_file: str | None) -> str:
     """Build `build_id`'s revision in the person's own cache scope, squash it, edit it, rebuild
     both ways and store what each next edit cost."""
+    def measure(store: Store, options: BuildOptions) -> dict[str, Any]:
+        return measure_edit_cost(store, options, edit_file=edit_file).to_json()
+
     return measure_run(name=f"squash-{build_id}", build_id=build_id, user_id=user_id,
-                       doc={"edit_file": edit_file},
-                       measure=lambda store, options: measure_edit_cost(store, options, edit_file=edit_file).to_json())
+                       doc={"edit_file": edit_file}, measure=measure)

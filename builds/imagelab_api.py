@@ -59,7 +59,8 @@ class RewriteMeasureOut(Out):
     status: Literal["none", "queued", "running", "done", "failed"]
     adder_line: int | None = None
     hider_line: int | None = None
-    before: Loose | None = Field(None, description="measured: the image as built: digest, layers, size, tar_size")
+    before: Loose | None = Field(None, description="measured: the image as built: digest, layers, size, "
+                                 "tar_size")
     after: Loose | None = Field(None, description="measured: the image rewritten, the same facts")
     saved: int | None = Field(None, description="measured: bytes of file content the rewrite saves")
     saved_tar: int | None = Field(None, description="measured: bytes of layer tars it saves")
@@ -95,7 +96,8 @@ class BytesOut(Out):
     tree: Loose = Field(
         description="the merged tree, biggest first: name, path, kind, size, files, layer, earlier "
         "(layers whose copies it replaced), children, more, more_size (what is not listed)")
-    waste: list[Loose] = Field(description="the wasted copies, biggest first: path, size, layer, hidden_by, how")
+    waste: list[Loose] = Field(description="the wasted copies, biggest first: path, size, layer, hidden_by, "
+                               "how")
     waste_more: int
     hidings: list[Hiding] = Field(description="the wasted bytes by the two layers involved, biggest first")
 
@@ -161,8 +163,8 @@ def build_bytes_rewrite(request: HttpRequest, build_id: Id, payload: RewriteRequ
     """Owner: measure a suggested rewrite by building it, in the person's own cache, on a copy."""
     build = _own_build(request, build_id)
     try:
-        doc = imagebytes.rewrite_measure_start(build=build, user=_user(request), adder_line=payload.adder_line,
-                                               hider_line=payload.hider_line)
+        doc = imagebytes.rewrite_measure_start(build=build, user=_user(request),
+                                               adder_line=payload.adder_line, hider_line=payload.hider_line)
     except ValueError as exc:
         raise ApiError(str(exc), field="hider_line") from None
     except imagebytes.NoImage as exc:

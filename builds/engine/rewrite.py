@@ -74,10 +74,12 @@ def move_deletion(text: str, *, adder_line: int, hider_line: int) -> Rewrite:
     if adder_stage != hider_stage or hider.line <= adder.end_line:
         raise RewriteError("the deleting RUN must come after the RUN that made the files, in its stage")
     if hider.flags:
-        raise RewriteError(f"the RUN on line {hider.line} has flags of its own ({', '.join(sorted(hider.flags))})")
+        flags = ", ".join(sorted(hider.flags))
+        raise RewriteError(f"the RUN on line {hider.line} has flags of its own ({flags})")
     command, moved = " ".join(adder.args).rstrip(), " ".join(hider.args).strip()
     if _ends_in_comment(command):
-        raise RewriteError(f"the RUN on line {adder.line} ends in a shell comment, which would swallow the move")
+        raise RewriteError(f"the RUN on line {adder.line} ends in a shell comment, which would swallow "
+                           "the moved command")
     if command.endswith("&") and not command.endswith("&&"):
         raise RewriteError(f"the RUN on line {adder.line} ends by running something in the background")
     lines = text.split("\n")
@@ -89,6 +91,7 @@ def move_deletion(text: str, *, adder_line: int, hider_line: int) -> Rewrite:
         second = lines[adder.line]
         indent = second[:len(second) - len(second.lstrip())] or indent
     after = [*lines[adder.line - 1:adder.end_line - 1], f"{last} {parsed.escape}", f"{indent}&& {follow}"]
-    rewritten = [*lines[:adder.line - 1], *after, *lines[adder.end_line:hider.line - 1], *lines[hider.end_line:]]
+    rewritten = [*lines[:adder.line - 1], *after, *lines[adder.end_line:hider.line - 1],
+                 *lines[hider.end_line:]]
     return Rewrite(text="\n".join(rewritten), adder_line=adder.line, hider_line=hider.line, before=before,
                    after=after)

@@ -104,8 +104,8 @@ def test_a_file_made_and_deleted_in_one_layer_costs_nothing() -> None:
 
 
 def test_a_whiteout_of_a_directory_wastes_everything_under_it(store: Store) -> None:
-    image = analyse(store, [d("cache"), d("cache/deep"), f("cache/deep/one", 64), f("cache/two", 36), f("keep", 1)],
-                    [gone("cache")])
+    image = analyse(store, [d("cache"), d("cache/deep"), f("cache/deep/one", 64), f("cache/two", 36),
+                            f("keep", 1)], [gone("cache")])
     assert wasted(image) == {("cache/deep/one", 64, 0, 1, DELETED), ("cache/two", 36, 0, 1, DELETED)}
     assert sorted(image.entries) == ["keep"]
     balanced(image)
@@ -131,7 +131,8 @@ def test_a_file_replacing_a_directory_hides_its_contents_and_the_other_way_round
 
 
 def test_a_hard_linked_file_costs_its_bytes_once(store: Store) -> None:
-    image = analyse(store, [f("a", 500), hard("b", "a"), f("c", 70), hard("e", "c")], [gone("a"), gone("c"), gone("e")])
+    image = analyse(store, [f("a", 500), hard("b", "a"), f("c", 70), hard("e", "c")],
+                    [gone("a"), gone("c"), gone("e")])
     # a and b are one inode of layer 0: b still shows it, so deleting a wastes nothing; c and e
     # are both gone: their 70 bytes are wasted once.
     assert image.layers[0].size == 570

@@ -242,7 +242,8 @@ def tree_json(entries: dict[str, Entry], *, max_nodes: int, per_dir: int) -> dic
         totals[path] = (size, files)
     top = kids.get("", [])
     root: dict[str, object] = {"name": "/", "path": "", "kind": "dir", "layer": None,
-                               "size": sum(totals[p][0] for p in top), "files": sum(totals[p][1] for p in top)}
+                               "size": sum(totals[p][0] for p in top),
+                               "files": sum(totals[p][1] for p in top)}
     queue = [(root, "")]
     budget = max_nodes
     while queue:
