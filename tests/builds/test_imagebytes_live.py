@@ -73,7 +73,8 @@ def test_a_later_rm_is_traced_to_both_lines_and_its_rewrite_measured(
         f" && rm /{who}-big.bin"]
     assert hiding["measure"] == {"status": "none"}
 
-    started = browser.api("POST", f"/api/builds/{build['id']}/bytes/rewrite/", {"adder_line": 2, "hider_line": 5})
+    rewrite = f"/api/builds/{build['id']}/bytes/rewrite/"
+    started = browser.api("POST", rewrite, {"adder_line": 2, "hider_line": 5})
     assert started.status == 202, started.text
     measure = wait_rewrite(browser, build["id"])
 
@@ -89,7 +90,7 @@ def test_a_later_rm_is_traced_to_both_lines_and_its_rewrite_measured(
         DOCKERFILE.format(big=BIG, who=who)
 
     # A rewrite the page does not suggest is refused, naming it.
-    refused = browser.api("POST", f"/api/builds/{build['id']}/bytes/rewrite/", {"adder_line": 1, "hider_line": 4})
+    refused = browser.api("POST", rewrite, {"adder_line": 1, "hider_line": 4})
     assert refused.status == 400 and "no rewrite moves line 4 into line 1" in refused.json()["error"]
 
     # Someone else sees nothing, unless the owner shares the project; even then they cannot
@@ -102,5 +103,4 @@ def test_a_later_rm_is_traced_to_both_lines_and_its_rewrite_measured(
     assert where(bob, build["id"], token).json()["wasted"] == BIG
     page = bob.get(f"/builds/{build['id']}/bytes/?token={token}")
     assert page.status == 200 and "Saves" in page.text and "Measure it by building it" not in page.text
-    assert bob.api("POST", f"/api/builds/{build['id']}/bytes/rewrite/",
-                   {"adder_line": 2, "hider_line": 5}).status == 404
+    assert bob.api("POST", rewrite, {"adder_line": 2, "hider_line": 5}).status == 404

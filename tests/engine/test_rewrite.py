@@ -28,13 +28,15 @@ RUN apt-get update \\
 COPY . /app
 CMD ["sh"]
 """
-    assert rewrite.before == ["RUN apt-get update \\", "  && apt-get install -y curl", "RUN rm -rf /var/lib/apt/lists/*"]
+    assert rewrite.before == ["RUN apt-get update \\", "  && apt-get install -y curl",
+                              "RUN rm -rf /var/lib/apt/lists/*"]
     assert [ins.keyword for ins in parse(rewrite.text).stages[0].instructions] == ["RUN", "COPY", "CMD"]
 
 
 def test_a_command_that_is_more_than_one_goes_in_braces_so_it_cannot_hide_a_failure() -> None:
     text = "FROM x\nRUN make;\nRUN rm -rf /src || true\n"
-    assert move_deletion(text, adder_line=2, hider_line=3).text == "FROM x\nRUN make \\\n    && { rm -rf /src || true; }\n"
+    rewritten = move_deletion(text, adder_line=2, hider_line=3).text
+    assert rewritten == "FROM x\nRUN make \\\n    && { rm -rf /src || true; }\n"
 
 
 @pytest.mark.parametrize(("text", "lines", "why"), [
