@@ -143,7 +143,9 @@ def _rewrite_for(build: Build, text: str | None, made: dict[str, Any] | None, hi
     """The rewrite for one pair, or why there is none."""
     none: dict[str, Any] = {"rewrite": None, "why_not": None, "measure": None}
     if not set(how) & {DELETED, OPAQUE}:
-        return {**none, "why_not": "overwritten, not deleted: the later line writes the path again"}
+        later = f"line {hid['line']}" if hid is not None and hid.get("line") else "a later line"
+        return {**none, "why_not": f"{later} writes these paths again; writing each file once, "
+                "where it is written last, saves these bytes"}
     if made is None or hid is None or made["base"] or made["keyword"] != "RUN" or hid["keyword"] != "RUN":
         return {**none, "why_not": "only a deletion by a RUN of what an earlier RUN made can be moved"}
     if text is None:

@@ -36,8 +36,8 @@ def _line(step: dict[str, Any] | None) -> str:
     return f"line {step['line']}" if step.get("line") else f"step {step['step']}"
 
 
-def _tree_html(node: dict[str, Any], steps: list[dict[str, Any] | None], depth: int = 0) -> SafeString:
-    """The merged tree as nested lists; directories fold (<details>), the top level open."""
+def _tree_html(node: dict[str, Any], steps: list[dict[str, Any] | None]) -> SafeString:
+    """The merged tree as nested lists, every directory folded (<details>)."""
     items = []
     for child in node.get("children", []):
         by = _line(steps[child["layer"]]) if child["layer"] is not None else ""
@@ -46,11 +46,10 @@ def _tree_html(node: dict[str, Any], steps: list[dict[str, Any] | None], depth: 
         mark = {"dir": "/", "symlink": " →"}.get(child["kind"], "")
         head = format_html('<span class="tree-name">{}{}</span><span class="tree-size">{}</span>'
                            '<span class="tree-by">{}</span>', visible(child["name"]), mark,
-                           filesizeformat(child["size"]), by)
+                           "link" if child["kind"] == "symlink" else filesizeformat(child["size"]), by)
         if child["kind"] == "dir" and (child.get("children") or child.get("more")):
-            inner = _tree_html(child, steps, depth + 1)
-            items.append(format_html('<li class="tree-dir"><details{}><summary>{}</summary>{}</details></li>',
-                                     " open" if depth == 0 else "", head, inner))
+            items.append(format_html('<li class="tree-dir"><details><summary>{}</summary>{}</details></li>',
+                                     head, _tree_html(child, steps)))
         else:
             items.append(format_html('<li class="tree-{}"><div class="tree-row">{}</div></li>',
                                      "dir" if child["kind"] == "dir" else "file", head))

@@ -98,9 +98,9 @@ def test_a_file_written_overwritten_then_deleted_wastes_each_copy_once(store: St
 
 def test_a_file_made_and_deleted_in_one_layer_costs_nothing() -> None:
     # Such a file is never in its layer: the change list has neither it nor a whiteout for it.
-    entries, waste = merge_layers([[FileChange("base", "file", 5, "added")],
-                                   [FileChange("other", "file", 9, "added")]])
-    assert waste == [] and sorted(entries) == ["base", "other"]
+    merged = merge_layers([[FileChange("base", "file", 5, "added")],
+                           [FileChange("other", "file", 9, "added")]])
+    assert merged.wasted == [] and sorted(merged.entries) == ["base", "other"]
 
 
 def test_a_whiteout_of_a_directory_wastes_everything_under_it(store: Store) -> None:
@@ -108,6 +108,9 @@ def test_a_whiteout_of_a_directory_wastes_everything_under_it(store: Store) -> N
                             f("keep", 1)], [gone("cache")])
     assert wasted(image) == {("cache/deep/one", 64, 0, 1, DELETED), ("cache/two", 36, 0, 1, DELETED)}
     assert sorted(image.entries) == ["keep"]
+    rows = {row["path"]: (row["status"], row["hidden_by"]) for row in layer_rows(image, 0, limit=10)}
+    assert rows == {"cache": ("wasted", 1), "cache/deep": ("wasted", 1), "cache/deep/one": ("wasted", 1),
+                    "cache/two": ("wasted", 1), "keep": ("shown", None)}
     balanced(image)
 
 

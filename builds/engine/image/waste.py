@@ -70,6 +70,7 @@ class ImageBytes:
     layers: list[LayerBytes]
     entries: dict[str, Entry]  # the merged view: path -> the copy that shows
     wasted: list[Wasted]
+    hidden: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)  # every hidden copy
 
     @property
     def size(self) -> int:
@@ -89,7 +90,7 @@ Inode = Callable[[int, str], "tuple[int, int] | None"]
 Opaque = Callable[[int, str], bool]
 
 
-class _Merge:
+class Merge:
     """The merged view as the layers are applied one by one."""
 
     def __init__(self, opaque: Opaque, inode: Inode) -> None:
@@ -98,6 +99,8 @@ class _Merge:
         self.entries: dict[str, Entry] = {}
         self.children: dict[str, set[str]] = {}
         self.wasted: list[Wasted] = []
+        # (layer, path) -> (the layer that hid it, how): every copy hidden, directories too
+        self.hidden: dict[tuple[int, str], tuple[int, str]] = {}
         # (layer, inode) -> (its size, the names the layer gives it)
         self.links: dict[tuple[int, int], tuple[int, list[str]]] = {}
 
@@ -157,6 +160,7 @@ class _Merge:
         parent = path.rpartition("/")[0]
         self.children.get(parent, set()).discard(path)
         for gone, entry in self._subtree(path):
+            self.hidden[(entry.layer, gone)] = (index, how)
             if entry.kind == "file":
                 self.wasted.append(Wasted(gone, entry.size, entry.layer, index, how))
 
@@ -185,15 +189,15 @@ class _Merge:
 
 
 def merge_layers(changes: list[list[FileChange]], *, opaque: Opaque | None = None,
-                 inode: Inode | None = None) -> tuple[dict[str, Entry], list[Wasted]]:
-    """Apply the layers' change lists (bottom first) and return the merged view and what the
-    layers ship that it does not show. `opaque(layer, path)` says whether a directory of a layer
+                 inode: Inode | None = None) -> Merge:
+    """Apply the layers' change lists (bottom first): the merged view (`entries`), what the layers
+    ship that it does not show (`wasted`) and every copy hidden (`hidden`). `opaque(layer, path)` says whether a directory of a layer
     is opaque; `inode(layer, path)` names a file's inode (for hard links)."""
-    merge = _Merge(opaque or (lambda _i, _p: False), inode or (lambda _i, _p: None))
+    merge = Merge(opaque or (lambda _i, _p: False), inode or (lambda _i, _p: None))
     for index, rows in enumerate(changes):
         merge.apply(index, rows)
     merge.settle_links()
-    return merge.entries, merge.wasted
+    return merge
 
 
 def image_bytes(store: Store, layer_ids: list[str]) -> ImageBytes:
@@ -211,16 +215,16 @@ def image_bytes(store: Store, layer_ids: list[str]) -> ImageBytes:
             return None
         return st.st_ino, st.st_nlink
 
-    entries, wasted = merge_layers([layer.changes for layer in facts], opaque=opaque, inode=inode)
+    merged = merge_layers([layer.changes for layer in facts], opaque=opaque, inode=inode)
     layers = [LayerBytes(index=i, id=layer.id, size=layer.size, added=layer.added,
                          modified=layer.modified, deleted=layer.deleted, changes=layer.changes)
               for i, layer in enumerate(facts)]
-    for entry in entries.values():
+    for entry in merged.entries.values():
         layers[entry.layer].kept += entry.size
-    for item in wasted:
+    for item in merged.wasted:
         layers[item.layer].wasted += item.size
         layers[item.hidden_by].hides += item.size
-    return ImageBytes(layers=layers, entries=entries, wasted=wasted)
+    return ImageBytes(layers=layers, entries=merged.entries, wasted=merged.wasted, hidden=merged.hidden)
 
 
 # -- as JSON, capped: a base image alone can hold ten thousand paths --------------------------
@@ -269,7 +273,7 @@ def tree_json(entries: dict[str, Entry], *, max_nodes: int, per_dir: int) -> dic
 def layer_rows(image: ImageBytes, index: int, *, limit: int) -> list[dict[str, object]]:
     """A layer's changes, biggest first, each with what became of it: `shown` in the image,
     `wasted` (hidden by a later layer), or `deleted` (a whiteout: this layer hid it)."""
-    wasted = {item.path: item for item in image.wasted if item.layer == index}
+    wasted = {item.path: item.size for item in image.wasted if item.layer == index}
     rows = []
     for change in image.layers[index].changes:
         entry = image.entries.get(change.path)
@@ -278,9 +282,8 @@ def layer_rows(image: ImageBytes, index: int, *, limit: int) -> list[dict[str, o
         elif entry is not None and entry.layer == index:
             status, size, hidden_by = "shown", entry.size, None
         else:
-            item = wasted.get(change.path)
-            status, size = "wasted", item.size if item else 0
-            hidden_by = item.hidden_by if item else None
+            status, size = "wasted", wasted.get(change.path, 0)
+            hidden_by = image.hidden.get((index, change.path), (None, ""))[0]
         rows.append({"path": change.path, "change": change.change, "kind": change.kind, "size": size,
                      "status": status, "hidden_by": hidden_by})
     rows.sort(key=lambda row: (-int(row["size"]), str(row["path"])))  # type: ignore[call-overload]
