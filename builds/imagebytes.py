@@ -22,6 +22,7 @@ from .engine.rewrite import RewriteError, move_deletion
 from .engine.store import Store
 from .imagelab import measure_get, measure_run, measure_start
 from .models import Build, Step
+from .selectors import build_dockerfile_text
 from .stores import image_here, web_store
 
 MEASURE_REWRITE = "builds.measure_rewrite"
@@ -36,16 +37,6 @@ SAMPLE_PATHS = 3
 
 class NoImage(Exception):
     """The build has no image to look into (it did not succeed, or its image is gone)."""
-
-
-def _dockerfile_text(build: Build) -> str | None:
-    row = build.revision.files.select_related("blob").filter(path=build.revision.dockerfile_path).first()
-    if row is None:
-        return None
-    try:
-        return bytes(row.blob.data).decode("utf-8")
-    except UnicodeDecodeError:
-        return None
 
 
 def _step_json(step: Step, *, base: bool = False) -> dict[str, Any]:
@@ -131,7 +122,7 @@ def _hidings(build: Build, found: ImageBytes, steps: list[dict[str, Any] | None]
             pair["how"].append(item.how)
         if len(pair["paths"]) < SAMPLE_PATHS:
             pair["paths"].append(item.path)
-    text = _dockerfile_text(build)
+    text = build_dockerfile_text(build=build)
     listed = sorted(pairs.values(), key=lambda p: -p["bytes"])[:MAX_HIDINGS]
     for pair in listed:
         pair.update(_rewrite_for(build, text, steps[pair["layer"]], steps[pair["hidden_by"]], pair["how"]))

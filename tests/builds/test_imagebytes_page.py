@@ -6,13 +6,12 @@ and a newline shown as text; and the way there from the studio's stack."""
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.builds.test_imagelab_page import fits, open_tab
+from tests.builds.test_imagelab_page import fits, open_tab, signed_up
 from tests.conftest import Browser, StudioServer, Worker
 from tests.pages import page_marks, screenshot, watch_errors
 from tests.test_pages_fit import SIZES, build, ok
@@ -44,20 +43,16 @@ class Scene:
 
 @pytest.fixture(scope="module")
 def scene(studio_server: StudioServer, worker_process: Worker) -> Scene:
-    if not worker_process.running:
-        worker_process.start()
-    run = uuid.uuid4().hex[:6]
-    person = Browser(studio_server.url)
-    person.sign_up(f"bytes-page-{run}")
-    made = ok(person.api("POST", "/api/projects/", {"name": f"bytes-{run}", "dockerfile": DOCKERFILE.format(run=run)}),
-              201)
+    person, run = signed_up(studio_server, worker_process, "bytes-page")
+    made = ok(person.api("POST", "/api/projects/", {"name": f"bytes-{run}",
+                                                    "dockerfile": DOCKERFILE.format(run=run)}), 201)
     ok(person.api("PUT", f"/api/projects/{made['id']}/files/app.sh", {"content": f"echo {run}\n"}))
     build_id = build(person, int(made["id"]))
     started = person.api("POST", f"/api/builds/{build_id}/bytes/rewrite/", {"adder_line": 2, "hider_line": 8})
     assert started.status == 202, started.text
     deadline = time.monotonic() + 120
-    while (measure := ok(person.get(f"/api/builds/{build_id}/bytes/"))["hidings"][0]["measure"])["status"] not in (
-            "done", "failed"):
+    while (measure := ok(person.get(f"/api/builds/{build_id}/bytes/"))["hidings"][0]["measure"])[
+            "status"] not in ("done", "failed"):
         assert time.monotonic() < deadline, "the rewrite was not measured"
         time.sleep(0.5)
     assert measure["status"] == "done", measure
@@ -75,8 +70,8 @@ def test_the_bytes_page_fits_and_shows_the_waste_by_line(
     for name in ("opt/", "tools/"):
         tab.locator(".tree-dir > details > summary", has_text=name).first.click()
     problems = fits(tab, [".site-header nav", ".bytes-totals", ".bytes-layer", ".bytes-bar", ".hiding",
-                          ".rewrite-diff pre", ".rewrite-result", ".waste-files table", ".bytes-one-layer table",
-                          ".bytes-tree .tree", ".tree-row", ".tree summary"],
+                          ".rewrite-diff pre", ".rewrite-result", ".waste-files table",
+                          ".bytes-one-layer table", ".bytes-tree .tree", ".tree-row", ".tree summary"],
                     [".images-total", ".hiding-what", ".tree-size", ".bytes-layer-facts"])
     screenshot(tab, f"image-bytes-{size_name}.png", full_page=True)
     screenshot(tab, f"image-bytes-{size_name}-top.png")
@@ -103,8 +98,11 @@ def test_the_bytes_page_fits_and_shows_the_waste_by_line(
     tab.context.close()
 
 
-def test_the_studio_links_a_built_stack_to_its_bytes(studio_server: StudioServer, chromium: Any, scene: Any) -> None:
-    tab = open_tab(chromium, studio_server, scene, f"/studio/{scene.project}/?build={scene.build}", SIZES["laptop"])
+def test_the_studio_links_a_built_stack_to_its_bytes(
+    studio_server: StudioServer, chromium: Any, scene: Any
+) -> None:
+    studio = f"/studio/{scene.project}/?build={scene.build}"
+    tab = open_tab(chromium, studio_server, scene, studio, SIZES["laptop"])
     errors = watch_errors(tab)
     link = tab.locator("#bytes-link a")
     link.wait_for(state="visible")

@@ -191,8 +191,9 @@ class Merge:
 def merge_layers(changes: list[list[FileChange]], *, opaque: Opaque | None = None,
                  inode: Inode | None = None) -> Merge:
     """Apply the layers' change lists (bottom first): the merged view (`entries`), what the layers
-    ship that it does not show (`wasted`) and every copy hidden (`hidden`). `opaque(layer, path)` says whether a directory of a layer
-    is opaque; `inode(layer, path)` names a file's inode (for hard links)."""
+    ship that it does not show (`wasted`) and every copy hidden (`hidden`). `opaque(layer, path)`
+    says whether a directory of a layer is opaque; `inode(layer, path)` names a file's inode (for
+    hard links)."""
     merge = Merge(opaque or (lambda _i, _p: False), inode or (lambda _i, _p: None))
     for index, rows in enumerate(changes):
         merge.apply(index, rows)
