@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.builds.test_builds_live import project
+from tests.builds.test_builds_live import project, start, wait_for_status
 from tests.builds.test_plan_live import build_now
 from tests.conftest import Browser, StudioServer
 
@@ -104,3 +104,13 @@ def test_a_later_rm_is_traced_to_both_lines_and_its_rewrite_measured(
     page = bob.get(f"/builds/{build['id']}/bytes/?token={token}")
     assert page.status == 200 and "Saves" in page.text and "Measure it by building it" not in page.text
     assert bob.api("POST", rewrite, {"adder_line": 2, "hider_line": 5}).status == 404
+
+
+def test_a_build_without_an_image_says_so(browser: Browser) -> None:
+    browser.sign_up("alice-bytes-2")
+    failed = start(browser, project(browser, "FROM studio/busybox:1.35\nRUN exit 3\n"))
+    wait_for_status(browser, failed["id"], {"failed"}, timeout=60)
+    answer = where(browser, failed["id"])
+    assert answer.status == 409 and "only a build that succeeded" in answer.json()["error"]
+    page = browser.get(f"/builds/{failed['id']}/bytes/")
+    assert page.status == 200 and "only a build that succeeded has an image" in page.text
