@@ -2,8 +2,8 @@
 
 Files a RUN makes and a later RUN deletes are still shipped in the first RUN's layer; run in the
 same RUN, the deletion keeps them out of every layer. The rewrite appends the later RUN's command
-to the earlier one (`&& <command>`, in braces when it is more than one simple command, so an
-`||` in it cannot hide the earlier command's failure) and removes the later RUN. Only the person's
+to the earlier one (`&& <command>`, in braces when it holds a `;`, `||` or `&`, so that an `||`
+in it cannot hide the earlier command's failure) and removes the later RUN. Only the person's
 own Dockerfile text moves: no path from the image is ever written into it. Whether the steps in
 between still build without those files is what building the rewrite finds out.
 """
@@ -48,11 +48,13 @@ def _run_at(stages_instructions: list[list[Instruction]], line: int) -> tuple[in
 
 
 def _simple(command: str) -> bool:
-    """Whether `command` is one simple command, which `&&` can follow as it is."""
+    """Whether `command` can follow `&&` as it is: commands joined by `&&` and pipes only. After
+    a `;`, an `||` or a `&`, what runs (and the exit code) would no longer depend on the RUN the
+    command joins."""
     try:
-        lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|()<>")
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|()")
         lexer.whitespace_split = True
-        return not any(token and set(token) <= set(";&|()") for token in lexer)
+        return all(token in ("&&", "|") or not set(token) <= set(";&|()") for token in lexer)
     except ValueError:
         return False
 

@@ -33,6 +33,18 @@ CMD ["sh"]
     assert [ins.keyword for ins in parse(rewrite.text).stages[0].instructions] == ["RUN", "COPY", "CMD"]
 
 
+@pytest.mark.parametrize(("moved", "follows"), [
+    ("rm -rf /src", "rm -rf /src"),
+    ("apt-get clean && rm -rf /var/lib/apt/lists/*", "apt-get clean && rm -rf /var/lib/apt/lists/*"),
+    ("find /src -name '*.o' | xargs rm", "find /src -name '*.o' | xargs rm"),
+    ("rm -rf /src; echo done", "{ rm -rf /src; echo done; }"),
+    ("rm '/a;b' /c", "rm '/a;b' /c"),
+])
+def test_a_command_joined_by_and_or_pipes_follows_as_it_is(moved: str, follows: str) -> None:
+    rewrite = move_deletion(f"FROM x\nRUN make\nRUN {moved}\n", adder_line=2, hider_line=3)
+    assert rewrite.after == ["RUN make \\", f"    && {follows}"]
+
+
 def test_a_command_that_is_more_than_one_goes_in_braces_so_it_cannot_hide_a_failure() -> None:
     text = "FROM x\nRUN make;\nRUN rm -rf /src || true\n"
     rewritten = move_deletion(text, adder_line=2, hider_line=3).text
