@@ -100,11 +100,16 @@ def build_bytes(*, build: Build) -> dict[str, Any]:
         "wasted_files": len(waste),
         "layers": layers,
         "tree": tree_json(found.entries, max_nodes=MAX_TREE_NODES, per_dir=TREE_PER_DIR),
-        "waste": [{"path": w.path, "size": w.size, "layer": w.layer, "hidden_by": w.hidden_by, "how": w.how}
+        "waste": [{"path": w.path, "size": w.size, "layer": w.layer, "hidden_by": w.hidden_by, "how": w.how,
+                   "made_line": _line_of(steps[w.layer]), "hid_line": _line_of(steps[w.hidden_by])}
                   for w in waste[:MAX_WASTED]],
         "waste_more": max(len(waste) - MAX_WASTED, 0),
         "hidings": _hidings(build, found, steps),
     }
+
+
+def _line_of(step: dict[str, Any] | None) -> int | None:
+    return step["line"] if step is not None else None
 
 
 def _hidings(build: Build, found: ImageBytes, steps: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
@@ -125,7 +130,8 @@ def _hidings(build: Build, found: ImageBytes, steps: list[dict[str, Any] | None]
     text = build_dockerfile_text(build=build)
     listed = sorted(pairs.values(), key=lambda p: -p["bytes"])[:MAX_HIDINGS]
     for pair in listed:
-        pair.update(_rewrite_for(build, text, steps[pair["layer"]], steps[pair["hidden_by"]], pair["how"]))
+        made, hid = steps[pair["layer"]], steps[pair["hidden_by"]]
+        pair.update({"made": made, "hid": hid, **_rewrite_for(build, text, made, hid, pair["how"])})
     return listed
 
 

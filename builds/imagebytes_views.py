@@ -95,7 +95,6 @@ def bytes_page(request: HttpRequest, build_id: int) -> HttpResponse:
     index = int(chosen) if chosen.isdigit() and int(chosen) < len(steps) else _most_wasted(found)
     layer = found["layers"][index]
     for hiding in found["hidings"]:
-        hiding["made"], hiding["hid"] = steps[hiding["layer"]], steps[hiding["hidden_by"]]
         hiding["made_where"], hiding["hid_where"] = _line(hiding["made"]), _line(hiding["hid"])
         hiding["shown_paths"] = [visible(p) for p in hiding["paths"]]
     context.update({

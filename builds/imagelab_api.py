@@ -75,6 +75,8 @@ class Hiding(Out):
     files: int
     how: list[Literal["overwritten", "deleted", "opaque", "replaced"]]
     paths: list[str] = Field(description="the biggest few of the paths")
+    made: Loose | None = Field(None, description="the step that made the layer holding them (as in `layers`)")
+    hid: Loose | None = Field(None, description="the step that hid them")
     rewrite: Loose | None = Field(
         None, description="the deletion moved into the RUN that made the files: adder_line, hider_line, "
         "before (the lines as written), after (what stands in their place)")
@@ -97,7 +99,7 @@ class BytesOut(Out):
         description="the merged tree, biggest first: name, path, kind, size, files, layer, earlier "
         "(layers whose copies it replaced), children, more, more_size (what is not listed)")
     waste: list[Loose] = Field(description="the wasted copies, biggest first: path, size, layer, hidden_by, "
-                               "how")
+                               "how, made_line and hid_line (the Dockerfile lines of the two layers)")
     waste_more: int
     hidings: list[Hiding] = Field(description="the wasted bytes by the two layers involved, biggest first")
 

@@ -1082,7 +1082,7 @@ export interface components {
             };
             /**
              * Waste
-             * @description the wasted copies, biggest first: path, size, layer, hidden_by, how
+             * @description the wasted copies, biggest first: path, size, layer, hidden_by, how, made_line and hid_line (the Dockerfile lines of the two layers)
              */
             waste: {
                 [key: string]: unknown;
@@ -1826,6 +1826,13 @@ export interface components {
             /** Files */
             files: number;
             /**
+             * Hid
+             * @description the step that hid them
+             */
+            hid?: {
+                [key: string]: unknown;
+            } | null;
+            /**
              * Hidden By
              * @description the layer that hid them
              */
@@ -1837,6 +1844,13 @@ export interface components {
              * @description the layer holding the wasted bytes (an index into `layers`)
              */
             layer: number;
+            /**
+             * Made
+             * @description the step that made the layer holding them (as in `layers`)
+             */
+            made?: {
+                [key: string]: unknown;
+            } | null;
             measure?: components["schemas"]["RewriteMeasureOut"] | null;
             /**
              * Paths

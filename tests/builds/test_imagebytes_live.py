@@ -54,7 +54,7 @@ def test_a_later_rm_is_traced_to_both_lines_and_its_rewrite_measured(
     assert found["wasted"] == BIG and found["wasted_files"] == 1
     assert found["image"]["size"] == found["shown"] + found["wasted"] == build["image"]["size"]
     assert found["waste"] == [{"path": f"{who}-big.bin", "size": BIG, "layer": 1, "hidden_by": 3,
-                               "how": "deleted"}]
+                               "how": "deleted", "made_line": 2, "hid_line": 5}]
     layers = found["layers"]
     assert [(layer["step"]["line"], layer["step"]["keyword"]) for layer in layers] == [
         (1, "FROM"), (2, "RUN"), (4, "COPY"), (5, "RUN")]
@@ -68,6 +68,7 @@ def test_a_later_rm_is_traced_to_both_lines_and_its_rewrite_measured(
 
     hiding, = found["hidings"]
     assert (hiding["layer"], hiding["hidden_by"], hiding["bytes"], hiding["how"]) == (1, 3, BIG, ["deleted"])
+    assert (hiding["made"]["line"], hiding["hid"]["line"]) == (2, 5)
     assert hiding["rewrite"]["after"] == [
         f"RUN head -c {BIG} /dev/urandom > /{who}-big.bin \\", f" && echo kept > /{who}-kept \\",
         f" && rm /{who}-big.bin"]
