@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,17 +21,19 @@ from builds.engine.image.waste import (
     merge_layers,
     tree_json,
 )
-from builds.engine.store import Store
+from builds.engine.store import Image, Store
 from builds.engine.store.objects import FileChange
 
+from .test_squash import DOCKERFILE, LIMITS
 from .test_store import entry, tar_bytes
 
 Tar = list[tuple[tarfile.TarInfo, bytes | None]]
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store")
+def bare(tmp_path: Path) -> Store:
+    """A store with nothing in it: the layers of each case are all its image has."""
+    return Store(tmp_path / "bare")
 
 
 def d(name: str) -> tuple[tarfile.TarInfo, None]:
@@ -66,9 +69,9 @@ def balanced(image: ImageBytes) -> None:
         assert layer.kept + layer.wasted == layer.size
 
 
-def test_three_layers_of_overwrites_and_deletions_by_a_hand_count(store: Store) -> None:
+def test_three_layers_of_overwrites_and_deletions_by_a_hand_count(bare: Store) -> None:
     image = analyse(
-        store,
+        bare,
         [d("app"), f("app/a", 1000), f("app/b", 200), f("app/keep", 7), d("tmp"), f("tmp/x", 30)],
         [d("app"), f("app/a", 1500), f("app/c", 40), gone("tmp/x")],
         [d("app"), gone("app/a"), f("app/b", 250), f("app/c", 45)],
@@ -88,9 +91,9 @@ def test_three_layers_of_overwrites_and_deletions_by_a_hand_count(store: Store) 
     balanced(image)
 
 
-def test_a_file_written_overwritten_then_deleted_wastes_each_copy_once(store: Store) -> None:
+def test_a_file_written_overwritten_then_deleted_wastes_each_copy_once(bare: Store) -> None:
     # dive#684: three layers change one path; each of the two copies is wasted once, no more.
-    image = analyse(store, [f("big", 100)], [f("big", 300)], [gone("big")])
+    image = analyse(bare, [f("big", 100)], [f("big", 300)], [gone("big")])
     assert wasted(image) == {("big", 100, 0, 1, OVERWRITTEN), ("big", 300, 1, 2, DELETED)}
     assert image.wasted_bytes == 400 and image.shown_bytes == 0
     balanced(image)
@@ -103,8 +106,8 @@ def test_a_file_made_and_deleted_in_one_layer_costs_nothing() -> None:
     assert merged.wasted == [] and sorted(merged.entries) == ["base", "other"]
 
 
-def test_a_whiteout_of_a_directory_wastes_everything_under_it(store: Store) -> None:
-    image = analyse(store, [d("cache"), d("cache/deep"), f("cache/deep/one", 64), f("cache/two", 36),
+def test_a_whiteout_of_a_directory_wastes_everything_under_it(bare: Store) -> None:
+    image = analyse(bare, [d("cache"), d("cache/deep"), f("cache/deep/one", 64), f("cache/two", 36),
                             f("keep", 1)], [gone("cache")])
     assert wasted(image) == {("cache/deep/one", 64, 0, 1, DELETED), ("cache/two", 36, 0, 1, DELETED)}
     assert sorted(image.entries) == ["keep"]
@@ -114,9 +117,9 @@ def test_a_whiteout_of_a_directory_wastes_everything_under_it(store: Store) -> N
     balanced(image)
 
 
-def test_an_opaque_directory_hides_what_it_does_not_bring_again(store: Store) -> None:
+def test_an_opaque_directory_hides_what_it_does_not_bring_again(bare: Store) -> None:
     image = analyse(
-        store,
+        bare,
         [d("srv"), f("srv/old", 80), d("srv/sub"), f("srv/sub/deep", 20), f("srv/same", 10)],
         [d("srv"), (entry("srv/.wh..wh..opq"), b""), f("srv/same", 12), d("srv/sub"), f("srv/sub/new", 3)],
     )
@@ -127,14 +130,14 @@ def test_an_opaque_directory_hides_what_it_does_not_bring_again(store: Store) ->
     balanced(image)
 
 
-def test_a_file_replacing_a_directory_hides_its_contents_and_the_other_way_round(store: Store) -> None:
-    image = analyse(store, [d("opt"), f("opt/tool", 50), f("lib", 2)], [f("opt", 4), d("lib"), f("lib/y", 1)])
+def test_a_file_replacing_a_directory_hides_its_contents_and_the_other_way_round(bare: Store) -> None:
+    image = analyse(bare, [d("opt"), f("opt/tool", 50), f("lib", 2)], [f("opt", 4), d("lib"), f("lib/y", 1)])
     assert wasted(image) == {("opt/tool", 50, 0, 1, REPLACED), ("lib", 2, 0, 1, REPLACED)}
     balanced(image)
 
 
-def test_a_hard_linked_file_costs_its_bytes_once(store: Store) -> None:
-    image = analyse(store, [f("a", 500), hard("b", "a"), f("c", 70), hard("e", "c")],
+def test_a_hard_linked_file_costs_its_bytes_once(bare: Store) -> None:
+    image = analyse(bare, [f("a", 500), hard("b", "a"), f("c", 70), hard("e", "c")],
                     [gone("a"), gone("c"), gone("e")])
     # a and b are one inode of layer 0: b still shows it, so deleting a wastes nothing; c and e
     # are both gone: their 70 bytes are wasted once.
@@ -144,9 +147,9 @@ def test_a_hard_linked_file_costs_its_bytes_once(store: Store) -> None:
     balanced(image)
 
 
-def test_the_tree_counts_everything_but_lists_only_so_much(store: Store) -> None:
+def test_the_tree_counts_everything_but_lists_only_so_much(bare: Store) -> None:
     many = [d("many")] + [f(f"many/f{n:03}", n) for n in range(1, 101)]
-    image = analyse(store, [d("etc"), f("etc/passwd", 9), *many], [f("many/f100", 1)])
+    image = analyse(bare, [d("etc"), f("etc/passwd", 9), *many], [f("many/f100", 1)])
     tree = tree_json(image.entries, max_nodes=20, per_dir=10)
     assert tree["size"] == image.shown_bytes == 9 + sum(range(1, 100)) + 1
     assert tree["files"] == 101
@@ -163,3 +166,19 @@ def test_the_tree_counts_everything_but_lists_only_so_much(store: Store) -> None
     assert [(r["path"], r["status"]) for r in rows] == [
         ("many/f100", "wasted"), ("many/f099", "shown"), ("many/f098", "shown")]
     assert rows[0]["hidden_by"] == 1
+
+
+def test_a_real_build_wastes_what_its_runs_delete_overwrite_and_hide_under_an_opaque_directory(
+        store: Store, project: Any) -> None:
+    # Line 2 writes big.bin (200,000 bytes), note ("one\n") and keep ("keep\n"); line 4 deletes
+    # big.bin (a whiteout) and writes note again; line 5 replaces /opt/tools (an opaque directory).
+    built = project({"Dockerfile": DOCKERFILE, "app.txt": "hello\n"}).build(limits=LIMITS)
+    assert built.result.status == "succeeded", built.finished
+    image: Image = built.result.image
+    found = image_bytes(store, image.layers)
+    assert wasted(found) == {("opt/tools/big.bin", 200000, 1, 2, DELETED),
+                             ("data/note", 4, 1, 2, OVERWRITTEN), ("opt/tools/keep", 5, 1, 3, OPAQUE)}
+    # note and its hard link in line 4's layer are one file, shown once.
+    assert found.entries["data/note"].size + found.entries["data/hard"].size == 4
+    assert found.size == sum(store.layer(layer).size for layer in image.layers)
+    balanced(found)
