@@ -3,8 +3,6 @@
 `build`, `images` and `run`, which run without starting Django at all (a fully cached rebuild has to
 cost less than Django's own start-up)."""
 
-from __future__ import annotations
-
 import os
 import sys
 

@@ -120,6 +120,10 @@ class ProjectConsumer(GroupConsumer):
     async def project_build(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "build.status", "build": message["build"]})
 
+    async def project_checking(self, message: dict[str, Any]) -> None:
+        """A class's checks of one of the project's builds have begun (studio/classrooms/services.py)."""
+        await self.send_json({"type": "project.checking", "build": message["build"]})
+
     async def project_checked(self, message: dict[str, Any]) -> None:
         """A class's checks of one of the project's builds are done (studio/classrooms/tasks.py):
         a page showing them reads them again."""

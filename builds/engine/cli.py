@@ -33,11 +33,25 @@ from typing import Any
 from .errors import EngineError, InputError
 from .location import data_dir
 
+_build_parser: argparse.ArgumentParser | None = None
+
+
+def prepare() -> None:
+    """Make ahead what every build takes time to make: the modules it imports late and its
+    argument parser, used as it will be. The warm engine calls this once, before it forks the
+    processes its builds run in."""
+    from . import limits, tidy  # noqa: F401
+
+    _parser(["build"]).parse_args(["build", "."])
+
 
 def _parser(argv: list[str]) -> argparse.ArgumentParser:
     """The parser for `argv`. A `build` gets no `images` actions: every parser argparse makes
     asks gettext for its messages, which looks for catalogues on disk each time, and a cached
-    rebuild should not pay for eight of them."""
+    rebuild should not pay for eight of them. The build's parser is made once per process."""
+    global _build_parser
+    if argv[:1] == ["build"] and _build_parser is not None:
+        return _build_parser
     parser = argparse.ArgumentParser(prog="manage.py", description="Dockerfile Studio's layer engine")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -66,6 +80,7 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
 
     images = commands.add_parser("images", help="manage images in the store")
     if argv[:1] == ["build"]:
+        _build_parser = parser
         return parser
     _run_parser(commands)
     actions = images.add_subparsers(dest="action", required=True)

@@ -1,15 +1,22 @@
 """Where the project and its store are: read by the command line and by the warm engine's client,
-which must stay cheap to import."""
-
-from __future__ import annotations
+which must stay cheap to import, so in `os.path` strings (pathlib loads `re` and more)."""
 
 import os
-from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
-def data_dir() -> Path:
+def store_dir() -> str:
     """The store: STUDIO_DATA_DIR, else var/store in the project."""
-    configured = os.environ.get("STUDIO_DATA_DIR")
-    return Path(configured) if configured else PROJECT_DIR / "var" / "store"
+    return os.environ.get("STUDIO_DATA_DIR") or os.path.join(PROJECT_DIR, "var", "store")
+
+
+def data_dir() -> "Path":
+    """store_dir() as a Path."""
+    from pathlib import Path
+
+    return Path(store_dir())

@@ -101,7 +101,10 @@ class BuildPlan:
         # `<Dockerfile>.dockerignore` beside the Dockerfile wins over the context's .dockerignore.
         self.context = BuildContext(context_dir, hash_cache=self.hash_cache, dockerfile=dockerfile_path,
                                     ignore_limit=options.limits.dockerfile_bytes)
-        self.history_id = options.history_id or str(dockerfile_path.resolve())
+        # A path's bytes that are not UTF-8 are kept as text (`\xff`): the id goes into JSON and
+        # into a hash, neither of which takes Python's lone surrogates.
+        self.history_id = options.history_id or os.fsencode(dockerfile_path.resolve()).decode(
+            "utf-8", "backslashreplace")
         self.scope = check_scope(options.cache_scope)
         self.cache: ScopedCache = store.cache_index.scope(self.scope)
         self.history = self._load_history()

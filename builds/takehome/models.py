@@ -32,6 +32,9 @@ class ImagePush(models.Model):
     manifest_digest = models.CharField(max_length=80, blank=True, default="")
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Touched by the pushing worker every STUDIO_BUILD_HEARTBEAT_S: a running push silent for
+    # STUDIO_BUILD_STALE_AFTER_S lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

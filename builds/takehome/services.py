@@ -4,6 +4,7 @@ its per-layer report written as it goes so that the page can show it live."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from urllib.parse import urlencode
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -30,8 +31,10 @@ log = logging.getLogger(__name__)
 
 PUSH_IMAGE = "takehome.push_image"
 SAVE_EVERY_S = 0.3  # the report is written at most this often while bytes move
-# A push still active after this long lost its worker: it no longer blocks the next one.
-STALE_AFTER = timedelta(hours=1)
+# A push queued this long found no worker: it no longer blocks the next one. (A running push is
+# given up once its heartbeat is silent for STUDIO_BUILD_STALE_AFTER_S.)
+QUEUED_STALE_AFTER = timedelta(hours=1)
+WORKER_WENT = "the worker pushing it went away; push again"
 _DONE = ("pushed", "exists", "mounted")
 
 
@@ -57,10 +60,7 @@ def push_create(*, build: Build, user: User, repository: str, tag: str) -> Image
     with transaction.atomic():
         # One push of a build at a time: the row lock makes two clicks at once queue one push.
         Build.objects.select_for_update().filter(id=build.id).first()
-        ImagePush.objects.filter(build=build, status__in=ImagePush.ACTIVE,
-                                 created_at__lt=timezone.now() - STALE_AFTER).update(
-            status=ImagePush.Status.FAILED, error="the worker pushing it went away",
-            finished_at=timezone.now())
+        _give_up_lost(build)
         if ImagePush.objects.filter(build=build, status__in=ImagePush.ACTIVE).exists():
             raise Rejected("this build's image is being pushed already; wait for that push to end",
                            kind="conflict")
@@ -86,7 +86,21 @@ def archive_json(*, build: Build, token: str | None) -> dict[str, Any] | None:
 
 
 def push_latest(*, build: Build) -> ImagePush | None:
+    """The build's latest push, failed with a message if its worker went away meanwhile."""
+    _give_up_lost(build)
     return ImagePush.objects.filter(build=build).order_by("-id").first()
+
+
+def _give_up_lost(build: Build) -> None:
+    """Fail the build's pushes whose worker died (running, heartbeat silent) or that no worker
+    ever took (queued for an hour): the page says so, and the next push is not blocked."""
+    now = timezone.now()
+    silent = now - timedelta(seconds=settings.BUILD_STALE_AFTER_S)
+    ImagePush.objects.filter(build=build, status=ImagePush.Status.RUNNING, heartbeat_at__lt=silent).update(
+        status=ImagePush.Status.FAILED, error=WORKER_WENT, finished_at=now)
+    ImagePush.objects.filter(build=build, status=ImagePush.Status.QUEUED,
+                             created_at__lt=now - QUEUED_STALE_AFTER).update(
+        status=ImagePush.Status.FAILED, error="no worker took this push; push again", finished_at=now)
 
 
 def push_json(push: ImagePush | None) -> dict[str, Any] | None:
@@ -139,8 +153,38 @@ class _Report:
 def push_run(*, push_id: int) -> str:
     """Run a queued push (the worker's task): claim it, push layer by layer, record the end."""
     if ImagePush.objects.filter(id=push_id, status=ImagePush.Status.QUEUED).update(
-            status=ImagePush.Status.RUNNING) != 1:
+            status=ImagePush.Status.RUNNING, heartbeat_at=timezone.now()) != 1:
         return "not queued"
+    beat = _Heartbeat(push_id)
+    beat.start()
+    try:
+        return _push(push_id)
+    finally:
+        beat.stopping.set()
+        beat.join()
+
+
+class _Heartbeat(threading.Thread):
+    """Beside a running push: touches its heartbeat, however long one layer's upload takes."""
+
+    def __init__(self, push_id: int) -> None:
+        super().__init__(name=f"push-{push_id}-beat", daemon=True)
+        self.push_id = push_id
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.wait(settings.BUILD_HEARTBEAT_S):
+                try:
+                    ImagePush.objects.filter(id=self.push_id, status=ImagePush.Status.RUNNING).update(
+                        heartbeat_at=timezone.now())
+                except DatabaseError as exc:
+                    log.warning("push %s: heartbeat failed: %r", self.push_id, exc)
+        finally:
+            connections.close_all()
+
+
+def _push(push_id: int) -> str:
     push = ImagePush.objects.select_related("build").get(id=push_id)
     store = web_store()
     image = image_here(store, push.build.image_digest)

@@ -8,6 +8,20 @@ import type { CacheScope } from "./compare/types";
 
 /** Told on `window` after the project's socket said one of its builds changed, or its checks ran. */
 export const PROJECT_CHANGED = "studio:project-changed";
+/** The detail of a PROJECT_CHANGED told when a class's checks of one of its builds begin. */
+export interface ProjectChange {
+  checking?: boolean;
+}
+
+function isChecking(data: unknown): boolean {
+  if (typeof data !== "string") return false;
+  try {
+    return (JSON.parse(data) as { type?: unknown }).type === "project.checking";
+  } catch {
+    return false;
+  }
+}
+
 /** Told on `window` with the planner's steps for the editor's text (project.ts). */
 export const PLANNED = "studio:planned";
 
@@ -68,7 +82,12 @@ export class HistoryView {
     let pending: ReturnType<typeof setTimeout> | null = null;
     return keepOpen({
       url: () => socketUrl(location, `/ws/projects/${encodeURIComponent(this.projectId)}/${share}`),
-      onMessage: () => {
+      onMessage: (data) => {
+        if (isChecking(data)) {
+          // At once, not with the burst: the checks may be done before the burst's refresh.
+          window.dispatchEvent(new CustomEvent(PROJECT_CHANGED, { detail: { checking: true } }));
+          return;
+        }
         // A build's changes come in bursts (queued, running, finished): one refresh for each burst.
         if (pending !== null) clearTimeout(pending);
         pending = setTimeout(() => {

@@ -3,7 +3,7 @@
 // edited (the planner's steps, in the student's own cache), and its state and checks are read
 // again whenever a build of the copy changes or its checks have run ("checking…" while they do).
 import type { Answer } from "./api";
-import { PLANNED, PROJECT_CHANGED } from "./history";
+import { PLANNED, PROJECT_CHANGED, type ProjectChange } from "./history";
 import { renderChecks, STATE_WORDS } from "./classroom/student";
 
 interface PlannedStep {
@@ -40,17 +40,28 @@ export function followLessonPanel(panel: HTMLElement): void {
   }
   const { classroom, exercise } = panel.dataset;
   if (!classroom || !exercise) return;
-  window.addEventListener(PROJECT_CHANGED, () => {
+  const showState = (state: string): void => {
+    const word = panel.querySelector<HTMLElement>(".lesson-state");
+    if (word) word.textContent = STATE_WORDS[state] ?? state;
+    panel.className = panel.className.replace(/\blesson-\w+$/, `lesson-${state}`);
+  };
+  // Only the newest news is shown: an answer asked for before the checks began is dropped.
+  let newest = 0;
+  window.addEventListener(PROJECT_CHANGED, (e) => {
+    const asked = ++newest;
+    if ((e as CustomEvent<ProjectChange | null>).detail?.checking) {
+      showState("checking");
+      return;
+    }
     void (async () => {
       const reply = await fetch(`/api/classrooms/${classroom}/`, { credentials: "same-origin" });
       if (!reply.ok) return;
       const data = (await reply.json()) as Answer<"classroom_get">;
+      if (asked !== newest) return;
       if (data.role !== "student") return;
       const mine = data.exercises.find((x) => String(x.id) === exercise);
       if (!mine) return;
-      const word = panel.querySelector<HTMLElement>(".lesson-state");
-      if (word) word.textContent = STATE_WORDS[mine.state] ?? mine.state;
-      panel.className = panel.className.replace(/\blesson-\w+$/, `lesson-${mine.state}`);
+      showState(mine.state);
       const list = panel.querySelector<HTMLElement>("ul.checks");
       if (list) renderChecks(list, mine.results);
     })();

@@ -100,3 +100,9 @@ def publish_predictions(exercise: Exercise) -> None:
         "predictions": predictions.accuracy(exercise=exercise),
     }
     live.group_send(classroom_group(exercise.classroom_id), message)
+
+
+def publish_checking(*, project_id: int, build: int) -> None:
+    """Tell the student's own pages that the checks of their copy's `build` have begun, so their
+    lesson panel reads "checking…" at once, however soon the checks are done."""
+    live.group_send(live.project_group(project_id), {"type": "project.checking", "build": build})

@@ -373,6 +373,7 @@ def assignment_judge(*, assignment: Assignment, build: Build) -> list[dict[str, 
         # "checking…" from now until the worker keeps its verdicts, not the last build's.
         Assignment.objects.filter(id=assignment.id).update(checking_build=build.number)
         assignment.checking_build = build.number
+        transaction.on_commit(lambda: live.publish_checking(project_id=build.project_id, build=build.number))
         transaction.on_commit(lambda: current_app.send_task(RUN_CHECKS, args=(assignment.id, build.id)))
         return None
     return _keep(assignment, build, checks_.merge(assignment.results or [], checks, build_facts(build)))

@@ -3,6 +3,7 @@ docker-registry on loopback), and building a project through the API."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,20 +27,29 @@ class PushStudio:
     registry: RegistryServer
 
 
+@contextlib.contextmanager
+def studio_pushing_to(
+    registry_host: str, studio_env: dict[str, str], log_dir: Path
+) -> Iterator[StudioServer]:
+    """The studio served with STUDIO_PUSH_REGISTRY naming `registry_host` (same database, Redis
+    and store as the tests' studio, so the tests' worker runs its pushes)."""
+    port = free_port()
+    env = {**studio_env, "STUDIO_PUSH_REGISTRY": f"{registry_host}/{PREFIX}"}
+    service = spawn("uvicorn", uvicorn_argv("127.0.0.1", port), env=env, log=log_dir / "uvicorn.log",
+                    cwd=PROJECT_DIR)
+    try:
+        wait_for_port("127.0.0.1", port, service)
+        yield StudioServer(f"http://127.0.0.1:{port}", service)
+    finally:
+        stop([service])
+
+
 @pytest.fixture(scope="module")
 def push_studio(studio_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[PushStudio]:
-    """The studio served with STUDIO_PUSH_REGISTRY naming a registry of its own (same database,
-    Redis and store as the tests' studio, so the tests' worker runs its pushes)."""
-    with running_registry(tmp_path_factory.mktemp("push-registry")) as registry:
-        port = free_port()
-        env = {**studio_env, "STUDIO_PUSH_REGISTRY": f"{registry.host}/{PREFIX}"}
-        log = tmp_path_factory.mktemp("push-uvicorn") / "uvicorn.log"
-        service = spawn("uvicorn", uvicorn_argv("127.0.0.1", port), env=env, log=log, cwd=PROJECT_DIR)
-        try:
-            wait_for_port("127.0.0.1", port, service)
-            yield PushStudio(StudioServer(f"http://127.0.0.1:{port}", service), registry)
-        finally:
-            stop([service])
+    """The studio pushing to a registry of its own."""
+    with running_registry(tmp_path_factory.mktemp("push-registry")) as registry, \
+            studio_pushing_to(registry.host, studio_env, tmp_path_factory.mktemp("push-uvicorn")) as server:
+        yield PushStudio(server, registry)
 
 
 def ok(reply: Any, status: int = 200) -> Any:

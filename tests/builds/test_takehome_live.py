@@ -6,20 +6,34 @@ names that are not Docker's are refused naming the field."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.builds.takehome import MESSAGE, PREFIX, PushStudio, ok, project_with_build, push_studio, rss_kb  # noqa: F401
+from tests.builds.takehome import (  # noqa: F401
+    MESSAGE,
+    PREFIX,
+    PushStudio,
+    ok,
+    project_with_build,
+    push_studio,
+    rss_kb,
+    studio_pushing_to,
+)
 from tests.conftest import Browser, StudioServer, Worker
 from tests.engine.registry_server import DockerDaemon, docker  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("celery_worker", "base_image")
+STALE_AFTER_S = 6  # the tests' STUDIO_BUILD_STALE_AFTER_S
 HOSTILE_NAME = 'Ünïcode "../../etc/passwd"\r\nX-Evil: 1; <script>日本'
 
 
@@ -173,3 +187,70 @@ def test_the_web_process_streams_a_200_mb_image_in_little_memory(
     print(f"\nweb process RSS: {before / 1024:.0f} MB before, {peak / 1024:.0f} MB at peak "
           f"(+{grown_mb:.1f} MB) for a {size / 1e6:.0f} MB archive")
     assert grown_mb < 48, f"the web process grew {grown_mb:.0f} MB serving a {size >> 20} MB archive"
+
+
+@contextlib.contextmanager
+def silent_registry() -> Iterator[str]:
+    """A "registry" that takes connections and never answers: a push to it runs until its
+    client gives up (a minute)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stopping = threading.Event()
+
+    def take() -> None:
+        listener.settimeout(0.2)
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError, OSError):
+                held.append(listener.accept()[0])
+
+    taker = threading.Thread(target=take, daemon=True)
+    taker.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stopping.set()
+        taker.join()
+        for conn in [*held, listener]:
+            conn.close()
+
+
+def test_a_push_whose_worker_dies_says_so_and_the_next_push_is_taken(
+    worker_process: Worker, studio_env: dict[str, str], tmp_path: Path
+) -> None:
+    # The only worker on the queue, so that it is the one pushing when it is killed.
+    worker_process.stop()
+    lone = Worker(studio_env, tmp_path)
+    lone.start()
+    try:
+        with silent_registry() as host, studio_pushing_to(host, studio_env, tmp_path) as server:
+            alice = Browser(server.url)
+            alice.sign_up(f"alice-{uuid.uuid4().hex[:8]}")
+            _, build_id = project_with_build(alice, "dies-pushing")
+            ok(alice.api("POST", f"/api/builds/{build_id}/push/", {"repository": "app", "tag": "v1"}), 202)
+
+            def latest() -> dict[str, Any]:
+                return dict(ok(alice.get(f"/api/builds/{build_id}/home/"))["push"]["latest"])
+
+            wait_until(lambda: latest()["status"] == "running", 30)
+            # Alive, however long the registry keeps it waiting: its heartbeat says so.
+            time.sleep(STALE_AFTER_S + 2)
+            assert latest()["status"] == "running"
+
+            lone.kill()
+            wait_until(lambda: latest()["status"] == "failed", STALE_AFTER_S + 10)
+            assert "the worker pushing it went away" in latest()["error"]
+            # The dead push holds nothing up.
+            again = alice.api("POST", f"/api/builds/{build_id}/push/", {"repository": "app", "tag": "v2"})
+            assert again.status == 202, again.text
+    finally:
+        if lone.running:
+            lone.kill()
+
+
+def wait_until(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)

@@ -147,6 +147,44 @@ def test_each_build_gets_its_callers_environment(store: Path, tmp_path: Path) ->
     assert statuses(out_again)[-1] == "cached"
 
 
+def test_names_and_values_that_are_not_plain_ascii_reach_the_build_as_they_were(
+    store: Path, tmp_path: Path
+) -> None:
+    """The client writes the request's JSON itself: quotes, backslashes, newlines, non-ASCII text
+    and bytes that are not UTF-8 (a lone surrogate in Python) must all arrive unchanged."""
+    value = 'a "quoted" \\ back\nslash, café, \u2603'
+    ctx = context(tmp_path, "FROM studio/busybox:1.35\nARG GREETING\nRUN printf '%s' \"$GREETING\" > /g\n")
+    odd = tmp_path / "ctx-\udcff-dir"
+    os.rename(ctx, odd)  # a context directory whose name is not UTF-8
+    warmed(store, odd)
+    process = subprocess.Popen(
+        [sys.executable, str(PROJECT / "manage.py"), "build", str(odd), "--build-arg", "GREETING",
+         "--progress", "json", "-t", "odd:1"],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "STUDIO_DATA_DIR": str(store), "STUDIO_ENGINE_IDLE_S": WARM,
+             "GREETING": value, "OTHER": "\udcfe"},
+    )
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert served_warm(store, process)
+    assert statuses(out.decode())[-1] == "built"
+    again, out_again, err = run("build", str(odd), "--build-arg", "GREETING", "--progress", "json",
+                                store=store, GREETING=value)
+    assert again.returncode == 0 and served_warm(store, again), err
+    assert statuses(out_again)[-1] == "cached"  # the same value, so the same cache key
+
+
+def test_the_command_lines_side_loads_only_the_interpreters_own_modules() -> None:
+    """What a served build costs the caller is a Python start and this import: nothing that loads
+    `re`, `enum`, `json`, `pathlib`, `typing` or `collections` (each some milliseconds)."""
+    probe = "import sys, builds.engine.warm.client; print(' '.join(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, capture_output=True, text=True,
+                          check=True)
+    loaded = set(done.stdout.split())
+    assert "builds.engine.warm.client" in loaded
+    assert not loaded & {"re", "enum", "json", "pathlib", "typing", "collections", "socket", "signal"}
+
+
 def test_errors_keep_their_message_and_exit_code(store: Path, tmp_path: Path) -> None:
     ctx = context(tmp_path, "FROM studio/busybox:1.35\n")
     warmed(store, ctx)

@@ -1,26 +1,26 @@
 """The command line's side of the warm engine: hand a `build` to the store's engine process.
 
-Imports only the standard library, so that a build the warm engine serves costs a Python start
-and one round trip. `run` answers None whenever the caller should build in this process instead:
-no engine is running (one is started for the next build), it refused (stale code, another
-environment), or it went away before it began.
+Imports only modules built into the interpreter (`_socket`, not `socket`, which loads `enum` and
+`selectors`; no `json`, `pathlib` or `typing`, which load `re` and `collections`), so that a
+build the warm engine serves costs a Python start and one round trip. `run` answers None
+whenever the caller should build in this process instead: no engine is running (one is started
+for the next build), it refused (stale code, another environment), or it went away before it
+began. The request is JSON, written here with the C encoder of JSON's strings; the engine's
+answers are one JSON line each, of which this side needs only two exact shapes.
 """
 
-from __future__ import annotations
-
-import array
-import contextlib
-import json
+import _json
+import _signal  # type: ignore[import-not-found]  # no stub; `signal` loads enum
+import _socket
 import os
-import signal
-import socket
 import struct
 import sys
-from pathlib import Path
-from types import FrameType
-from typing import Any, BinaryIO
 
-from ..location import PROJECT_DIR, data_dir
+from ..location import PROJECT_DIR, store_dir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType
 
 IDLE_SETTING = "STUDIO_ENGINE_IDLE_S"
 DEFAULT_IDLE_S = 600.0
@@ -30,7 +30,8 @@ LOG_NAME = "engine.log"
 HEADER = struct.Struct(">I")
 # sockaddr_un's path holds 108 bytes with its terminating NUL.
 MAX_SOCKET_PATH = 107
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
+MAX_ANSWER = 1 << 16
 
 
 def idle_s() -> float:
@@ -43,21 +44,21 @@ def idle_s() -> float:
     return value if value > 0 else 0.0
 
 
-def socket_path(store: Path) -> Path | None:
-    path = store.absolute() / SOCKET_NAME
+def socket_path(store: str) -> str | None:
+    path = os.path.join(os.path.abspath(store), SOCKET_NAME)
     return path if len(os.fsencode(path)) <= MAX_SOCKET_PATH else None
 
 
 def run(argv: list[str]) -> int | None:
     """The build's exit code from the warm engine, or None: build in this process."""
     idle = idle_s()
-    store = data_dir()
+    store = store_dir()
     path = socket_path(store)
     if not idle or path is None:
         return None
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
-        conn.connect(os.fspath(path))
+        conn.connect(path)
     except (FileNotFoundError, ConnectionRefusedError):
         conn.close()
         _start_engine(store, idle)
@@ -65,8 +66,10 @@ def run(argv: list[str]) -> int | None:
     except OSError:
         conn.close()
         return None
-    with conn:
+    try:
         return _ask(conn, argv)
+    finally:
+        conn.close()
 
 
 def start_for_next_build() -> None:
@@ -74,15 +77,15 @@ def start_for_next_build() -> None:
     its engine now if none runs, so that the next build finds one, as `docker build` finds
     buildkitd running. Asks the engine's lock, not its socket: a connection is a build."""
     idle = idle_s()
-    store = data_dir()
+    store = store_dir()
     if not idle or socket_path(store) is None or _engine_running(store):
         return
     _start_engine(store, idle)
 
 
-def _engine_running(store: Path) -> bool:
+def _engine_running(store: str) -> bool:
     try:
-        fd = os.open(store / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(os.path.join(store, LOCK_NAME), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return False  # never started here (or not ours to read): a start finds out
     try:
@@ -98,69 +101,104 @@ def _engine_running(store: Path) -> bool:
     return False
 
 
-def _ask(conn: socket.socket, argv: list[str]) -> int | None:
+def _to_json(value: object) -> str:
+    """`value` (str, int, list and dict of them) as JSON, as json.dumps writes it: strings
+    ASCII-only, a lone surrogate (a name that was not UTF-8) as its escape."""
+    if isinstance(value, str):
+        return str(_json.encode_basestring_ascii(value))
+    if isinstance(value, bool) or value is None:
+        raise TypeError(f"not in a request: {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_to_json(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_to_json(key)}: {_to_json(item)}" for key, item in value.items()) + "}"
+    raise TypeError(f"not in a request: {value!r}")
+
+
+def _ask(conn: _socket.socket, argv: list[str]) -> int | None:
     umask = os.umask(0)
     os.umask(umask)
-    fds = array.array("i", [0, 1, 2])
     try:
-        request = json.dumps({
+        request = _to_json({
             "argv": argv,
             "cwd": os.getcwd(),  # fails when the directory was removed: the build in-process says so
             "env": dict(os.environ),
             "umask": umask,
             "executable": sys.executable,
             "encoding": [sys.stdout.encoding, sys.stdout.errors, sys.stderr.encoding, sys.stderr.errors],
-        }).encode("utf-8", "surrogateescape")
+        }).encode("ascii")
         sys.stdout.flush()
         conn.sendmsg([HEADER.pack(len(request)) + request],
-                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
-        answers = conn.makefile("rb")
-        first = _answer(answers)
+                     [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("3i", 0, 1, 2))])
+        answers = _Lines(conn)
+        first = _answer(answers.next(), "started")
     except OSError:
         return None
-    if first is None or "started" not in first:
+    if first is None:
         return None  # refused, or gone before it began: nothing ran
-    child = int(first["started"])
+    child = first
     forwarded: list[int] = []
 
-    def forward(signum: int, _frame: FrameType | None) -> None:
+    def forward(signum: int, _frame: "FrameType | None") -> None:
         forwarded.append(signum)
-        with contextlib.suppress(ProcessLookupError):
+        try:  # noqa: SIM105 (contextlib is one import more)
             os.kill(child, signum)
+        except ProcessLookupError:
+            pass
 
     for signum in FORWARDED:
-        signal.signal(signum, forward)
+        _signal.signal(signum, forward)
     try:
-        last = _answer(answers)
+        last = _answer(answers.next(), "exit")
     except OSError:
         last = None
-    if last is not None and "exit" in last:
-        return int(last["exit"])
+    if last is not None:
+        return last
     if forwarded:
         return 128 + forwarded[-1]
     print("error: the warm engine stopped during the build (see engine.log in the store)", file=sys.stderr)
     return 1
 
 
-def _answer(answers: BinaryIO) -> dict[str, Any] | None:
-    line = answers.readline()
-    if not line:
+class _Lines:
+    """The engine's answers, a line at a time, as the socket's bytes come."""
+
+    def __init__(self, conn: _socket.socket) -> None:
+        self.conn = conn
+        self.pending = b""
+
+    def next(self) -> bytes:
+        while b"\n" not in self.pending and len(self.pending) < MAX_ANSWER:
+            chunk = self.conn.recv(4096)
+            if not chunk:
+                break
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line
+
+
+def _answer(line: bytes, key: str) -> int | None:
+    """N from the engine's `{"KEY": N}`; None for any other answer (a refusal) or none at all."""
+    head = b'{"' + key.encode() + b'": '
+    if not (line.startswith(head) and line.endswith(b"}")):
         return None
-    found: dict[str, Any] = json.loads(line)
-    return found
+    number = line[len(head):-1]
+    return int(number) if number.lstrip(b"-").isdigit() else None
 
 
-def _start_engine(store: Path, idle: float) -> None:
+def _start_engine(store: str, idle: float) -> None:
     """Start the store's engine process for the next build, detached, unless the store is not made
     yet (the first build makes it; the next starts the engine)."""
-    if not store.is_dir():
+    if not os.path.isdir(store):
         return
     import subprocess
 
     try:
-        with open(store / LOG_NAME, "ab") as log:
+        with open(os.path.join(store, LOG_NAME), "ab") as log:
             subprocess.Popen(
-                [sys.executable, "-m", "builds.engine.warm.server", os.fspath(store.absolute()), str(idle)],
+                [sys.executable, "-m", "builds.engine.warm.server", os.path.abspath(store), str(idle)],
                 cwd=PROJECT_DIR, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True, close_fds=True,
             )

@@ -21,6 +21,7 @@ import array
 import atexit
 import contextlib
 import fcntl
+import gc
 import io
 import json
 import os
@@ -81,6 +82,8 @@ def serve(store: Path, idle: float) -> int:
     # What a build needs, loaded once here; the parser stays out (it is Go, and this process forks).
     from .. import builder, cli, planner, predict, progress  # noqa: F401
     from ..store import Store  # noqa: F401
+
+    cli.prepare()
 
     files = _loaded_files()
     path = store / SOCKET_NAME
@@ -164,6 +167,10 @@ def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str,
     syntax.start()
     # Read while no one waits; the build uses it only if no other build has saved it since.
     hashcache.preload(store / hashcache.HASH_CACHE_FILE)
+    # Every object this process shares with its parent is copied on its first write; a collection
+    # writes to them all, so it copies them now, while no one waits, not during the build.
+    gc.collect()
+    gc.freeze()
     conn, _ = listener.accept()
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # from here on, this build is the caller's
     os.write(status_w, TAKEN)
