@@ -16,6 +16,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,15 +83,15 @@ def shared_layers(*, user: User) -> dict[str, Any]:
     return usage
 
 
-# -- squash measures ---------------------------------------------------------------------------
+# -- measures: a Celery task rebuilds a person's build in their own cache scope --------------
 
 
-def _measure_path(build_id: int) -> Path:
-    return Path(settings.STUDIO_DATA_DIR) / "measures" / f"squash-{build_id}.json"
+def _measure_path(name: str) -> Path:
+    return Path(settings.STUDIO_DATA_DIR) / "measures" / f"{name}.json"
 
 
 def _user_path(user_id: int) -> Path:
-    """Which build the person measured last: their one measure under way, if it still is."""
+    """Which measure the person asked for last: their one measure under way, if it still is."""
     return Path(settings.STUDIO_DATA_DIR) / "measures" / f"user-{user_id}.json"
 
 
@@ -99,8 +100,8 @@ def _under_way(doc: dict[str, Any]) -> bool:
     return doc.get("status") in ("queued", "running") and fresh
 
 
-def _write(build_id: int, doc: dict[str, Any]) -> None:
-    _write_at(_measure_path(build_id), {**doc, "at": time.time()})
+def _write(name: str, doc: dict[str, Any]) -> None:
+    _write_at(_measure_path(name), {**doc, "at": time.time()})
 
 
 def _write_at(path: Path, doc: dict[str, Any]) -> None:
@@ -111,15 +112,6 @@ def _write_at(path: Path, doc: dict[str, Any]) -> None:
     os.replace(temp, path)
 
 
-def squash_measure_get(*, build: Build) -> dict[str, Any]:
-    """The build's measure: {"status": "none"} before any was asked for."""
-    doc = _read(_measure_path(build.id))
-    if not doc:
-        return {"status": "none"}
-    doc.pop("at", None)
-    return doc
-
-
 def _read(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_bytes())
@@ -128,40 +120,48 @@ def _read(path: Path) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def squash_measure_start(*, build: Build, user: User, edit_file: str | None) -> dict[str, Any]:
-    """Queue the measure of `build` (a succeeded build of the person's own project). Raises
-    ValueError for a build or file it cannot measure, MeasureBusy while another of the person's
-    measures is under way; asked again for the same build while it runs, says how it goes."""
-    if build.status != Build.Status.SUCCEEDED:
-        raise ValueError("only a build that succeeded can be squashed and measured")
-    if edit_file is not None and (len(edit_file) > MAX_EDIT_FILE or "\0" in edit_file):
-        raise ValueError("the file to edit must be a path in the build context")
-    if _under_way(_read(_measure_path(build.id))):
-        return squash_measure_get(build=build)
-    last = _read(_user_path(user.pk)).get("build")
-    if isinstance(last, int) and last != build.id and _under_way(_read(_measure_path(last))):
-        raise MeasureBusy(f"build {last} is still being measured; one measure at a time")
-    doc = {"status": "queued", "edit_file": edit_file or None}
-    _write(build.id, doc)
-    _write_at(_user_path(user.pk), {"build": build.id})
-    current_app.send_task(MEASURE_SQUASH, args=(build.id, user.id, edit_file or None))
+def measure_get(name: str) -> dict[str, Any]:
+    """The measure `name` as far as it has got: {"status": "none"} before any was asked for."""
+    doc = _read(_measure_path(name))
+    if not doc:
+        return {"status": "none"}
+    doc.pop("at", None)
     return doc
 
 
-@shared_task(name=MEASURE_SQUASH, acks_late=False)
-def measure_squash(build_id: int, user_id: int, edit_file: str | None) -> str:
-    """Build `build_id`'s revision in the person's own cache scope, squash it, edit it, rebuild
-    both ways and store what each next edit cost. A failing build or a bad file name is an
-    expected outcome: stored as the measure's error, never retried."""
+def measure_start(*, name: str, user: User, doc: dict[str, Any], task: str,
+                  args: tuple[Any, ...]) -> dict[str, Any]:
+    """Queue the measure `name` (the Celery task `task` with `args`), one per person at a time:
+    raises MeasureBusy while another of theirs is under way; asked again for the same measure
+    while it runs, says how it goes."""
+    if _under_way(_read(_measure_path(name))):
+        return measure_get(name)
+    last = _read(_user_path(user.pk)).get("measure")
+    if isinstance(last, str) and last != name and _under_way(_read(_measure_path(last))):
+        raise MeasureBusy(f"another measure ({last}) is still under way; one measure at a time")
+    queued = {**doc, "status": "queued"}
+    _write(name, queued)
+    _write_at(_user_path(user.pk), {"measure": name})
+    current_app.send_task(task, args=args)
+    return queued
+
+
+Measure = Callable[[Store, BuildOptions], dict[str, Any]]
+
+
+def measure_run(*, name: str, build_id: int, user_id: int, doc: dict[str, Any], measure: Measure) -> str:
+    """Run `measure` on `build_id`'s revision, written into a temporary context and built in the
+    person's own cache scope, and store its result as the measure `name`. A failing build or a
+    bad input is an expected outcome: stored as the measure's error, never retried."""
     from .services import revision_materialise
     from .tasks import sandbox_limits
 
     build = Build.objects.select_related("revision").filter(id=build_id).first()
     if build is None:
-        return f"measure {build_id}: no such build"
-    _write(build_id, {"status": "running", "edit_file": edit_file})
+        return f"{name}: no such build"
+    _write(name, {**doc, "status": "running"})
     try:
-        with tempfile.TemporaryDirectory(prefix=f"studio-measure-{build_id}-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"studio-{name}-") as tmp:
             context = Path(tmp) / "context"
             context.mkdir()
             revision_materialise(revision=build.revision, into=context)
@@ -177,14 +177,45 @@ def measure_squash(build_id: int, user_id: int, edit_file: str | None) -> str:
                 limits=sandbox_limits(),
                 private_registries=False,
             )
-            cost = measure_edit_cost(_store(), options, edit_file=edit_file)
+            result = measure(_store(), options)
     except EngineError as exc:
-        _write(build_id, {"status": "failed", "edit_file": edit_file, "error": exc.describe()})
-        return f"measure {build_id}: failed: {exc}"
+        _write(name, {**doc, "status": "failed", "error": exc.describe()})
+        return f"{name}: failed: {exc}"
     except Exception as exc:
-        log.exception("measure of build %s crashed", build_id)
-        _write(build_id, {"status": "failed", "edit_file": edit_file,
-                          "error": f"the studio could not measure this build: {type(exc).__name__}"})
-        return f"measure {build_id}: crashed"
-    _write(build_id, {"status": "done", "edit_file": edit_file, **cost.to_json()})
-    return f"measure {build_id}: done"
+        log.exception("measure %s crashed", name)
+        _write(name, {**doc, "status": "failed",
+                      "error": f"the studio could not measure this build: {type(exc).__name__}"})
+        return f"{name}: crashed"
+    _write(name, {**doc, "status": "done", **result})
+    return f"{name}: done"
+
+
+# -- squash measures ---------------------------------------------------------------------------
+
+
+def squash_measure_get(*, build: Build) -> dict[str, Any]:
+    """The build's squash measure: {"status": "none"} before any was asked for."""
+    return measure_get(f"squash-{build.id}")
+
+
+def squash_measure_start(*, build: Build, user: User, edit_file: str | None) -> dict[str, Any]:
+    """Queue the measure of `build` (a succeeded build of the person's own project). Raises
+    ValueError for a build or file it cannot measure, MeasureBusy while another of the person's
+    measures is under way; asked again for the same build while it runs, says how it goes."""
+    if build.status != Build.Status.SUCCEEDED:
+        raise ValueError("only a build that succeeded can be squashed and measured")
+    if edit_file is not None and (len(edit_file) > MAX_EDIT_FILE or "\0" in edit_file):
+        raise ValueError("the file to edit must be a path in the build context")
+    return measure_start(name=f"squash-{build.id}", user=user, doc={"edit_file": edit_file or None},
+                         task=MEASURE_SQUASH, args=(build.id, user.id, edit_file or None))
+
+
+@shared_task(name=MEASURE_SQUASH, acks_late=False)
+def measure_squash(build_id: int, user_id: int, edit_file: str | None) -> str:
+    """Build `build_id`'s revision in the person's own cache scope, squash it, edit it, rebuild
+    both ways and store what each next edit cost."""
+    def measure(store: Store, options: BuildOptions) -> dict[str, Any]:
+        return measure_edit_cost(store, options, edit_file=edit_file).to_json()
+
+    return measure_run(name=f"squash-{build_id}", build_id=build_id, user_id=user_id,
+                       doc={"edit_file": edit_file}, measure=measure)

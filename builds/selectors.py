@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404
 
-from studio.projects.models import Project
+from studio.projects.models import Project, RevisionFile
 from studio.projects.selectors import AnyUser, project_can_view
 
 from .counts import build_counts
@@ -35,6 +35,21 @@ def build_can_view(*, user: AnyUser, build_id: int, token: str | None = None) ->
     except Http404:
         return False
     return True
+
+
+def build_dockerfile_text(*, build: Build) -> str | None:
+    """The text of the Dockerfile `build` built, None when it is not UTF-8 text."""
+    row = (
+        RevisionFile.objects.filter(revision_id=build.revision_id, path=F("revision__dockerfile_path"))
+        .select_related("blob")
+        .first()
+    )
+    if row is None:
+        return None
+    try:
+        return bytes(row.blob.data).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def build_list(*, project: Project, before: int | None = None, limit: int = 50) -> list[Build]:

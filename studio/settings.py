@@ -320,7 +320,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis redelivers an unacknowledged task after this long, so it must outlast the longest build.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 60 * 60}
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_IMPORTS = ["studio.ping", "builds.imagelab", "builds.containers.tasks"]
+CELERY_IMPORTS = ["studio.ping", "builds.imagelab", "builds.imagebytes", "builds.containers.tasks"]
 # A build keeps running through a broker outage (its events are stored in the database either way);
 # stopping it would throw away work only to run it again. Celery's default today, spelled out
 # because its next major version means to change it.

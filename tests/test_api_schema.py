@@ -42,6 +42,7 @@ JSON_BODIES = {
     ("patch", "/api/classrooms/{classroom_id}/exercises/{exercise_id}/"),
     ("post", "/api/classrooms/{classroom_id}/exercises/{exercise_id}/prediction/"),
     ("post", "/api/builds/{build_id}/squash/"),
+    ("post", "/api/builds/{build_id}/bytes/rewrite/"),
 }
 UPLOAD = ("post", "/api/projects/{project_id}/context/")
 

@@ -76,6 +76,7 @@ def test_no_page_of_the_studio_breaks_its_content_security_policy(
     visit(f"/studio/{project['id']}/", "#layer-stack .layer, #layer-stack [data-step], .cm-editor")
     visit(f"/compare/{builds[0]}/{builds[1]}/", "main")
     visit(f"/images/?build={builds[0]}", ".image-bar")
+    visit(f"/builds/{builds[0]}/bytes/", "#bytes[data-ready=true]")
     classroom = _api(page, "POST", "/api/classrooms/", {"name": "CSP class"})
     visit(f"/classrooms/{classroom['id']}/", "main")
     visit("/classrooms/", "main")

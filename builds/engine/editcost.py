@@ -144,3 +144,20 @@ def _edit_last_run(text: str) -> tuple[str, str]:
     lines = text.split("\n")
     lines[last.end_line - 1] = lines[last.end_line - 1].rstrip() + RUN_MARK
     return f"a comment added to the RUN on line {last.line}", "\n".join(lines)
+
+
+def measure_rewrite(store: Store, options: BuildOptions, text: str) -> dict[str, Any]:
+    """Build the Dockerfile as it is and as `text` rewrites it (same context, same cache scope)
+    and compare the two images: what the rewrite saves, measured."""
+    first = _build(store, options)
+    second = _build(store, dataclasses.replace(options, dockerfile_text=text, context_owned=False,
+                                               no_cache=False))
+
+    def facts(image: Image) -> dict[str, Any]:
+        return {"digest": image.digest, "layers": len(image.layers),
+                "size": sum(store.layer(layer).size for layer in image.layers),
+                "tar_size": sum(store.layer_tar_size(layer) for layer in image.layers)}
+
+    before, after = facts(first), facts(second)
+    return {"before": before, "after": after, "saved": before["size"] - after["size"],
+            "saved_tar": before["tar_size"] - after["tar_size"], "measured": True}

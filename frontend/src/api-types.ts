@@ -24,6 +24,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/builds/{build_id}/bytes/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Build Bytes
+         * @description Where the bytes of the build's image go: its merged tree, its layers' changes, the wasted
+         *     bytes traced to the lines that added and hid them, and rewrites with their measures.
+         */
+        get: operations["build_bytes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/builds/{build_id}/bytes/rewrite/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Build Bytes Rewrite
+         * @description Owner: measure a suggested rewrite by building it, in the person's own cache, on a copy.
+         */
+        post: operations["build_bytes_rewrite"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/builds/{build_id}/cancel/": {
         parameters: {
             query?: never;
@@ -1004,6 +1045,60 @@ export interface components {
             /** @enum {unknown} */
             type: "build.started";
         };
+        /** BytesOut */
+        BytesOut: {
+            /** Build */
+            build: number;
+            /**
+             * Hidings
+             * @description the wasted bytes by the two layers involved, biggest first
+             */
+            hidings: components["schemas"]["Hiding"][];
+            /**
+             * Image
+             * @description digest, size (bytes of file content, all layers), layers
+             */
+            image: {
+                [key: string]: unknown;
+            };
+            /**
+             * Layers
+             * @description bottom first: index, id, size, kept, wasted, hides, added, modified, deleted, step (the step that made it, or for a base layer the FROM: step, line, stage, keyword, instruction, base), changes (biggest first: path, change, kind, size, status shown|wasted|deleted, hidden_by), changes_more
+             */
+            layers: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Shown
+             * @description bytes the image shows: its merged tree
+             */
+            shown: number;
+            /**
+             * Tree
+             * @description the merged tree, biggest first: name, path, kind, size, files, layer, earlier (layers whose copies it replaced), children, more, more_size (what is not listed)
+             */
+            tree: {
+                [key: string]: unknown;
+            };
+            /**
+             * Waste
+             * @description the wasted copies, biggest first: path, size, layer, hidden_by, how, made_line and hid_line (the Dockerfile lines of the two layers)
+             */
+            waste: {
+                [key: string]: unknown;
+            }[];
+            /** Waste More */
+            waste_more: number;
+            /**
+             * Wasted
+             * @description bytes its layers ship that the image does not show, each copy once
+             */
+            wasted: number;
+            /** Wasted Files */
+            wasted_files: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** CacheCounts */
         CacheCounts: {
             /** Hits */
@@ -1724,6 +1819,59 @@ export interface components {
             message: string;
             since_build?: components["schemas"]["SinceBuild"];
         };
+        /** Hiding */
+        Hiding: {
+            /** Bytes */
+            bytes: number;
+            /** Files */
+            files: number;
+            /**
+             * Hid
+             * @description the step that hid them
+             */
+            hid?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Hidden By
+             * @description the layer that hid them
+             */
+            hidden_by: number;
+            /** How */
+            how: ("overwritten" | "deleted" | "opaque" | "replaced")[];
+            /**
+             * Layer
+             * @description the layer holding the wasted bytes (an index into `layers`)
+             */
+            layer: number;
+            /**
+             * Made
+             * @description the step that made the layer holding them (as in `layers`)
+             */
+            made?: {
+                [key: string]: unknown;
+            } | null;
+            measure?: components["schemas"]["RewriteMeasureOut"] | null;
+            /**
+             * Paths
+             * @description the biggest few of the paths
+             */
+            paths: string[];
+            /**
+             * Rewrite
+             * @description the deletion moved into the RUN that made the files: adder_line, hider_line, before (the lines as written), after (what stands in their place)
+             */
+            rewrite?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Why Not
+             * @description why no rewrite is suggested
+             */
+            why_not?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** HitsAndMisses */
         HitsAndMisses: {
             hits: number;
@@ -2280,6 +2428,61 @@ export interface components {
             removed: number;
         } & {
             [key: string]: unknown;
+        };
+        /** RewriteMeasureOut */
+        RewriteMeasureOut: {
+            /** Adder Line */
+            adder_line?: number | null;
+            /**
+             * After
+             * @description measured: the image rewritten, the same facts
+             */
+            after?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Before
+             * @description measured: the image as built: digest, layers, size, tar_size
+             */
+            before?: {
+                [key: string]: unknown;
+            } | null;
+            /** Error */
+            error?: string | null;
+            /** Hider Line */
+            hider_line?: number | null;
+            /** Measured */
+            measured?: boolean | null;
+            /**
+             * Saved
+             * @description measured: bytes of file content the rewrite saves
+             */
+            saved?: number | null;
+            /**
+             * Saved Tar
+             * @description measured: bytes of layer tars it saves
+             */
+            saved_tar?: number | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "none" | "queued" | "running" | "done" | "failed";
+        } & {
+            [key: string]: unknown;
+        };
+        /** RewriteRequest */
+        RewriteRequest: {
+            /**
+             * Adder Line
+             * @description the first line of the RUN that made the files
+             */
+            adder_line: number;
+            /**
+             * Hider Line
+             * @description the first line of the RUN that deletes them
+             */
+            hider_line: number;
         };
         /** RunRequest */
         RunRequest: {
@@ -2929,6 +3132,158 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    build_bytes: {
+        parameters: {
+            query?: {
+                /** @description a share link's token: lets someone other than the owner look */
+                token?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                build_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BytesOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    build_bytes_rewrite: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description an id; past any row's is 404 */
+                build_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RewriteRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RewriteMeasureOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -58,6 +58,7 @@ class ProjectStudio {
   private readonly history: HistoryView;
   private readonly inspector: Inspector;
   private readonly takeHome: TakeHome;
+  private readonly bytesLink: HTMLElement;
   private readonly containers: ContainerLab;
   private readonly stackRoot: HTMLElement;
   private readonly message: HTMLElement;
@@ -124,7 +125,16 @@ class ProjectStudio {
     this.history = new HistoryView(need(root, "#history"), this.api, this.projectId, (id) => this.showBuild(id, false));
     this.inspector = new Inspector(need(root, "#inspector"), this.api, () => this.closeInspector());
     this.takeHome = new TakeHome(need(root, "#take-home"), this.api);
+    this.bytesLink = need(root, "#bytes-link");
     this.containers = new ContainerLab(need(root, "#container-lab"), this.api, this.stackRoot, this.canEdit);
+  }
+
+  /** The link to where the bytes of a succeeded build's image go (a share link's token along). */
+  private showBytesLink(id: number, status: string | null): void {
+    this.bytesLink.hidden = status !== "succeeded";
+    const link = this.bytesLink.querySelector("a");
+    const token = this.shareToken ? `?token=${encodeURIComponent(this.shareToken)}` : "";
+    if (link) link.href = `/builds/${id}/bytes/${token}`;
   }
 
   async start(): Promise<void> {
@@ -302,6 +312,7 @@ class ProjectStudio {
     let announced = false;
     this.cancelButton.hidden = !this.canEdit || !live;
     this.takeHome.show(id, null);
+    this.showBytesLink(id, null);
     store.subscribe(() => {
       if (store !== this.store) return;
       const done = store.finished;
@@ -313,6 +324,7 @@ class ProjectStudio {
         announced = true;
         this.root.dataset["buildStatus"] = done.status;
         this.takeHome.show(id, done.status);
+        this.showBytesLink(id, done.status);
         if (live) this.markRuntimeError(done);
         void this.history.refresh();
         this.schedulePlan();

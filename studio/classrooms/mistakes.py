@@ -16,11 +16,9 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from django.db.models import F
-
 from builds.lint import dockerfile_lint
 from builds.models import Build
-from studio.projects.models import RevisionFile
+from builds.selectors import build_dockerfile_text
 
 from . import checks as checks_
 
@@ -96,27 +94,12 @@ def _title(diagnostic: dict[str, Any]) -> str:
     return f"break hadolint's {code}: {diagnostic['message'].split('. ')[0].rstrip('.')}"
 
 
-def dockerfile_of(build: Build) -> str | None:
-    """The text of the Dockerfile `build` built, None when it is not UTF-8 text."""
-    row = (
-        RevisionFile.objects.filter(revision_id=build.revision_id, path=F("revision__dockerfile_path"))
-        .select_related("blob")
-        .first()
-    )
-    if row is None:
-        return None
-    try:
-        return bytes(row.blob.data).decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
 def of_copy(*, build: Build | None, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The mistakes of a student's copy: those of the Dockerfile of its latest build, and its
     failed checks. A copy never built has none yet (its starter's are the teacher's)."""
     found: list[dict[str, Any]] = []
     if build is not None:
-        text = dockerfile_of(build)
+        text = build_dockerfile_text(build=build)
         if text is not None:
             found.extend(memo.get(text))
     for index, result in enumerate(results):

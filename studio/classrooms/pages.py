@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from builds.models import Build
+from builds.selectors import build_dockerfile_text
 from studio.classrooms.models import Membership
 from studio.errors import Rejected
 from studio.models import User
@@ -340,7 +341,7 @@ def mistake_example(request: HttpRequest, classroom_id: int, exercise_id: int) -
     row = next(r for r in rows if r["student"] == student)
     mistake = next(m for m in row["mistakes"] if m["code"] == group["code"])
     build = Build.objects.filter(id=row["build"]["id"]).first() if row["build"] else None
-    text = (mistakes.dockerfile_of(build) if build else None) or ""
+    text = (build_dockerfile_text(build=build) if build else None) or ""
     return render(
         request,
         "classrooms/mistake_example.html",

@@ -50,7 +50,7 @@ def test_one_measure_at_a_time_and_a_stale_one_may_start_again(sent: list[tuple[
     assert len(sent) == 1 and sent[0][1:] == (first.id, alice.id, "app.sh")
 
     # Its worker was lost: after a quarter of an hour the next may start.
-    imagelab._write_at(imagelab._measure_path(first.id), {"status": "running",
+    imagelab._write_at(imagelab._measure_path(f"squash-{first.id}"), {"status": "running",
                                                           "at": time.time() - imagelab.MEASURE_STALE_S - 1})
     assert client.post(f"/api/builds/{second.id}/squash/", {},
                        content_type="application/json").status_code == 202

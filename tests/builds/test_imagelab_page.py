@@ -34,13 +34,19 @@ class Scene:
     builds: list[int]
 
 
+def signed_up(server: StudioServer, worker: Worker, prefix: str) -> tuple[Browser, str]:
+    """A new person, signed up with a name of its own (and the worker up for their builds)."""
+    if not worker.running:
+        worker.start()
+    run = uuid.uuid4().hex[:6]
+    person = Browser(server.url)
+    person.sign_up(f"{prefix}-{run}")
+    return person, run
+
+
 @pytest.fixture(scope="module")
 def scene(studio_server: StudioServer, worker_process: Worker) -> Scene:
-    if not worker_process.running:
-        worker_process.start()
-    run = uuid.uuid4().hex[:6]
-    person = Browser(studio_server.url)
-    person.sign_up(f"lab-page-{run}")
+    person, run = signed_up(studio_server, worker_process, "lab-page")
     builds = []
     for n, size in enumerate((300000, 120000)):
         name = NAME.format(run=run) if n == 0 else f"second-{run}"
