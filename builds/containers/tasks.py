@@ -112,7 +112,7 @@ def run_container(self: Task, container_id: int) -> str:
 def _run(claimed: Container, run: ContainerRun) -> None:
     store = services.store()
     image = engine.find_image(store, claimed.build.image_digest)
-    engine.container_argv(image.config, claimed.cmd)  # refused before anything is made
+    engine.container_check(image.config, claimed.cmd)  # refused before anything is made
     engine_id = engine.create(store)
     services.container_made(container_id=claimed.id, engine_id=engine_id)
     ran = engine.run(store, image, claimed.cmd, container_id=engine_id, limits=container_limits(),
