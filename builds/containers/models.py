@@ -31,8 +31,9 @@ class Container(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     # The engine's name for it in the store (builds.engine.container): set when a worker makes it.
     engine_id = models.CharField(max_length=32, blank=True, default="")
-    # The Celery node that ran it: its store holds the writable layer, so it commits and removes
-    # it too (builds.locality.queue_for).
+    # The Celery node it is sent to (the build's, while that one lives) and then the one that ran
+    # it: its store holds the writable layer, so it commits and removes it too (by its own queue,
+    # builds.locality.queue_for).
     worker = models.CharField(max_length=255, blank=True, default="")
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -135,8 +135,11 @@ def container_create(*, build: Build, user: User, cmd: object = None) -> Contain
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()  # one person's requests take turns
         _check_limits(user, now)
-        found = Container.objects.create(build=build, owner=user, cmd=words)
-        transaction.on_commit(lambda: current_app.send_task(RUN_CONTAINER, args=(found.id,)))
+        # To the worker that built the image while it lives: its store has the image at once
+        # (another worker pulls it through the shared cache, once the build has shared it).
+        worker = build.worker if build.worker and locality.worker_is_alive(build.worker) else ""
+        found = Container.objects.create(build=build, owner=user, cmd=words, worker=worker)
+        _send(RUN_CONTAINER, found)
     return found
 
 
@@ -191,8 +194,9 @@ def container_fail(*, container_id: int, message: str) -> bool:
 def containers_reap(*, now: datetime | None = None) -> list[int]:
     """Fail the containers whose worker died (a heartbeat silent for STUDIO_BUILD_STALE_AFTER_S,
     running or committing), those whose message never reached a worker (queued for
-    STUDIO_BUILD_REQUEUE_AFTER_S), and commits no worker took: the one holding the layer is gone
-    (its liveness key ran out), or it never took it within STUDIO_BUILD_REQUEUE_AFTER_S."""
+    STUDIO_BUILD_REQUEUE_AFTER_S, or sent to a worker whose liveness key ran out), and commits no
+    worker took: the one holding the layer is gone, or it never took it within
+    STUDIO_BUILD_REQUEUE_AFTER_S."""
     now = now or timezone.now()
     stale_before = now - timedelta(seconds=settings.BUILD_STALE_AFTER_S)
     lost_before = now - timedelta(seconds=settings.BUILD_REQUEUE_AFTER_S)
@@ -200,9 +204,10 @@ def containers_reap(*, now: datetime | None = None) -> list[int]:
     for found_id in Container.objects.filter(status=Container.Status.RUNNING,
                                              heartbeat_at__lt=stale_before).values_list("id", flat=True):
         failing.append((found_id, WORKER_DIED))
-    for found_id in Container.objects.filter(status=Container.Status.QUEUED,
-                                             queued_at__lt=lost_before).values_list("id", flat=True):
-        failing.append((found_id, WORKER_DIED))
+    queued = Container.objects.filter(status=Container.Status.QUEUED, queued_at__lt=stale_before)
+    for found_id, worker, queued_at in queued.values_list("id", "worker", "queued_at"):
+        if queued_at < lost_before or (worker and not locality.worker_is_alive(worker)):
+            failing.append((found_id, WORKER_DIED))
     committing = Container.objects.filter(status=Container.Status.COMMITTING)
     for found_id in committing.filter(heartbeat_at__lt=stale_before).values_list("id", flat=True):
         failing.append((found_id, COMMIT_WORKER_DIED))
@@ -218,8 +223,8 @@ def containers_reap(*, now: datetime | None = None) -> list[int]:
 
 
 def _send(task: str, found: Container) -> None:
-    """Queue `task` for the worker whose store holds the container's layer (any worker, for a
-    container no worker recorded), once the change that asks for it is committed."""
+    """Queue `task` for the container's worker (the one whose store holds its layer, or is to
+    run it), or any worker when it has none, once the change that asks for it is committed."""
     queue = locality.queue_for(found.worker) if found.worker else None
     transaction.on_commit(lambda: current_app.send_task(task, args=(found.id,), queue=queue))
 

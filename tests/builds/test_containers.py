@@ -171,3 +171,23 @@ def test_removing_is_at_once_for_the_page_and_the_layer_goes_on_its_own_worker(
     assert tasks.remove_container(ran.id) == f"container {ran.id}: removed"
     assert not engine.exists(store, ran.engine_id)
     assert alice.post(f"/api/containers/{ran.id}/commit/").status_code == 409
+
+
+def test_a_run_goes_to_the_worker_that_built_the_image_while_it_lives(
+    alice: Client, ran: Container, sent: list[tuple[str, int, str | None]], settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alive = {WORKER: True}
+    monkeypatch.setattr(locality, "worker_is_alive", lambda worker: alive[worker])
+    Build.objects.filter(id=ran.build_id).update(worker=WORKER)
+    first = alice.post(f"/api/builds/{ran.build_id}/containers/", {}, content_type="application/json")
+    assert first.status_code == 202, first.content
+    assert sent[-1] == (services.RUN_CONTAINER, first.json()["id"], locality.queue_for(WORKER))
+    # Its worker died before it took the container: failed once its liveness key runs out.
+    alive[WORKER] = False
+    later = timezone.now() + timedelta(seconds=settings.BUILD_STALE_AFTER_S + 1)
+    assert services.containers_reap(now=later) == [first.json()["id"]]
+    # With that worker gone, any worker runs the next one (pulling the image if need be).
+    second = alice.post(f"/api/builds/{ran.build_id}/containers/", {}, content_type="application/json")
+    assert second.status_code == 202, second.content
+    assert sent[-1] == (services.RUN_CONTAINER, second.json()["id"], None)
