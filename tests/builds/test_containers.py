@@ -60,6 +60,14 @@ def alice() -> Client:
 
 
 @pytest.fixture
+def alive(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    """Which workers keep their liveness key (builds.locality), as a test says."""
+    workers = {WORKER: True}
+    monkeypatch.setattr(locality, "worker_is_alive", lambda worker: workers[worker])
+    return workers
+
+
+@pytest.fixture
 def ran(store: Store, alice: Client, monkeypatch: pytest.MonkeyPatch) -> Container:
     """Alice's container of her build's image, run by WORKER: it wrote /new."""
     user = User.objects.get(username="alice")
@@ -137,10 +145,8 @@ def test_a_commit_that_fails_says_why_and_keeps_the_layer_when_it_can(
 
 def test_a_commit_whose_worker_died_ends_failed_with_a_message(
     alice: Client, ran: Container, sent: list[tuple[str, int, str | None]], settings: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    alive: dict[str, bool],
 ) -> None:
-    alive = {WORKER: True}
-    monkeypatch.setattr(locality, "worker_is_alive", lambda worker: alive[worker])
     assert alice.post(f"/api/containers/{ran.id}/commit/").status_code == 202
     later = timezone.now() + timedelta(seconds=settings.BUILD_STALE_AFTER_S + 1)
     # Its worker lives, busy with something else: the commit waits for it.
@@ -175,10 +181,8 @@ def test_removing_is_at_once_for_the_page_and_the_layer_goes_on_its_own_worker(
 
 def test_a_run_goes_to_the_worker_that_built_the_image_while_it_lives(
     alice: Client, ran: Container, sent: list[tuple[str, int, str | None]], settings: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    alive: dict[str, bool],
 ) -> None:
-    alive = {WORKER: True}
-    monkeypatch.setattr(locality, "worker_is_alive", lambda worker: alive[worker])
     Build.objects.filter(id=ran.build_id).update(worker=WORKER)
     first = alice.post(f"/api/builds/{ran.build_id}/containers/", {}, content_type="application/json")
     assert first.status_code == 202, first.content

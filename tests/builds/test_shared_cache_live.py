@@ -18,6 +18,7 @@ from tests.builds.test_builds_live import events_until, wait_for_status
 from tests.builds.test_cache_scopes_live import FILES, STARTER, build, own_project, step, verdicts
 from tests.builds.test_containers_live import commit, run, wait_ended
 from tests.classrooms.test_classrooms import ok, person, put
+from tests.conftest import Browser
 from tests.engine.registry_server import running_registry
 
 
@@ -140,6 +141,18 @@ def test_the_web_server_shows_what_workers_built_though_it_shares_no_disk_with_t
     assert shared is not None and shared["count"] >= 3, compared["summary"]
 
 
+def exited_container(hosts: Hosts, name: str) -> tuple[Browser, dict[str, Any], dict[str, Any]]:
+    """A new person, their build, and a container of it that wrote /new and exited."""
+    for worker in hosts.workers:
+        if not worker.running:
+            worker.start()
+    owner = person(hosts.web, name)
+    built = build(owner, own_project(owner, STARTER, FILES))
+    ran = wait_ended(owner, run(owner, built["id"], ["sh", "-c", "echo hi > /new"])["id"])
+    assert ran["status"] == "exited", ran["message"]
+    return owner, built, ran
+
+
 def _upper_dirs(store: Path) -> set[str]:
     """The containers whose writable layer is in `store`."""
     return {p.name for p in (store / "containers").glob("*") if (p / "upper").is_dir()}
@@ -148,13 +161,7 @@ def _upper_dirs(store: Path) -> set[str]:
 def test_a_container_is_committed_and_removed_on_its_worker_and_the_web_reads_the_commit(
     shared_hosts: Hosts, settings: Any,
 ) -> None:
-    for worker in shared_hosts.workers:
-        if not worker.running:
-            worker.start()
-    carol = person(shared_hosts.web, "carol")
-    built = build(carol, own_project(carol, STARTER, FILES))
-    ran = wait_ended(carol, run(carol, built["id"], ["sh", "-c", "echo hi > /new"])["id"])
-    assert ran["status"] == "exited", ran["message"]
+    carol, built, ran = exited_container(shared_hosts, "carol")
     holder = shared_hosts.store_of(shared_hosts.container_worker(ran["id"]))
     assert len(_upper_dirs(holder)) == 1
     web = Path(shared_hosts.env["STUDIO_DATA_DIR"])
@@ -189,12 +196,7 @@ def test_a_container_is_committed_and_removed_on_its_worker_and_the_web_reads_th
 
 
 def test_a_commit_whose_worker_is_gone_ends_failed_with_a_message(shared_hosts: Hosts) -> None:
-    for worker in shared_hosts.workers:
-        if not worker.running:
-            worker.start()
-    dave = person(shared_hosts.web, "dave")
-    built = build(dave, own_project(dave, STARTER, FILES))
-    ran = wait_ended(dave, run(dave, built["id"], ["sh", "-c", "echo hi > /new"])["id"])
+    dave, _, ran = exited_container(shared_hosts, "dave")
     shared_hosts.container_worker(ran["id"]).kill()  # no other store holds its layer
     asked = ok(dave.api("POST", f"/api/containers/{ran['id']}/commit/"), 202)
     assert asked["status"] == "committing"
