@@ -56,6 +56,15 @@ def worker_gone(worker: str) -> None:
         log.warning("could not say worker %s stopped: %r", worker, exc)
 
 
+def worker_is_alive(worker: str) -> bool:
+    """Whether `worker` keeps its liveness key; True when Redis cannot say (nothing is given up
+    on for Redis being away)."""
+    try:
+        return bool(live._redis().exists(_alive_key(worker)))
+    except redis.RedisError:
+        return True
+
+
 def scope_claimed(scope: str, worker: str) -> None:
     """`worker` builds for `scope` now: its next builds go there while it lives."""
     if not scope or not worker:

@@ -4,8 +4,9 @@ layer or removes it.
 
 The parts, as the build domain has them: `models` (a container's state, in the database, so a
 worker that dies loses nothing: the reaper marks its container failed), `services` (starting,
-claiming, finishing, committing, removing, reaping), `tasks` (the Celery task that runs one),
-`api` (the JSON endpoints) and `consumers` (the websocket that streams one).
+claiming, finishing, committing, removing, reaping), `tasks` (the Celery tasks that run one,
+and commit or remove its layer on the worker holding it), `api` (the JSON endpoints) and
+`consumers` (the websocket that streams one).
 
 A container streams on its own channel group and websocket, `ws/containers/<id>/`, rather than
 on its build's: a build's events are a finished, numbered record that ends with build.finished,

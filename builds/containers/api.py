@@ -51,15 +51,15 @@ class CommittedOut(Out):
 class ContainerOut(Out):
     id: int
     build: int
-    status: Literal["queued", "running", "exited", "failed", "committed", "removed"]
+    status: Literal["queued", "running", "exited", "failed", "committing", "committed", "removed"]
     cmd: list[str]
     exit_code: int | None
-    message: str
+    message: str = Field(description="why it stopped, when not by itself, or why a commit failed")
     output: str = Field(description="the latest output (at most 64 KiB of it)")
     output_chars: int = Field(description="characters printed in all")
     output_truncated: bool
     diff: DiffOut | None
-    committed_image: CommittedOut | None
+    committed_image: CommittedOut | None = Field(description="set once the commit is stored (committed)")
     queued_at: str | None
     finished_at: str | None
 
@@ -99,15 +99,17 @@ def container_get(request: HttpRequest, container_id: Id) -> Any:
     return services.container_json(services.container_get(user=_user(request), container_id=container_id))
 
 
-@router.post("/containers/{int:container_id}/commit/", response={200: ContainerOut, **errors(409)})
+@router.post("/containers/{int:container_id}/commit/", response={202: ContainerOut, **errors(409)})
 def container_commit(request: HttpRequest, container_id: Id) -> Any:
-    """Store the writable layer as one more layer on the image: a new image."""
+    """Store the writable layer as one more layer on the image, a new image: the container is
+    committing until the worker holding the layer has stored it (then committed, or exited or
+    failed with a message), which its websocket tells."""
     found = services.container_get(user=_user(request), container_id=container_id)
-    return services.container_json(services.container_commit(container=found))
+    return Status(202, services.container_json(services.container_commit(container=found)))
 
 
 @router.delete("/containers/{int:container_id}/", response={200: ContainerOut, **errors(409)})
 def container_remove(request: HttpRequest, container_id: Id) -> Any:
-    """Remove the container: its writable layer is gone."""
+    """Remove the container: it is gone at once, and its worker discards its writable layer."""
     found = services.container_get(user=_user(request), container_id=container_id)
     return services.container_json(services.container_remove(container=found))

@@ -1,8 +1,9 @@
 """`ws/containers/<id>/`: one container, for its owner only. First a snapshot of its state from
 the database (`container.state`: the output kept so far, and the layer once it has one), then
 its output as it comes (`container.log`, each with the `offset` of its first character in all
-the container printed, so a page drops what the snapshot already held) and its end
-(`container.layer`). The group is joined before the database is read, so nothing falls between."""
+the container printed, so a page drops what the snapshot already held), its end and each later
+change of its layer (`container.layer`: committing, committed, failed). The group is joined before
+the database is read, so nothing falls between."""
 
 from __future__ import annotations
 

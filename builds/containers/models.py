@@ -16,10 +16,14 @@ class Container(models.Model):
         RUNNING = "running"
         EXITED = "exited"  # ran; its writable layer is there to read, commit or remove
         FAILED = "failed"  # could not run, or its worker died under it: no layer to show
+        # Its worker (the one whose store holds the layer) is making the image; heartbeat_at is
+        # set once that worker has taken the commit, and then kept fresh until it is stored.
+        COMMITTING = "committing"
         COMMITTED = "committed"  # its layer became an image's top layer
         REMOVED = "removed"  # its layer is gone
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
+    BUSY = (*ACTIVE, Status.COMMITTING)  # its layer is in use: neither removed nor committed again
 
     build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="containers")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="containers")
@@ -27,11 +31,15 @@ class Container(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     # The engine's name for it in the store (builds.engine.container): set when a worker makes it.
     engine_id = models.CharField(max_length=32, blank=True, default="")
+    # The Celery node it is sent to (the build's, while that one lives) and then the one that ran
+    # it: its store holds the writable layer, so it commits and removes it too (by its own queue,
+    # builds.locality.queue_for).
     worker = models.CharField(max_length=255, blank=True, default="")
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    commit_requested_at = models.DateTimeField(null=True, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     message = models.TextField(blank=True, default="")  # why it stopped, when not by itself
     output = models.TextField(blank=True, default="")  # its latest output, capped

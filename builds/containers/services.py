@@ -1,7 +1,11 @@
 """Containers' business: start one on a person's own finished build, claim it on a worker, keep
 its heartbeat and output, finish, fail, reap, commit and remove it. Every state change is a
 guarded update on the database row, so a message run twice, or a worker that died, leaves one
-consistent answer."""
+consistent answer.
+
+A container's writable layer is in the store of the worker that ran it, which on several hosts
+is no other process's: so the web only asks (a commit is `committing` until that worker has
+stored the image; a removal is sent to it), and that worker, by its own queue, does the work."""
 
 from __future__ import annotations
 
@@ -15,10 +19,9 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from builds import selectors
+from builds import locality, selectors
 from builds.engine import container as engine
-from builds.engine.errors import EngineError
-from builds.engine.store import Store
+from builds.engine.store import Image
 from builds.models import Build
 from studio.errors import Rejected
 from studio.models import User
@@ -30,14 +33,16 @@ from .models import Container
 log = logging.getLogger(__name__)
 
 RUN_CONTAINER = "builds.run_container"
+COMMIT_CONTAINER = "builds.commit_container"
+REMOVE_CONTAINER = "builds.remove_container"
 MAX_CMD_WORDS = 64
 MAX_CMD_CHARS = 4096
 OUTPUT_KEEP_CHARS = 64 << 10  # the latest output a container keeps for a page that comes late
 WORKER_DIED = "the worker running this container stopped; run it again"
-
-
-def store() -> Store:
-    return Store(settings.STUDIO_DATA_DIR)
+COMMIT_WORKER_DIED = ("the worker committing this container stopped before the image was stored; "
+                      "run it again")
+COMMIT_NOT_TAKEN = ("the worker holding this container's writable layer is gone, so it cannot be "
+                    "committed; run it again")
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -130,8 +135,11 @@ def container_create(*, build: Build, user: User, cmd: object = None) -> Contain
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()  # one person's requests take turns
         _check_limits(user, now)
-        found = Container.objects.create(build=build, owner=user, cmd=words)
-        transaction.on_commit(lambda: current_app.send_task(RUN_CONTAINER, args=(found.id,)))
+        # To the worker that built the image while it lives: its store has the image at once
+        # (another worker pulls it through the shared cache, once the build has shared it).
+        worker = build.worker if build.worker and locality.worker_is_alive(build.worker) else ""
+        found = Container.objects.create(build=build, owner=user, cmd=words, worker=worker)
+        _send(RUN_CONTAINER, found)
     return found
 
 
@@ -169,75 +177,136 @@ def container_finish(*, container_id: int, ran: engine.Ran, output: str, output_
 
 
 def container_fail(*, container_id: int, message: str) -> bool:
+    """Fail a container that is queued, running or committing, discard its layer (on the worker
+    that holds it), and tell the page. False when it was not one of those."""
     found = Container.objects.filter(id=container_id).first()
     if found is None:
         return False
-    done = Container.objects.filter(id=container_id, status__in=Container.ACTIVE).update(
+    done = Container.objects.filter(id=container_id, status__in=Container.BUSY).update(
         status=Container.Status.FAILED, finished_at=timezone.now(), message=message) == 1
     if done:
-        _discard(found.engine_id)
+        _send_removal(found)
         found.refresh_from_db()
         live.publish(container_id, {"type": "container.layer", "container": container_json(found)})
     return done
 
 
 def containers_reap(*, now: datetime | None = None) -> list[int]:
-    """Fail the containers whose worker died (a heartbeat silent for STUDIO_BUILD_STALE_AFTER_S)
-    and those whose message never reached a worker (queued for STUDIO_BUILD_REQUEUE_AFTER_S)."""
+    """Fail the containers whose worker died (a heartbeat silent for STUDIO_BUILD_STALE_AFTER_S,
+    running or committing), those whose message never reached a worker (queued for
+    STUDIO_BUILD_REQUEUE_AFTER_S, or sent to a worker whose liveness key ran out), and commits no
+    worker took: the one holding the layer is gone, or it never took it within
+    STUDIO_BUILD_REQUEUE_AFTER_S."""
     now = now or timezone.now()
-    stale = Container.objects.filter(status=Container.Status.RUNNING,
-                                     heartbeat_at__lt=now - timedelta(seconds=settings.BUILD_STALE_AFTER_S))
-    lost = Container.objects.filter(status=Container.Status.QUEUED,
-                                    queued_at__lt=now - timedelta(seconds=settings.BUILD_REQUEUE_AFTER_S))
-    reaped = []
-    for found_id in [*stale.values_list("id", flat=True), *lost.values_list("id", flat=True)]:
-        if container_fail(container_id=found_id, message=WORKER_DIED):
-            reaped.append(found_id)
-    return reaped
+    stale_before = now - timedelta(seconds=settings.BUILD_STALE_AFTER_S)
+    lost_before = now - timedelta(seconds=settings.BUILD_REQUEUE_AFTER_S)
+    failing: list[tuple[int, str]] = []
+    for found_id in Container.objects.filter(status=Container.Status.RUNNING,
+                                             heartbeat_at__lt=stale_before).values_list("id", flat=True):
+        failing.append((found_id, WORKER_DIED))
+    queued = Container.objects.filter(status=Container.Status.QUEUED, queued_at__lt=stale_before)
+    for found_id, worker, queued_at in queued.values_list("id", "worker", "queued_at"):
+        if queued_at < lost_before or (worker and not locality.worker_is_alive(worker)):
+            failing.append((found_id, WORKER_DIED))
+    committing = Container.objects.filter(status=Container.Status.COMMITTING)
+    for found_id in committing.filter(heartbeat_at__lt=stale_before).values_list("id", flat=True):
+        failing.append((found_id, COMMIT_WORKER_DIED))
+    waiting = committing.filter(heartbeat_at__isnull=True, commit_requested_at__lt=stale_before)
+    for found_id, worker, asked in waiting.values_list("id", "worker", "commit_requested_at"):
+        if (asked is not None and asked < lost_before) or (worker and not locality.worker_is_alive(worker)):
+            failing.append((found_id, COMMIT_NOT_TAKEN))
+    return [found_id for found_id, message in failing
+            if container_fail(container_id=found_id, message=message)]
 
 
 # -- after the run ------------------------------------------------------------------------------
 
 
+def _send(task: str, found: Container) -> None:
+    """Queue `task` for the container's worker (the one whose store holds its layer, or is to
+    run it), or any worker when it has none, once the change that asks for it is committed."""
+    queue = locality.queue_for(found.worker) if found.worker else None
+    transaction.on_commit(lambda: current_app.send_task(task, args=(found.id,), queue=queue))
+
+
+def _send_removal(found: Container) -> None:
+    if found.engine_id:
+        _send(REMOVE_CONTAINER, found)
+
+
 def container_remove(*, container: Container) -> Container:
-    """Discard the container's writable layer. A running one is refused: it ends within its time
-    limit, and its layer is still being written."""
-    if container.status in Container.ACTIVE:
-        raise Rejected("the container is still running; remove it once it has ended", kind="conflict")
-    Container.objects.filter(id=container.id).update(status=Container.Status.REMOVED)
-    _discard(container.engine_id)
+    """Remove the container: from now on it is gone for the page, and its worker discards its
+    writable layer. A running or committing one is refused: its layer is still in use."""
+    removed = Container.objects.filter(
+        id=container.id, status__in=(Container.Status.EXITED, Container.Status.FAILED,
+                                     Container.Status.COMMITTED)).update(status=Container.Status.REMOVED)
     container.refresh_from_db()
+    if container.status in Container.BUSY:
+        raise Rejected(f"the container is {container.status}; remove it once that has ended", kind="conflict")
+    if removed:
+        _send_removal(container)
     return container
 
 
 def container_commit(*, container: Container) -> Container:
-    """Store the writable layer as one more layer on the build's image, and make that image.
-    Claimed with a guarded update, so two commits of one container make one image."""
+    """Ask the worker holding the writable layer to store it as one more layer on the build's
+    image: the container is `committing` until that worker has stored the image (then
+    `committed`, with the image) or could not (then `exited` again, or `failed` if the layer is
+    gone, with a message). Claimed with a guarded update, so two commits make one image."""
+    now = timezone.now()
     if Container.objects.filter(id=container.id, status=Container.Status.EXITED).update(
-            status=Container.Status.COMMITTED) != 1:
+            status=Container.Status.COMMITTING, commit_requested_at=now, heartbeat_at=None, message="") != 1:
+        container.refresh_from_db()
         raise Rejected(f"a container that is {container.status} has no writable layer to commit",
                        kind="conflict")
-    the_store = store()
-    try:
-        image = engine.find_image(the_store, container.build.image_digest)
-        words = engine.container_argv(image.config, container.cmd)
-        new = engine.commit(the_store, image, container.engine_id,
-                            created_by=f"studio run (build {container.build_id}) {' '.join(words)}")
-    except (EngineError, OSError) as exc:
-        Container.objects.filter(id=container.id).update(status=Container.Status.EXITED)
-        message = exc.describe() if isinstance(exc, EngineError) else str(exc)
-        raise Rejected(f"the container could not be committed: {message}", kind="conflict") from None
-    top = the_store.layer(new.layers[-1]).summary() if len(new.layers) > len(image.layers) else None
-    Container.objects.filter(id=container.id).update(
-        committed_image={"digest": new.digest, "layers": len(new.layers), "layer": top})
     container.refresh_from_db()
+    _send(COMMIT_CONTAINER, container)
     return container
 
 
-def _discard(engine_id: str) -> None:
-    if not engine_id:
-        return
-    try:
-        engine.remove(store(), engine_id)
-    except (EngineError, OSError) as exc:
-        log.warning("could not remove container %s: %r", engine_id, exc)
+# -- the worker's side of a commit and a removal ------------------------------------------------
+
+
+def container_commit_claim(*, container_id: int) -> Container | None:
+    """Take a requested commit; None when it was taken already, or given up on meanwhile."""
+    claimed = Container.objects.filter(id=container_id, status=Container.Status.COMMITTING,
+                                       heartbeat_at__isnull=True).update(heartbeat_at=timezone.now())
+    return Container.objects.select_related("build").get(id=container_id) if claimed == 1 else None
+
+
+def container_commit_beat(*, container_id: int) -> bool:
+    """The commit goes on; False when it was given up on (its worker was thought dead)."""
+    return Container.objects.filter(id=container_id, status=Container.Status.COMMITTING).update(
+        heartbeat_at=timezone.now()) == 1
+
+
+def container_committed(*, container_id: int, image: Image, top: dict[str, Any] | None) -> bool:
+    """The image is stored (and shared): the container is committed, with it, in one update."""
+    done = Container.objects.filter(id=container_id, status=Container.Status.COMMITTING).update(
+        status=Container.Status.COMMITTED, committed_image={
+            "digest": image.digest, "layers": len(image.layers), "layer": top}) == 1
+    _publish(container_id)
+    return done
+
+
+def container_commit_failed(*, container_id: int, message: str, layer_kept: bool) -> bool:
+    """The commit failed: back to `exited` when the writable layer is still there (commit it
+    again or remove it), `failed` when it is not; the message says why."""
+    status = Container.Status.EXITED if layer_kept else Container.Status.FAILED
+    done = Container.objects.filter(id=container_id, status=Container.Status.COMMITTING).update(
+        status=status, message=f"the container could not be committed: {message}") == 1
+    _publish(container_id)
+    return done
+
+
+def container_removable(*, container_id: int) -> str:
+    """The engine's id of a container whose layer may go (removed, or failed), or ""."""
+    found = Container.objects.filter(
+        id=container_id, status__in=(Container.Status.REMOVED, Container.Status.FAILED)).first()
+    return found.engine_id if found else ""
+
+
+def _publish(container_id: int) -> None:
+    found = Container.objects.select_related("build").filter(id=container_id).first()
+    if found is not None:
+        live.publish(container_id, {"type": "container.layer", "container": container_json(found)})

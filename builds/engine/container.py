@@ -14,6 +14,7 @@ opaque ones), and the image is the same afterwards, digest for digest.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import secrets
@@ -95,12 +96,38 @@ def container_argv(config: dict[str, Any], cmd: Sequence[str] | None) -> list[st
 
 
 def container_env(config: dict[str, Any]) -> dict[str, str]:
+    """The image's Env as the process gets it. Refused (ContainerError, naming the variable) when
+    an entry has no name or holds a NUL: the kernel passes a process's environment as C strings,
+    so no process can be given one, and the sandbox could not start."""
     env: dict[str, str] = {}
     for pair in (config.get("config") or {}).get("Env") or [DEFAULT_PATH]:
         name, _, value = str(pair).partition("=")
+        if not name:
+            raise ContainerError(f"the image's Env has an entry without a name ({_quoted(str(pair))})")
+        if "\x00" in name or "\x00" in value:
+            raise ContainerError(f"the image's Env variable {_quoted(name)} holds a NUL character, "
+                                 "which no process's environment can carry")
         env[name] = value
     env.setdefault("PATH", DEFAULT_PATH.partition("=")[2])
     return env
+
+
+def container_check(config: dict[str, Any], cmd: Sequence[str] | None) -> list[str]:
+    """The argv the container would run, once its command, Env and WorkingDir are known to be
+    ones a process can be given; refused (ContainerError) before anything is made otherwise."""
+    argv = container_argv(config, cmd)
+    if any("\x00" in word for word in argv):
+        raise ContainerError("the container's command holds a NUL character, which no process's "
+                             "arguments can carry")
+    container_env(config)
+    if "\x00" in str((config.get("config") or {}).get("WorkingDir") or ""):
+        raise ContainerError("the image's WorkingDir holds a NUL character, which no path can")
+    return argv
+
+
+def _quoted(text: str) -> str:
+    """`text` on one line, its control characters escaped (an image's config is anyone's)."""
+    return json.dumps(text[:200], ensure_ascii=False)
 
 
 def container_path(store: Store, container_id: str) -> Path:
@@ -126,7 +153,7 @@ def run(store: Store, image: Image, cmd: Sequence[str] | None = None, *, contain
     writable layer. Runs in a new container unless `container_id` names an empty one."""
     from .sandbox.runner import run as sandbox_run  # only a run loads the machinery
 
-    argv = container_argv(image.config, cmd)
+    argv = container_check(image.config, cmd)
     section = image.config.get("config") or {}
     container_id = container_id or create(store)
     upper = container_path(store, container_id) / "upper"

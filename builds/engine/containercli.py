@@ -29,7 +29,7 @@ def run_command(args: argparse.Namespace, limits: Limits) -> int:
     cmd = list(args.cmd)
     if cmd[:1] == ["--"]:
         cmd = cmd[1:]
-    container.container_argv(image.config, cmd)  # no command at all: refused before anything is made
+    container.container_check(image.config, cmd)  # refused before anything is made
     if args.commit:
         from .reference import parse_reference
 

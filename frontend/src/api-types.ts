@@ -495,7 +495,7 @@ export interface paths {
         post?: never;
         /**
          * Container Remove
-         * @description Remove the container: its writable layer is gone.
+         * @description Remove the container: it is gone at once, and its worker discards its writable layer.
          */
         delete: operations["container_remove"];
         options?: never;
@@ -514,7 +514,9 @@ export interface paths {
         put?: never;
         /**
          * Container Commit
-         * @description Store the writable layer as one more layer on the image: a new image.
+         * @description Store the writable layer as one more layer on the image, a new image: the container is
+         *     committing until the worker holding the layer has stored it (then committed, or exited or
+         *     failed with a message), which its websocket tells.
          */
         post: operations["container_commit"];
         delete?: never;
@@ -1318,6 +1320,7 @@ export interface components {
             build: number;
             /** Cmd */
             cmd: string[];
+            /** @description set once the commit is stored (committed) */
             committed_image: components["schemas"]["CommittedOut"] | null;
             diff: components["schemas"]["DiffOut"] | null;
             /** Exit Code */
@@ -1326,7 +1329,10 @@ export interface components {
             finished_at: string | null;
             /** Id */
             id: number;
-            /** Message */
+            /**
+             * Message
+             * @description why it stopped, when not by itself, or why a commit failed
+             */
             message: string;
             /**
              * Output
@@ -1346,7 +1352,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "queued" | "running" | "exited" | "failed" | "committed" | "removed";
+            status: "queued" | "running" | "exited" | "failed" | "committing" | "committed" | "removed";
         } & {
             [key: string]: unknown;
         };
@@ -4950,8 +4956,8 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
-            200: {
+            /** @description Accepted */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };

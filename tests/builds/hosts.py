@@ -24,11 +24,15 @@ class Hosts:
     def __init__(self, env: dict[str, str], root: Path, web: StudioServer, workers: list[Worker]) -> None:
         self.env, self.root, self.web, self.workers = env, root, web, workers
 
-    def worker_of(self, build_id: int) -> Worker:
-        """The worker that ran `build_id`, from the database's record of its claim."""
+    def worker_of(self, build_id: int, table: str = "builds_build") -> Worker:
+        """The worker that ran `build_id` (or another row of `table`), from the database's record
+        of its claim."""
         with sqlite3.connect(self.root / "studio.sqlite3") as db:
-            row = db.execute("SELECT worker FROM builds_build WHERE id = ?", (build_id,)).fetchone()
+            row = db.execute(f"SELECT worker FROM {table} WHERE id = ?", (build_id,)).fetchone()
         return next(w for w in self.workers if row and row[0].startswith(w.name + "@"))
+
+    def container_worker(self, container_id: int) -> Worker:
+        return self.worker_of(container_id, "containers_container")
 
     @staticmethod
     def shut_down(worker: Worker) -> None:

@@ -4,6 +4,7 @@ nobody else gets near it, it is bounded, and a worker dying under it loses nothi
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import time
@@ -100,6 +101,22 @@ def test_alice_runs_her_build_and_sees_its_writable_layer(browser: Browser, stud
     assert browser.get(f"/api/containers/{started['id']}/").json()["status"] == "removed"
 
 
+def commit(browser: Browser, container_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Commit as the page does: ask, then follow the container's socket to the commit's end.
+    Returns the answer to the request and every state the page was sent after it."""
+    with browser.websocket(f"/ws/containers/{container_id}/") as ws:
+        first = json.loads(ws.recv(timeout=30))
+        assert first["type"] == "container.state"
+        asked = browser.api("POST", f"/api/containers/{container_id}/commit/")
+        assert asked.status == 202, asked.text
+        states = []
+        while not states or states[-1]["status"] == "committing":
+            event = json.loads(ws.recv(timeout=60))
+            assert event["type"] == "container.layer", event
+            states.append(event["container"])
+    return asked.json(), states
+
+
 def test_commit_makes_an_image_whose_top_layer_is_the_diff(browser: Browser, studio_env: dict[str, str]
                                                            ) -> None:
     build = built(browser, "alice-run-2")
@@ -108,10 +125,12 @@ def test_commit_makes_an_image_whose_top_layer_is_the_diff(browser: Browser, stu
     assert image is not None
     before = layer_bytes(store, image)
     ended = wait_ended(browser, run(browser, build["id"], WRITES)["id"])
-    committed = browser.api("POST", f"/api/containers/{ended['id']}/commit/")
-    assert committed.status == 200, committed.text
-    found = committed.json()
-    assert found["status"] == "committed"
+    asked, states = commit(browser, ended["id"])
+    # Committing until the image is stored: never committed without it.
+    assert (asked["status"], asked["committed_image"]) == ("committing", None)
+    assert [s["status"] for s in states] == ["committed"]
+    found = states[-1]
+    assert browser.get(f"/api/containers/{ended['id']}/").json() == found
     new = store.get_image(found["committed_image"]["digest"])
     assert new is not None and new.layers[:-1] == image.layers
     top = store.layer(new.layers[-1], changes=True)
@@ -130,6 +149,11 @@ def test_removing_the_container_discards_its_layer(browser: Browser, studio_env:
     assert any((p / "upper" / "new").exists() for p in containers.iterdir())
     gone = browser.api("DELETE", f"/api/containers/{ended['id']}/")
     assert gone.status == 200 and gone.json()["status"] == "removed"
+    # The worker that ran it discards its layer, in its own store.
+    deadline = time.monotonic() + 30
+    while any((p / "upper" / "new").exists() for p in containers.iterdir()):
+        assert time.monotonic() < deadline, "the writable layer was never discarded"
+        time.sleep(0.2)
     assert browser.get(f"/api/builds/{build['id']}/container/").json() == {"container": None}
     assert browser.api("POST", f"/api/containers/{ended['id']}/commit/").status == 409
 
@@ -195,3 +219,25 @@ def test_a_worker_dying_under_a_container_fails_it_with_a_message(browser: Brows
     # Its place is free again: the next container runs once a worker is back.
     celery_worker.start()
     assert wait_ended(browser, run(browser, build["id"], ["true"])["id"])["status"] == "exited"
+
+
+def test_an_image_whose_env_holds_a_nul_fails_to_run_with_the_variable_named(
+    browser: Browser, studio_env: dict[str, str]
+) -> None:
+    store = Store(studio_env["STUDIO_DATA_DIR"])
+    base = store.get_image("studio/busybox:1.35")
+    assert base is not None
+    config = copy.deepcopy(base.config)
+    config.setdefault("config", {}).update(Env=["PATH=/bin", "GREETING=hi\x00there"], Cmd=["env"])
+    odd = Image(config=config, layers=list(base.layers))  # as an image imported from anywhere may be
+    store.put_image(odd)
+    store.tag("studio/nul-env:1", odd.digest)
+    browser.sign_up("alice-run-9")
+    build = build_now(browser, project(browser, "FROM studio/nul-env:1\nLABEL odd=yes\n"))
+    ended = wait_ended(browser, run(browser, build["id"])["id"])
+    assert ended["status"] == "failed", ended
+    assert ended["message"] == ('the image\'s Env variable "GREETING" holds a NUL character, '
+                                "which no process's environment can carry")
+    # The worker is well: the next container runs.
+    plain = build_now(browser, project(browser, DOCKERFILE.format(who="alice-run-9")))
+    assert wait_ended(browser, run(browser, plain["id"], ["true"])["id"])["status"] == "exited"

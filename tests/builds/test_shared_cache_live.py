@@ -7,14 +7,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
+from builds import locality, stores
 from tests.builds.hosts import Hosts, hosts
 from tests.builds.test_builds_live import events_until, wait_for_status
 from tests.builds.test_cache_scopes_live import FILES, STARTER, build, own_project, step, verdicts
+from tests.builds.test_containers_live import commit, run, wait_ended
 from tests.classrooms.test_classrooms import ok, person, put
+from tests.conftest import Browser
 from tests.engine.registry_server import running_registry
 
 
@@ -135,3 +139,72 @@ def test_the_web_server_shows_what_workers_built_though_it_shares_no_disk_with_t
     compared = ok(bob.api("GET", f"/api/compare/{first['id']}/{second['id']}/"))
     shared = compared["summary"]["shared_layers"]
     assert shared is not None and shared["count"] >= 3, compared["summary"]
+
+
+def exited_container(hosts: Hosts, name: str) -> tuple[Browser, dict[str, Any], dict[str, Any]]:
+    """A new person, their build, and a container of it that wrote /new and exited."""
+    for worker in hosts.workers:
+        if not worker.running:
+            worker.start()
+    owner = person(hosts.web, name)
+    built = build(owner, own_project(owner, STARTER, FILES))
+    ran = wait_ended(owner, run(owner, built["id"], ["sh", "-c", "echo hi > /new"])["id"])
+    assert ran["status"] == "exited", ran["message"]
+    return owner, built, ran
+
+
+def _upper_dirs(store: Path) -> set[str]:
+    """The containers whose writable layer is in `store`."""
+    return {p.name for p in (store / "containers").glob("*") if (p / "upper").is_dir()}
+
+
+def test_a_container_is_committed_and_removed_on_its_worker_and_the_web_reads_the_commit(
+    shared_hosts: Hosts, settings: Any,
+) -> None:
+    carol, built, ran = exited_container(shared_hosts, "carol")
+    holder = shared_hosts.store_of(shared_hosts.container_worker(ran["id"]))
+    assert len(_upper_dirs(holder)) == 1
+    web = Path(shared_hosts.env["STUDIO_DATA_DIR"])
+
+    asked, states = commit(carol, ran["id"])
+    assert asked["status"] == "committing"
+    assert [s["status"] for s in states] == ["committed"], states
+    committed = states[-1]["committed_image"]
+    assert _upper_dirs(holder) == set()  # its layer is the image's now
+    assert not (web / "containers").exists()  # the web's store never held it
+
+    # The web reads the commit as it reads any image built elsewhere: through the shared cache.
+    settings.STUDIO_DATA_DIR = web
+    settings.CACHE_INDEX_URL = shared_hosts.env["STUDIO_CACHE_INDEX"]
+    settings.CACHE_REGISTRY = shared_hosts.env["STUDIO_CACHE_REGISTRY"]
+    store = stores.web_store()
+    image = stores.image_here(store, committed["digest"])
+    assert image is not None and len(image.layers) == committed["layers"]
+    assert image.layers[-1] == committed["layer"]["id"]
+    assert {(c.change, c.path) for c in store.layer(image.layers[-1], changes=True).changes} == {
+        ("added", "new")}
+
+    again = wait_ended(carol, run(carol, built["id"], ["sh", "-c", "echo x > /x"])["id"])
+    holder = shared_hosts.store_of(shared_hosts.container_worker(again["id"]))
+    assert len(_upper_dirs(holder)) == 1
+    removed = ok(carol.api("DELETE", f"/api/containers/{again['id']}/"))
+    assert removed["status"] == "removed"
+    deadline = time.monotonic() + 30
+    while _upper_dirs(holder):
+        assert time.monotonic() < deadline, "the worker never discarded the writable layer"
+        time.sleep(0.2)
+
+
+def test_a_commit_whose_worker_is_gone_ends_failed_with_a_message(shared_hosts: Hosts) -> None:
+    dave, _, ran = exited_container(shared_hosts, "dave")
+    shared_hosts.container_worker(ran["id"]).kill()  # no other store holds its layer
+    asked = ok(dave.api("POST", f"/api/containers/{ran['id']}/commit/"), 202)
+    assert asked["status"] == "committing"
+    # Within its liveness key's life and a heartbeat's patience, not the five minutes a
+    # message may wait for a busy worker.
+    deadline = time.monotonic() + locality.WORKER_ALIVE_TTL_S + 20
+    while (found := ok(dave.get(f"/api/containers/{ran['id']}/")))["status"] == "committing":
+        assert time.monotonic() < deadline, found
+        time.sleep(0.5)
+    assert (found["status"], found["committed_image"]) == ("failed", None)
+    assert "the worker holding this container's writable layer is gone" in found["message"]

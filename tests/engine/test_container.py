@@ -3,6 +3,7 @@ committed as one more layer, removed; and `manage.py run` as a user types it."""
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -159,6 +160,35 @@ def test_an_image_without_a_command_needs_one(store: Store) -> None:
         container.run(store, base)
 
 
+def with_config(store: Store, tag: str, **section: object) -> Image:
+    """The base image with its config's `config` section changed (Env, WorkingDir, Cmd...), as an
+    image imported from anywhere may have it."""
+    base = store.get_image(BASE)
+    assert base is not None
+    config = copy.deepcopy(base.config)
+    config.setdefault("config", {}).update({"Cmd": ["env"], **section})
+    image = Image(config=config, layers=list(base.layers))
+    store.put_image(image)
+    store.tag(tag, image.digest)
+    return image
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ({"Env": ["PATH=/bin", "BAD=a\x00b"]}, 'the image\'s Env variable "BAD" holds a NUL character'),
+    ({"Env": ["B\x00AD=1"]}, 'the image\'s Env variable "B\\u0000AD" holds a NUL character'),
+    ({"Env": ["PATH=/bin", "=x"]}, 'the image\'s Env has an entry without a name ("=x")'),
+    ({"WorkingDir": "/a\x00b"}, "the image's WorkingDir holds a NUL character"),
+    ({"Entrypoint": ["/bin/e\x00cho"]}, "the container's command holds a NUL character"),
+])
+def test_an_image_no_process_can_be_given_is_refused_before_a_container_is_made(
+        store: Store, section: dict[str, object], message: str) -> None:
+    image = with_config(store, "odd:1", **section)
+    with pytest.raises(container.ContainerError) as refused:
+        container.run(store, image)
+    assert message in refused.value.describe()
+    assert not (store.root / "containers").exists() or not list((store.root / "containers").iterdir())
+
+
 # -- manage.py run ----------------------------------------------------------------------------
 
 
@@ -201,6 +231,16 @@ def test_manage_run_refuses_bad_input_with_exit_2(store: Store, args: tuple[str,
     done = manage(*args, data=store.root)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (store.root / "containers").exists() or not list((store.root / "containers").iterdir())
+
+
+def test_manage_run_refuses_an_image_whose_env_holds_a_nul_naming_the_variable(store: Store) -> None:
+    with_config(store, "nul-env:1", Env=["PATH=/bin", "GREETING=hi\x00there"])
+    done = manage("run", "nul-env:1", data=store.root)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == ('error: the image\'s Env variable "GREETING" holds a NUL character, '
+                           "which no process's environment can carry\n")
+    assert done.stdout == ""
     assert not (store.root / "containers").exists() or not list((store.root / "containers").iterdir())
 
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { OutputBuffer } from "./lab";
+import { type ContainerState, isBusy, OutputBuffer, statusText } from "./lab";
 
 describe("a container's output on the page", () => {
   it("keeps each piece once whether the snapshot or the socket brought it first", () => {
@@ -20,5 +20,16 @@ describe("a container's output on the page", () => {
     expect(out.text.length).toBe(64 * 1024);
     expect(out.text.endsWith("end")).toBe(true);
     expect(out.end).toBe(70 * 1024 + 3);
+  });
+});
+
+describe("a container being committed", () => {
+  const committing = { status: "committing", exit_code: 0 } as ContainerState;
+
+  it("is busy, so the page follows it and offers nothing to do, until its worker has stored it", () => {
+    expect(statusText(committing)).toBe("committing…");
+    expect(isBusy(committing)).toBe(true);
+    expect(isBusy({ ...committing, status: "committed" })).toBe(false);
+    expect(isBusy({ ...committing, status: "exited" })).toBe(false);
   });
 });

@@ -2,7 +2,9 @@
 // container's output as it comes, and its writable layer drawn as a band on top of the image's
 // stack (in place of the dotted placeholder the layer stack draws), listing what it added,
 // changed and deleted, with Remove and "Commit as image". A commit draws one more, solid, band:
-// a layer is just a saved diff. Everything a container printed or named is shown as text, never
+// a layer is just a saved diff. A commit is made by the worker whose store holds the layer: the
+// band says "committing…" until the socket (or, should that worker die, a read of the container
+// now and then) brings its end. Everything a container printed or named is shown as text, never
 // as markup, and file names with control characters are escaped.
 import "./container.css";
 import { Api, ApiError, type Answer, type RequestBody, type Schemas } from "../api";
@@ -13,6 +15,7 @@ export type ContainerState = Schemas["ContainerOut"];
 type Change = Schemas["DiffChange"];
 
 const OUTPUT_KEEP_CHARS = 64 * 1024;
+const COMMIT_POLL_MS = 3000; // a commit whose worker died is only found out by reading the container
 const CHANGE_WORDS: Record<Change["change"], string> = { added: "added", modified: "changed", deleted: "deleted" };
 
 /** What a container's socket sends (builds/containers/consumers.py). */
@@ -48,6 +51,7 @@ export function statusText(c: ContainerState): string {
     case "running": return "running";
     case "exited": return c.exit_code === 0 ? "exited 0" : `exited ${c.exit_code ?? "?"}`;
     case "failed": return "did not run";
+    case "committing": return "committing…";
     case "committed": return "committed";
     case "removed": return "removed";
   }
@@ -70,6 +74,7 @@ export class ContainerLab {
   private readonly band: HTMLLIElement;
   private readonly committed: HTMLLIElement;
   private readonly observer: MutationObserver;
+  private poll: number | undefined;
 
   constructor(
     private readonly root: HTMLElement,
@@ -122,6 +127,7 @@ export class ContainerLab {
   setBuild(buildId: number | null, runnable: boolean): void {
     const wanted = runnable ? buildId : null;
     if (wanted === this.buildId) return;
+    window.clearTimeout(this.poll);
     this.socket?.stop();
     this.socket = null;
     this.buildId = wanted;
@@ -138,7 +144,7 @@ export class ContainerLab {
       const found = await this.api.call<Answer<"container_latest">>("GET", `/api/builds/${buildId}/container/`);
       if (buildId !== this.buildId || !found.container) return;
       this.show(found.container);
-      if (isActive(found.container)) this.follow(found.container.id);
+      if (isBusy(found.container)) this.follow(found.container.id);
     } catch (error) {
       this.say(error);
     }
@@ -170,7 +176,7 @@ export class ContainerLab {
         if (typeof data === "string") this.receive(containerId, JSON.parse(data) as ContainerMessage);
       },
       // Ended: nothing more will come. Otherwise reconnect; the snapshot catches the page up.
-      onClose: () => this.state?.id === containerId && isActive(this.state),
+      onClose: () => this.state?.id === containerId && isBusy(this.state),
     });
     this.socket = socket;
   }
@@ -184,7 +190,7 @@ export class ContainerLab {
     // A snapshot (on every connect) and the end both carry the output the database kept.
     this.output.reset(message.container.output, message.container.output_chars);
     this.show(message.container);
-    if (!isActive(message.container)) {
+    if (!isBusy(message.container)) {
       this.socket?.stop();
       this.socket = null;
     }
@@ -194,6 +200,20 @@ export class ContainerLab {
     if (this.state?.id !== container.id) this.output.reset(container.output, container.output_chars);
     this.state = container;
     this.render();
+    this.pollWhileCommitting();
+  }
+
+  /** Reads the container now and then while it is committing: the socket brings the commit's
+   * end, but a worker that died under it tells nobody, and a read is what fails it. */
+  private pollWhileCommitting(): void {
+    window.clearTimeout(this.poll);
+    const c = this.state;
+    if (c?.status !== "committing") return;
+    this.poll = window.setTimeout(() => {
+      void this.api.call<Answer<"container_get">>("GET", `/api/containers/${c.id}/`).then((found) => {
+        if (this.state?.id === found.id && this.state.status === "committing") this.show(found);
+      }, () => this.pollWhileCommitting());
+    }, COMMIT_POLL_MS);
   }
 
   private async act(method: "POST" | "DELETE", path: string, doing: string): Promise<void> {
@@ -203,6 +223,7 @@ export class ContainerLab {
       const after = await this.api.call<ContainerState>(method, path);
       this.message.textContent = "";
       this.show(after);
+      if (isBusy(after)) this.follow(after.id);
     } catch (error) {
       this.say(error);
     }
@@ -215,7 +236,7 @@ export class ContainerLab {
 
   private render(): void {
     const c = this.state;
-    this.runButton.disabled = this.buildId === null || (c !== null && isActive(c));
+    this.runButton.disabled = this.buildId === null || (c !== null && isBusy(c));
     this.runButton.title = this.buildId === null ? "A build that succeeded has an image to run" : "";
     this.renderOutput();
     this.fillBand(c);
@@ -232,7 +253,7 @@ export class ContainerLab {
   }
 
   private fillBand(c: ContainerState | null): void {
-    const shown = c !== null && (c.status === "queued" || c.status === "running" || c.status === "exited" || c.status === "failed");
+    const shown = c !== null && (isBusy(c) || c.status === "exited" || c.status === "failed");
     this.band.hidden = !shown;
     if (!c || !shown) return;
     this.band.className = `band band-writable writable-${c.status}`;
@@ -247,7 +268,7 @@ export class ContainerLab {
       parts.push(el("p", "writable-note", "The container writes here, on top of the read-only image; the image itself never changes."));
     }
     if (c.message) parts.push(el("p", "writable-message", c.message));
-    if (!isActive(c)) parts.push(this.actions(c));
+    if (!isBusy(c)) parts.push(this.actions(c));
     this.band.replaceChildren(...parts);
   }
 
@@ -311,4 +332,9 @@ export class ContainerLab {
 
 function isActive(c: ContainerState): boolean {
   return c.status === "queued" || c.status === "running";
+}
+
+/** Its layer is in use (it runs, or its worker is committing it): nothing to do but wait. */
+export function isBusy(c: ContainerState): boolean {
+  return isActive(c) || c.status === "committing";
 }
