@@ -123,3 +123,33 @@ def test_a_build_that_needs_an_evicted_layer_is_still_cached_by_pulling_it(
                                 ("RUN cat /app.txt > /copy.txt", "cached")]
     assert all(proj.store.has_layer(layer) for layer in built)
     assert shared.blobs.traffic.pulled > 0
+
+
+def test_an_evicted_layers_copied_files_leave_the_disk_once_its_tree_is_deleted(
+    project: Callable[..., Project],
+) -> None:
+    """A COPY's files are stored once, in f/, and linked into each layer holding them: evicting
+    the layer must free them too, or the store never shrinks."""
+    proj = project({"Dockerfile": f"FROM {BASE}\nCOPY big.bin /big.bin\nCOPY kept.txt /kept.txt\n",
+                    "big.bin": "b" * 300_000, "kept.txt": "kept\n"})
+    first = proj.build()
+    big_layer = first.step("COPY big.bin")["layer"]["digest"][7:23]
+    kept_layer = first.step("COPY kept.txt")["layer"]["digest"][7:23]
+
+    def blob_bytes() -> int:
+        return sum(path.stat().st_size for path in (proj.store.root / "f").rglob("*") if path.is_file())
+
+    assert blob_bytes() >= 300_000
+    aged(proj.store, big_layer, 3 * HOUR)
+    assert evict(proj.store, 0, grace_s=HOUR).layers == [big_layer]
+    assert blob_bytes() >= 300_000  # its tree is in the trash, still linking the blob
+
+    assert proj.store.empty_trash() >= 1
+
+    assert blob_bytes() < 1000  # gone with the layer; kept.txt's blob stays
+    assert proj.store.has_layer(kept_layer)
+    assert (proj.store.layer_path(kept_layer) / "kept.txt").read_text() == "kept\n"
+    # The next build copies the file again, into a layer of the same content.
+    again = proj.build()
+    assert again.step("COPY big.bin")["layer"]["digest"][7:23] == big_layer
+    assert blob_bytes() >= 300_000

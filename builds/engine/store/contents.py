@@ -21,6 +21,7 @@ size are compared.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +86,29 @@ class FileBlobs:
         # `dest` stays a file of its own with the same bytes and metadata.)
         _copy(source, hashed, meta, dest, name, owned=adopt)
         _link_blob(dest, blob)
+
+
+    def sweep(self, *, stop: Callable[[], bool] | None = None, check_every: int = 256) -> int:
+        """Delete the blobs no layer holds any more: a blob's only link is then its own. This is
+        what frees the disk once evicted layers' trees are deleted. A blob that goes just as a
+        COPY would link it costs nothing but sharing: `place` then copies the file. `stop` is
+        asked every `check_every` blobs looked at. Returns how many went."""
+        gone = seen = 0
+        try:
+            groups = [entry.path for entry in os.scandir(self.root) if entry.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return 0
+        for group in groups:
+            with contextlib.suppress(FileNotFoundError), os.scandir(group) as blobs:
+                for blob in blobs:
+                    seen += 1
+                    if stop is not None and seen % check_every == 0 and stop():
+                        return gone
+                    with contextlib.suppress(FileNotFoundError):
+                        if blob.stat(follow_symlinks=False).st_nlink == 1:
+                            os.unlink(blob.path)
+                            gone += 1
+        return gone
 
 
 def _link_blob(source: str, blob: str) -> None:

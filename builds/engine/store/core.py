@@ -79,7 +79,12 @@ class Store:
         self.housekeeping.discard(path)
 
     def empty_trash(self, *, stop: Callable[[], bool] | None = None, check_every: int = 256) -> int:
-        return self.housekeeping.empty_trash(stop=stop, check_every=check_every)
+        """Delete what was discarded; then, if a layer's tree went with it, the file blobs (f/)
+        that no layer holds any more (evict.py)."""
+        count = self.housekeeping.empty_trash(stop=stop, check_every=check_every)
+        if count and not (stop is not None and stop()):
+            self.files.sweep(stop=stop, check_every=check_every)
+        return count
 
     def lock(self, name: str) -> AbstractContextManager[None]:
         return self.housekeeping.lock(name)
