@@ -227,6 +227,30 @@ class TestForeignArchives:
         with pytest.raises(InputError, match="does not hold it"):
             images.import_archive(store, path, "bad")
 
+    def test_a_config_escaping_half_a_character_is_refused(self, store: Store, tmp_path: Path) -> None:
+        # Valid JSON, but "\\ud800" is half of a character: no store file could hold it as text.
+        legacy = self.legacy_archive(tmp_path)
+        with tarfile.open(legacy) as tar:
+            members = {m.name: (m, tar.extractfile(m).read() if m.isfile() else b"")  # type: ignore[union-attr]
+                       for m in tar.getmembers()}
+        manifest = json.loads(members["manifest.json"][1])
+        config_name = manifest[0]["Config"]
+        config = json.loads(members[config_name][1])
+        config["config"]["Env"] = ["HALF=\ud800"]
+        path = tmp_path / "half.tar"
+        with tarfile.open(path, "w") as tar:
+            for name, (member, data) in members.items():
+                if name == config_name:
+                    data = json.dumps(config).encode()  # ASCII: the escape stays an escape
+                    member.size = len(data)
+                tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
+        before = store.tags()
+
+        with pytest.raises(InputError, match=rf"{config_name} is not valid JSON .*half of a character"):
+            images.import_archive(store, path, "half:1")
+
+        assert store.tags() == before
+
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes, **fields: Any) -> None:
     info = tarfile.TarInfo(name)

@@ -8,7 +8,6 @@ so its config digest) are the store's, not the archive's: export then reproduces
 from __future__ import annotations
 
 import contextlib
-import json
 import posixpath
 import tarfile
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from typing import IO, Any
 from ..errors import InputError
 from ..reference import local_name
 from ..store import Image, Store
+from ..store.objects import parse_json
 from .config import rootfs_config
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
@@ -68,7 +68,7 @@ class _Archive:
     def json(self, name: str) -> Any:
         with self.open(name) as f:
             try:
-                return json.loads(f.read())
+                return parse_json(f.read())
             except ValueError as exc:
                 raise InputError(f"{self.path}: {name} is not valid JSON ({exc})") from None
 

@@ -14,7 +14,6 @@ import contextlib
 import gzip
 import hashlib
 import io
-import json
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +28,7 @@ from dxf import DXF
 from ..events import ImagePull
 from ..reference import Reference, parse_reference
 from ..store import Image, Store
+from ..store.objects import parse_json
 from .client import RegistryError, open_repository, registry_errors
 from .known import KnownBlob, KnownBlobs
 from .settings import Platform, RegistrySettings
@@ -155,9 +155,9 @@ def _manifest(repo: DXF, version: str, expected: str | None) -> tuple[dict[str, 
         raise RegistryError(f"the manifest {version} does not match its digest "
                             f"(expected {claimed}, got {digest}); nothing was stored")
     try:
-        return json.loads(body), digest
-    except ValueError:
-        raise RegistryError(f"the manifest {version} is not JSON") from None
+        return parse_json(body), digest
+    except ValueError as exc:
+        raise RegistryError(f"the manifest {version} is not valid JSON ({exc})") from None
 
 
 def _pick_platform(manifests: list[dict[str, Any]], platform: Platform, ref: Reference) -> dict[str, Any]:
@@ -176,9 +176,9 @@ def _json_blob(repo: DXF, digest: str, ref: Reference) -> dict[str, Any]:
     # Without size=True, dxf gives the chunks alone (its hint covers both forms).
     data = b"".join(cast(Iterable[bytes], repo.pull_blob(digest)))  # dxf checks the digest at the end
     try:
-        doc = json.loads(data)
-    except ValueError:
-        doc = None
+        doc = parse_json(data)
+    except ValueError as exc:
+        raise RegistryError(f"{ref}: the image config {digest} is not valid JSON ({exc})") from None
     if not isinstance(doc, dict):
         raise RegistryError(f"{ref}: the image config {digest} is not a JSON object")
     return doc

@@ -13,6 +13,17 @@ def canonical_json(doc: Any) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def parse_json(data: bytes | str) -> Any:
+    """json.loads, refusing (ValueError) a document the store could not write back: JSON may
+    escape half of a character (`\\ud800`), which is no text UTF-8 can hold."""
+    doc = json.loads(data)
+    try:
+        canonical_json(doc)
+    except UnicodeEncodeError:
+        raise ValueError("it escapes half of a character (a lone \\uD800-\\uDFFF): not text") from None
+    return doc
+
+
 @dataclass
 class FileChange:
     path: str  # inside the image, no leading "/"
