@@ -156,14 +156,20 @@ def test_a_push_goes_only_under_the_operators_prefix(push_studio: PushStudio) ->
     assert push["reference"] == f"{push_studio.registry.host}/{PREFIX}/evil.example/app:v1"
 
 
+def someone_with_an_image(push_studio: PushStudio, name: str, size: int) -> tuple[Browser, str]:
+    """A new person whose project `name` built an image holding `size` random bytes: they, and
+    the path that downloads it."""
+    person = Browser(push_studio.server.url)
+    person.sign_up(f"alice-{uuid.uuid4().hex[:8]}")
+    dockerfile = f"FROM studio/busybox:1.35\nRUN head -c {size} /dev/urandom > /big\n"
+    _, build_id = project_with_build(person, name, dockerfile)
+    return person, str(ok(person.get(f"/api/builds/{build_id}/home/"))["archive"]["url"])
+
+
 def test_the_web_process_streams_a_200_mb_image_in_little_memory(
     push_studio: PushStudio, tmp_path: Path
 ) -> None:
-    alice = Browser(push_studio.server.url)
-    alice.sign_up(f"alice-{uuid.uuid4().hex[:8]}")
-    dockerfile = "FROM studio/busybox:1.35\nRUN head -c 209715200 /dev/urandom > /big\n"
-    _, build_id = project_with_build(alice, "big", dockerfile)
-    url = ok(alice.get(f"/api/builds/{build_id}/home/"))["archive"]["url"]
+    alice, url = someone_with_an_image(push_studio, "big", 209715200)
     pid = push_studio.server.service.process.pid
     before = rss_kb(pid)
     peak = before
@@ -193,12 +199,9 @@ def test_the_web_process_streams_a_200_mb_image_in_little_memory(
 def test_one_person_streams_two_downloads_at_once_and_a_third_is_told_to_wait(
     push_studio: PushStudio, tmp_path: Path
 ) -> None:
-    alice = Browser(push_studio.server.url)
-    alice.sign_up(f"alice-{uuid.uuid4().hex[:8]}")
     # Bigger than what loopback's socket buffers take in, so a download stays open while unread.
-    dockerfile = "FROM studio/busybox:1.35\nRUN head -c 41943040 /dev/urandom > /big\n"
-    _, build_id = project_with_build(alice, "three-downloads", dockerfile)
-    url = alice.base + ok(alice.get(f"/api/builds/{build_id}/home/"))["archive"]["url"]
+    alice, path = someone_with_an_image(push_studio, "three-downloads", 41943040)
+    url = alice.base + path
     streaming = [alice._opener.open(urllib.request.Request(url), timeout=60) for _ in range(2)]
     try:
         assert all(reply.status == 200 and reply.read(1 << 20) for reply in streaming)
