@@ -233,7 +233,10 @@ def test_an_image_whose_env_holds_a_nul_fails_to_run_with_the_variable_named(
     store.put_image(odd)
     store.tag("studio/nul-env:1", odd.digest)
     browser.sign_up("alice-run-9")
-    build = build_now(browser, project(browser, "FROM studio/nul-env:1\nLABEL odd=yes\n"))
+    try:
+        build = build_now(browser, project(browser, "FROM studio/nul-env:1\nLABEL odd=yes\n"))
+    finally:
+        store.untag("studio/nul-env:1")  # the store's base images are everyone's: leave none behind
     ended = wait_ended(browser, run(browser, build["id"])["id"])
     assert ended["status"] == "failed", ended
     assert ended["message"] == ('the image\'s Env variable "GREETING" holds a NUL character, '
