@@ -8,13 +8,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import DatabaseError, connections
 
 from builds.engine import container as engine
 from builds.engine.errors import EngineError
@@ -22,6 +21,7 @@ from builds.engine.printable import printable
 from builds.engine.sandbox import Limits
 from builds.engine.sharedcache import SharedCacheIndex
 from builds.engine.store import Image, Store
+from builds.heartbeat import beating
 from builds.stores import image_here, shared_cache
 
 from . import live, services
@@ -61,41 +61,6 @@ class ContainerRun:
     def snapshot(self) -> tuple[str, int]:
         with self.lock:
             return self.kept, self.chars
-
-
-class Heartbeat(threading.Thread):
-    """Beside a container's run or commit: calls `beat` every STUDIO_BUILD_HEARTBEAT_S (which
-    keeps its heartbeat, and a run's output, in the database), and sets `lost` when it answers
-    False: the container was given up on meanwhile (reaped)."""
-
-    def __init__(self, container_id: int, beat: Callable[[], bool], lost: threading.Event) -> None:
-        super().__init__(name=f"container-{container_id}-beat", daemon=True)
-        self.container_id = container_id
-        self.beat = beat
-        self.lost = lost
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopping.wait(settings.BUILD_HEARTBEAT_S):
-                try:
-                    if not self.beat():
-                        self.lost.set()
-                except DatabaseError as exc:
-                    log.warning("container %s: heartbeat failed: %r", self.container_id, exc)
-        finally:
-            connections.close_all()
-
-
-@contextmanager
-def beating(container_id: int, beat: Callable[[], bool], lost: threading.Event) -> Iterator[None]:
-    heart = Heartbeat(container_id, beat, lost)
-    heart.start()
-    try:
-        yield
-    finally:
-        heart.stopping.set()
-        heart.join()
 
 
 @contextmanager
@@ -142,7 +107,7 @@ def run_container(self: Task, container_id: int) -> str:
         output, chars = run.snapshot()
         return services.container_beat(container_id=container_id, output=output, output_chars=chars)
 
-    with beating(container_id, beat, run.cancel):
+    with beating(f"container {container_id}", beat, run.cancel):
         try:
             _run(claimed, run)
         except EngineError as exc:  # the image cannot be run as it is: the person is told why
@@ -184,8 +149,11 @@ def commit_container(self: Task, container_id: int) -> str:
     if claimed is None:
         return f"container {container_id}: commit not claimed (already taken, or given up on)"
     lost = threading.Event()
-    with beating(container_id, lambda: services.container_commit_beat(container_id=container_id), lost), \
-            worker_store() as (store, shared):
+
+    def beat() -> bool:
+        return services.container_commit_beat(container_id=container_id)
+
+    with beating(f"container {container_id}", beat, lost), worker_store() as (store, shared):
         try:
             image = build_image(store, claimed)
             words = engine.container_argv(image.config, claimed.cmd)

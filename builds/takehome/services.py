@@ -4,7 +4,6 @@ its per-layer report written as it goes so that the page can show it live."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -12,13 +11,14 @@ from urllib.parse import urlencode
 
 from celery import current_app
 from django.conf import settings
-from django.db import DatabaseError, connections, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from builds.engine.errors import InputError
 from builds.engine.events import TransferEvent
 from builds.engine.image.export import docker_archive_size
+from builds.heartbeat import beating
 from builds.models import Build
 from builds.stores import image_here, web_store
 from studio.errors import Rejected
@@ -155,33 +155,12 @@ def push_run(*, push_id: int) -> str:
     if ImagePush.objects.filter(id=push_id, status=ImagePush.Status.QUEUED).update(
             status=ImagePush.Status.RUNNING, heartbeat_at=timezone.now()) != 1:
         return "not queued"
-    beat = _Heartbeat(push_id)
-    beat.start()
-    try:
+    def beat() -> bool:
+        return ImagePush.objects.filter(id=push_id, status=ImagePush.Status.RUNNING).update(
+            heartbeat_at=timezone.now()) == 1
+
+    with beating(f"push {push_id}", beat):
         return _push(push_id)
-    finally:
-        beat.stopping.set()
-        beat.join()
-
-
-class _Heartbeat(threading.Thread):
-    """Beside a running push: touches its heartbeat, however long one layer's upload takes."""
-
-    def __init__(self, push_id: int) -> None:
-        super().__init__(name=f"push-{push_id}-beat", daemon=True)
-        self.push_id = push_id
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopping.wait(settings.BUILD_HEARTBEAT_S):
-                try:
-                    ImagePush.objects.filter(id=self.push_id, status=ImagePush.Status.RUNNING).update(
-                        heartbeat_at=timezone.now())
-                except DatabaseError as exc:
-                    log.warning("push %s: heartbeat failed: %r", self.push_id, exc)
-        finally:
-            connections.close_all()
 
 
 def _push(push_id: int) -> str:
