@@ -71,7 +71,7 @@ def _in_image(lower: list[Path], name: str) -> bool:
 
 def remove_work(work: Path, discard: Callable[[Path], None] | None = None) -> None:
     """Remove an overlay's work directory. bwrap's overlay leaves an empty <workdir>/work: two
-    rmdirs. A volatile overlay (the spawner's) leaves <workdir>/work/incompat/volatile too; each
+    rmdirs. A volatile overlay (the spawner's) leaves work/incompat/volatile in its workdir too; each
     directory deleted costs this kind of disk a millisecond or more, so with `discard` (the
     store's trash, emptied between builds) the whole tree goes there in one rename instead."""
     try:
