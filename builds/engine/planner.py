@@ -27,6 +27,7 @@ from .errors import DockerfileError, EngineError, ImageNotFound, InputError
 from .instructions import BuildEnv, Planned, StageState, Step
 from .instructions.metadata import PLATFORM_ARGS
 from .instructions.mounts import from_names as mount_sources
+from .printable import printable
 from .sandbox import Limits
 from .store import DEFAULT_SCOPE, Image, ScopedCache, Store
 
@@ -103,8 +104,7 @@ class BuildPlan:
                                     ignore_limit=options.limits.dockerfile_bytes)
         # A path's bytes that are not UTF-8 are kept as text (`\xff`): the id goes into JSON and
         # into a hash, neither of which takes Python's lone surrogates.
-        self.history_id = options.history_id or os.fsencode(dockerfile_path.resolve()).decode(
-            "utf-8", "backslashreplace")
+        self.history_id = options.history_id or printable(str(dockerfile_path.resolve()))
         self.scope = check_scope(options.cache_scope)
         self.cache: ScopedCache = store.cache_index.scope(self.scope)
         self.history = self._load_history()
