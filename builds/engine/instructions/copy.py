@@ -28,7 +28,7 @@ from ..errors import ContextError, DockerfileError, StepFailed
 from ..rootfs import Found, RootFS
 from ..store.budget import LayerBudget, LayerLimit, UnsafeLayer
 from .base import Planned, StageState, Step
-from .fs import Item, Placer, copy_tree, ensure_dir, found_items, resolve_owner
+from .fs import Item, Placer, copy_tree, ensure_dir, found_items, owner_key, resolve_owner
 
 GLOB_CHARS = "*?["
 UNSUPPORTED_FLAGS = ("checksum", "keep-git-dir")
@@ -89,7 +89,7 @@ class Copy(Step):
             "src": [posixpath.normpath(src) for src in srcs],
             "sources": checksums,
             "dest": dest,
-            "chown": self.ins.flag("chown"),
+            "chown": _owner_key(self.ins.flag("chown")),
             "chmod": self.ins.flag("chmod"),
         }
         # Only when given, so that every other COPY keeps the key it had.
@@ -460,3 +460,8 @@ def _items_checksum(items: list[Item]) -> str:
     for item in items:
         digest.update(f"{item.rel}\0{_item_digest(item)}\n".encode("utf-8", "surrogateescape"))
     return "sha256:" + digest.hexdigest()
+
+
+def _owner_key(chown: str | None) -> str | None:
+    return None if chown is None else owner_key(chown)
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -31,25 +32,54 @@ def _lookup_id(rootfs: RootFS, table: str, name: str) -> tuple[int, int] | None:
     return None
 
 
+def owner_id(word: str) -> int | None:
+    """The id one half of "user[:group]" names by its text alone, as BuildKit's LLB reads it:
+    `root` is 0 and a decimal number within 32 bits (a sign and leading zeros allowed) is itself;
+    anything else is a name, looked up in the image when the step runs."""
+    if word == "root":
+        return 0
+    if _DECIMAL.fullmatch(word):
+        number = int(word)
+        if -(2**31) <= number < 2**31:
+            return number
+    return None
+
+
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
+
+
+def owner_key(spec: str) -> str:
+    """The text of "user[:group]" a cache key holds: each half's id where its text names one, so
+    `root:root`, `0:root` and `0:0` are one key (BuildKit serves each from the others' cache),
+    while a user without a group stays apart from one with it."""
+    return ":".join(
+        str(number) if (number := owner_id(word)) is not None else word for word in spec.split(":", 1)
+    )
+
+
 def resolve_owner(rootfs: RootFS, spec: str) -> tuple[int, int]:
     """ "user[:group]" by name or number -> (uid, gid), resolved against the image's files. A
-    numeric user without a group gets the same number as gid, a named one its primary group.
-    Raises ValueError naming what is unknown."""
+    user given by id (`root` is id 0) without a group gets the same number as gid, a named one
+    its primary group. Raises ValueError naming what is unknown."""
     user, _, group = spec.partition(":")
-    if user.isdigit():
-        uid, gid = int(user), int(user)
+    uid = owner_id(user)
+    if uid is not None:
+        gid = uid
     else:
         entry = _lookup_id(rootfs, "passwd", user)
         if entry is None:
             raise ValueError(f"unknown user {user!r}: the image's /etc/passwd has no such user")
         uid, gid = entry
-    if group.isdigit():
-        gid = int(group)
-    elif group:
-        entry = _lookup_id(rootfs, "group", group)
-        if entry is None:
-            raise ValueError(f"unknown group {group!r}: the image's /etc/group has no such group")
-        gid = entry[0]
+    if group:
+        number = owner_id(group)
+        if number is None:
+            entry = _lookup_id(rootfs, "group", group)
+            if entry is None:
+                raise ValueError(f"unknown group {group!r}: the image's /etc/group has no such group")
+            number = entry[0]
+        gid = number
+    if uid < 0 or gid < 0:
+        raise ValueError("a negative id names no owner")
     return uid, gid
 
 

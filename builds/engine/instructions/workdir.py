@@ -7,7 +7,7 @@ import posixpath
 from pathlib import Path
 
 from .base import Planned, StageState, Step
-from .fs import ensure_dir, resolve_owner
+from .fs import ensure_dir, owner_key, resolve_owner
 
 
 class Workdir(Step):
@@ -29,7 +29,7 @@ class Workdir(Step):
     def plan(self, state: StageState) -> Planned:
         inputs = {"op": "mkdir", "path": _clean(state.workdir)}
         if state.user:
-            inputs["user"] = state.user
+            inputs["user"] = owner_key(state.user)
         return Planned(inputs)
 
     def execute(self, state: StageState, upper: Path) -> None:

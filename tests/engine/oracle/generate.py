@@ -593,6 +593,37 @@ scenario("identical-steps-two-stages", "Two stages with identical steps.", [
     b("second stage's step changed", df("RUN echo same > /s", FROM, "RUN echo other > /s", "COPY --from=0 /s /t")),
 ])
 
+# -- --chown and a WORKDIR's owner: the text BuildKit's LLB reads as an id -------------------------
+
+APP_USER = "RUN echo 'app:x:1000:1000::/:/bin/sh' >> /etc/passwd && echo 'app:x:1000:' >> /etc/group"
+
+scenario("copy-chown-root-without-group", "--chown=root and --chown=0 are one owner without a group; adding the group is another step.", [
+    b("id", df("COPY --chown=0 a.txt /a", "RUN ls -ln /a > /o"), A),
+    b("root by name", df("COPY --chown=root a.txt /a", "RUN ls -ln /a > /o"), A),
+    b("with a group", df("COPY --chown=root:0 a.txt /a", "RUN ls -ln /a > /o"), A),
+])
+scenario("copy-chown-group-root", "The group root is the group 0.", [
+    b("ids", df("COPY --chown=1:0 a.txt /a", "RUN ls -ln /a > /o"), A),
+    b("group by name", df("COPY --chown=1:root a.txt /a", "RUN ls -ln /a > /o"), A),
+])
+scenario("copy-chown-id-spelling", "An id written with leading zeros or a plus sign is the same number.", [
+    b("plain", df("COPY --chown=1:1 a.txt /a", "RUN ls -ln /a > /o"), A),
+    b("leading zeros", df("COPY --chown=01:001 a.txt /a", "RUN ls -ln /a > /o"), A),
+    b("plus signs", df("COPY --chown=+1:+1 a.txt /a", "RUN ls -ln /a > /o"), A),
+])
+scenario("copy-chown-other-name-vs-id", "A name other than root stays a name in the key, even where it names the same ids.", [
+    b("ids", df(APP_USER, "COPY --chown=1000:1000 a.txt /a", "RUN ls -ln /a > /o"), A),
+    b("names", df(APP_USER, "COPY --chown=app:app a.txt /a", "RUN ls -ln /a > /o"), A),
+])
+scenario("add-chown-name-vs-id", "ADD --chown=root:root after ADD --chown=0:0.", [
+    b("ids", df("ADD --chown=0:0 a.txt /a", "RUN cat /a > /b"), A),
+    b("names", df("ADD --chown=root:root a.txt /a", "RUN cat /a > /b"), A),
+])
+scenario("workdir-user-root-vs-0", "WORKDIR makes its directory as the USER: USER root and USER 0 make it alike.", [
+    b("USER 0", df("USER 0", "WORKDIR /w", "RUN pwd > /p")),
+    b("USER root", df("USER root", "WORKDIR /w", "RUN pwd > /p")),
+])
+
 
 def write(selected: list[str], rewrite_all: bool) -> list[str]:
     """Write the selected scenarios' files (and any missing one); return their file names."""
