@@ -341,6 +341,28 @@ def test_there_is_no_network_but_loopback(step: Step) -> None:
     assert step.printed("stdout") == " lo\nbuildkitsandbox\n"
 
 
+def test_a_step_can_change_nothing_in_the_network_the_next_step_runs_in(step: Step, tmp_path: Path) -> None:
+    step.run(
+        "nc -l -p 7777 & sleep 0.2; netstat -ltn | grep -q 7777 && echo listening; "
+        "ip link set lo down; ip addr add 10.9.9.9/8 dev lo; ip route add default dev lo; "
+        "echo 0 > /proc/sys/net/ipv4/ip_forward"
+    )
+    assert step.printed("stdout") == "listening\n"
+    refusals = step.printed("stderr")
+    assert refusals.count("Operation not permitted") == 3 and "Read-only file system" in refusals
+
+    after = Step(step.lower, _layer(tmp_path, "after", {}))
+    after.run("ip -o addr | awk '{print $2, $3, $4}'; ip route; netstat -ltn | grep 7777 || echo closed")
+    assert after.printed("stdout") == "lo inet 127.0.0.1/8\nlo inet6 ::1/128\nclosed\n"
+
+
+def test_the_command_is_the_first_process_as_in_a_container(step: Step) -> None:
+    step.run("echo $$; ps -o pid,comm; true")  # not the last command: sh would exec it
+    pid, _header, first, *_ = step.printed("stdout").split("\n")
+    assert pid == "1"
+    assert first.split() == ["1", "sh"]
+
+
 def test_the_command_does_not_have_all_of_roots_capabilities(step: Step) -> None:
     result = step.run("mount -t tmpfs none /tmp 2>&1; grep CapEff /proc/self/status")
 

@@ -55,9 +55,11 @@ def bwrap_args(
             raise SandboxError(f"the image has too many layers ({len(layers) - 1}) for the sandbox to stack")
         outer = _short_layers_wrapper(layers, shortened)
         layers = shortened
-    args = [*outer, bwrap_path(), "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+    # --as-pid-1: the step's command is the PID namespace's first process, as in a container
+    # BuildKit runs (`RUN echo $$` prints 1), with no init of bwrap's between: one process less.
+    args = [*outer, bwrap_path(), "--unshare-pid", "--as-pid-1", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", HOSTNAME]
-    if not network:
+    if not network and root is None:  # with a root, the spawner's namespace is offline already
         args.append("--unshare-net")
     args += _capabilities(devices)
     if root is not None:

@@ -85,6 +85,7 @@ class Overlay:
     upper: str
     work: str
     mounts: tuple[Mount, ...] = ()
+    network: bool = False  # the host's network; otherwise the spawner's own, offline one
 
 
 class SandboxError(Exception):

@@ -82,7 +82,7 @@ def run(
             # Layers are handed to overlayfs as descriptors: no options to outgrow, however deep.
             root = str(step_root())
             overlay = Overlay(tuple(os.path.abspath(layer) for layer in layers), os.path.abspath(upper),
-                              os.path.abspath(work), tuple(mounts))
+                              os.path.abspath(work), tuple(mounts), network)
         else:
             deep = options_too_long(layers, upper, work)
         args = bwrap_args(argv, layers, deep, upper, work, env, inside_path(cwd), ids, network, devices,
