@@ -209,9 +209,33 @@ class TestCommitLayer:
             layers.append(store.commit_layer(upper, []))
             assert not upper.exists()
         assert layers[0] is not None and layers[1] is not None and layers[0].id == layers[1].id
-        assert sorted(p.name for p in store.layers.iterdir()) == sorted(
-            [layers[0].id, f"{layers[0].id}.json", f"{layers[0].id}.changes.json"])
+        # A short file list is kept in the facts file: no file of its own.
+        assert sorted(p.name for p in store.layers.iterdir()) == sorted([layers[0].id, f"{layers[0].id}.json"])
         assert store.layer(layers[0].id, changes=True).changes == layers[0].changes
+
+    def test_a_long_file_list_has_a_file_of_its_own_and_one_written_so_before_still_reads(
+        self, store: Store
+    ) -> None:
+        upper = store.work_dir("step")
+        for i in range(65):
+            write(upper / f"f{i:02}", "x")
+        layer = store.commit_layer(upper, [])
+        assert layer is not None
+        facts = store.layers / f"{layer.id}.json"
+        assert "changes" not in json.loads(facts.read_bytes())
+        assert len(store.layer(layer.id, changes=True).changes) == 65
+
+        upper = store.work_dir("step")
+        write(upper / "small", "s")
+        small = store.commit_layer(upper, [])
+        assert small is not None
+        # As every layer was written before short lists went into the facts file.
+        data = json.loads((store.layers / f"{small.id}.json").read_bytes())
+        rows = data.pop("changes")
+        (store.layers / f"{small.id}.json").write_text(json.dumps(data))
+        (store.layers / f"{small.id}.changes.json").write_text(json.dumps(rows))
+        assert store.layer(small.id, changes=True).changes == small.changes
+        assert store.layer(small.id).size == small.size
 
     def test_concurrent_commits_of_the_same_content_leave_one_good_layer(self, store: Store) -> None:
         ctx = multiprocessing.get_context("fork")

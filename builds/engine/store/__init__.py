@@ -13,9 +13,10 @@ half-written object, and two processes writing the same object leave one good co
                               Deletions are overlay whiteouts (char device 0/0), opaque
                               directories carry the xattrs trusted.overlay.opaque=y and
                               user.overlay.opaque=y (the latter for overlays mounted `userxattr`).
-    l/<id>.json               the layer's facts (Layer.summary: digest, sizes, change counts)
-    l/<id>.changes.json       its file list ([path, kind, size, change] rows), apart because
-                              it can be long and the cached path never needs it
+    l/<id>.json               the layer's facts (Layer.summary: digest, sizes, change counts),
+                              with its file list when that has at most 64 rows
+    l/<id>.changes.json       a longer file list ([path, kind, size, change] rows), apart
+                              because the cached path never needs it
     images/<hex>.json         an image record (Image.to_json) by config digest
     tags.json                 "name:tag" -> config digest
     cache/<k[:2]>/<key>.json  the cache index: a step's cache key -> its record

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -85,12 +86,16 @@ class DiskScope:
     def record(self, key: str, record: dict[str, Any], *, parent: str) -> None:
         data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
         path = self._path(key)
+        # Its directory first: a temp file written for a rename that then fails costs a new
+        # inode and a deleted one, each slow on a disk without a journal.
         try:
-            self.keeping.write_atomic(path, data)
+            os.mkdir(path.parent)
+        except FileExistsError:
+            pass
         except FileNotFoundError:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.keeping.write_atomic(path, data)
             self._write_name()
+        self.keeping.write_atomic(path, data)
         children = self.root / "children"
         children.mkdir(parents=True, exist_ok=True)
         self.keeping.append_line(children / f"{key_file_name(parent)}.jsonl", data + b"\n")

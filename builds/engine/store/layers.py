@@ -1,5 +1,5 @@
 """Layers: unpacked trees under l/<id> (the overlay's lower directories), each with its facts
-(l/<id>.json) and file list (l/<id>.changes.json); made from a finished upper directory or
+(l/<id>.json) and file list (in the facts when short, else l/<id>.changes.json); made from a finished upper directory or
 imported from a tar, and streamed back out as the tar they were hashed as."""
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ from .tarstream import OPAQUE_XATTRS, LayerFormatError, Walked, walk_layer
 
 class LayerError(InputError):
     """A layer that cannot be stored: an unsafe or unreadable tar, or a tree a tar cannot carry."""
+
+
+# A file list this short is kept in the layer's facts file instead of a file of its own: a new
+# file is the slowest thing a small step writes on a disk without a journal, and most steps
+# change a few files.
+INLINE_CHANGES = 64
 
 
 class Layers:
@@ -48,8 +54,9 @@ class Layers:
     def facts(self, layer_id: str, *, changes: bool = False) -> Layer:
         """The layer's facts. Its file list is read only when `changes` is asked for: it can
         be long, and the fully cached path reads the facts of every layer."""
-        layer = Layer.from_json(json.loads((self.directory / f"{layer_id}.json").read_bytes()))
-        if changes:
+        data = json.loads((self.directory / f"{layer_id}.json").read_bytes())
+        layer = Layer.from_json(data)
+        if changes and "changes" not in data:
             rows = json.loads((self.directory / f"{layer_id}.changes.json").read_bytes())
             layer.changes = [FileChange.from_row(row) for row in rows]
         return layer
@@ -105,12 +112,16 @@ class Layers:
             # so the layer reads the same under any overlay mount and to rootfs.RootFS.
             for name in OPAQUE_XATTRS:
                 os.setxattr(path, name, b"y")
-        self.keeping.write_atomic(
-            self.directory / f"{layer.id}.changes.json",
-            json.dumps([c.to_row() for c in layer.changes], ensure_ascii=False).encode(), exclusive=True,
-        )
-        self.keeping.write_atomic(self.directory / f"{layer.id}.json", json.dumps(layer.summary()).encode(),
-                                  exclusive=True)
+        if len(layer.changes) <= INLINE_CHANGES:
+            facts = layer.to_json()
+        else:
+            facts = layer.summary()
+            self.keeping.write_atomic(
+                self.directory / f"{layer.id}.changes.json",
+                json.dumps([c.to_row() for c in layer.changes], ensure_ascii=False).encode(), exclusive=True,
+            )
+        self.keeping.write_atomic(self.directory / f"{layer.id}.json",
+                                  json.dumps(facts, ensure_ascii=False).encode(), exclusive=True)
         try:
             os.rename(tree, target)
         except OSError as exc:
