@@ -210,7 +210,8 @@ class TestCommitLayer:
             assert not upper.exists()
         assert layers[0] is not None and layers[1] is not None and layers[0].id == layers[1].id
         # A short file list is kept in the facts file: no file of its own.
-        assert sorted(p.name for p in store.layers.iterdir()) == sorted([layers[0].id, f"{layers[0].id}.json"])
+        names = sorted(p.name for p in store.layers.iterdir())
+        assert names == sorted([layers[0].id, f"{layers[0].id}.json"])
         assert store.layer(layers[0].id, changes=True).changes == layers[0].changes
 
     def test_a_long_file_list_has_a_file_of_its_own_and_one_written_so_before_still_reads(

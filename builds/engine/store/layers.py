@@ -1,6 +1,7 @@
 """Layers: unpacked trees under l/<id> (the overlay's lower directories), each with its facts
-(l/<id>.json) and file list (in the facts when short, else l/<id>.changes.json); made from a finished upper directory or
-imported from a tar, and streamed back out as the tar they were hashed as."""
+(l/<id>.json) and file list (in the facts when short, else l/<id>.changes.json); made from a
+finished upper directory or imported from a tar, and streamed back out as the tar they were
+hashed as."""
 
 from __future__ import annotations
 
