@@ -628,6 +628,31 @@ def test_a_cache_loaded_ahead_is_used_only_while_no_build_has_saved_since(
     assert reads == []  # the digest that build saved was used
 
 
+def test_a_cache_loaded_ahead_is_loaded_again_only_once_a_build_saved_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make(tmp_path / "one", {"a": "1"})
+    make(tmp_path / "two", {"b": "2"})
+    first = cached_context(tmp_path / "one", tmp_path / "hc")
+    first.resolve(".")
+    first.hash_cache.save()
+    loads: list[Path] = []
+    real_load = hashcache_module._load_hash_cache
+    monkeypatch.setattr(hashcache_module, "_load_hash_cache",
+                        lambda path: loads.append(path) or real_load(path))
+
+    assert hashcache_module.preload_again(tmp_path / "hc")  # nothing loaded yet
+    assert not hashcache_module.preload_again(tmp_path / "hc")  # the same file: not read again
+    assert len(loads) == 1
+    second = cached_context(tmp_path / "two", tmp_path / "hc")
+    second.resolve(".")
+    second.hash_cache.save()
+    loads.clear()
+    assert hashcache_module.preload_again(tmp_path / "hc")
+    assert HashCache(tmp_path / "hc").entries.keys() == {str(tmp_path / "one/a"), str(tmp_path / "two/b")}
+    assert len(loads) == 1  # the next cache took what was loaded ahead
+
+
 def test_a_big_context_is_hashed_a_few_files_at_a_time_each_file_once(
     tmp_path: Path, reads: list[str]
 ) -> None:

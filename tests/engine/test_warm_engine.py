@@ -118,6 +118,26 @@ def test_a_cached_rebuild_is_served_warm_with_the_same_events(store: Path, tmp_p
     assert finished["type"] == "build.finished" and finished["status"] == "succeeded"
 
 
+def test_a_build_that_saved_the_hash_cache_has_the_waiting_engine_read_it_again(
+    store: Path, tmp_path: Path
+) -> None:
+    # The RUN gives the spare forked when the first build below starts a second to read the
+    # hash cache before that build saves it.
+    ctx = context(tmp_path, "FROM studio/busybox:1.35\nCOPY . /app\nRUN sleep 1\n")
+    warmed(store, ctx)
+    (ctx / "new.txt").write_text("new\n")
+    time.sleep(2.1)  # every file older than the racy window: their digests are saved
+    ended = []
+    for expected in (["cached", "built", "built"], ["cached", "cached", "cached"], ["cached"] * 3):
+        process, out, err = run("build", str(ctx), "--progress", "json", store=store)
+        assert process.returncode == 0, err
+        assert served_warm(store, process) and statuses(out) == expected
+        wait_for(lambda: log(store).count("a build ended: ") == len(ended) + 1)  # noqa: B023
+        ended = [line.split("a build ended: ")[1] for line in log(store).splitlines()
+                 if "a build ended: " in line]
+    assert ended == ["read the store's hash cache again"] + ["its hash cache is unchanged"] * 2
+
+
 def test_importing_a_base_image_starts_the_engine_for_the_first_build(
     store: Path, tmp_path: Path, busybox_tar: Path
 ) -> None:

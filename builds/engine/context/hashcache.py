@@ -162,6 +162,16 @@ def preload(path: Path) -> None:
         _preloaded[os.path.abspath(path)] = (before, entries)
 
 
+def preload_again(path: Path) -> bool:
+    """Preload the file at `path` again if it was saved since it was preloaded; returns whether
+    it read it."""
+    found = _preloaded.get(os.path.abspath(path))
+    if found is not None and _file_identity(path) == found[0]:
+        return False
+    preload(path)
+    return True
+
+
 def _take_preloaded(path: Path) -> dict[str, tuple[int, int, int, int, int, str]] | None:
     """The preloaded entries of `path` (taken once: the build then adds to them) if the file is
     still the one that was read: a save replaces it (a new inode), an edit changes its times.

@@ -39,7 +39,9 @@ from typing import Any
 from .client import HEADER, LOCK_NAME, SOCKET_NAME
 
 MAX_REQUEST = 16 << 20  # a whole environment and argv; more is not a command line
-TAKEN, STALE = b"t", b"s"
+# What a child tells this process: a spare was taken; the code changed; a build has ended
+# (and may have saved the store's hash cache, which the waiting spare then reads again).
+TAKEN, STALE, ENDED = b"t", b"s", b"e"
 
 
 _log_stream = sys.stderr  # engine.log; a build's child keeps it after taking the caller's stderr
@@ -99,7 +101,7 @@ def serve(store: Path, idle: float) -> int:
     inode = path.stat().st_ino
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     _log(f"serving {store}")
-    spare = _fork_spare(store, listener, status_w, files)
+    spare, tell_spare = _fork_spare(store, listener, status_w, files)
     last_used = time.monotonic()
     why = "idle"
     try:
@@ -116,7 +118,11 @@ def serve(store: Path, idle: float) -> int:
                     break
                 for _ in range(news.count(TAKEN)):
                     last_used = time.monotonic()
-                    spare = _fork_spare(store, listener, status_w, files)
+                    os.close(tell_spare)
+                    spare, tell_spare = _fork_spare(store, listener, status_w, files)
+                if ENDED in news:
+                    with contextlib.suppress(OSError):  # a spare that is gone
+                        os.write(tell_spare, ENDED)
             if not _still_ours(path, inode):
                 why = "its store or socket is gone"
                 break
@@ -146,32 +152,66 @@ def _reap() -> None:
             pass
 
 
-def _fork_spare(store: Path, listener: socket.socket, status_w: int, files: dict[str, int]) -> int:
+def _fork_spare(
+    store: Path, listener: socket.socket, status_w: int, files: dict[str, int]
+) -> tuple[int, int]:
+    """The new spare's pid, and the pipe this process tells it of ended builds through."""
+    told, tell = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid:
-        return pid
+        os.close(told)
+        return pid, tell
+    os.close(tell)
     code = 1
     try:
-        code = _spare(store, listener, status_w, files)
+        code = _spare(store, listener, status_w, files, told)
     except BaseException:  # a spare must never return into the parent's loop
         traceback.print_exc()
     finally:
         os._exit(code)
 
 
-def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str, int]) -> int:
+def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str, int], told: int) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from ..context import hashcache
     from ..dockerfile import syntax
 
     syntax.start()
-    # Read while no one waits; the build uses it only if no other build has saved it since.
-    hashcache.preload(store / hashcache.HASH_CACHE_FILE)
-    # Every object this process shares with its parent is copied on its first write; a collection
-    # writes to them all, so it copies them now, while no one waits, not during the build.
-    gc.collect()
-    gc.freeze()
-    conn, _ = listener.accept()
+    cache_file = store / hashcache.HASH_CACHE_FILE
+
+    def ready() -> bool:
+        # The store's hash cache, read while no one waits (a build takes it only if the file is
+        # still the one read); then a full collection. Every object this process shares with
+        # its parent is copied on its first write, and a collection writes to them all: it
+        # copies them now, not during the build.
+        if not hashcache.preload_again(cache_file):
+            return False
+        gc.collect()
+        gc.freeze()
+        return True
+
+    ready()
+    # Told that a build ended, which may have saved the hash cache: read it again then, or the
+    # next build (often the very next command) would read all of it itself. (A pipe, not a
+    # signal: one delivered to another thread of this process would not end a wait in accept().)
+    listener.setblocking(False)  # another spare may take a connection this one was woken for
+    waiting: list[socket.socket | int] = [listener, told]
+    while True:
+        readable, _, _ = select.select(waiting, [], [])
+        if told in readable:
+            if os.read(told, 64):
+                _log("a build ended: " + ("read the store's hash cache again" if ready()
+                                          else "its hash cache is unchanged"))
+            else:
+                waiting.remove(told)  # this process's parent is gone
+        if listener in readable:
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                continue
+            conn.setblocking(True)
+            break
+    os.close(told)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # from here on, this build is the caller's
     os.write(status_w, TAKEN)
     listener.close()
@@ -180,8 +220,8 @@ def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str,
         refusal = _refusal(conn, request, fds, files)
         if refusal == "stale":
             os.write(status_w, STALE)
-        os.close(status_w)
         if refusal is not None:
+            os.close(status_w)
             for fd in fds:
                 os.close(fd)
             _log(f"refused a build: {refusal}")
@@ -189,7 +229,7 @@ def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str,
                 conn.sendall(json.dumps({"refused": refusal}).encode() + b"\n")
             return 0
         assert request is not None  # _refusal refuses a request that could not be read
-        return _serve_one(conn, request, fds)
+        return _serve_one(conn, request, fds, status_w)
 
 
 def _receive(conn: socket.socket) -> tuple[dict[str, object] | None, list[int]]:
@@ -247,7 +287,7 @@ def _refusal(
     return None
 
 
-def _serve_one(conn: socket.socket, request: dict[str, Any], fds: list[int]) -> int:
+def _serve_one(conn: socket.socket, request: dict[str, Any], fds: list[int], status_w: int) -> int:
     from .. import cli
 
     global _log_stream
@@ -285,6 +325,9 @@ def _serve_one(conn: socket.socket, request: dict[str, Any], fds: list[int]) -> 
             sys.stdout.flush()
             sys.stderr.flush()
         atexit._run_exitfuncs()
+        with contextlib.suppress(OSError):
+            os.write(status_w, ENDED)
+            os.close(status_w)
     with contextlib.suppress(OSError):
         conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
     return 0
