@@ -4,17 +4,20 @@ happens when several processes write the same thing at once."""
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import io
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -606,3 +609,32 @@ class TestLeftovers:
     def _tidy(store: Store) -> None:
         subprocess.run([sys.executable, "-m", "builds.engine.tidy", str(store.root)], cwd=PROJECT,
                        check=True, timeout=60)
+
+
+def _flags(path: Path) -> int:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return int.from_bytes(fcntl.ioctl(fd, 0x80086601, bytes(8))[:4], "little")
+    finally:
+        os.close(fd)
+
+
+def test_the_directories_made_in_tmp_are_spread_over_the_disk_where_ext4_can(tmp_path: Path) -> None:
+    kind = subprocess.run(["stat", "-f", "-c", "%T", str(tmp_path)], capture_output=True, text=True).stdout
+    if not kind.startswith("ext"):  # ext4 shows as "ext2/ext3"
+        pytest.skip(f"the flag is ext4's; {tmp_path} is on {kind.strip()}")
+    store = Store(tmp_path / "store")
+    store.work_dir("step")
+    assert not _flags(tmp_path) & 0x00020000
+    assert _flags(store.tmp) & 0x00020000  # chattr +T: Orlov's spreading, as at the root
+
+
+def test_a_store_where_no_directory_can_be_spread_works_the_same() -> None:
+    root = Path(tempfile.mkdtemp(dir="/dev/shm"))  # tmpfs: no inode flags at all
+    try:
+        store = Store(root / "store")
+        upper = store.work_dir("step")
+        write(upper / "f", "x")
+        assert store.commit_layer(upper, []) is not None
+    finally:
+        shutil.rmtree(root)

@@ -31,6 +31,30 @@ _holders: dict[tuple[int, str], tuple[str, int]] = {}  # (pid, locks dir) -> (to
 _holders_lock = threading.Lock()
 
 
+# ext4's "top directory" flag (chattr +T), from linux/fs.h.
+_FS_IOC_GETFLAGS, _FS_IOC_SETFLAGS, _FS_TOPDIR_FL = 0x80086601, 0x40086602, 0x00020000
+
+
+def spread_subdirectories(path: Path) -> None:
+    """Have ext4 place the directories made in `path` in block groups of their own choosing,
+    as it places those at a filesystem's root, instead of beside their parent (chattr +T).
+
+    tmp/ gets every step's upper and overlay work directory. Each overlay mount makes and
+    deletes a few inodes in its work directory, and each step's leftovers are deleted later;
+    on ext4 without a journal, allocating an inode steps over every inode deleted in its group
+    in the last minute or more. In one group, that made every new file of a 50-step build
+    slower than the last (about half of a small RUN step's time, measured). Spread, each group
+    has few. Elsewhere the flag does not exist: nothing changes."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            flags = int.from_bytes(fcntl.ioctl(fd, _FS_IOC_GETFLAGS, bytes(8))[:4], "little")
+            if not flags & _FS_TOPDIR_FL:
+                fcntl.ioctl(fd, _FS_IOC_SETFLAGS, (flags | _FS_TOPDIR_FL).to_bytes(8, "little"))
+        finally:
+            os.close(fd)
+
+
 class Housekeeping:
     """tmp/, tmp/trash/ and locks/ under a store's `root`."""
 
@@ -53,6 +77,7 @@ class Housekeeping:
                     lock = self.locks / f"holder-{token[1:]}"
                     fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
                     fcntl.flock(fd, fcntl.LOCK_EX)  # released when this process ends
+                    spread_subdirectories(self.tmp)
                     held = _holders[key] = (token, fd)
         return held[0]
 
