@@ -595,61 +595,69 @@ def test_a_rebuild_in_a_new_process_reads_no_unchanged_file(tmp_path: Path, read
     assert reads == [str(tmp_path / "ctx/src/7.py")]
 
 
-def test_a_cache_loaded_ahead_is_used_only_while_no_build_has_saved_since(
-    tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The warm engine's spare process loads its store's cache before a caller comes; what
-    # another build saved meanwhile must not be lost to the next build.
+_real_load = hashcache_module._load_hash_cache
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The hash cache files read, from now on."""
+    seen: list[Path] = []
+    monkeypatch.setattr(hashcache_module, "_load_hash_cache",
+                        lambda path: seen.append(path) or _real_load(path))
+    return seen
+
+
+def saved_cache(tmp_path: Path) -> Path:
+    """Contexts one/ (its digests saved in the cache file returned) and two/ (not yet)."""
     make(tmp_path / "one", {"a": "1"})
     make(tmp_path / "two", {"b": "2"})
     first = cached_context(tmp_path / "one", tmp_path / "hc")
     first.resolve(".")
     first.hash_cache.save()
-    loads: list[Path] = []
-    real_load = hashcache_module._load_hash_cache
-    monkeypatch.setattr(hashcache_module, "_load_hash_cache",
-                        lambda path: loads.append(path) or real_load(path))
+    return tmp_path / "hc"
 
-    hashcache_module.preload(tmp_path / "hc")
-    assert HashCache(tmp_path / "hc").entries.keys() == {str(tmp_path / "one/a")}
+
+def test_a_cache_loaded_ahead_is_used_only_while_no_build_has_saved_since(
+    tmp_path: Path, reads: list[str], loads: list[Path]
+) -> None:
+    # The warm engine's spare process loads its store's cache before a caller comes; what
+    # another build saved meanwhile must not be lost to the next build.
+    cache_file = saved_cache(tmp_path)
+    loads.clear()  # the cache's own save read it
+
+    hashcache_module.preload(cache_file)
+    assert HashCache(cache_file).entries.keys() == {str(tmp_path / "one/a")}
     assert len(loads) == 1  # taken from the preload, not read again
 
-    hashcache_module.preload(tmp_path / "hc")
+    hashcache_module.preload(cache_file)
     elsewhere = cached_context(tmp_path / "two", tmp_path / "hc2")  # another process's build
     elsewhere.resolve(".")
     elsewhere.hash_cache.save()
-    both = {**real_load(tmp_path / "hc"), **real_load(tmp_path / "hc2")}
+    both = {**_real_load(cache_file), **_real_load(tmp_path / "hc2")}
     (tmp_path / "hc.new").write_bytes(marshal.dumps((hashcache_module.HASH_CACHE_FORMAT, both)))
-    os.replace(tmp_path / "hc.new", tmp_path / "hc")  # as its save() lands
+    os.replace(tmp_path / "hc.new", cache_file)  # as its save() lands
     expected = sum_of(tmp_path / "two")
     reads.clear()
-    again = cached_context(tmp_path / "two", tmp_path / "hc")
+    again = cached_context(tmp_path / "two", cache_file)
     assert again.checksum(again.resolve(".")) == expected
     assert reads == []  # the digest that build saved was used
 
 
 def test_a_cache_loaded_ahead_is_loaded_again_only_once_a_build_saved_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, loads: list[Path]
 ) -> None:
-    make(tmp_path / "one", {"a": "1"})
-    make(tmp_path / "two", {"b": "2"})
-    first = cached_context(tmp_path / "one", tmp_path / "hc")
-    first.resolve(".")
-    first.hash_cache.save()
-    loads: list[Path] = []
-    real_load = hashcache_module._load_hash_cache
-    monkeypatch.setattr(hashcache_module, "_load_hash_cache",
-                        lambda path: loads.append(path) or real_load(path))
+    cache_file = saved_cache(tmp_path)
+    loads.clear()  # the cache's own save read it
 
-    assert hashcache_module.preload_again(tmp_path / "hc")  # nothing loaded yet
-    assert not hashcache_module.preload_again(tmp_path / "hc")  # the same file: not read again
+    assert hashcache_module.preload_again(cache_file)  # nothing loaded yet
+    assert not hashcache_module.preload_again(cache_file)  # the same file: not read again
     assert len(loads) == 1
-    second = cached_context(tmp_path / "two", tmp_path / "hc")
+    second = cached_context(tmp_path / "two", cache_file)
     second.resolve(".")
     second.hash_cache.save()
     loads.clear()
-    assert hashcache_module.preload_again(tmp_path / "hc")
-    assert HashCache(tmp_path / "hc").entries.keys() == {str(tmp_path / "one/a"), str(tmp_path / "two/b")}
+    assert hashcache_module.preload_again(cache_file)
+    assert HashCache(cache_file).entries.keys() == {str(tmp_path / "one/a"), str(tmp_path / "two/b")}
     assert len(loads) == 1  # the next cache took what was loaded ahead
 
 
