@@ -75,8 +75,8 @@ def test_another_name_is_looked_up_in_the_image_and_keyed_apart_from_its_ids(
     ("chown", "message"),
     [
         # BuildKit reads a flag's bytes one by one (its extractBuilderFlags), so a non-ASCII
-        # name is looked up as those bytes' Latin-1 letters, as it is here.
-        ("\u0663", "unknown user '\u00d9\u00a3'"),
+        # name is looked up as those bytes' Latin-1 letters, as it is here; the message says so.
+        ("jos\u00e9", "unknown user 'jos\u00c3\u00a9'"),
         ("99999999999", "unknown user '99999999999'"),
         ("-1", "a negative id names no owner"),
         ("0:-5", "a negative id names no owner"),
@@ -99,3 +99,12 @@ def test_workdir_under_user_root_is_served_from_the_cache_of_user_0(project: Cal
     proj.build()
     proj.write({"Dockerfile": f"FROM {BASE}\nUSER root\nWORKDIR /w\n"})
     assert proj.build().verdicts() == [("WORKDIR /w", "cached")]
+
+
+def test_a_name_buildkit_reads_byte_by_byte_is_named_as_written_too(project: Callable[..., Project]) -> None:
+    proj = project({"Dockerfile": f"FROM {BASE}\nCOPY --chown=jos\u00e9:1 a.txt /a\n", "a.txt": "a\n"})
+    message = proj.build().finished["error"]["message"]
+    assert message.endswith(
+        "(BuildKit reads a flag's non-ASCII letters byte by byte: 'jos\u00e9:1' became 'jos\u00c3\u00a9:1')"
+    )
+

@@ -322,7 +322,7 @@ class Copy(Step):
         try:
             return resolve_owner(rootfs, chown)
         except ValueError as exc:
-            raise self.error(f"{self.keyword} --chown={chown}: {exc}") from None
+            raise self.error(f"{self.keyword} --chown={chown}: {exc}{_as_written(chown)}") from None
 
     def _sources(self, srcs: list[str]) -> list[Source]:
         """The matched sources with what to copy; `plan` has run, and for --from it kept the
@@ -464,4 +464,16 @@ def _items_checksum(items: list[Item]) -> str:
 
 def _owner_key(chown: str | None) -> str | None:
     return None if chown is None else owner_key(chown)
+
+
+def _as_written(flag: str) -> str:
+    """What a flag's value was in the Dockerfile, when BuildKit read it otherwise: its parser
+    takes a flag's bytes one by one as letters, so `--chown=josé` looks up "josÃ©"."""
+    try:
+        written = flag.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return ""
+    if written == flag:
+        return ""
+    return f" (BuildKit reads a flag's non-ASCII letters byte by byte: {written!r} became {flag!r})"
 
