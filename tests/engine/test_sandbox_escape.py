@@ -187,6 +187,35 @@ def test_the_host_range_is_a_setting(rootfs: Path, tmp_path: Path, monkeypatch: 
     assert "STUDIO_SANDBOX_SUBUIDS=0:65536 is not a usable range" in found[0].message
 
 
+def test_a_spawner_started_ahead_gives_way_to_the_range_the_step_is_run_under(
+    rootfs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The warm engine's spare starts its spawner before a caller comes, under its own
+    # environment; the caller's setting is the one its steps must run under.
+    started, go, cancel = threading.Event(), threading.Event(), threading.Event()
+
+    def build() -> None:
+        runner.start_ahead()  # under the default range
+        started.set()
+        go.wait()
+        _run([rootfs], _upper(tmp_path), "exec sleep 31.75", cancel=cancel)
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    try:
+        assert started.wait(30)
+        monkeypatch.setenv("STUDIO_SANDBOX_SUBUIDS", "300000:65536")
+        go.set()
+        deadline = time.monotonic() + 10
+        while (uid := _host_uid_of("31.75")) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert uid == 300000
+    finally:
+        go.set()
+        cancel.set()
+        thread.join()
+
+
 def _owners(archive: Path) -> dict[str, tuple[int, int]]:
     owners: dict[str, tuple[int, int]] = {}
     with tarfile.open(archive) as outer:

@@ -3,6 +3,7 @@ with the same output, exit codes, environment and Ctrl-C as a build in its own p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -136,6 +137,58 @@ def test_a_build_that_saved_the_hash_cache_has_the_waiting_engine_read_it_again(
         ended = [line.split("a build ended: ")[1] for line in log(store).splitlines()
                  if "a build ended: " in line]
     assert ended == ["read the store's hash cache again"] + ["its hash cache is unchanged"] * 2
+
+
+def test_the_waiting_engine_has_its_sandbox_started_for_the_next_builds_steps(
+    store: Path, tmp_path: Path
+) -> None:
+    ctx = context(tmp_path, "FROM studio/busybox:1.35\nRUN exec sleep 2.25\n")
+    warmed(store, ctx)
+
+    def parents() -> dict[int, int]:
+        return dict(_processes())
+
+    def spawners() -> set[int]:
+        found = set()
+        for pid in parents():
+            with contextlib.suppress(OSError):
+                if b"studio-sandbox-spawner" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.add(pid)
+        return found
+
+    engine = engine_pid(store)
+    # The spare is the engine's child; the spawner it started is the spare's.
+    wait_for(lambda: any(parents().get(parents().get(pid, 0)) == engine for pid in spawners()))
+    ahead = next(pid for pid in spawners() if parents().get(parents().get(pid, 0)) == engine)
+
+    process = start("build", str(ctx), "--no-cache", "--progress", "json", store=store)
+    try:
+        def step_spawner() -> int | None:
+            table = parents()
+            for pid in table:
+                with contextlib.suppress(OSError):
+                    if Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x002.25\x00":
+                        return table.get(table.get(pid, 0), 0)  # sleep <- bwrap <- its spawner
+            return None
+
+        wait_for(lambda: step_spawner() is not None)
+        assert step_spawner() == ahead
+    finally:
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert served_warm(store, process) and statuses(out) == ["cached", "built"]
+
+
+def _processes() -> list[tuple[int, int]]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+                found.append((int(entry.name), int(stat.rsplit(")", 1)[1].split()[1])))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
 
 
 def test_importing_a_base_image_starts_the_engine_for_the_first_build(

@@ -392,7 +392,7 @@ reap()
 
 class _Spawner:
     def __init__(self) -> None:
-        subids = subordinate_ids()
+        self.subids = subids = subordinate_ids()
         program = syscalls.bpf().hex()
         root = str(step_root())
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -465,7 +465,13 @@ class _Spawner:
         return os.waitstatus_to_exitcode(reply["status"])
 
     def can_lower_to(self, rlimits: list[tuple[int, int]]) -> bool:
-        return all(value <= self.rlimits.get(which, resource.RLIM_INFINITY) for which, value in rlimits)
+        # RLIM_INFINITY is -1: no number compares with it as "no limit" does.
+        infinity = resource.RLIM_INFINITY
+        for which, value in rlimits:
+            current = self.rlimits.get(which, infinity)
+            if current != infinity and (value == infinity or value > current):
+                return False
+        return True
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -489,7 +495,10 @@ class Worker:
 
     def usable(self, limits: Limits, sandbox_processes: int) -> bool:
         """Whether it can run a step with these limits (preparing its cgroups for it)."""
+        # The host ids are the setting's now: a spawner started ahead (see runner.start_ahead)
+        # may have been made under another environment than the build's.
         return (self.pid == os.getpid() and self.spawner.alive()
+                and self.spawner.subids == subordinate_ids()
                 and self.spawner.can_lower_to(step_rlimits(limits, self.cgroups))
                 and self.cgroups.prepare(limits, sandbox_processes))
 

@@ -175,8 +175,10 @@ def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str,
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from ..context import hashcache
     from ..dockerfile import syntax
+    from ..sandbox import runner
 
     syntax.start()
+    runner.start_ahead()  # the sandbox's spawner and cgroups, for the build's first RUN
     cache_file = store / hashcache.HASH_CACHE_FILE
 
     def ready() -> bool:
