@@ -195,7 +195,7 @@ def test_a_spawner_started_ahead_gives_way_to_the_range_the_step_is_run_under(
     started, go, cancel = threading.Event(), threading.Event(), threading.Event()
 
     def build() -> None:
-        runner.start_ahead()  # under the default range
+        assert runner.start_ahead().wait() is not None  # made under the default range
         started.set()
         go.wait()
         _run([rootfs], _upper(tmp_path), "exec sleep 31.75", cancel=cancel)

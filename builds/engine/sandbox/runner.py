@@ -3,7 +3,6 @@ and `available` says whether it can run on this machine."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import shutil
@@ -27,7 +26,8 @@ from .bwrap import (
 )
 from .cgroups import cgroup_base
 from .model import DEFAULT_LIMITS, Limits, Mount, OutputCallback, Overlay, RunResult, SandboxError
-from .spawner import check_spawner, step_rlimits, thread_worker
+from .spawner import Ahead, check_spawner, step_rlimits, thread_worker
+from .spawner import start_ahead as start_worker_ahead
 from .upper import remove_work, tidy_upper
 from .users import nsenter, resolve_user
 from .watch import Output, classify, execute, ms_since, outcome
@@ -39,12 +39,11 @@ __all__ = ["available", "run", "start_ahead"]
 SANDBOX_PROCESSES = 4
 
 
-def start_ahead(limits: Limits = DEFAULT_LIMITS) -> None:
-    """Start this thread's spawner and cgroups now, before a build's first RUN asks for them
-    (about 45 ms here): the warm engine's spare does, while it waits for a caller. Does nothing
-    where the sandbox cannot start; that build's first RUN then says why."""
-    with contextlib.suppress(SandboxError, OSError):
-        thread_worker(limits, sandbox_processes=SANDBOX_PROCESSES)
+def start_ahead(limits: Limits = DEFAULT_LIMITS) -> Ahead:
+    """Start making a spawner and its cgroups now, in a thread of their own, for this process's
+    first RUN to take (about 50 ms it then does not wait for): the warm engine's spare does while
+    it waits for a caller. Where the sandbox cannot start, that first RUN says why."""
+    return start_worker_ahead(limits, sandbox_processes=SANDBOX_PROCESSES)
 
 
 def run(

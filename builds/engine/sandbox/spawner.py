@@ -518,24 +518,73 @@ class Worker:
 _local = threading.local()
 
 
+class Ahead:
+    """A worker being made in a thread of its own, for this process's next `thread_worker` call
+    (from any thread) to take: the warm engine's spare starts one while it waits for a caller,
+    without making a build that needs none wait for it."""
+
+    def __init__(self, limits: Limits, sandbox_processes: int) -> None:
+        self.pid = os.getpid()
+        self.made: list[Worker] = []
+        self.thread = threading.Thread(target=self._make, args=(limits, sandbox_processes),
+                                       name="studio-sandbox-ahead", daemon=True)
+        self.thread.start()
+
+    def _make(self, limits: Limits, sandbox_processes: int) -> None:
+        with contextlib.suppress(SandboxError, OSError):  # the step that needs one will say why
+            self.made.append(_new_worker(limits, sandbox_processes))
+
+    def wait(self) -> Worker | None:
+        """The worker once made (None where the sandbox cannot start, or in a forked child)."""
+        if self.pid != os.getpid():
+            return None
+        self.thread.join()
+        return self.made[0] if self.made else None
+
+
+_ahead: Ahead | None = None
+_ahead_lock = threading.Lock()
+
+
+def start_ahead(limits: Limits, *, sandbox_processes: int) -> Ahead:
+    global _ahead
+    with _ahead_lock:
+        _ahead = Ahead(limits, sandbox_processes)
+        return _ahead
+
+
+def _take_ahead() -> Worker | None:
+    global _ahead
+    with _ahead_lock:
+        ahead, _ahead = _ahead, None
+    return ahead.wait() if ahead is not None else None
+
+
 def thread_worker(limits: Limits, *, sandbox_processes: int) -> Worker:
     worker: Worker | None = getattr(_local, "worker", None)
+    if worker is None:
+        worker = _take_ahead()
     if worker is not None and not worker.usable(limits, sandbox_processes):
         worker.close()
         worker = None
     if worker is None:
-        cgroups = Cgroups.create()
-        try:
-            spawner = _Spawner()
-        except BaseException:
-            cgroups.remove()
-            raise
-        cgroups.add(spawner.proc.pid)
-        worker = Worker(cgroups, spawner)
-        if not cgroups.prepare(limits, sandbox_processes):
-            worker.close()
-            raise SandboxError("the sandbox could not set its limits")
-        _local.worker = worker
+        worker = _new_worker(limits, sandbox_processes)
+    _local.worker = worker
+    return worker
+
+
+def _new_worker(limits: Limits, sandbox_processes: int) -> Worker:
+    cgroups = Cgroups.create()
+    try:
+        spawner = _Spawner()
+    except BaseException:
+        cgroups.remove()
+        raise
+    cgroups.add(spawner.proc.pid)
+    worker = Worker(cgroups, spawner)
+    if not cgroups.prepare(limits, sandbox_processes):
+        worker.close()
+        raise SandboxError("the sandbox could not set its limits")
     return worker
 
 
