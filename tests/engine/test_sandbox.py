@@ -356,6 +356,18 @@ def test_a_step_can_change_nothing_in_the_network_the_next_step_runs_in(step: St
     assert after.printed("stdout") == "lo inet 127.0.0.1/8\nlo inet6 ::1/128\nclosed\n"
 
 
+def test_a_step_given_the_network_runs_in_the_workers_and_one_without_does_not(
+    step: Step, tmp_path: Path
+) -> None:
+    host = os.readlink("/proc/self/ns/net")
+    step.run("readlink /proc/self/ns/net", network=True)
+    assert step.printed("stdout") == f"{host}\n"
+
+    offline = Step(step.lower, _layer(tmp_path, "offline", {}))
+    offline.run("readlink /proc/self/ns/net")
+    assert offline.printed("stdout").startswith("net:[") and offline.printed("stdout") != f"{host}\n"
+
+
 def test_the_command_is_the_first_process_as_in_a_container(step: Step) -> None:
     step.run("echo $$; ps -o pid,comm; true")  # not the last command: sh would exec it
     pid, _header, first, *_ = step.printed("stdout").split("\n")
