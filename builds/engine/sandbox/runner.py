@@ -26,8 +26,7 @@ from .bwrap import (
 )
 from .cgroups import cgroup_base
 from .model import DEFAULT_LIMITS, Limits, Mount, OutputCallback, Overlay, RunResult, SandboxError
-from .spawner import Ahead, check_spawner, step_rlimits, thread_worker
-from .spawner import start_ahead as start_worker_ahead
+from .spawner import Ahead, check_spawner, step_rlimits, thread_worker, worker_ahead
 from .upper import remove_work, tidy_upper
 from .users import nsenter, resolve_user
 from .watch import Output, classify, execute, ms_since, outcome
@@ -43,7 +42,7 @@ def start_ahead(limits: Limits = DEFAULT_LIMITS) -> Ahead:
     """Start making a spawner and its cgroups now, in a thread of their own, for this process's
     first RUN to take (about 50 ms it then does not wait for): the warm engine's spare does while
     it waits for a caller. Where the sandbox cannot start, that first RUN says why."""
-    return start_worker_ahead(limits, sandbox_processes=SANDBOX_PROCESSES)
+    return worker_ahead(limits, sandbox_processes=SANDBOX_PROCESSES)
 
 
 def run(

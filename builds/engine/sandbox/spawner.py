@@ -546,7 +546,7 @@ _ahead: Ahead | None = None
 _ahead_lock = threading.Lock()
 
 
-def start_ahead(limits: Limits, *, sandbox_processes: int) -> Ahead:
+def worker_ahead(limits: Limits, *, sandbox_processes: int) -> Ahead:
     global _ahead
     with _ahead_lock:
         _ahead = Ahead(limits, sandbox_processes)

@@ -8,11 +8,13 @@ Started by the command line (warm/client.py) when no engine answers; ends after 
 without a build, when its store or socket goes away, or when the code it loaded changed on disk.
 
 The process keeps one spare child, forked ahead, which has already started its own parse process
-(this process never loads the Go parser: see dockerfile/syntax.py) and read the store's hash
-cache (a build takes it if no other build has saved the file since). The spare accepts the next
-connection, tells this process to fork a new spare, checks the caller (same uid, same Python, same
-code), takes over the caller's descriptors 0-2, directory, umask and environment, and runs the
-command line's `main` as the caller would have, then reports its exit code and ends.
+(this process never loads the Go parser: see dockerfile/syntax.py), started the sandbox for the
+build's first RUN (in a thread of its own) and read the store's hash cache (a build takes it if
+no other build has saved the file since; told that a build ended, the spare reads it again if it
+changed). The spare accepts the next connection, tells this process to fork a new spare, checks
+the caller (same uid, same Python, same code), takes over the caller's descriptors 0-2,
+directory, umask and environment, and runs the command line's `main` as the caller would have,
+then reports its exit code, tells this process it ended, and ends.
 """
 
 from __future__ import annotations
