@@ -32,6 +32,9 @@ def _lookup_id(rootfs: RootFS, table: str, name: str) -> tuple[int, int] | None:
     return None
 
 
+_DECIMAL = re.compile(r"[+-]?[0-9]+")  # as Go's strconv.ParseInt reads base 10: ASCII digits only
+
+
 def owner_id(word: str) -> int | None:
     """The id one half of "user[:group]" names by its text alone, as BuildKit's LLB reads it:
     `root` is 0 and a decimal number within 32 bits (a sign and leading zeros allowed) is itself;
@@ -43,9 +46,6 @@ def owner_id(word: str) -> int | None:
         if -(2**31) <= number < 2**31:
             return number
     return None
-
-
-_DECIMAL = re.compile(r"[+-]?[0-9]+")
 
 
 def owner_key(spec: str) -> str:
