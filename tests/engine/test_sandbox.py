@@ -193,6 +193,25 @@ def test_no_mount_outlives_the_step(step: Step, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [step.upper]  # the overlay's work directory is gone
 
 
+def _mount_points(mountinfo: str) -> list[str]:
+    return [line.split()[4] for line in Path(mountinfo).read_text().splitlines()]
+
+
+def test_steps_start_among_fewer_mounts_and_the_host_keeps_every_one_of_its_own(step: Step) -> None:
+    from builds.engine.sandbox import spawner
+
+    before = _mount_points("/proc/self/mountinfo")
+    assert step.run("test -c /dev/null && test -d /proc/self && echo ok").exit_code == 0
+    assert step.printed("stdout") == "ok\n"
+
+    # The namespace steps are started in has no /sys (no step sees one) and no host /dev/shm.
+    theirs = _mount_points(f"/proc/{spawner._local.worker.spawner.proc.pid}/mountinfo")
+    assert not [p for p in theirs if p == "/sys" or p.startswith(("/sys/", "/dev/shm", "/dev/pts"))]
+    assert "/proc" in theirs and "/dev" in theirs
+    # Taking them out there took none from the host.
+    assert _mount_points("/proc/self/mountinfo") == before
+
+
 def test_the_topmost_layer_wins(tmp_path: Path, busybox_rootfs: Path) -> None:
     middle = _layer(tmp_path, "middle", {"which": "middle\n", "only-middle": "m\n"})
     top = _layer(tmp_path, "top", {"which": "top\n"})

@@ -65,6 +65,7 @@ libc.syscall.restype = ctypes.c_long
 libc.prctl(36, 1, 0, 0, 0)
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x20000, 0x10000000, 0x40000000
+MS_REC, MS_SLAVE, MNT_DETACH = 0x4000, 0x80000, 0x2
 O_CLOEXEC, AT_FDCWD, AT_EMPTY_PATH = 0o2000000, -100, 0x1000
 OPEN_TREE_CLONE, MOVE_MOUNT_F_EMPTY_PATH, MOVE_MOUNT_T_EMPTY_PATH = 1, 0x4, 0x40
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_IDMAP = 0x1, 0x2, 0x4, 0x100000
@@ -97,6 +98,24 @@ def checked(result, what):
         raise OSError(error, f"{what}: {os.strerror(error)}")
 
 
+# Host mounts that no step and nothing starting one uses: a step gets a /dev of its own and no
+# /sys. Each mount in the namespace a step starts in costs it time: bwrap reads the whole mount
+# table back after each of its binds (about 20 a step), and the kernel renders every line of it
+# each time; leaving out /sys's cgroup trees took a step's bwrap from 5.7 to 4.4 ms here.
+UNUSED_MOUNTS = ("/sys", "/dev/shm", "/dev/pts", "/dev/mqueue", "/dev/hugepages")
+
+
+def without_unused_mounts():
+    # In a mount namespace of our own, still the host user namespace's, whose mounts are slaves
+    # first: an unmount here must never travel back to the host's (a shared mount's would).
+    if libc.unshare(CLONE_NEWNS) != 0 or libc.mount(None, b"/", None, MS_REC | MS_SLAVE, None) != 0:
+        return False
+    for path in UNUSED_MOUNTS:
+        while libc.umount2(path.encode(), MNT_DETACH) == 0:  # mounts stacked on one path too
+            pass
+    return True
+
+
 def isolate():
     # A user namespace mapping the subordinate range (its uid 0 is an unprivileged host uid), and
     # a mount namespace it owns, which this process (still the host's root) then joins: a tree
@@ -108,7 +127,7 @@ def isolate():
     if pid == 0:
         os.close(ready_r)
         os.close(go_w)
-        ok = libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0
+        ok = without_unused_mounts() and libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0
         os.write(ready_w, b"1" if ok else b"0")
         os.read(go_r, 1)
         os._exit(0)
