@@ -43,6 +43,7 @@ from .instructions import Planned, StageState, Step
 from .planner import BuildOptions, BuildPlan, PlannedStep
 from .printable import printable
 from .store import Image, Store
+from .store.cacheindex import WriteBehind
 from .verdicts import Outcome, VerdictCounts, cache_counts, tally
 from .walk import PlanWalk
 
@@ -96,6 +97,8 @@ class Executor:
         self.emitter = emitter
         self.finished_steps: set[int] = set()
         self.reported: list[dict[str, Any]] = []  # every step.finished, for the counts
+        # The records of the steps it runs are written while the next steps run.
+        self.records = plan.cache = WriteBehind(plan.cache)
 
     # -- running -------------------------------------------------------------------------------
     def run(self, started: float) -> BuildResult:
@@ -106,11 +109,15 @@ class Executor:
         ))
         try:
             final = PlanWalk(self.plan, self).run()
+            self.records.flush()  # an image is tagged once the records of its steps are kept
             image = self._finish_image(final)
         except EngineError as exc:
             return self._failed(exc, started)
         finally:
-            self.plan.hash_cache.save()
+            try:
+                self.records.flush()  # after a failed step too: what the steps before it made
+            finally:
+                self.plan.hash_cache.save()
         self.plan.save_history()
         self.emitter.emit(BuildFinished(
             status="succeeded",
@@ -270,6 +277,9 @@ class Executor:
         env.on_output = lambda stream, text: self.emitter.emit(
             StepLog(step=planned.number, stream=stream, text=text)
         )
+        env.on_started = self.records.start_writing  # while a RUN step's processes run
+        if step.keyword != "RUN":
+            self.records.start_writing()
         try:
             step.execute(state, upper)
             layer = self.store.commit_layer(upper, state.layers)
@@ -281,7 +291,7 @@ class Executor:
             shutil.rmtree(upper, ignore_errors=True)
             raise
         finally:
-            env.on_output = None
+            env.on_output = env.on_started = None
         notes = dict(plan.notes)
         if plan.manifest is not None:
             # Names that are not UTF-8 as the events show them (`\xNN`), which JSON can hold.

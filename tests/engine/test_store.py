@@ -24,7 +24,10 @@ from typing import Any
 
 import pytest
 
+from builds.engine import image as images
+from builds.engine.builder import BuildOptions, build
 from builds.engine.store import Image, Layer, LayerError, Store, canonical_json
+from builds.engine.store.cacheindex import WriteBehind
 
 from .conftest import busybox_tarball
 
@@ -475,6 +478,64 @@ class TestCacheIndex:
             store.cache_get(self.KEY)
             Store(store.root)
         assert (time.perf_counter() - started) / 1000 < 0.0005
+
+
+class TestRecordsWrittenBehind:
+    """A build's records are written by a thread of its own while its next step runs."""
+
+    KEY = "sha256:" + "ab" * 32
+    PARENT = "sha256:" + "cd" * 32
+
+    def test_a_record_is_seen_at_once_and_reaches_the_disk_once_written(self, store: Store) -> None:
+        scope = WriteBehind(store.cache_index.scope(""))
+        scope.record(self.KEY, {"key": self.KEY, "n": 1, "created": 1.0}, parent=self.PARENT)
+        assert scope.lookup(self.KEY) == {"key": self.KEY, "n": 1, "created": 1.0}
+        assert [r["n"] for r in scope.children(self.PARENT)] == [1]
+        assert store.cache_get(self.KEY) is None  # nothing written before the step runs
+
+        scope.start_writing()
+        scope.flush()
+        assert store.cache_get(self.KEY) == {"key": self.KEY, "n": 1, "created": 1.0}
+        assert [r["n"] for r in store.cache_children(self.PARENT)] == [1]
+        assert [r["n"] for r in scope.children(self.PARENT)] == [1]  # once, not twice
+
+    def test_children_while_written_come_back_each_once_oldest_first(self, store: Store) -> None:
+        store.cache_put("sha256:" + "00" * 32, {"key": "old", "n": 0, "created": 0.0}, parent=self.PARENT)
+        scope = WriteBehind(store.cache_index.scope(""))
+        for i in range(1, 40):
+            record = {"key": f"k{i}", "n": i, "created": float(i)}
+            scope.record(f"sha256:{i:064x}", record, parent=self.PARENT)
+        scope.start_writing()
+        seen = [[r["n"] for r in scope.children(self.PARENT)]]
+        while store.cache_get(f"sha256:{39:064x}") is None:  # read while the thread writes
+            seen.append([r["n"] for r in scope.children(self.PARENT)])
+        scope.flush()
+        seen.append([r["n"] for r in scope.children(self.PARENT)])
+        assert all(ns == list(range(40)) for ns in seen), seen
+
+    def test_a_write_that_fails_is_raised_by_flush_and_by_the_next_record(self, store: Store) -> None:
+        (store.root / "children").rmdir()
+        (store.root / "children").write_text("not a directory")
+        scope = WriteBehind(store.cache_index.scope(""))
+        scope.record(self.KEY, {"n": 1}, parent=self.PARENT)
+        scope.start_writing()
+        with pytest.raises(OSError):
+            scope.flush()
+        with pytest.raises(OSError):
+            scope.record("sha256:" + "ef" * 32, {"n": 2}, parent=self.PARENT)
+
+    def test_a_failed_build_keeps_the_records_of_the_steps_before_the_failure(
+            self, store: Store, tmp_path: Path) -> None:
+        images.import_any(store, BUSYBOX, "studio/busybox:1.35")
+        (tmp_path / "Dockerfile").write_text(
+            "FROM studio/busybox:1.35\nRUN echo one > /one\nRUN echo two > /two\nRUN exit 3\n")
+        options = BuildOptions(context=tmp_path, dockerfile=tmp_path / "Dockerfile")
+        assert build(store, options).status == "failed"
+        events: list[dict[str, Any]] = []
+        again = build(store, options, events.append)
+        assert again.status == "failed"
+        finished = [e["status"] for e in events if e["type"] == "step.finished"]
+        assert finished == ["cached", "cached", "cached", "failed"]
 
 
 def _put_many(root: str, parent: str, n: int) -> None:

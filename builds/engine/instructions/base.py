@@ -81,6 +81,8 @@ class BuildEnv:
     limits: Limits
     cancel: threading.Event | None = None
     on_output: Callable[[str, str], object] | None = None
+    # Called once a RUN step's processes have started, while the build waits for them.
+    on_started: Callable[[], object] | None = None
     # The context is the build's own (written for it, deleted after, changed by nobody):
     # COPY may take its files over as store blobs instead of copying them.
     context_owned: bool = False

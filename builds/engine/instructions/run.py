@@ -126,6 +126,7 @@ class Run(Step):
                     network=False,
                     limits=self.build.limits,
                     on_output=self.build.on_output,
+                    on_started=self.build.on_started,
                     cancel=self.build.cancel,
                     mounts=mounted,
                     discard=store.discard,

@@ -59,6 +59,7 @@ def run(
     cancel: threading.Event | None = None,
     mounts: Sequence[Mount] = (),
     discard: Callable[[Path], None] | None = None,
+    on_started: Callable[[], object] | None = None,
 ) -> RunResult:
     """Run `argv` as the step's process. `lower` are the parent layers' directories, bottom
     first (the base image's first); `upper` an empty directory that receives the writes; `cwd`
@@ -68,7 +69,8 @@ def run(
     process dies with its parent. Output streams to `on_output` as it arrives, line-buffered
     where possible. `mounts` go over the overlay, in order. Never raises for the command's own
     failure: the result says what happened. `discard` takes what is left to delete (into the
-    store's trash, emptied between builds) instead of deleting it now."""
+    store's trash, emptied between builds) instead of deleting it now. `on_started` is called
+    once the step's processes are started."""
     started = time.monotonic()
     out = Output(limits.output_bytes, on_output)
     # The overlay's work directory: empty, and on the upper's filesystem as overlayfs requires.
@@ -98,7 +100,7 @@ def run(
         args = bwrap_args(argv, layers, deep, upper, work, env, inside_path(cwd), ids, network, devices,
                           mounts, root)
         exit_code, reason = execute(worker, args, step_rlimits(limits, worker.cgroups), limits, out,
-                                    upper, cancel, started, overlay)
+                                    upper, cancel, started, overlay, on_started)
         reason = classify(exit_code, reason, worker.cgroups, upper, limits)
     except SandboxError as e:
         return RunResult(None, None, str(e), out.tail(), ms_since(started))

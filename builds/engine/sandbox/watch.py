@@ -8,6 +8,7 @@ import selectors
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,9 +33,11 @@ from .upper import disk_usage
 def execute(
     worker: Worker, args: list[str], rlimits: list[tuple[int, int]], limits: Limits, out: Output,
     upper: Path, cancel: threading.Event | None, started: float, overlay: Overlay | None = None,
+    on_started: Callable[[], object] | None = None,
 ) -> tuple[int | None, str | None]:
-    """Start bwrap (the spawner mounting `overlay` first, when given) and watch it. Returns
-    (exit code, the limit that stopped it or None)."""
+    """Start bwrap (the spawner mounting `overlay` first, when given) and watch it, calling
+    `on_started` once it is asked to start. Returns (exit code, the limit that stopped it or
+    None)."""
     stdout_r, stdout_w = os.pipe()
     stderr_r, stderr_w = os.pipe()
     try:
@@ -43,6 +46,8 @@ def execute(
         finally:
             os.close(stdout_w)
             os.close(stderr_w)
+        if on_started is not None:
+            on_started()
         watch = _Watch(worker, limits, out, upper, cancel, started + limits.timeout_s)
         try:
             watch.loop(stdout_r, stderr_r)
