@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import stat
 import threading
 import time
@@ -385,6 +386,31 @@ def test_a_step_given_the_network_runs_in_the_workers_and_one_without_does_not(
     offline = Step(step.lower, _layer(tmp_path, "offline", {}))
     offline.run("readlink /proc/self/ns/net")
     assert offline.printed("stdout").startswith("net:[") and offline.printed("stdout") != f"{host}\n"
+
+
+def _launcher() -> int:
+    """This thread's launcher: between steps, the one child its spawner has."""
+    from builds.engine.sandbox import spawner
+
+    pid = spawner._local.worker.spawner.proc.pid
+    (child,) = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return int(child)
+
+
+def test_a_step_whose_launcher_dies_fails_at_once_and_the_next_step_runs(step: Step, tmp_path: Path) -> None:
+    step.run("true")
+    launcher = _launcher()
+    threading.Timer(0.3, os.kill, (launcher, signal.SIGKILL)).start()
+    started = time.monotonic()
+
+    result = step.run("sleep 987649")
+
+    assert (result.exit_code, result.message) == (-9, "the command exited with code -9")
+    assert time.monotonic() - started < 5
+    assert _eventually(lambda: not _processes_with("987649"))
+    after = Step(step.lower, _layer(tmp_path, "after", {}))
+    assert after.run("echo again").exit_code == 0 and after.printed("stdout") == "again\n"
+    assert _launcher() != launcher
 
 
 def test_the_command_is_the_first_process_as_in_a_container(step: Step) -> None:

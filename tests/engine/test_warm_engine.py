@@ -164,11 +164,15 @@ def test_the_waiting_engine_has_its_sandbox_started_for_the_next_builds_steps(
     process = start("build", str(ctx), "--no-cache", "--progress", "json", store=store)
     try:
         def step_spawner() -> int | None:
-            table = parents()
+            table, ours = parents(), spawners()
             for pid in table:
                 with contextlib.suppress(OSError):
                     if Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x002.25\x00":
-                        return table.get(table.get(pid, 0), 0)  # sleep <- bwrap <- its spawner
+                        # sleep <- bwrap <- the launcher <- its spawner (both the spawner's program)
+                        up = table.get(pid, 0)
+                        while up and not (up in ours and table.get(up, 0) not in ours):
+                            up = table.get(up, 0)
+                        return up or None
             return None
 
         wait_for(lambda: step_spawner() is not None)

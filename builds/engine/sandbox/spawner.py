@@ -23,7 +23,9 @@ from .model import DEFAULT_SUBIDS, SUBIDS_SETTING, Limits, Overlay, SandboxError
 #
 # A small Python process per thread (started once, about 25 ms), living in the thread's
 # cgroups. For each step it forks a child that makes the step's root and execs bwrap with the
-# step's pipes and the seccomp filter (fd 3), reaps it and sends back one message, its status.
+# step's pipes and the seccomp filter (fd 3), reaps it and sends back one message, its status;
+# as root, a step without the network goes to its launcher instead, a second process that
+# starts bwrap without forking an interpreter (see "the launcher" in the program below).
 # If the thread's end of the socket closes (this process died), it kills the step and exits.
 # The rlimits are its own, inherited by what it spawns: it only ever lowers them (raising needs
 # CAP_SYS_RESOURCE, which root may lack), and a step that needs higher ones gets a new spawner.
@@ -41,9 +43,10 @@ from .model import DEFAULT_SUBIDS, SUBIDS_SETTING, Limits, Overlay, SandboxError
 #
 # As root, the spawner makes a user namespace mapping the subordinate range and a mount
 # namespace owned by it, and lives in that mount namespace (still as the host's root, so that
-# the trees it clones belong to the user namespace). The child clones the step's layers as
-# idmapped mounts, enters the user namespace as its root, unshares a mount namespace of its
-# own, and mounts the overlay there from the clones, `volatile`, for bwrap to bind as its root.
+# the trees it clones belong to the user namespace). It clones the step's layers as idmapped
+# mounts; the child (or the launcher), root in the user namespace, unshares a mount namespace
+# of the step's own and mounts the overlay there from the clones, `volatile`, for bwrap to bind
+# as its root.
 # Nothing is mounted on the host, and all of it goes with the step. Overlayfs syncs its upper
 # filesystem when it is unmounted unless it is volatile: every step would then wait, on
 # leaving, for all the data written anywhere on the store's disk to reach it (after a 200 MB
@@ -51,7 +54,7 @@ from .model import DEFAULT_SUBIDS, SUBIDS_SETTING, Limits, Overlay, SandboxError
 # of the store, which leaves flushing to the kernel.
 
 _SPAWNER = r"""
-import array, ctypes, fcntl, json, os, resource, select, signal, socket, struct, sys
+import array, contextlib, ctypes, fcntl, json, os, resource, select, signal, socket, struct, sys
 
 sock = socket.socket(fileno=int(sys.argv[2]))
 sock.set_inheritable(False)
@@ -243,41 +246,59 @@ def step_clones(overlay):
     return lowers, parent
 
 
-def mount_root(overlay, userns, clones):
-    # In the forked child, as the host's root: the step's layers stacked, from inside the
-    # user namespace, on idmapped copies; then the step's own mounts over them.
-    lowers, parent = clones
-    if overlay.get("network"):
-        checked(libc.setns(hostnet, CLONE_NEWNET), "setns")
-    flags = os.O_PATH | os.O_DIRECTORY | O_CLOEXEC
-    upper = os.open(os.path.basename(overlay["upper"]), flags, dir_fd=parent)
-    work = os.open(os.path.basename(overlay["work"]), flags, dir_fd=parent)
-    binds = [idmapped(m["source"], userns, m["readonly"]) if m["kind"] == "bind" else None
-             for m in overlay["mounts"]]
+def bind_clones(overlay):
+    # As the host's root: idmapped copies of what the step binds (None for a tmpfs).
+    return [idmapped(m["source"], userns, m["readonly"]) if m["kind"] == "bind" else None
+            for m in overlay["mounts"]]
+
+
+def enter_userns():
     checked(libc.setns(userns, CLONE_NEWUSER), "setns")
     os.setgroups([])
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
-    checked(libc.unshare(CLONE_NEWNS), "unshare")  # the step's own, gone when it is
-    fs = sys_("fsopen", b"overlay", 1)
-    fsconfig(fs, FSCONFIG_SET_STRING, "source", b"overlay")
-    for lower in reversed(lowers):  # topmost first
-        fsconfig(fs, FSCONFIG_SET_FD, "lowerdir+", None, lower)
-    fsconfig(fs, FSCONFIG_SET_FD, "upperdir", None, upper)
-    fsconfig(fs, FSCONFIG_SET_FD, "workdir", None, work)
-    fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr")
-    # Without volatile, leaving the step would sync the whole store's disk (see above).
-    fsconfig(fs, FSCONFIG_SET_FLAG, "volatile")
-    attach(new_mount(fs), AT_FDCWD, ROOT)
-    root = os.open(ROOT, os.O_PATH | os.O_DIRECTORY | O_CLOEXEC)
-    for mount, tree in zip(overlay["mounts"], binds):
-        if tree is None:  # a tmpfs, made here so that the step's root owns it
-            tree = sys_("fsopen", b"tmpfs", 1)
-            fsconfig(tree, FSCONFIG_SET_STRING, "mode", b"0755")
-            if mount.get("size"):
-                fsconfig(tree, FSCONFIG_SET_STRING, "size", str(mount["size"]).encode())
-            tree = new_mount(tree)
-        attach(tree, inside(root, mount["target"]))
+
+
+def mount_root(overlay, clones, binds):
+    # As the user namespace's root, in a mount namespace of the step's own (gone when it is):
+    # the step's layers stacked on their idmapped copies, then the step's own mounts over them.
+    # Every descriptor it opens is closed again: the launcher lives on after the step.
+    lowers, parent = clones
+    checked(libc.unshare(CLONE_NEWNS), "unshare")
+    flags = os.O_PATH | os.O_DIRECTORY | O_CLOEXEC
+    with opened(os.open(os.path.basename(overlay["upper"]), flags, dir_fd=parent)) as upper, \
+            opened(os.open(os.path.basename(overlay["work"]), flags, dir_fd=parent)) as work, \
+            opened(sys_("fsopen", b"overlay", 1)) as fs:
+        fsconfig(fs, FSCONFIG_SET_STRING, "source", b"overlay")
+        for lower in reversed(lowers):  # topmost first
+            fsconfig(fs, FSCONFIG_SET_FD, "lowerdir+", None, lower)
+        fsconfig(fs, FSCONFIG_SET_FD, "upperdir", None, upper)
+        fsconfig(fs, FSCONFIG_SET_FD, "workdir", None, work)
+        fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr")
+        # Without volatile, leaving the step would sync the whole store's disk (see above).
+        fsconfig(fs, FSCONFIG_SET_FLAG, "volatile")
+        with opened(new_mount(fs)) as tree:
+            attach(tree, AT_FDCWD, ROOT)
+    with opened(os.open(ROOT, os.O_PATH | os.O_DIRECTORY | O_CLOEXEC)) as root:
+        for mount, tree in zip(overlay["mounts"], binds):
+            if tree is None:  # a tmpfs, made here so that the step's root owns it
+                with opened(sys_("fsopen", b"tmpfs", 1)) as fs:
+                    fsconfig(fs, FSCONFIG_SET_STRING, "mode", b"0755")
+                    if mount.get("size"):
+                        fsconfig(fs, FSCONFIG_SET_STRING, "size", str(mount["size"]).encode())
+                    with opened(new_mount(fs)) as tmpfs, opened(inside(root, mount["target"])) as target:
+                        attach(tmpfs, target)
+            else:  # the caller's to close
+                with opened(inside(root, mount["target"])) as target:
+                    attach(tree, target)
+
+
+@contextlib.contextmanager
+def opened(fd):
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def reap():
@@ -292,7 +313,8 @@ def reap():
 def kill_orphans():
     # bwrap's sandboxed child asks to die with bwrap a moment after it is cloned; when bwrap is
     # killed inside that moment, the child lives on and, as we are its subreaper, becomes ours.
-    # Nothing of a step may outlive it, so whatever child is left once bwrap has gone is killed.
+    # Nothing of a step may outlive it, so whatever child is left once bwrap has gone is killed
+    # (not the launcher, which is this process's child too).
     me = os.getpid()
     try:
         with open(f"/proc/{me}/task/{me}/children") as f:
@@ -300,6 +322,8 @@ def kill_orphans():
     except OSError:
         return
     for pid in orphans:
+        if launcher and pid == launcher[0]:
+            continue
         try:
             os.kill(pid, 9)
             os.waitpid(pid, 0)
@@ -307,9 +331,9 @@ def kill_orphans():
             pass
 
 
-def receive():
+def receive(conn, most=2):
     fds = array.array("i")
-    msg, ancillary, _, _ = sock.recvmsg(1 << 21, socket.CMSG_SPACE(2 * fds.itemsize),
+    msg, ancillary, _, _ = conn.recvmsg(1 << 21, socket.CMSG_SPACE(most * fds.itemsize),
                                         socket.MSG_CMSG_CLOEXEC)
     for _, _, data in ancillary:
         fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
@@ -319,7 +343,11 @@ def receive():
 def child(request, fds, errors, clones):
     overlay = request.get("overlay")
     if overlay:
-        mount_root(overlay, userns, clones)
+        if overlay.get("network"):
+            checked(libc.setns(hostnet, CLONE_NEWNET), "setns")
+        binds = bind_clones(overlay)
+        enter_userns()
+        mount_root(overlay, clones, binds)
     seccomp = os.memfd_create("seccomp")  # bwrap reads the filter from fd 3
     os.write(seccomp, SECCOMP)
     os.lseek(seccomp, 0, os.SEEK_SET)
@@ -333,12 +361,17 @@ def child(request, fds, errors, clones):
     os.execv(request["argv"][0], request["argv"])
 
 
-def spawn(request, fds):
+def spawn(msg, request, fds):
+    # Start the step: by the launcher (None: its status comes from there, see relay) or by a
+    # forked child (its pid).
     try:
         for which, value in request["rlimits"]:
             if resource.getrlimit(which) != (value, value):
                 resource.setrlimit(which, (value, value))
-        clones = step_clones(request["overlay"]) if request.get("overlay") else None
+        overlay = request.get("overlay")
+        clones = step_clones(overlay) if overlay else None
+        if overlay and not overlay.get("network") and hand_over(msg, overlay, fds, clones):
+            return None
         read, write = os.pipe()
         errors = fcntl.fcntl(write, fcntl.F_DUPFD_CLOEXEC, 10)  # clear of the fds 0-3 it sets up
         os.close(write)
@@ -362,22 +395,182 @@ def spawn(request, fds):
             os.close(fd)
 
 
-def wait(pid):
+def wait(pid, control):
+    # bwrap's exit status; a message on `control` kills it first, and its end ends us too.
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
-    poller.register(sock, select.POLLIN)
+    poller.register(control, select.POLLIN)
     while True:
         for fd, _ in poller.poll():
             if fd == pidfd:
                 os.close(pidfd)
                 return os.waitpid(pid, 0)[1]
-            message = sock.recv(64)
+            message = control.recv(64)
             os.kill(pid, 9)  # b"kill", or the owner is gone
             if not message:
                 os.waitpid(pid, 0)
                 kill_orphans()
                 sys.exit()
+
+
+# -- the launcher -------------------------------------------------------------------------------
+#
+# As root, a step without the network is started by a second process, forked from this one at
+# the first such step: it enters the user namespace once, as its root, and for each step
+# unshares a mount namespace, mounts the step's root there from the trees this process cloned
+# and sent it, starts bwrap with posix_spawn and goes back to its first mount namespace. So
+# bwrap starts from a vfork, where a forked interpreter that then execs it cost every step
+# 1.1 ms more (its pages copied on write, then torn down by the exec). It waits for bwrap and
+# sends its status here, to be passed on; it dies with this process, and one that died is
+# replaced at the next step. A step given the network still starts from a forked child, which
+# can enter the host's network namespace (the launcher, root only in its own, cannot).
+
+MAX_SENT = 250  # descriptors in one message (the kernel takes at most 253)
+launcher = None  # (pid, pidfd, socket) while one runs; False where it cannot
+
+
+def hand_over(msg, overlay, fds, clones):
+    global launcher
+    lowers, parent = clones
+    if userns is None or launcher is False or len(fds) + len(lowers) + 1 + len(overlay["mounts"]) > MAX_SENT:
+        return False
+    if launcher is None:
+        launcher = start_launcher()
+        if not launcher:
+            return False
+    binds = bind_clones(overlay)
+    try:
+        sent = array.array("i", [*fds, *lowers, parent, *(tree for tree in binds if tree is not None)])
+        launcher[2].sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, sent)])
+    except OSError:  # it died between two steps: this one takes the other way, the next a new one
+        stop_launcher()
+        return False
+    finally:
+        for tree in binds:
+            if tree is not None:
+                os.close(tree)
+    return True
+
+
+def start_launcher():
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ours.close()
+            sock.detach()  # the owner's socket stays the spawner's: closed below with the rest
+            launch_steps(theirs, os.getppid())
+        except Exception as e:
+            with contextlib.suppress(OSError):
+                theirs.send(b"failed " + str(e).encode()[:1000])
+        finally:
+            os._exit(0)
+    theirs.close()
+    if ours.recv(2048) != b"ready":
+        ours.close()
+        os.waitpid(pid, 0)
+        return False
+    # Signalled through a pidfd: once reap() has taken it, its pid may be another process's.
+    return pid, os.pidfd_open(pid), ours
+
+
+def stop_launcher():
+    global launcher
+    if launcher:
+        _, pidfd, conn = launcher
+        conn.close()
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+        os.close(pidfd)
+    launcher = None
+
+
+def relay():
+    # The launcher's answer for the step handed over; a kill from the owner is passed on.
+    conn = launcher[2]
+    poller = select.poll()
+    poller.register(conn, select.POLLIN)
+    poller.register(sock, select.POLLIN)
+    while True:
+        for fd, _ in poller.poll():
+            if fd == conn.fileno():
+                reply = conn.recv(1 << 16)
+                if reply:
+                    return reply
+                # It died (the OOM killer may pick it), and its bwrap with it (--die-with-parent).
+                stop_launcher()
+                kill_orphans()
+                return json.dumps({"status": 9}).encode()  # as killed by SIGKILL
+            message = sock.recv(64)
+            if not message:  # the owner is gone
+                stop_launcher()
+                kill_orphans()
+                sys.exit()
+            conn.send(b"kill")
+
+
+def launch_steps(conn, parent):
+    enter_userns()
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG, after the id changes that clear it
+    if os.getppid() != parent:
+        return
+    libc.prctl(36, 1, 0, 0, 0)  # the subreaper of its steps' orphans, as the spawner is (not inherited)
+    # Nothing the spawner held is this process's: not the clones, not the namespaces, and not
+    # the pipes of the step it was forked during, which would never see their end otherwise.
+    CLONES.clear()
+    os.closerange(3, conn.fileno())
+    os.closerange(conn.fileno() + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    first = os.open("/proc/self/ns/mnt", os.O_RDONLY | O_CLOEXEC)
+    seccomp = fcntl.fcntl(memfd := os.memfd_create("seccomp"), fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(memfd)
+    os.write(seccomp, SECCOMP)
+    null = fcntl.fcntl(devnull := os.open("/dev/null", os.O_RDONLY), fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(devnull)
+    conn.send(b"ready")
+    while True:
+        msg, fds = receive(conn, MAX_SENT)
+        if not msg:
+            return
+        if msg == b"kill":  # meant for a step that had ended already
+            continue
+        reap()
+        try:
+            pid = launch(json.loads(msg), fds, first, seccomp, null)
+        except (OSError, ValueError) as e:
+            conn.send(json.dumps({"error": str(e)}).encode())
+            continue
+        status = wait(pid, conn)
+        kill_orphans()
+        conn.send(json.dumps({"status": status}).encode())
+
+
+def launch(request, fds, first, seccomp, null):
+    # In the launcher: the step's root mounted in a mount namespace that bwrap takes with it.
+    try:
+        out, err, *trees = fds
+        for which, value in request["rlimits"]:  # as the spawner set its own
+            if resource.getrlimit(which) != (value, value):
+                resource.setrlimit(which, (value, value))
+        overlay = request["overlay"]
+        count = len(overlay["layers"])
+        given = iter(trees[count + 1:])
+        binds = [next(given) if mount["kind"] == "bind" else None for mount in overlay["mounts"]]
+        try:
+            mount_root(overlay, (trees[:count], trees[count]), binds)
+            os.lseek(seccomp, 0, os.SEEK_SET)  # bwrap reads the filter from fd 3
+            actions = [(os.POSIX_SPAWN_DUP2, fd, target)
+                       for fd, target in ((null, 0), (out, 1), (err, 2), (seccomp, 3))]
+            # SIGPIPE and SIGXFSZ back to their defaults, as for the forked child.
+            return os.posix_spawn(request["argv"][0], request["argv"], os.environ, file_actions=actions,
+                                  setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+        finally:
+            checked(libc.setns(first, CLONE_NEWNS), "setns")  # the step's stays bwrap's alone
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 userns = hostnet = None
@@ -390,7 +583,7 @@ if os.getuid() == 0:
         sys.exit()
 sock.send(b"ready isolated" if userns is not None else b"ready")
 while True:
-    msg, fds = receive()
+    msg, fds = receive(sock)
     if not msg:
         break
     if msg == b"kill":  # meant for a step that had ended already
@@ -398,13 +591,19 @@ while True:
     reap()
     try:
         request = json.loads(msg)
-        pid = spawn(request, fds)
+        pid = spawn(msg, request, fds)
     except (OSError, ValueError) as e:
         sock.send(json.dumps({"error": str(e)}).encode())
         continue
-    status = wait(pid)
-    kill_orphans()
-    sock.send(json.dumps({"status": status}).encode())
+    if pid is None:
+        reply = relay()
+    else:
+        status = wait(pid, sock)
+        kill_orphans()
+        reply = json.dumps({"status": status}).encode()
+    sock.send(reply)
+stop_launcher()
+kill_orphans()
 reap()
 """
 
