@@ -277,7 +277,7 @@ class Executor:
         env.on_output = lambda stream, text: self.emitter.emit(
             StepLog(step=planned.number, stream=stream, text=text)
         )
-        env.on_started = self.records.start_writing  # while a RUN step's processes run
+        env.on_started = self._while_a_step_runs
         if step.keyword != "RUN":
             self.records.start_writing()
         try:
@@ -317,6 +317,13 @@ class Executor:
         }
         self.plan.cache.record(key, record, parent=state.key)
         return record
+
+    def _while_a_step_runs(self) -> None:
+        """Work for the steps after a RUN, done while its processes run (the build waits for
+        them meanwhile): the records so far handed to their writer, and the next layer's facts
+        file made."""
+        self.records.start_writing()
+        self.store.layer_store.open_facts_file()
 
     # -- the image -----------------------------------------------------------------------------
     def _finish_image(self, state: StageState) -> Image:

@@ -220,6 +220,41 @@ class TestCommitLayer:
         assert names == sorted([layers[0].id, f"{layers[0].id}.json"])
         assert store.layer(layers[0].id, changes=True).changes == layers[0].changes
 
+    def test_a_facts_file_made_while_a_step_runs_becomes_the_next_layers(self, store: Store) -> None:
+        store.layer_store.open_facts_file()
+        made = store.layer_store._facts_file
+        assert made is not None
+        inode = os.fstat(made[1]).st_ino
+        assert sorted(p.name for p in store.layers.iterdir()) == []  # unnamed until the commit
+
+        upper = store.work_dir("step")
+        write(upper / "app", "one")
+        layer = store.commit_layer(upper, [])
+
+        assert layer is not None and (store.layers / f"{layer.id}.json").stat().st_ino == inode
+        assert store.layer(layer.id, changes=True).changes == layer.changes
+        again = store.work_dir("step")
+        write(again / "app", "two")
+        second = store.commit_layer(again, [])  # none made ahead: written through tmp/
+        assert second is not None and store.layer(second.id).diff_id == second.diff_id
+
+    def test_a_facts_file_made_before_a_fork_stays_the_parents(self, store: Store) -> None:
+        store.layer_store.open_facts_file()
+        made = store.layer_store._facts_file
+        assert made is not None
+        inode = os.fstat(made[1]).st_ino
+        child = multiprocessing.get_context("fork").Process(target=_commit_one, args=(store, "child"))
+        child.start()
+        child.join(timeout=60)
+        assert child.exitcode == 0
+
+        upper = store.work_dir("step")
+        write(upper / "app", "parent")
+        layer = store.commit_layer(upper, [])
+        assert layer is not None and (store.layers / f"{layer.id}.json").stat().st_ino == inode
+        facts = sorted(p for p in store.layers.iterdir() if p.suffix == ".json")
+        assert len(facts) == 2 and all(json.loads(p.read_bytes())["diff_id"] for p in facts)
+
     def test_a_long_file_list_has_a_file_of_its_own_and_one_written_so_before_still_reads(
         self, store: Store
     ) -> None:
@@ -536,6 +571,13 @@ class TestRecordsWrittenBehind:
         assert again.status == "failed"
         finished = [e["status"] for e in events if e["type"] == "step.finished"]
         assert finished == ["cached", "cached", "cached", "failed"]
+
+
+def _commit_one(store: Store, text: str) -> None:
+    # Forked: the same Store object, holding the parent's facts file made ahead.
+    upper = store.work_dir("step")
+    write(upper / "app", text)
+    assert store.commit_layer(upper, []) is not None
 
 
 def _put_many(root: str, parent: str, n: int) -> None:

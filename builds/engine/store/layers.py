@@ -9,6 +9,7 @@ import errno
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -16,7 +17,7 @@ from ..errors import InputError
 from ..parallel import Sha256Behind
 from .housekeeping import Housekeeping
 from .objects import FileChange, Layer
-from .tarstream import OPAQUE_XATTRS, LayerFormatError, Walked, walk_layer
+from .tarstream import OPAQUE_XATTRS, LayerFormatError, StoredLayers, Walked, walk_layer
 
 
 class LayerError(InputError):
@@ -40,6 +41,55 @@ class Layers:
         self.directory = directory
         self.keeping = keeping
         self._paths: dict[str, Path] = {}
+        self._facts_file: tuple[int, int] | None = None  # (pid, fd): see open_facts_file
+        self._facts_lock = threading.Lock()
+        self._unnamed_files = True  # until l/'s filesystem says otherwise
+        self._stored = StoredLayers()
+
+    def open_facts_file(self) -> None:
+        """Make the next layer's facts file now, unnamed, in l/: its new inode is the slowest part
+        of a small step's commit on a disk without a journal, and a builder calls this while a
+        step runs, so the commit after it only writes the file and names it. Where l/'s
+        filesystem has no unnamed files, commits write theirs through tmp/."""
+        with self._facts_lock:
+            if self._facts_file is not None or not self._unnamed_files:
+                return
+            try:
+                fd = os.open(self.directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o666)
+            except OSError:
+                self._unnamed_files = False
+                return
+            self._facts_file = (os.getpid(), fd)
+
+    def _write_facts(self, path: Path, data: bytes) -> None:
+        """Write a layer's facts file, keeping one a racing writer made first."""
+        with self._facts_lock:
+            made, self._facts_file = self._facts_file, None
+        if made is not None and made[0] != os.getpid():
+            made = None  # opened before a fork: the parent's (the copy is closed on its exec or exit)
+        if made is None:
+            self.keeping.write_atomic(path, data, exclusive=True)
+            return
+        fd = made[1]
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, "short write of", str(path))
+            # Relative to a directory descriptor, so that it is linkat() following the link to
+            # the open, unnamed file (os.link(src, dst) alone is link(), which does not).
+            directory = os.open(path.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.link(f"/proc/self/fd/{fd}", path.name, dst_dir_fd=directory)
+            finally:
+                os.close(directory)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise
+            self._unnamed_files = False  # no /proc to name it through: as where there are none
+            self.keeping.write_atomic(path, data, exclusive=True)
+        finally:
+            os.close(fd)
 
     def path(self, layer_id: str) -> Path:
         found = self._paths.get(layer_id)
@@ -72,7 +122,7 @@ class Layers:
         lowers = [self.path(layer_id) for layer_id in reversed(lower)]
         digest = Sha256Behind()  # hashes on the other core while the walk reads the tree
         try:
-            walked = walk_layer(upper, digest.update, lowers)
+            walked = walk_layer(upper, digest.update, lowers, self._stored)
         except LayerFormatError as exc:
             raise LayerError(str(exc)) from None
         finally:
@@ -121,8 +171,7 @@ class Layers:
                 self.directory / f"{layer.id}.changes.json",
                 json.dumps([c.to_row() for c in layer.changes], ensure_ascii=False).encode(), exclusive=True,
             )
-        self.keeping.write_atomic(self.directory / f"{layer.id}.json",
-                                  json.dumps(facts, ensure_ascii=False).encode(), exclusive=True)
+        self._write_facts(self.directory / f"{layer.id}.json", json.dumps(facts, ensure_ascii=False).encode())
         try:
             os.rename(tree, target)
         except OSError as exc:

@@ -174,7 +174,59 @@ def is_opaque(path: bytes) -> bool:
     return False
 
 
-def _below(lowers: list[bytes], name: bytes, want_dirs: bool) -> tuple[os.stat_result | None, list[bytes]]:
+_UNKNOWN = object()
+
+
+class StoredLayers:
+    """What `lstat` and the opaque marks say of paths inside stored layers, which never change
+    once stored (a layer stored again under its id holds the same tree): a step's commit looks
+    each of its paths up in every layer below it, and the layers below the next step's are the
+    same ones again, so a 50-step build asked the disk the same 2,800 questions per build twice
+    over. Bounded: forgotten all at once past `MAX` paths."""
+
+    MAX = 1 << 16
+
+    def __init__(self) -> None:
+        self._stats: dict[bytes, os.stat_result | None] = {}
+        self._opaque: dict[bytes, bool] = {}
+
+    def lstat(self, path: bytes) -> os.stat_result | None:
+        found = self._stats.get(path, _UNKNOWN)
+        if found is not _UNKNOWN:
+            return found  # type: ignore[return-value]
+        try:
+            st: os.stat_result | None = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            st = None
+        if len(self._stats) >= self.MAX:
+            self._stats.clear()
+        self._stats[path] = st
+        return st
+
+    def is_opaque(self, path: bytes) -> bool:
+        found = self._opaque.get(path)
+        if found is None:
+            if len(self._opaque) >= self.MAX:
+                self._opaque.clear()
+            found = self._opaque[path] = is_opaque(path)
+        return found
+
+
+class _OnDisk:
+    """Layers below that may still change (a container's, an import's): asked every time."""
+
+    @staticmethod
+    def lstat(path: bytes) -> os.stat_result | None:
+        try:
+            return os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    is_opaque = staticmethod(is_opaque)
+
+
+def _below(lowers: list[bytes], name: bytes, want_dirs: bool, disk: StoredLayers | _OnDisk
+           ) -> tuple[os.stat_result | None, list[bytes]]:
     """The lower layers' view of `name` inside the directories `lowers` (topmost first, all
     visible at the parent): the stat of the topmost entry, if any, and the directories that
     stay visible below it (until one is opaque or something else hides them)."""
@@ -182,9 +234,8 @@ def _below(lowers: list[bytes], name: bytes, want_dirs: bool) -> tuple[os.stat_r
     dirs: list[bytes] = []
     for parent in lowers:
         path = parent + b"/" + name
-        try:
-            st = os.lstat(path)
-        except (FileNotFoundError, NotADirectoryError):
+        st = disk.lstat(path)
+        if st is None:
             continue
         if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
             break  # whited out: nothing below shows
@@ -195,7 +246,7 @@ def _below(lowers: list[bytes], name: bytes, want_dirs: bool) -> tuple[os.stat_r
         if not stat.S_ISDIR(st.st_mode):
             break
         dirs.append(path)
-        if is_opaque(path):
+        if disk.is_opaque(path):
             break
     return found, dirs
 
@@ -229,9 +280,10 @@ def _kind(mode: int) -> str:
 
 
 class _Walk:
-    def __init__(self, emit: Emit, lowers: list[bytes] | None) -> None:
+    def __init__(self, emit: Emit, lowers: list[bytes] | None, disk: StoredLayers | _OnDisk) -> None:
         self.emit = emit
         self.lowers = lowers  # None: the stream only, no facts
+        self.disk = disk
         self.out = Walked()
         self.links: dict[tuple[int, int], bytes] = {}
         self.buffer = bytearray(CHUNK)
@@ -276,7 +328,7 @@ class _Walk:
             return self.directory(path, rel, name, st, xattrs, opaque, lowers)
         if stat.S_ISSOCK(mode):
             return None  # a socket is a running process's, not a file a tar can carry
-        below = None if lowers is None else _below(lowers, name, want_dirs=False)[0]
+        below = None if lowers is None else _below(lowers, name, False, self.disk)[0]
         if lowers is not None:
             size = st.st_size if stat.S_ISREG(mode) or stat.S_ISLNK(mode) else 0
             self.note(rel, _kind(mode), size, "added" if below is None else "modified")
@@ -307,7 +359,7 @@ class _Walk:
         child_lowers: list[bytes] | None = None
         if lowers is not None:
             # Under an opaque directory too: a name a lower layer has is modified, not added.
-            below, child_lowers = _below(lowers, name, want_dirs=True)
+            below, child_lowers = _below(lowers, name, True, self.disk)
             if below is None:
                 self.note(rel, "dir", 0, "added")
             elif opaque or not _same_dir(st, below):
@@ -361,9 +413,11 @@ def _same_dir(st: os.stat_result, below: os.stat_result) -> bool:
             and st.st_uid == below.st_uid and st.st_gid == below.st_gid)
 
 
-def walk_layer(root: Path, emit: Emit, lowers: list[Path] | None = None) -> Walked:
+def walk_layer(root: Path, emit: Emit, lowers: list[Path] | None = None,
+               stored: StoredLayers | None = None) -> Walked:
     """Stream the tar of the layer directory `root` into `emit`. With `lowers` (the layer
     directories below it, topmost first) also list its changes as added/modified/deleted;
-    without, only the stream is made."""
+    without, only the stream is made. `stored`: the lowers are stored layers, and what is
+    known of them is kept there."""
     below = None if lowers is None else [os.fsencode(p) for p in lowers]
-    return _Walk(emit, below).run(os.fsencode(root))
+    return _Walk(emit, below, stored if stored is not None else _OnDisk()).run(os.fsencode(root))
