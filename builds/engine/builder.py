@@ -12,6 +12,7 @@ import functools
 import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from . import image as images
@@ -99,6 +100,7 @@ class Executor:
         self.reported: list[dict[str, Any]] = []  # every step.finished, for the counts
         # The records of the steps it runs are written while the next steps run.
         self.records = plan.cache = WriteBehind(plan.cache)
+        self._upper_ahead: Path | None = None  # the next step's, made while a step runs
 
     # -- running -------------------------------------------------------------------------------
     def run(self, started: float) -> BuildResult:
@@ -114,6 +116,8 @@ class Executor:
         except EngineError as exc:
             return self._failed(exc, started)
         finally:
+            if self._upper_ahead is not None:
+                shutil.rmtree(self._upper_ahead, ignore_errors=True)  # empty: not the next step's
             try:
                 self.records.flush()  # after a failed step too: what the steps before it made
             finally:
@@ -272,7 +276,7 @@ class Executor:
         reason: reasons.Reason,
     ) -> dict[str, Any]:
         """Run the step in a fresh upper directory, keep its layer, and record it in the cache."""
-        upper = self.store.work_dir("step")
+        upper, self._upper_ahead = self._upper_ahead or self.store.work_dir("step"), None
         env = self.plan.env
         env.on_output = lambda stream, text: self.emitter.emit(
             StepLog(step=planned.number, stream=stream, text=text)
@@ -321,9 +325,11 @@ class Executor:
     def _while_a_step_runs(self) -> None:
         """Work for the steps after a RUN, done while its processes run (the build waits for
         them meanwhile): the records so far handed to their writer, and the next layer's facts
-        file made."""
+        file and the next step's upper directory made."""
         self.records.start_writing()
         self.store.layer_store.open_facts_file()
+        if self._upper_ahead is None:
+            self._upper_ahead = self.store.work_dir("step")
 
     # -- the image -----------------------------------------------------------------------------
     def _finish_image(self, state: StageState) -> Image:

@@ -74,12 +74,12 @@ def remove_work(work: Path, discard: Callable[[Path], None] | None = None) -> No
     rmdirs. A volatile overlay (the spawner's) leaves work/incompat/volatile in its workdir too; each
     directory deleted costs this kind of disk a millisecond or more, so with `discard` (the
     store's trash, emptied between builds) the whole tree goes there in one rename instead."""
+    if discard is not None:
+        discard(work)
+        return
     try:
         for path in (work / "work", work):
             with contextlib.suppress(FileNotFoundError):
                 os.rmdir(path)
     except OSError:
-        if discard is not None:
-            discard(work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
