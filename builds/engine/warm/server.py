@@ -103,7 +103,7 @@ def serve(store: Path, idle: float) -> int:
     inode = path.stat().st_ino
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     _log(f"serving {store}")
-    spare, tell_spare = _fork_spare(store, listener, status_w, files, during_a_build=False)
+    spare, tell_spare = _fork_spare(store, listener, status_w, files)
     last_used = time.monotonic()
     why = "idle"
     try:
@@ -121,7 +121,7 @@ def serve(store: Path, idle: float) -> int:
                 for _ in range(news.count(TAKEN)):
                     last_used = time.monotonic()
                     os.close(tell_spare)
-                    spare, tell_spare = _fork_spare(store, listener, status_w, files, during_a_build=True)
+                    spare, tell_spare = _fork_spare(store, listener, status_w, files)
                 if ENDED in news:
                     with contextlib.suppress(OSError):  # a spare that is gone
                         os.write(tell_spare, ENDED)
@@ -155,7 +155,7 @@ def _reap() -> None:
 
 
 def _fork_spare(
-    store: Path, listener: socket.socket, status_w: int, files: dict[str, int], *, during_a_build: bool
+    store: Path, listener: socket.socket, status_w: int, files: dict[str, int]
 ) -> tuple[int, int]:
     """The new spare's pid, and the pipe this process tells it of ended builds through."""
     told, tell = os.pipe2(os.O_CLOEXEC)
@@ -166,30 +166,21 @@ def _fork_spare(
     os.close(tell)
     code = 1
     try:
-        code = _spare(store, listener, status_w, files, told, during_a_build=during_a_build)
+        code = _spare(store, listener, status_w, files, told)
     except BaseException:  # a spare must never return into the parent's loop
         traceback.print_exc()
     finally:
         os._exit(code)
 
 
-def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str, int], told: int, *,
-           during_a_build: bool) -> int:
+def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str, int], told: int) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from ..context import hashcache
     from ..dockerfile import syntax
     from ..sandbox import runner
 
-    def start() -> None:
-        syntax.start()
-        runner.start_ahead()  # the sandbox's spawner and cgroups, for the build's first RUN
-
-    # A spare forked when a build was taken waits for a build to end before it starts its parse
-    # process and its sandbox (about 50 ms of a core): started at once, they took it from that
-    # build's first steps. Taken before, it builds without them, as a process started cold does.
-    started = not during_a_build
-    if started:
-        start()
+    syntax.start()
+    runner.start_ahead()  # the sandbox's spawner and cgroups, for the build's first RUN
     cache_file = store / hashcache.HASH_CACHE_FILE
 
     def ready() -> bool:
@@ -203,8 +194,7 @@ def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str,
         gc.freeze()
         return True
 
-    if started:
-        ready()
+    ready()
     # Told that a build ended, which may have saved the hash cache: read it again then, or the
     # next build (often the very next command) would read all of it itself. (A pipe, not a
     # signal: one delivered to another thread of this process would not end a wait in accept().)
@@ -214,14 +204,8 @@ def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str,
         readable, _, _ = select.select(waiting, [], [])
         if told in readable:
             if os.read(told, 64):
-                if not started:
-                    start()
-                    started = True
-                    ready()
-                    _log("a build ended: started the sandbox and read the store's hash cache")
-                else:
-                    _log("a build ended: " + ("read the store's hash cache again" if ready()
-                                              else "its hash cache is unchanged"))
+                _log("a build ended: " + ("read the store's hash cache again" if ready()
+                                          else "its hash cache is unchanged"))
             else:
                 waiting.remove(told)  # this process's parent is gone
         if listener in readable:
