@@ -100,7 +100,9 @@ class Executor:
         self.reported: list[dict[str, Any]] = []  # every step.finished, for the counts
         # The records of the steps it runs are written while the next steps run.
         self.records = plan.cache = WriteBehind(plan.cache)
-        self._upper_ahead: Path | None = None  # the next step's, made while a step runs
+        # The next step's upper directory and its overlay work directory, made while a step runs.
+        self._upper_ahead: Path | None = None
+        self._work_ahead: Path | None = None
 
     # -- running -------------------------------------------------------------------------------
     def run(self, started: float) -> BuildResult:
@@ -116,8 +118,9 @@ class Executor:
         except EngineError as exc:
             return self._failed(exc, started)
         finally:
-            if self._upper_ahead is not None:
-                shutil.rmtree(self._upper_ahead, ignore_errors=True)  # empty: not the next step's
+            for unused in (self._upper_ahead, self._work_ahead):  # empty: made for no step
+                if unused is not None:
+                    shutil.rmtree(unused, ignore_errors=True)
             try:
                 self.records.flush()  # after a failed step too: what the steps before it made
             finally:
@@ -277,6 +280,9 @@ class Executor:
     ) -> dict[str, Any]:
         """Run the step in a fresh upper directory, keep its layer, and record it in the cache."""
         upper, self._upper_ahead = self._upper_ahead or self.store.work_dir("step"), None
+        if self._work_ahead is not None and step.keyword != "RUN":
+            self._work_ahead.rmdir()  # only a RUN mounts an overlay
+        self._work_ahead = None
         env = self.plan.env
         env.on_output = lambda stream, text: self.emitter.emit(
             StepLog(step=planned.number, stream=stream, text=text)
@@ -329,7 +335,10 @@ class Executor:
         self.records.start_writing()
         self.store.layer_store.open_facts_file()
         if self._upper_ahead is None:
+            from .sandbox.runner import make_overlay_work_dir  # loaded: a RUN is running
+
             self._upper_ahead = self.store.work_dir("step")
+            self._work_ahead = make_overlay_work_dir(self._upper_ahead)
 
     # -- the image -----------------------------------------------------------------------------
     def _finish_image(self, state: StageState) -> Image:

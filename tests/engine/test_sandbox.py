@@ -398,8 +398,12 @@ def _launcher() -> int:
 
 
 def test_a_step_whose_launcher_dies_fails_at_once_and_the_next_step_runs(step: Step, tmp_path: Path) -> None:
+    from builds.engine.sandbox import spawner
+
     step.run("true")
     launcher = _launcher()
+    cgroups = Path(f"/proc/{spawner._local.worker.spawner.proc.pid}/cgroup").read_text()
+    assert "/studio/" in cgroups and Path(f"/proc/{launcher}/cgroup").read_text() == cgroups
     threading.Timer(0.3, os.kill, (launcher, signal.SIGKILL)).start()
     started = time.monotonic()
 
@@ -410,7 +414,7 @@ def test_a_step_whose_launcher_dies_fails_at_once_and_the_next_step_runs(step: S
     assert _eventually(lambda: not _processes_with("987649"))
     after = Step(step.lower, _layer(tmp_path, "after", {}))
     assert after.run("echo again").exit_code == 0 and after.printed("stdout") == "again\n"
-    assert _launcher() != launcher
+    assert _launcher() != launcher and Path(f"/proc/{_launcher()}/cgroup").read_text() == cgroups
 
 
 def test_the_command_is_the_first_process_as_in_a_container(step: Step) -> None:

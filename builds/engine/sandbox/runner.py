@@ -3,6 +3,7 @@ and `available` says whether it can run on this machine."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -31,7 +32,7 @@ from .upper import remove_work, tidy_upper
 from .users import nsenter, resolve_user
 from .watch import Output, classify, execute, ms_since, outcome
 
-__all__ = ["available", "run", "start_ahead"]
+__all__ = ["available", "make_overlay_work_dir", "overlay_work_dir", "run", "start_ahead"]
 
 # Processes in a step's cgroups that are not the step's: the spawner and bwrap (and an outer
 # bwrap for a deep stack), with room for one more.
@@ -73,10 +74,9 @@ def run(
     once the step's processes are started."""
     started = time.monotonic()
     out = Output(limits.output_bytes, on_output)
-    # The overlay's work directory: empty, and on the upper's filesystem as overlayfs requires.
-    # Beside the upper and named after it, so whoever reclaims a dead build's upper (see
-    # Store.reclaim) takes these too.
-    work = Path(tempfile.mkdtemp(prefix=f".sandbox-work-{upper.name}-", dir=upper.parent))
+    work = overlay_work_dir(upper)
+    with contextlib.suppress(FileExistsError):  # made ahead (make_overlay_work_dir)
+        work.mkdir(0o700)
     stubs: Path | None = None
     try:
         ids = resolve_user(user, lower)
@@ -110,6 +110,20 @@ def run(
             shutil.rmtree(stubs, ignore_errors=True)  # a few empty entries
         tidy_upper(upper, lower)
     return outcome(exit_code, reason, limits, out, started)
+
+
+def overlay_work_dir(upper: Path) -> Path:
+    """The overlay's work directory for the step whose upper directory is `upper`: on the same
+    filesystem, as overlayfs requires, beside it and named after it (upper names are never
+    used twice), so whoever reclaims a dead build's upper (see Store.reclaim) takes it too."""
+    return upper.parent / f".sandbox-work-{upper.name}"
+
+
+def make_overlay_work_dir(upper: Path) -> Path:
+    """Make the work directory `run` will use for `upper` now, ahead of the step."""
+    work = overlay_work_dir(upper)
+    work.mkdir(0o700)
+    return work
 
 
 def _isolation_problem() -> str | None:

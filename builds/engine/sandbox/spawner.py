@@ -581,7 +581,14 @@ if os.getuid() == 0:
     except OSError as e:
         sock.send(b"failed " + str(e).encode()[:1000])
         sys.exit()
-sock.send(b"ready isolated" if userns is not None else b"ready")
+if userns is not None:
+    # Started now, with the spawner (ahead of a build, in the warm engine's spare): its owner
+    # puts it in the thread's cgroups beside this process. One started again later is forked
+    # from here, inside them.
+    launcher = start_launcher()
+    sock.send(b"ready isolated" + (b" %d" % launcher[0] if launcher else b""))
+else:
+    sock.send(b"ready")
 while True:
     msg, fds = receive(sock)
     if not msg:
@@ -633,9 +640,12 @@ class _Spawner:
         except OSError:
             ready = b""
         self.sock.settimeout(None)
-        # Whether it makes steps' roots in a user namespace (as root), or leaves that to bwrap.
-        self.isolated = ready == b"ready isolated"
-        if ready not in (b"ready", b"ready isolated"):
+        # Whether it makes steps' roots in a user namespace (as root), or leaves that to bwrap;
+        # and its launcher, which must join the thread's cgroups too.
+        words = ready.split()
+        self.isolated = words[:2] == [b"ready", b"isolated"]
+        self.launcher = int(words[2]) if self.isolated and len(words) == 3 and words[2].isdigit() else None
+        if not (words == [b"ready"] or self.isolated):
             self.close()
             detail = ready.decode("utf-8", "replace").removeprefix("failed ") or "it did not start"
             raise SandboxError(f"the sandbox cannot isolate steps here: {detail}")
@@ -799,6 +809,8 @@ def _new_worker(limits: Limits, sandbox_processes: int) -> Worker:
         cgroups.remove()
         raise
     cgroups.add(spawner.proc.pid)
+    if spawner.launcher is not None:
+        cgroups.add(spawner.launcher)
     worker = Worker(cgroups, spawner)
     if not cgroups.prepare(limits, sandbox_processes):
         worker.close()
