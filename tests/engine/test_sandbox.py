@@ -417,6 +417,23 @@ def test_a_step_whose_launcher_dies_fails_at_once_and_the_next_step_runs(step: S
     assert _launcher() != launcher and Path(f"/proc/{_launcher()}/cgroup").read_text() == cgroups
 
 
+def test_the_seccomp_filter_every_step_is_given_cannot_be_changed(step: Step) -> None:
+    assert step.run("true").exit_code == 0
+    launcher = _launcher()
+    (held,) = [fd for fd in os.listdir(f"/proc/{launcher}/fd")
+               if os.readlink(f"/proc/{launcher}/fd/{fd}").startswith("/memfd:seccomp")]
+    # Opened again through /proc, writable as far as its mode goes: the seals still refuse.
+    fd = os.open(f"/proc/{launcher}/fd/{held}", os.O_RDWR)
+    try:
+        with pytest.raises(PermissionError):
+            os.pwrite(fd, b"\x06\x00\x00\x00\x00\x00\xff\x7f", 0)  # "allow everything"
+        with pytest.raises(PermissionError):
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
+    assert step.run("true").exit_code == 0
+
+
 def test_the_command_is_the_first_process_as_in_a_container(step: Step) -> None:
     step.run("echo $$; ps -o pid,comm; true")  # not the last command: sh would exec it
     pid, _header, first, *_ = step.printed("stdout").split("\n")
