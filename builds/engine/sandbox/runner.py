@@ -34,8 +34,8 @@ from .watch import Output, classify, execute, ms_since, outcome
 
 __all__ = ["available", "make_overlay_work_dir", "overlay_work_dir", "run", "start_ahead"]
 
-# Processes in a step's cgroups that are not the step's: the spawner and bwrap (and an outer
-# bwrap for a deep stack), with room for one more.
+# Processes in a step's cgroups that are not the step's: the spawner, its launcher and bwrap
+# (or, without a launcher, an outer bwrap for a deep stack), with room for one more.
 SANDBOX_PROCESSES = 4
 
 

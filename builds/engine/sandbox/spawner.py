@@ -414,6 +414,30 @@ def wait(pid, control):
                 sys.exit()
 
 
+def serve(conn, most, start):
+    # One step at a time, until `conn` closes: each request on it is started by `start` (which
+    # gives the pid of the bwrap to wait for, or None when the launcher has it: see relay) and
+    # answered with bwrap's status, or with why it could not start.
+    while True:
+        msg, fds = receive(conn, most)
+        if not msg:
+            return
+        if msg == b"kill":  # meant for a step that had ended already
+            continue
+        reap()
+        try:
+            pid = start(msg, json.loads(msg), fds)
+        except (OSError, ValueError) as e:
+            conn.send(json.dumps({"error": str(e)}).encode())
+            continue
+        if pid is None:
+            conn.send(relay())
+            continue
+        status = wait(pid, conn)
+        kill_orphans()
+        conn.send(json.dumps({"status": status}).encode())
+
+
 # -- the launcher -------------------------------------------------------------------------------
 #
 # As root, a step without the network is started by a second process, forked from this one as
@@ -433,7 +457,8 @@ launcher = None  # (pid, pidfd, socket) while one runs; False where it cannot
 def hand_over(msg, overlay, fds, clones):
     global launcher
     lowers, parent = clones
-    if userns is None or launcher is False or len(fds) + len(lowers) + 1 + len(overlay["mounts"]) > MAX_SENT:
+    too_many = len(fds) + len(lowers) + 1 + len(overlay["mounts"]) > MAX_SENT
+    if userns is None or launcher is False or too_many:
         return False
     if launcher is None:
         launcher = start_launcher()
@@ -535,21 +560,7 @@ def launch_steps(conn, parent):
     null = fcntl.fcntl(devnull := os.open("/dev/null", os.O_RDONLY), fcntl.F_DUPFD_CLOEXEC, 10)
     os.close(devnull)
     conn.send(b"ready")
-    while True:
-        msg, fds = receive(conn, MAX_SENT)
-        if not msg:
-            return
-        if msg == b"kill":  # meant for a step that had ended already
-            continue
-        reap()
-        try:
-            pid = launch(json.loads(msg), fds, first, seccomp, null)
-        except (OSError, ValueError) as e:
-            conn.send(json.dumps({"error": str(e)}).encode())
-            continue
-        status = wait(pid, conn)
-        kill_orphans()
-        conn.send(json.dumps({"status": status}).encode())
+    serve(conn, MAX_SENT, lambda msg, request, fds: launch(request, fds, first, seccomp, null))
 
 
 def launch(request, fds, first, seccomp, null):
@@ -594,26 +605,7 @@ if userns is not None:
     sock.send(b"ready isolated" + (b" %d" % launcher[0] if launcher else b""))
 else:
     sock.send(b"ready")
-while True:
-    msg, fds = receive(sock)
-    if not msg:
-        break
-    if msg == b"kill":  # meant for a step that had ended already
-        continue
-    reap()
-    try:
-        request = json.loads(msg)
-        pid = spawn(msg, request, fds)
-    except (OSError, ValueError) as e:
-        sock.send(json.dumps({"error": str(e)}).encode())
-        continue
-    if pid is None:
-        reply = relay()
-    else:
-        status = wait(pid, sock)
-        kill_orphans()
-        reply = json.dumps({"status": status}).encode()
-    sock.send(reply)
+serve(sock, 2, spawn)
 stop_launcher()
 kill_orphans()
 reap()
