@@ -26,7 +26,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,10 @@ from .errors import EngineError, InputError
 from .location import data_dir
 
 _build_parser: argparse.ArgumentParser | None = None
+# Told of each build before it starts, when the warm engine serves it (it has the next build's
+# process read the same context ahead: context/watched.py).
+on_build: Callable[[Any], None] | None = None
+tidy_when_done = True
 
 
 def prepare() -> None:
@@ -172,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _tidy_later() -> None:
-    """Have the store tidied in the background once this command is done (see tidy.py)."""
+    """Have the store tidied in the background once this command is done (see tidy.py), unless
+    the warm engine that serves it tidies once it is idle."""
+    if not tidy_when_done:
+        return
     from .store import Store
     from .tidy import start_if_needed
 
@@ -212,6 +219,8 @@ def _build(args: argparse.Namespace) -> int:
         cache_scope=args.cache_scope,
     )
     sink = _json_sink if args.progress == "json" else PlainProgress(sys.stdout)
+    if on_build is not None:
+        on_build(options)
     result = build(Store(data_dir()), options, sink)
     if result.error is not None and args.progress == "json":
         print(f"error: {result.error.describe()}", file=sys.stderr)

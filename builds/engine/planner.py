@@ -20,7 +20,7 @@ from typing import Any
 
 from . import reasons, registry
 from .cachekey import base_key, step_key
-from .context import BuildContext, HashCache, read_inside, too_large
+from .context import BuildContext, HashCache, read_inside, too_large, watched
 from .dockerfile import Dockerfile, Instruction, Stage, expand, expansion_budget, parse, parse_arg
 from .dockerfile.words import INSTRUCTION_SHARES
 from .errors import DockerfileError, EngineError, ImageNotFound, InputError
@@ -100,8 +100,10 @@ class BuildPlan:
             raise InputError(f"build context {str(context_dir)!r} is not a directory")
         self.hash_cache = hash_cache
         # `<Dockerfile>.dockerignore` beside the Dockerfile wins over the context's .dockerignore.
-        self.context = BuildContext(context_dir, hash_cache=self.hash_cache, dockerfile=dockerfile_path,
-                                    ignore_limit=options.limits.dockerfile_bytes)
+        # The warm engine may have read the context ahead (context/watched.py).
+        limit = options.limits.dockerfile_bytes
+        self.context = watched.take(context_dir, dockerfile_path, limit, self.hash_cache) or BuildContext(
+            context_dir, hash_cache=self.hash_cache, dockerfile=dockerfile_path, ignore_limit=limit)
         # A path's bytes that are not UTF-8 are kept as text (`\xff`): the id goes into JSON and
         # into a hash, neither of which takes Python's lone surrogates.
         self.history_id = options.history_id or printable(str(dockerfile_path.resolve()))

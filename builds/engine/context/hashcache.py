@@ -9,6 +9,7 @@ import marshal
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
 
@@ -27,6 +28,8 @@ READ_CHUNK = 1 << 20
 # loads its store's while it waits for a caller), by absolute path: the file's identity when
 # it was read, and what it held. A build takes one only while the file is still that file.
 _preloaded: dict[str, tuple[tuple[int, int, int, int], dict[str, tuple[int, int, int, int, int, str]]]] = {}
+# Told of each cache file saved (the warm engine has its waiting spare read it then).
+on_save: Callable[[Path], None] | None = None
 
 
 class HashCache:
@@ -60,6 +63,19 @@ class HashCache:
         One pass over the stats: in a rebuild of an unchanged context every file is known, and
         asking file_digest for each again would cost as much as this whole loop. Hashing only
         saves time: a file that cannot be read is left for file_digest to report."""
+        known, todo = self.split_known(files)
+
+        def take(path: str, sig: tuple[int, ...]) -> None:
+            with contextlib.suppress(OSError):
+                self._ahead[path] = (sig, sha256_file(path))
+
+        in_threads(take, todo)
+        return known
+
+    def split_known(
+        self, files: list[tuple[str, os.stat_result]]
+    ) -> tuple[dict[str, str], list[tuple[str, tuple[int, ...]]]]:
+        """The digests this cache holds for `files`, by path, and the (path, signature) of the rest."""
         known: dict[str, str] = {}
         todo: list[tuple[str, tuple[int, ...]]] = []
         entries = self.entries
@@ -72,17 +88,16 @@ class HashCache:
             else:
                 todo.append((path, sig))
         self._used.update(known)
+        return known, todo
 
-        def take(path: str, sig: tuple[int, ...]) -> None:
-            with contextlib.suppress(OSError):
-                self._ahead[path] = (sig, sha256_file(path))
-
-        in_threads(take, todo)
-        return known
+    def mark_used(self, paths: set[str]) -> None:
+        """Paths whose digests a build took from this cache's file by another way (a context read
+        ahead): kept as recently used when the cache is trimmed."""
+        self._used |= paths
 
     def file_digest(self, abspath: str, st: os.stat_result) -> str:
         """sha256 hex of the file's content, from the cache when the stat matches."""
-        sig = _signature(st)
+        sig = signature(st)
         digest = self._known(abspath, sig)
         if digest is not None:
             self._used.add(abspath)
@@ -123,9 +138,11 @@ class HashCache:
         except OSError:
             return
         self.dirty = False
+        if on_save is not None:
+            on_save(self.path)
 
 
-def _signature(st: os.stat_result) -> tuple[int, int, int, int, int]:
+def signature(st: os.stat_result) -> tuple[int, int, int, int, int]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
@@ -170,6 +187,12 @@ def preload_again(path: Path) -> bool:
         return False
     preload(path)
     return True
+
+
+def preloaded(path: Path) -> dict[str, tuple[int, int, int, int, int, str]] | None:
+    """The entries preloaded from `path`, left for a build to take; only to be read."""
+    found = _preloaded.get(os.path.abspath(path))
+    return found[1] if found is not None else None
 
 
 def _take_preloaded(path: Path) -> dict[str, tuple[int, int, int, int, int, str]] | None:

@@ -10,11 +10,14 @@ without a build, when its store or socket goes away, or when the code it loaded 
 The process keeps one spare child, forked ahead, which has already started its own parse process
 (this process never loads the Go parser: see dockerfile/syntax.py), started the sandbox for the
 build's first RUN (in a thread of its own) and read the store's hash cache (a build takes it if
-no other build has saved the file since; told that a build ended, the spare reads it again if it
-changed). The spare accepts the next connection, tells this process to fork a new spare, checks
-the caller (same uid, same Python, same code), takes over the caller's descriptors 0-2,
-directory, umask and environment, and runs the command line's `main` as the caller would have,
-then reports its exit code, tells this process it ended, and ends.
+no other build has saved the file since; told that a build saved it, the spare reads it again).
+The spare accepts the next connection, tells this process to fork a new spare, checks the caller
+(same uid, same Python, same code), takes over the caller's descriptors 0-2, directory, umask
+and environment, and runs the command line's `main` as the caller would have, then reports its
+exit code, tells this process it ended, and ends. The build also tells which context it reads;
+this process passes that on to the new spare, which reads the same context ahead, under an
+inotify watch (context/watched.py), for the next build. Once no build has run for a while, this
+process tidies the store (tidy.py) in a child of its own.
 """
 
 from __future__ import annotations
@@ -41,16 +44,23 @@ from typing import Any
 from .client import HEADER, LOCK_NAME, SOCKET_NAME
 
 MAX_REQUEST = 16 << 20  # a whole environment and argv; more is not a command line
-# What a child tells this process: a spare was taken; the code changed; a build has ended
-# (and may have saved the store's hash cache, which the waiting spare then reads again).
-TAKEN, STALE, ENDED = b"t", b"s", b"e"
+# What a child tells this process, a line each: a spare was taken; the code changed; and, passed
+# on to the waiting spare, a build saved the store's hash cache (the spare reads it again), a
+# build reads a context (CONTEXT and the JSON of its watched.Key: the spare reads it ahead),
+# a build has ended.
+TAKEN, STALE, SAVED, CONTEXT, ENDED = b"t", b"s", b"h", b"c", b"e"
+# A build's context is read ahead once the build has run this long, or when it ends: a cached
+# build ends sooner, and reading beside it would take the core it runs on.
+READ_AHEAD_AFTER_S = 0.3
+TIDY_AFTER_S = 1.0
 
 
 _log_stream = sys.stderr  # engine.log; a build's child keeps it after taking the caller's stderr
 
 
 def _log(message: str) -> None:
-    when = time.strftime("%Y-%m-%dT%H:%M:%S")
+    now = time.time()
+    when = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
     print(f"{when} engine {os.getpid()}: {message}", file=_log_stream, flush=True)
 
 
@@ -90,6 +100,10 @@ def serve(store: Path, idle: float) -> int:
     cli.prepare()
 
     files = _loaded_files()
+    # Everything loaded so far is frozen out of the collector before a spare is forked: a spare's
+    # collections then leave these objects (and the pages it shares with this process) alone.
+    gc.collect()
+    gc.freeze()
     path = store / SOCKET_NAME
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
@@ -102,29 +116,40 @@ def serve(store: Path, idle: float) -> int:
     listener.listen(64)
     inode = path.stat().st_ino
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
+    status = _Lines(status_r)
     _log(f"serving {store}")
     spare, tell_spare = _fork_spare(store, listener, status_w, files)
     last_used = time.monotonic()
     why = "idle"
+    tidy_at: float | None = None  # a while after the last build ended, the store is tidied
     try:
         while True:
-            remaining = last_used + idle - time.monotonic()
+            now = time.monotonic()
+            if tidy_at is not None and now >= tidy_at:
+                _tidy(store, listener)
+                tidy_at = None
+            remaining = last_used + idle - now
             if remaining <= 0:
                 break
-            ready, _, _ = select.select([status_r], [], [], min(remaining, 1.0))
+            wait = min(remaining, 1.0, *([max(0.0, tidy_at - now)] if tidy_at is not None else []))
+            ready, _, _ = select.select([status_r], [], [], wait)
             _reap()
             if ready:
-                news = os.read(status_r, 64)
+                news = status.read()
                 if STALE in news:
                     why = "its code changed on disk"
                     break
-                for _ in range(news.count(TAKEN)):
-                    last_used = time.monotonic()
-                    os.close(tell_spare)
-                    spare, tell_spare = _fork_spare(store, listener, status_w, files)
-                if ENDED in news:
-                    with contextlib.suppress(OSError):  # a spare that is gone
-                        os.write(tell_spare, ENDED)
+                for line in news:
+                    if line == TAKEN:
+                        last_used = time.monotonic()
+                        tidy_at = None
+                        os.close(tell_spare)
+                        spare, tell_spare = _fork_spare(store, listener, status_w, files)
+                    else:  # the spare is told of what a build does
+                        if line == ENDED:
+                            tidy_at = time.monotonic() + TIDY_AFTER_S
+                        with contextlib.suppress(OSError):  # a spare that is gone
+                            os.write(tell_spare, line + b"\n")
             if not _still_ours(path, inode):
                 why = "its store or socket is gone"
                 break
@@ -139,6 +164,27 @@ def serve(store: Path, idle: float) -> int:
             os.kill(spare, signal.SIGTERM)
         _log(f"stopping: {why}")
     return 0
+
+
+def _tidy(store: Path, listener: socket.socket) -> None:
+    """Tidy the store in a child of low priority (tidy.py: it stops when a build starts)."""
+    if os.fork():
+        return
+    code = 1
+    try:
+        listener.close()
+        os.nice(19)
+        from ..store import Store
+        from ..tidy import needed, tidy
+
+        found = Store(store)
+        if needed(found):
+            tidy(found)
+        code = 0
+    except BaseException:  # a child must never return into the parent's loop
+        traceback.print_exc()
+    finally:
+        os._exit(code)
 
 
 def _still_ours(path: Path, inode: int) -> bool:
@@ -175,7 +221,7 @@ def _fork_spare(
 
 def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str, int], told: int) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    from ..context import hashcache
+    from ..context import hashcache, watched
     from ..dockerfile import syntax
     from ..sandbox import runner
 
@@ -185,29 +231,45 @@ def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str,
 
     def ready() -> bool:
         # The store's hash cache, read while no one waits (a build takes it only if the file is
-        # still the one read); then a full collection. Every object this process shares with
-        # its parent is copied on its first write, and a collection writes to them all: it
-        # copies them now, not during the build.
-        if not hashcache.preload_again(cache_file):
-            return False
-        gc.collect()
-        gc.freeze()
-        return True
+        # still the one read), and handed to the context being read ahead; then a collection
+        # (of what this process made: its parent froze what it had before the fork).
+        read = hashcache.preload_again(cache_file)
+        watched.digests_known(hashcache.preloaded(cache_file))
+        if read:
+            gc.collect()
+            gc.freeze()
+        return read
 
     ready()
-    # Told that a build ended, which may have saved the hash cache: read it again then, or the
-    # next build (often the very next command) would read all of it itself. (A pipe, not a
-    # signal: one delivered to another thread of this process would not end a wait in accept().)
+    # Told that a build saved the hash cache: read it again then, or the next build (often the
+    # very next command) would read all of it itself. Told the context a build reads: read it
+    # ahead, once that build has run a while or ended. (A pipe, not a signal: one delivered to
+    # another thread of this process would not end a wait in accept().)
     listener.setblocking(False)  # another spare may take a connection this one was woken for
     waiting: list[socket.socket | int] = [listener, told]
+    news = _Lines(told)
+    ahead: bytes | None = None  # the context of the running build, until it is read ahead
+    ahead_at = 0.0
     while True:
-        readable, _, _ = select.select(waiting, [], [])
+        wait = None if ahead is None else max(0.0, ahead_at - time.monotonic())
+        readable, _, _ = select.select(waiting, [], [], wait)
         if told in readable:
-            if os.read(told, 64):
-                _log("a build ended: " + ("read the store's hash cache again" if ready()
-                                          else "its hash cache is unchanged"))
-            else:
+            lines = news.read()
+            if news.closed:
                 waiting.remove(told)  # this process's parent is gone
+            for line in lines:
+                if line == SAVED:
+                    _log("a build saved the hash cache: " + ("read it again" if ready() else "unchanged"))
+                elif line.startswith(CONTEXT):
+                    ahead, ahead_at = line[len(CONTEXT):], time.monotonic() + READ_AHEAD_AFTER_S
+                elif line == ENDED:
+                    ahead_at = 0.0
+                    if ready():  # saved by a process this engine did not serve
+                        _log("a build ended: read the store's hash cache again")
+        if ahead is not None and time.monotonic() >= ahead_at:
+            _log(_read_ahead(ahead))
+            ready()
+            ahead = None
         if listener in readable:
             try:
                 conn, _ = listener.accept()
@@ -217,13 +279,14 @@ def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str,
             break
     os.close(told)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # from here on, this build is the caller's
-    os.write(status_w, TAKEN)
+    _tell(status_w, TAKEN)
+    watched.stop()
     listener.close()
     with conn:
         request, fds = _receive(conn)
         refusal = _refusal(conn, request, fds, files)
         if refusal == "stale":
-            os.write(status_w, STALE)
+            _tell(status_w, STALE)
         if refusal is not None:
             os.close(status_w)
             for fd in fds:
@@ -293,6 +356,7 @@ def _refusal(
 
 def _serve_one(conn: socket.socket, request: dict[str, Any], fds: list[int], status_w: int) -> int:
     from .. import cli
+    from ..context import hashcache, watched
 
     global _log_stream
     _log(f"build for pid {_peer_pid(conn)}: {' '.join(str(arg) for arg in request['argv'])}")
@@ -312,6 +376,9 @@ def _serve_one(conn: socket.socket, request: dict[str, Any], fds: list[int], sta
     argv = [str(arg) for arg in request["argv"]]
     sys.argv = ["manage.py", *argv]
     done = threading.Event()
+    cli.on_build = lambda options: _announce(status_w, options)
+    hashcache.on_save = lambda path: _tell(status_w, SAVED)
+    cli.tidy_when_done = False  # this process's parent tidies once no build runs
     conn.sendall(json.dumps({"started": os.getpid()}).encode() + b"\n")
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
@@ -329,12 +396,56 @@ def _serve_one(conn: socket.socket, request: dict[str, Any], fds: list[int], sta
             sys.stdout.flush()
             sys.stderr.flush()
         atexit._run_exitfuncs()
+        if watched.outcome is not None:
+            _log(watched.outcome)
+        _tell(status_w, ENDED)
         with contextlib.suppress(OSError):
-            os.write(status_w, ENDED)
             os.close(status_w)
     with contextlib.suppress(OSError):
         conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
     return 0
+
+
+def _tell(status_w: int, message: bytes) -> None:
+    with contextlib.suppress(OSError):
+        os.write(status_w, message + b"\n")
+
+
+def _announce(status_w: int, options: Any) -> None:
+    """Tell this process's parent the context this build reads, for the next spare to read ahead
+    (one write, whole: a longer line than the pipe writes at once is left unsaid)."""
+    from ..context import watched
+
+    found = watched.key(options.context, options.dockerfile, options.limits.dockerfile_bytes)
+    line = CONTEXT + json.dumps(found).encode("ascii")
+    if len(line) < select.PIPE_BUF:
+        _tell(status_w, line)
+
+
+def _read_ahead(message: bytes) -> str:
+    from ..context import watched
+
+    try:
+        context, dockerfile, limit = json.loads(message)
+        found = (str(context), str(dockerfile), int(limit))
+    except (ValueError, TypeError):
+        return "not reading a context ahead: a message that could not be read"
+    return watched.start(found)
+
+
+class _Lines:
+    """The lines written to a pipe, as they come (each written whole, in one write)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pending = b""
+        self.closed = False
+
+    def read(self) -> list[bytes]:
+        data = os.read(self.fd, 1 << 16)
+        self.closed = not data
+        *lines, self.pending = (self.pending + data).split(b"\n")
+        return lines
 
 
 def _peer_pid(conn: socket.socket) -> int:
