@@ -160,6 +160,8 @@ class _Reading:
                 if self.halt.is_set():
                     return
                 self.known_ready.clear()
+                if not self.known or self.known is cache.entries:
+                    continue  # nothing known, or nothing new: no digest to take
                 cache.entries = self.known
                 with contextlib.suppress(_Unknown):
                     self.context.entry("")

@@ -126,7 +126,7 @@ def serve(store: Path, idle: float) -> int:
         while True:
             now = time.monotonic()
             if tidy_at is not None and now >= tidy_at:
-                _tidy(store, listener)
+                _tidy(store)
                 tidy_at = None
             remaining = last_used + idle - now
             if remaining <= 0:
@@ -166,13 +166,13 @@ def serve(store: Path, idle: float) -> int:
     return 0
 
 
-def _tidy(store: Path, listener: socket.socket) -> None:
+def _tidy(store: Path) -> None:
     """Tidy the store in a child of low priority (tidy.py: it stops when a build starts)."""
     if os.fork():
         return
     code = 1
     try:
-        listener.close()
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the socket, the spare's pipe: not its to hold
         os.nice(19)
         from ..store import Store
         from ..tidy import needed, tidy
