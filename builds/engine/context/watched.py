@@ -35,7 +35,7 @@ LOCAL_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", 
 # IN_DELETE, IN_DELETE_SELF, IN_MOVE_SELF: every change to a directory's entries or a file
 CHANGES = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800
 ONLY_DIRECTORY, DONT_FOLLOW = 0x01000000, 0x02000000
-MAX_DIRECTORIES = 20_000  # watches are a per-user budget (fs.inotify.max_user_watches)
+MAX_DIRECTORIES = 8192  # watches come from a per-user budget (fs.inotify.max_user_watches) editors use too
 MAX_ENTRIES = 500_000  # read ahead no further: the build reads the rest itself
 
 Key = tuple[str, str, int]  # the context as given, the Dockerfile as given, .dockerignore's limit
