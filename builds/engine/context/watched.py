@@ -1,10 +1,10 @@
 """A build context read ahead, under watch: the warm engine's waiting spare lists and stats the
-context of the build that is running (a thread at the lowest priority, on the core that build
-leaves idle), with an inotify watch on every directory it reads, placed before it reads it. The
-next build of that context takes those listings when no watch has seen a change since, instead
-of listing and stating every entry again (10,000 files: about 80 ms of a 150 ms cached build).
-Digests are not part of it: the build takes each file's from the hash cache, by the stat read
-here, as it would by a stat of its own.
+context of the build that is running, in a thread, with an inotify watch on every directory it
+reads, placed before it reads it; once that build has saved the hash cache, it takes each file's
+digest from it (by the stat read here, as the build would by a stat of its own; a file the cache
+does not know is left for the build to hash). The next build of that context takes all this
+when no watch has seen a change since, instead of listing, stating and looking up every entry
+again (10,000 files: about 130 ms of a 150 ms cached build).
 
 Trusted only where inotify sees every change: on a local filesystem (see LOCAL_FILESYSTEMS), with
 no mount inside the context and none made anywhere since (the mount table is polled), the
@@ -154,6 +154,8 @@ class _Reading:
     def _read(self) -> None:
         try:
             self._walk()
+            if self.spoiled is not None:
+                return
             cache = self.context.hash_cache = _KnownOnly(self.halt)
             while True:  # each time the hash cache is saved, until every digest is known
                 self.known_ready.wait()  # set by stop() too
