@@ -330,9 +330,9 @@ class Executor:
 
     def _while_a_step_runs(self) -> None:
         """Work for the steps after a RUN, done while its processes run (the build waits for
-        them meanwhile): the records so far handed to their writer, the digests of the context
-        taken so far saved (for the next build, which the warm engine has read them while this
-        one goes on), and the next layer's facts file and the next step's upper directory made."""
+        them meanwhile): the records so far handed to their writer, the context's digests taken
+        so far saved (the warm engine's spare reads them for the next build while this one goes
+        on), and the next layer's facts file and the next step's upper directory made."""
         self.records.start_writing()
         self.plan.hash_cache.save()
         self.store.layer_store.open_facts_file()

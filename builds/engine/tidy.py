@@ -65,6 +65,12 @@ def tidy(store: Store) -> int:
         return store.empty_trash(stop=store.others_at_work)
 
 
-if __name__ == "__main__":
+def tidy_at_low_priority(root: Path | str) -> int:
+    """`tidy` at the lowest CPU priority: as the command line's background process runs it, and
+    the warm engine's child once no build runs."""
     os.nice(19)
-    tidy(Store(sys.argv[1]))
+    return tidy(Store(root))
+
+
+if __name__ == "__main__":
+    tidy_at_low_priority(sys.argv[1])

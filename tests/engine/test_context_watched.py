@@ -31,6 +31,11 @@ def tree(root: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     (root / "src" / "link").symlink_to("app.py")
+    # Names as hostile as a file system allows: not UTF-8, a newline, a leading dash.
+    odd = os.path.join(os.fsencode(root / "src"), b"caf\xe9 \n-x")
+    os.mkdir(odd)
+    with open(os.path.join(odd, b"\xff.txt"), "wb") as f:
+        f.write(b"bytes\n")
     return root
 
 
@@ -89,6 +94,15 @@ def test_an_unchanged_context_is_taken_with_every_digest_a_fresh_read_gives(tmp_
     assert ctx._entries  # the digests were taken ahead, not by this build
     assert listing(ctx) == expected
     assert "debug.log" not in expected and "build" not in expected  # .dockerignore held
+    assert os.fsdecode(b"src/caf\xe9 \n-x/\xff.txt") in expected  # watched and read as it is named
+
+
+def test_a_change_under_a_name_that_is_not_utf8_is_seen(tmp_path: Path) -> None:
+    root = tree(tmp_path / "ctx")
+    read_ahead(root)
+    with open(os.path.join(os.fsencode(root / "src"), b"caf\xe9 \n-x", b"\xff.txt"), "ab") as f:
+        f.write(b"more\n")
+    assert take(root) is None
 
 
 def test_a_reading_ahead_that_met_a_file_the_hash_cache_lacks_leaves_it_to_the_build(tmp_path: Path) -> None:

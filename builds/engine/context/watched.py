@@ -28,8 +28,8 @@ from ..errors import ContextError
 from .hashcache import HashCache, signature
 from .tree import BuildContext
 
-# Filesystems whose every change, made on this machine, reaches inotify. Network and FUSE
-# filesystems change without it.
+# Filesystems whose every change, made on this machine, reaches inotify (an overlay's, made
+# through the overlay). Network and FUSE filesystems change without it.
 LOCAL_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs", "overlay"})
 # inotify(7)'s IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE,
 # IN_DELETE, IN_DELETE_SELF, IN_MOVE_SELF: every change to a directory's entries or a file

@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,9 @@ def serve(store: Path, idle: float) -> int:
             remaining = last_used + idle - now
             if remaining <= 0:
                 break
-            wait = min(remaining, 1.0, *([max(0.0, tidy_at - now)] if tidy_at is not None else []))
+            wait = min(remaining, 1.0)
+            if tidy_at is not None:
+                wait = min(wait, max(0.0, tidy_at - now))
             ready, _, _ = select.select([status_r], [], [], wait)
             _reap()
             if ready:
@@ -168,20 +171,27 @@ def serve(store: Path, idle: float) -> int:
 
 def _tidy(store: Path) -> None:
     """Tidy the store in a child of low priority (tidy.py: it stops when a build starts)."""
-    if os.fork():
-        return
+
+    def child() -> int:
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the socket, the spare's pipe: not its to hold
+        from ..tidy import tidy_at_low_priority
+
+        tidy_at_low_priority(store)
+        return 0
+
+    _fork(child)
+
+
+def _fork(child: Callable[[], int]) -> int:
+    """Fork: the child runs `child` and exits with its code (1 for an exception, printed to the
+    engine's log); it never returns into this process's loop. Returns the child's pid."""
+    pid = os.fork()
+    if pid:
+        return pid
     code = 1
     try:
-        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the socket, the spare's pipe: not its to hold
-        os.nice(19)
-        from ..store import Store
-        from ..tidy import needed, tidy
-
-        found = Store(store)
-        if needed(found):
-            tidy(found)
-        code = 0
-    except BaseException:  # a child must never return into the parent's loop
+        code = child()
+    except BaseException:
         traceback.print_exc()
     finally:
         os._exit(code)
@@ -205,18 +215,14 @@ def _fork_spare(
 ) -> tuple[int, int]:
     """The new spare's pid, and the pipe this process tells it of ended builds through."""
     told, tell = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid:
-        os.close(told)
-        return pid, tell
-    os.close(tell)
-    code = 1
-    try:
-        code = _spare(store, listener, status_w, files, told)
-    except BaseException:  # a spare must never return into the parent's loop
-        traceback.print_exc()
-    finally:
-        os._exit(code)
+
+    def child() -> int:
+        os.close(tell)
+        return _spare(store, listener, status_w, files, told)
+
+    pid = _fork(child)
+    os.close(told)
+    return pid, tell
 
 
 def _spare(store: Path, listener: socket.socket, status_w: int, files: dict[str, int], told: int) -> int:
